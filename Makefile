@@ -1,0 +1,48 @@
+# civic311: `make demo` runs the whole pipeline offline; `make test` runs the suite.
+# Both create the environment first when it is missing (Python 3.11 and pip are
+# all they assume).
+
+PYTHON ?= python3
+UV_VERSION := 0.13.9
+UV := .uv/bin/uv
+VENV := .venv
+
+export UV_COMPILE_BYTECODE := 1
+export UV_PROJECT_ENVIRONMENT := $(CURDIR)/$(VENV)
+export DBT_SEND_ANONYMOUS_USAGE_STATS := False
+export RUNTIME__DLTHUB_TELEMETRY := false
+export DAGSTER_HOME ?= $(CURDIR)/.dagster
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+
+.PHONY: demo dev test lint env clean
+
+demo: env $(DAGSTER_HOME)/dagster.yaml
+	civic311 demo
+
+dev: env $(DAGSTER_HOME)/dagster.yaml
+	civic311 dev
+
+test: env
+	pytest
+
+lint: env
+	ruff check .
+	ruff format --check .
+
+env: $(VENV)/.synced
+
+# uv comes from PyPI into its own small venv, then installs the locked set.
+$(UV):
+	$(PYTHON) -m venv .uv
+	.uv/bin/python -m pip install --quiet "uv==$(UV_VERSION)"
+
+$(VENV)/.synced: pyproject.toml uv.lock | $(UV)
+	$(UV) sync --frozen --python 3.11
+	@touch $@
+
+$(DAGSTER_HOME)/dagster.yaml: orchestration/dagster.yaml
+	@mkdir -p $(DAGSTER_HOME)
+	cp $< $@
+
+clean:
+	rm -rf data .dagster dbt_project/target
