@@ -1,0 +1,9 @@
+{#- The instant a build treats as "now". Unit tests and backfills pin it with
+    the `as_of` var; otherwise it is the build time. -#}
+{% macro as_of() -%}
+    {%- if var('as_of', none) -%}
+        cast('{{ var("as_of") }}' as timestamptz)
+    {%- else -%}
+        current_timestamp
+    {%- endif -%}
+{%- endmacro %}
