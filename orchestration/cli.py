@@ -1,0 +1,164 @@
+"""The `civic311` command.
+
+    civic311 demo       generate the synthetic NYC feed, replay it, run the pipeline, summarise
+    civic311 dev        the Dagster UI on 127.0.0.1 over the same warehouse (and the replay)
+    civic311 generate   write the synthetic NYC feed
+    civic311 replay     serve recorded records like a Socrata endpoint, on 127.0.0.1
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import subprocess
+import sys
+from datetime import date, timedelta
+from pathlib import Path
+
+from ingestion.pipeline import warehouse_path
+from ingestion.registry import RegistryError, load_registry
+from ingestion.replay import Fault, FaultPlan, ReplayServer, serve_forever
+
+DEMO_DIR = Path("data/demo")
+DEMO_CITY = "nyc"
+DEMO_END = date(2026, 11, 1)
+
+
+def _demo_feed(requests: int, days: int, end: date, seed: int) -> Path:
+    from ingestion.synthetic import generate_nyc
+
+    path = DEMO_DIR / f"synthetic_nyc_{requests}_{days}d_{end.isoformat()}_seed{seed}.json"
+    if not path.exists():
+        print(f"Generating {requests:,} synthetic NYC requests over {days} days ...", flush=True)
+        generate_nyc(path, requests=requests, days=days, end=end, seed=seed)
+    return path
+
+
+def _demo_server(feed: Path) -> ReplayServer:
+    city = load_registry().city(DEMO_CITY)
+    server = ReplayServer()
+    server.add_dataset(city.source.dataset_id, feed, id_field=city.source.id_field)
+    return server
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    from ingestion.synthetic import generate_nyc
+
+    summary = generate_nyc(
+        Path(args.out), requests=args.requests, days=args.days, end=args.end, seed=args.seed
+    )
+    print(f"Wrote {summary.requests:,} SYNTHETIC NYC requests ({summary.start} to {summary.end}) to {summary.path}")
+    return 0
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    datasets = {}
+    for spec in args.dataset:
+        dataset_id, _, path = spec.partition("=")
+        if not path:
+            raise SystemExit(f"--dataset takes DATASET_ID=PATH, got {spec!r}")
+        datasets[dataset_id] = Path(path)
+    if args.folder:
+        for path in sorted(Path(args.folder).glob("*")):
+            if path.suffix in (".json", ".csv") and not path.name.endswith(".meta.json"):
+                datasets[path.stem] = path
+    if not datasets:
+        raise SystemExit("nothing to serve: give --dataset DATASET_ID=PATH or --folder DIR")
+    queue = [Fault(status=429, retry_after=args.retry_after)] * args.fail_429
+    queue += [Fault(status=500)] * args.fail_500
+    queue += [Fault(delay=args.slow)] * (1 if args.slow else 0)
+    for dataset_id, path in datasets.items():
+        print(f"serving {path} as /resource/{dataset_id}.json")
+    print(f"replay on http://{args.host}:{args.port} (Ctrl-C stops it)", flush=True)
+    serve_forever(datasets, host=args.host, port=args.port, faults=FaultPlan(queue=queue))
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from orchestration.demo import run_demo
+
+    feed = _demo_feed(args.requests, args.days, args.end, args.seed)
+    with _demo_server(feed) as server:
+        return run_demo(
+            replay_url=server.url, start=args.end - timedelta(days=args.days), end=args.end
+        )
+
+
+def cmd_dev(args: argparse.Namespace) -> int:
+    feeds = sorted(DEMO_DIR.glob("synthetic_nyc_*.json"))
+    server = _demo_server(feeds[-1]).__enter__() if feeds else None
+    env = dict(os.environ)
+    if server:
+        env["CIVIC311_REPLAY_URL"] = server.url
+        print(f"Replaying {feeds[-1]} at {server.url} for runs started from the UI.")
+    command = [
+        str(Path(sys.executable).with_name("dagster")), "dev",
+        "-h", "127.0.0.1", "-p", str(args.port), "-w", "workspace.yaml",
+    ]
+    # A shell that starts us in the background ignores SIGINT, and `dagster dev`
+    # copies SIGINT's handling onto SIGTERM. Catching both here means the child
+    # starts with default handlers (exec resets caught signals), so SIGTERM
+    # stops it; we forward our own SIGINT/SIGTERM to it and wait.
+    child = subprocess.Popen(command, env=env)  # noqa: S603 - fixed argv, no shell
+
+    def forward(signum, _frame):
+        child.send_signal(signal.SIGTERM)
+
+    signal.signal(signal.SIGINT, forward)
+    signal.signal(signal.SIGTERM, forward)
+    code = child.wait()
+    if server:
+        server.__exit__(None, None, None)
+    return 0 if code in (0, -signal.SIGTERM, 128 + signal.SIGTERM) else code
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="civic311", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def feed_options(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--requests", type=int, default=200_000)
+        p.add_argument("--days", type=int, default=30)
+        p.add_argument("--end", type=date.fromisoformat, default=DEMO_END, help="exclusive end date")
+        p.add_argument("--seed", type=int, default=311)
+
+    demo = sub.add_parser("demo", help="run the whole pipeline offline on synthetic NYC data")
+    feed_options(demo)
+    demo.set_defaults(func=cmd_demo)
+
+    dev = sub.add_parser("dev", help="open the Dagster UI on 127.0.0.1")
+    dev.add_argument("--port", type=int, default=3000)
+    dev.set_defaults(func=cmd_dev)
+
+    generate = sub.add_parser("generate", help="write the synthetic NYC feed (SODA JSON)")
+    generate.add_argument("--out", default=str(DEMO_DIR / "synthetic_nyc.json"))
+    feed_options(generate)
+    generate.set_defaults(func=cmd_generate)
+
+    replay = sub.add_parser("replay", help="serve records like a Socrata SODA endpoint")
+    replay.add_argument("--dataset", action="append", default=[], metavar="ID=PATH")
+    replay.add_argument("--folder", help="serve every .json/.csv in DIR, named by file stem")
+    replay.add_argument("--host", default="127.0.0.1")
+    replay.add_argument("--port", type=int, default=8311)
+    replay.add_argument("--fail-429", type=int, default=0, help="answer the first N requests 429")
+    replay.add_argument("--retry-after", type=float, default=None, help="Retry-After for the 429s")
+    replay.add_argument("--fail-500", type=int, default=0, help="then answer N requests 500")
+    replay.add_argument("--slow", type=float, default=0.0, help="delay one response by SECONDS")
+    replay.set_defaults(func=cmd_replay)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    args = _parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except RegistryError as exc:
+        print(f"civic311: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,42 @@
+"""The civic311 code location: every asset group, check, job and schedule by name.
+
+    raw/<city>/service_requests    dlt loads, one daily-partitioned asset per city
+      + source_ids_present_and_unique (blocking)
+    staging/ intermediate/ marts/   dbt models and their tests
+
+`workspace.yaml` points here; `dagster dev` and the `civic311` CLI load `defs`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from dagster import Definitions
+
+from ingestion.pipeline import warehouse_path
+from ingestion.registry import Registry, load_registry
+from orchestration.assets.ingestion import build_raw_assets
+from orchestration.assets.transformation import civic311_dbt_models
+from orchestration.checks.raw import build_raw_checks
+from orchestration.resources import build_resources, dbt_project
+from orchestration.schedules import daily_refresh_job, daily_refresh_schedule
+
+dbt_project.prepare_if_dev()
+
+
+def build_definitions(registry: Registry | None = None, warehouse: Path | None = None) -> Definitions:
+    registry = registry or load_registry()
+    warehouse = warehouse or warehouse_path()
+    return Definitions(
+        assets=[
+            *(build_raw_assets(city, warehouse) for city in registry.cities),
+            civic311_dbt_models,
+        ],
+        asset_checks=[build_raw_checks(city, warehouse) for city in registry.cities],
+        jobs=[daily_refresh_job],
+        schedules=[daily_refresh_schedule],
+        resources=build_resources(),
+    )
+
+
+defs = build_definitions()

@@ -1,0 +1,40 @@
+"""Resources and run-time settings. Everything secret or machine-specific comes
+from the environment and is read when a run starts, so none of it is stored in
+run config or shown in the UI."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from pathlib import Path
+
+from dagster_dbt import DbtCliResource, DbtProject
+from dagster_dlt import DagsterDltResource
+
+# Every step that opens the DuckDB warehouse runs in this pool; the instance
+# (orchestration/dagster.yaml) gives it one slot, as DuckDB allows one writer.
+WAREHOUSE_POOL = "duckdb_warehouse"
+
+DBT_PROJECT_DIR = Path(__file__).resolve().parent.parent / "dbt_project"
+
+# dagster-dbt runs `dbt` from PATH (its manifest preparer too). Put this
+# interpreter's scripts first, so the dbt of this environment runs even when
+# the environment is not activated (e.g. `.venv/bin/civic311`).
+_SCRIPTS = str(Path(sys.executable).parent)
+if shutil.which("dbt", path=_SCRIPTS) and _SCRIPTS not in os.environ.get("PATH", "").split(os.pathsep):
+    os.environ["PATH"] = _SCRIPTS + os.pathsep + os.environ.get("PATH", "")
+
+dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
+
+
+def replay_url() -> str | None:
+    """`CIVIC311_REPLAY_URL`: read every city from this local replay server instead of its portal."""
+    return os.environ.get("CIVIC311_REPLAY_URL") or None
+
+
+def build_resources() -> dict[str, object]:
+    return {
+        "dlt": DagsterDltResource(),
+        "dbt": DbtCliResource(project_dir=dbt_project),
+    }

@@ -1,0 +1,116 @@
+"""The real NYC SODA sample through the replay server, the dlt source, the
+blocking raw check and dbt, materialized by Dagster into a temporary warehouse."""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime, timezone
+
+import duckdb
+import pytest
+
+from ingestion.registry import load_registry
+from ingestion.replay import ReplayServer
+from orchestration.definitions import build_definitions
+from orchestration.demo import run_partition_range
+from tests.conftest import NYC_SODA_SAMPLE, write_registry
+
+pytestmark = pytest.mark.integration
+
+# The replay stamps each row's :updated_at from its created_date, all in
+# June-November 2012: one run over those daily partitions, as a backfill runs.
+FIRST, LAST = date(2012, 6, 1), date(2012, 11, 30)
+
+FCT_HASH = """
+    select count(*), md5(string_agg(
+        concat_ws('|', city_id, request_id, requested_at, closed_at, status, department,
+                  service_type, descriptor, zip, latitude, longitude, channel, hours_to_close,
+                  hours_to_close_null_reason),
+        ',' order by request_id))
+    from marts.fct_service_requests
+"""
+
+
+def run_pipeline(tmp_path, warehouse, monkeypatch, records, **source):
+    registry_file = write_registry(tmp_path / "cities.yaml", page_size=400, **source)
+    monkeypatch.setenv("CIVIC311_CITIES", str(registry_file))
+    registry = load_registry()
+    with ReplayServer() as server:
+        server.add_dataset(
+            "erm2-nwe9", records, id_field="unique_key", updated_at_fields=("created_date",)
+        )
+        monkeypatch.setenv("CIVIC311_REPLAY_URL", server.url)
+        defs = build_definitions(registry, warehouse)
+        return run_partition_range(FIRST, LAST, defs=defs)
+
+
+def materialized(result) -> set[str]:
+    return {
+        event.event_specific_data.materialization.asset_key.to_user_string()
+        for event in result.get_asset_materialization_events()
+    }
+
+
+def test_sample_end_to_end_and_rerun_is_a_no_op(tmp_path, warehouse, monkeypatch, dbt_manifest):
+    records = json.loads(NYC_SODA_SAMPLE.read_text())
+    result = run_pipeline(tmp_path, warehouse, monkeypatch, records)
+    assert result.success
+    assert {"raw/nyc/service_requests", "marts/fct_service_requests"} <= materialized(result)
+
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        assert con.execute("select count(*), count(distinct source_id) from raw_nyc.service_requests").fetchone() == (1000, 1000)
+        assert con.execute("select count(*), count(distinct request_id) from marts.fct_service_requests").fetchone() == (1000, 1000)
+        types = dict(con.execute(
+            "select column_name, data_type from information_schema.columns "
+            "where table_schema = 'marts' and table_name = 'fct_service_requests'"
+        ).fetchall())
+        row = con.execute(
+            "select service_type, department, descriptor, requested_at, requested_at_local, status, "
+            "closed_at, hours_to_close, zip, channel from marts.fct_service_requests where request_id = '24445308'"
+        ).fetchone()
+        statuses = dict(con.execute("select status, count(*) from marts.fct_service_requests group by 1").fetchall())
+        first_hash = con.execute(FCT_HASH).fetchone()
+
+    assert types["requested_at"] == "TIMESTAMP WITH TIME ZONE"
+    assert types["closed_at"] == "TIMESTAMP WITH TIME ZONE"
+    assert types["latitude"] == "DOUBLE" and types["longitude"] == "DOUBLE"
+    assert types["hours_to_close"] == "DOUBLE"
+
+    # From the file: unique_key 24445308, "Noise - Vehicle", NYPD, created 2012-11-20T07:50:59
+    # New York time (EST, UTC-5), closed 15:19:09 the same day.
+    service_type, department, descriptor, requested_at, requested_local, status, closed_at, hours, zip_, channel = row
+    assert (service_type, department, descriptor) == ("Noise - Vehicle", "NYPD", "Engine Idling")
+    assert requested_at == datetime(2012, 11, 20, 12, 50, 59, tzinfo=timezone.utc)
+    assert requested_local == datetime(2012, 11, 20, 7, 50, 59)
+    assert closed_at == datetime(2012, 11, 20, 20, 19, 9, tzinfo=timezone.utc)
+    assert status == "closed" and zip_ == "10075" and channel == "phone"
+    assert hours == pytest.approx((7 * 3600 + 28 * 60 + 10) / 3600)
+    # 966 Closed; Pending, Assigned and Open count as open in the canonical set.
+    assert statuses == {"closed": 966, "open": 34}
+
+    rerun = run_pipeline(tmp_path, warehouse, monkeypatch, records)
+    assert rerun.success
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        assert con.execute("select count(*) from raw_nyc.service_requests").fetchone()[0] == 1000
+        assert con.execute(FCT_HASH).fetchone() == first_hash
+
+
+def test_failing_raw_check_stops_downstream_models(tmp_path, warehouse, monkeypatch, dbt_manifest):
+    records = json.loads(NYC_SODA_SAMPLE.read_text())
+    del records[10]["unique_key"]  # one request arrives without its id
+    result = run_pipeline(tmp_path, warehouse, monkeypatch, records)
+
+    assert not result.success
+    checks = [
+        e.event_specific_data
+        for e in result.all_events
+        if e.event_type_value == "ASSET_CHECK_EVALUATION"
+    ]
+    (check,) = [c for c in checks if c.check_name == "source_ids_present_and_unique"]
+    assert not check.passed
+    assert check.metadata["rows_missing_id"].value == 1
+    assert "raw/nyc/service_requests" in materialized(result)
+    assert not {k for k in materialized(result) if not k.startswith("raw/")}
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        schemas = {r[0] for r in con.execute("select schema_name from information_schema.schemata").fetchall()}
+    assert "marts" not in schemas
