@@ -87,7 +87,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_dev(args: argparse.Namespace) -> int:
-    feeds = sorted(DEMO_DIR.glob("synthetic_nyc_*.json"))
+    feeds = sorted(p for p in DEMO_DIR.glob("synthetic_nyc_*.json") if not p.name.endswith(".meta.json"))
     server = _demo_server(feeds[-1]).__enter__() if feeds else None
     env = dict(os.environ)
     if server:

@@ -16,7 +16,7 @@ import json
 import logging
 import random
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -74,7 +74,6 @@ class SocrataClient:
     max_retries: int = 6
     backoff_seconds: float = 1.0
     session: requests.Session | None = None
-    sleep: Callable[[float], None] = time.sleep
 
     def pages(self, window: Window) -> Iterator[list[dict]]:
         """Yield pages of rows (with system fields) in `:updated_at, :id` order."""
@@ -127,7 +126,7 @@ class SocrataClient:
                 "%s: page %d: %s; retry %d/%d in %.1fs",
                 self.city_id, page_number, problem, attempt, self.max_retries, delay,
             )
-            self.sleep(delay)
+            time.sleep(delay)
 
     def _try_once(
         self, session: requests.Session, params: dict[str, str], headers: dict[str, str]
