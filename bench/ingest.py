@@ -42,7 +42,8 @@ def duckdb_path(path: Path, work: Path) -> tuple[int, float]:
     with duckdb.connect(str(work / "baseline.duckdb")) as con:
         started = time.perf_counter()
         con.execute(
-            "create table service_requests as select * from read_json(?, format = 'array')", [str(path)]
+            "create table service_requests as select * from read_json(?, format = 'array')",
+            [str(path)],
         )
         elapsed = time.perf_counter() - started
         rows = con.execute("select count(*) from service_requests").fetchone()[0]
@@ -63,12 +64,22 @@ def main() -> None:
         ours_rows, ours_s = civic311_path(path, work)
         base_rows, base_s = duckdb_path(path, work)
     ours, base = ours_rows / ours_s, base_rows / base_s
-    print(json.dumps({
-        "file": str(args.file or "synthetic NYC (generated)"), "megabytes": round(size_mb, 1),
-        "civic311_rows": ours_rows, "civic311_seconds": round(ours_s, 2), "civic311_rows_per_s": round(ours),
-        "duckdb_rows": base_rows, "duckdb_seconds": round(base_s, 2), "duckdb_rows_per_s": round(base),
-        "ratio_civic311_to_duckdb": round(ours / base, 3),
-    }, indent=2))
+    print(
+        json.dumps(
+            {
+                "file": str(args.file or "synthetic NYC (generated)"),
+                "megabytes": round(size_mb, 1),
+                "civic311_rows": ours_rows,
+                "civic311_seconds": round(ours_s, 2),
+                "civic311_rows_per_s": round(ours),
+                "duckdb_rows": base_rows,
+                "duckdb_seconds": round(base_s, 2),
+                "duckdb_rows_per_s": round(base),
+                "ratio_civic311_to_duckdb": round(ours / base, 3),
+            },
+            indent=2,
+        )
+    )
 
 
 if __name__ == "__main__":

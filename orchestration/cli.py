@@ -1,9 +1,9 @@
 """The `civic311` command.
 
-    civic311 demo       generate the synthetic NYC feed, replay it, run the pipeline, summarise
-    civic311 dev        the Dagster UI on 127.0.0.1 over the same warehouse (and the replay)
-    civic311 generate   write the synthetic NYC feed
-    civic311 replay     serve recorded records like a Socrata endpoint, on 127.0.0.1
+civic311 demo       generate the synthetic NYC feed, replay it, run the pipeline, summarise
+civic311 dev        the Dagster UI on 127.0.0.1 over the same warehouse (and the replay)
+civic311 generate   write the synthetic NYC feed
+civic311 replay     serve recorded records like a Socrata endpoint, on 127.0.0.1
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ import sys
 from datetime import date, timedelta
 from pathlib import Path
 
-from ingestion.pipeline import warehouse_path
 from ingestion.registry import RegistryError, load_registry
 from ingestion.replay import Fault, FaultPlan, ReplayServer, serve_forever
 
@@ -49,7 +48,10 @@ def cmd_generate(args: argparse.Namespace) -> int:
     summary = generate_nyc(
         Path(args.out), requests=args.requests, days=args.days, end=args.end, seed=args.seed
     )
-    print(f"Wrote {summary.requests:,} SYNTHETIC NYC requests ({summary.start} to {summary.end}) to {summary.path}")
+    print(
+        f"Wrote {summary.requests:,} SYNTHETIC NYC requests "
+        f"({summary.start} to {summary.end}) to {summary.path}"
+    )
     return 0
 
 
@@ -81,9 +83,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     feed = _demo_feed(args.requests, args.days, args.end, args.seed)
     with _demo_server(feed) as server:
-        return run_demo(
-            replay_url=server.url, start=args.end - timedelta(days=args.days), end=args.end
-        )
+        return run_demo(replay_url=server.url, start=args.end - timedelta(days=args.days), end=args.end)
 
 
 def cmd_dev(args: argparse.Namespace) -> int:
@@ -94,20 +94,30 @@ def cmd_dev(args: argparse.Namespace) -> int:
         env["CIVIC311_REPLAY_URL"] = server.url
         print(f"Replaying {feeds[-1]} at {server.url} for runs started from the UI.")
     command = [
-        str(Path(sys.executable).with_name("dagster")), "dev",
-        "-h", "127.0.0.1", "-p", str(args.port), "-w", "workspace.yaml",
+        str(Path(sys.executable).with_name("dagster")),
+        "dev",
+        "-h",
+        "127.0.0.1",
+        "-p",
+        str(args.port),
+        "-w",
+        "workspace.yaml",
     ]
     # A shell that starts us in the background ignores SIGINT, and `dagster dev`
-    # copies SIGINT's handling onto SIGTERM. Catching both here means the child
-    # starts with default handlers (exec resets caught signals), so SIGTERM
-    # stops it; we forward our own SIGINT/SIGTERM to it and wait.
-    child = subprocess.Popen(command, env=env)  # noqa: S603 - fixed argv, no shell
+    # copies SIGINT's handling onto SIGTERM, so a child that inherits "ignore"
+    # never stops. Handlers installed before the child starts are reset to the
+    # default by exec, so the child starts with SIGINT and SIGTERM live; ours
+    # forward either signal to it as SIGTERM, then we wait for it to finish.
+    children: list[subprocess.Popen] = []
 
     def forward(signum, _frame):
-        child.send_signal(signal.SIGTERM)
+        for child in children:
+            child.send_signal(signal.SIGTERM)
 
     signal.signal(signal.SIGINT, forward)
     signal.signal(signal.SIGTERM, forward)
+    child = subprocess.Popen(command, env=env)  # noqa: S603 - fixed argv, no shell
+    children.append(child)
     code = child.wait()
     if server:
         server.__exit__(None, None, None)

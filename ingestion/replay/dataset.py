@@ -77,9 +77,7 @@ class Dataset:
             body, system = _encode_parts(row)
             self._body.append(body)
             self._system.append(system)
-        self._max_updated = max(
-            (_updated_at(row) for row in self._rows), default=datetime(1970, 1, 1)
-        )
+        self._max_updated = max((_updated_at(row) for row in self._rows), default=datetime(1970, 1, 1))
         # Typed views are built per field on first use; sorting and filtering read them
         # instead of re-parsing timestamps on every request.
         self._typed: list[dict[str, Typed | None]] = []

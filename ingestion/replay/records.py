@@ -90,13 +90,10 @@ def _load_csv(path: Path) -> list[dict]:
                 continue
             if len(row) != len(names):
                 raise ValueError(
-                    f"{path}: line {reader.line_num} has {len(row)} cells, "
-                    f"the header has {len(names)}"
+                    f"{path}: line {reader.line_num} has {len(row)} cells, the header has {len(names)}"
                 )
             # SODA omits null fields, and an empty export cell is a null.
-            records.append(
-                {name: _csv_value(cell) for name, cell in zip(names, row, strict=True) if cell}
-            )
+            records.append({name: _csv_value(cell) for name, cell in zip(names, row, strict=True) if cell})
         return records
 
 

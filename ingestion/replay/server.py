@@ -51,9 +51,7 @@ class FaultPlan:
     queue: list[Fault] = field(default_factory=list)
     insert_after_page: dict[int, list[dict]] = field(default_factory=dict)
     update_after_page: dict[int, list[dict]] = field(default_factory=dict)
-    _lock: threading.Lock = field(
-        default_factory=threading.Lock, init=False, repr=False, compare=False
-    )
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False, compare=False)
 
     def next_fault(self) -> Fault | None:
         with self._lock:
@@ -328,9 +326,7 @@ class _Response:
     headers: dict[str, str] = field(default_factory=dict)
 
 
-def _error(
-    status: int, code: str, message: str, headers: dict[str, str] | None = None
-) -> _Response:
+def _error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> _Response:
     body = json.dumps({"code": code, "error": True, "message": message}).encode()
     return _Response(status, body, headers or {})
 

@@ -340,9 +340,7 @@ class Predicate:
 
     __slots__ = ("text", "fields", "floors", "_node")
 
-    def __init__(
-        self, text: str, fields: frozenset[str], node: Node, floors: dict[str, datetime]
-    ) -> None:
+    def __init__(self, text: str, fields: frozenset[str], node: Node, floors: dict[str, datetime]) -> None:
         self.text = text
         self.fields = fields
         self.floors = floors

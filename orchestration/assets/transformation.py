@@ -4,7 +4,6 @@ dbt sources map onto the raw assets (`raw_<city>.service_requests` ->
 partition keeps every model built on it from running.
 """
 
-
 from collections.abc import Mapping
 from typing import Any
 

@@ -7,8 +7,8 @@ import duckdb
 from dagster import (
     AssetCheckExecutionContext,
     AssetCheckResult,
-    AssetCheckSeverity,
     AssetChecksDefinition,
+    AssetCheckSeverity,
     MetadataValue,
     asset_check,
 )
@@ -23,9 +23,7 @@ from orchestration.resources import WAREHOUSE_POOL
 SAMPLE_SIZE = 10
 
 
-def source_id_report(
-    warehouse: Path, city: City, start, end
-) -> tuple[int, int, int, list[str], list[str]]:
+def source_id_report(warehouse: Path, city: City, start, end) -> tuple[int, int, int, list[str], list[str]]:
     """Rows in the window, rows whose id field is missing, and surplus rows per repeated id."""
     id_column = NamingConvention().normalize_identifier(city.source.id_field)
     table = f'"{raw_dataset(city)}"."service_requests"'

@@ -13,7 +13,9 @@ from orchestration.cli import main
 pytestmark = pytest.mark.integration
 
 
-def test_demo_builds_one_fact_row_per_generated_request(tmp_path, warehouse, monkeypatch, capsys, dbt_manifest):
+def test_demo_builds_one_fact_row_per_generated_request(
+    tmp_path, warehouse, monkeypatch, capsys, dbt_manifest
+):
     monkeypatch.chdir(tmp_path)
     code = main(["demo", "--requests", "3000", "--days", "3", "--end", "2026-11-01"])
     out = capsys.readouterr().out
@@ -25,9 +27,11 @@ def test_demo_builds_one_fact_row_per_generated_request(tmp_path, warehouse, mon
     assert len(generated) == 3000
     with duckdb.connect(str(warehouse), read_only=True) as con:
         ids = [r[0] for r in con.execute("select request_id from marts.fct_service_requests").fetchall()]
-        reasons = dict(con.execute(
-            "select hours_to_close_null_reason, count(*) from marts.fct_service_requests group by 1"
-        ).fetchall())
+        reasons = dict(
+            con.execute(
+                "select hours_to_close_null_reason, count(*) from marts.fct_service_requests group by 1"
+            ).fetchall()
+        )
     assert len(ids) == len(set(ids)) == 3000
     assert set(ids) == generated
     # The generator's defects surface as null durations with their reason.

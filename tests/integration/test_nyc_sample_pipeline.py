@@ -4,7 +4,7 @@ blocking raw check and dbt, materialized by Dagster into a temporary warehouse."
 from __future__ import annotations
 
 import json
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 import duckdb
 import pytest
@@ -36,9 +36,7 @@ def run_pipeline(tmp_path, warehouse, monkeypatch, records, **source):
     monkeypatch.setenv("CIVIC311_CITIES", str(registry_file))
     registry = load_registry()
     with ReplayServer() as server:
-        server.add_dataset(
-            "erm2-nwe9", records, id_field="unique_key", updated_at_fields=("created_date",)
-        )
+        server.add_dataset("erm2-nwe9", records, id_field="unique_key", updated_at_fields=("created_date",))
         monkeypatch.setenv("CIVIC311_REPLAY_URL", server.url)
         defs = build_definitions(registry, warehouse)
         return run_partition_range(FIRST, LAST, defs=defs)
@@ -58,17 +56,26 @@ def test_sample_end_to_end_and_rerun_is_a_no_op(tmp_path, warehouse, monkeypatch
     assert {"raw/nyc/service_requests", "marts/fct_service_requests"} <= materialized(result)
 
     with duckdb.connect(str(warehouse), read_only=True) as con:
-        assert con.execute("select count(*), count(distinct source_id) from raw_nyc.service_requests").fetchone() == (1000, 1000)
-        assert con.execute("select count(*), count(distinct request_id) from marts.fct_service_requests").fetchone() == (1000, 1000)
-        types = dict(con.execute(
-            "select column_name, data_type from information_schema.columns "
-            "where table_schema = 'marts' and table_name = 'fct_service_requests'"
-        ).fetchall())
+        assert con.execute(
+            "select count(*), count(distinct source_id) from raw_nyc.service_requests"
+        ).fetchone() == (1000, 1000)
+        assert con.execute(
+            "select count(*), count(distinct request_id) from marts.fct_service_requests"
+        ).fetchone() == (1000, 1000)
+        types = dict(
+            con.execute(
+                "select column_name, data_type from information_schema.columns "
+                "where table_schema = 'marts' and table_name = 'fct_service_requests'"
+            ).fetchall()
+        )
         row = con.execute(
             "select service_type, department, descriptor, requested_at, requested_at_local, status, "
-            "closed_at, hours_to_close, zip, channel from marts.fct_service_requests where request_id = '24445308'"
+            "closed_at, hours_to_close, zip, channel from marts.fct_service_requests "
+            "where request_id = '24445308'"
         ).fetchone()
-        statuses = dict(con.execute("select status, count(*) from marts.fct_service_requests group by 1").fetchall())
+        statuses = dict(
+            con.execute("select status, count(*) from marts.fct_service_requests group by 1").fetchall()
+        )
         first_hash = con.execute(FCT_HASH).fetchone()
 
     assert types["requested_at"] == "TIMESTAMP WITH TIME ZONE"
@@ -78,11 +85,22 @@ def test_sample_end_to_end_and_rerun_is_a_no_op(tmp_path, warehouse, monkeypatch
 
     # From the file: unique_key 24445308, "Noise - Vehicle", NYPD, created 2012-11-20T07:50:59
     # New York time (EST, UTC-5), closed 15:19:09 the same day.
-    service_type, department, descriptor, requested_at, requested_local, status, closed_at, hours, zip_, channel = row
+    (
+        service_type,
+        department,
+        descriptor,
+        requested_at,
+        requested_local,
+        status,
+        closed_at,
+        hours,
+        zip_,
+        channel,
+    ) = row
     assert (service_type, department, descriptor) == ("Noise - Vehicle", "NYPD", "Engine Idling")
-    assert requested_at == datetime(2012, 11, 20, 12, 50, 59, tzinfo=timezone.utc)
+    assert requested_at == datetime(2012, 11, 20, 12, 50, 59, tzinfo=UTC)
     assert requested_local == datetime(2012, 11, 20, 7, 50, 59)
-    assert closed_at == datetime(2012, 11, 20, 20, 19, 9, tzinfo=timezone.utc)
+    assert closed_at == datetime(2012, 11, 20, 20, 19, 9, tzinfo=UTC)
     assert status == "closed" and zip_ == "10075" and channel == "phone"
     assert hours == pytest.approx((7 * 3600 + 28 * 60 + 10) / 3600)
     # 966 Closed; Pending, Assigned and Open count as open in the canonical set.
@@ -102,9 +120,7 @@ def test_failing_raw_check_stops_downstream_models(tmp_path, warehouse, monkeypa
 
     assert not result.success
     checks = [
-        e.event_specific_data
-        for e in result.all_events
-        if e.event_type_value == "ASSET_CHECK_EVALUATION"
+        e.event_specific_data for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"
     ]
     (check,) = [c for c in checks if c.check_name == "source_ids_present_and_unique"]
     assert not check.passed
@@ -112,5 +128,7 @@ def test_failing_raw_check_stops_downstream_models(tmp_path, warehouse, monkeypa
     assert "raw/nyc/service_requests" in materialized(result)
     assert not {k for k in materialized(result) if not k.startswith("raw/")}
     with duckdb.connect(str(warehouse), read_only=True) as con:
-        schemas = {r[0] for r in con.execute("select schema_name from information_schema.schemata").fetchall()}
+        schemas = {
+            r[0] for r in con.execute("select schema_name from information_schema.schemata").fetchall()
+        }
     assert "marts" not in schemas

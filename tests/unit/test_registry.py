@@ -49,7 +49,11 @@ def test_valid_entry_normalises_base_url():
         (lambda c: c["source"].pop("dataset_id"), "source.dataset_id", "four-by-four"),
         (lambda c: c.update(id="New-York"), "id", "lowercase letters"),
         (lambda c: c["source"].update(page_size=60_000), "source.page_size", "50000"),
-        (lambda c: c["source"].update(base_url="https://x.org/?$$app_token=secret"), "source.base_url", "no query"),
+        (
+            lambda c: c["source"].update(base_url="https://x.org/?$$app_token=secret"),
+            "source.base_url",
+            "no query",
+        ),
     ],
 )
 def test_bad_entry_names_city_field_and_fix(change, field, fix):
@@ -71,9 +75,11 @@ def test_duplicate_ids_rejected():
 
 def test_environment_selects_registry(tmp_path, monkeypatch):
     other = tmp_path / "cities.yaml"
-    other.write_text("cities:\n  - id: only_here\n    name: X\n    timezone: UTC\n"
-                     "    source: {protocol: socrata, base_url: 'http://127.0.0.1:1', "
-                     "dataset_id: abcd-1234, id_field: id}\n")
+    other.write_text(
+        "cities:\n  - id: only_here\n    name: X\n    timezone: UTC\n"
+        "    source: {protocol: socrata, base_url: 'http://127.0.0.1:1', "
+        "dataset_id: abcd-1234, id_field: id}\n"
+    )
     monkeypatch.setenv("CIVIC311_CITIES", str(other))
     assert load_registry().ids == ["only_here"]
     monkeypatch.setenv("CIVIC311_CITIES", str(tmp_path / "missing.yaml"))

@@ -149,9 +149,7 @@ def test_system_fields_are_derived_from_the_record_dates(sample):
     assert ids == [r[":id"] for r in with_system_fields(sample, DATASET)]  # stable
     for record in derived:
         # Same-shaped ISO strings order like the times they name.
-        dates = [
-            record.get(f) for f in ("resolution_action_updated_date", "closed_date", "created_date")
-        ]
+        dates = [record.get(f) for f in ("resolution_action_updated_date", "closed_date", "created_date")]
         latest = max(d for d in dates if d and d >= "1990")
         assert record[":updated_at"] == latest + "Z"
         assert record[":created_at"] == record["created_date"] + "Z"
@@ -180,12 +178,8 @@ def test_system_fields_never_drop_a_record():
 
 
 def test_where_compares_timestamps_numbers_then_strings():
-    assert parse_where(":updated_at >= '2012-11-20T00:00:00'")(
-        {":updated_at": "2012-11-20T00:00:00.000Z"}
-    )
-    assert parse_where(":updated_at < '2012-11-20T00:00:00.001Z'")(
-        {":updated_at": "2012-11-20T00:00:00.000"}
-    )
+    assert parse_where(":updated_at >= '2012-11-20T00:00:00'")({":updated_at": "2012-11-20T00:00:00.000Z"})
+    assert parse_where(":updated_at < '2012-11-20T00:00:00.001Z'")({":updated_at": "2012-11-20T00:00:00.000"})
     assert parse_where("closed_date > '2012-01-01'")({"closed_date": "2012-06-01T10:00:00.000"})
     assert parse_where("n > 9")({"n": "10"})  # numerically, not "10" < "9"
     assert parse_where("n > '9'")({"n": "10"})
@@ -385,9 +379,7 @@ def test_csv_dataset_is_served_with_derived_system_fields():
 def test_concurrent_requests(server):
     with ThreadPoolExecutor(8) as pool:
         pages = list(
-            pool.map(
-                lambda o: rows(server, {**SEEK, "$limit": 125, "$offset": o}), range(0, 1000, 125)
-            )
+            pool.map(lambda o: rows(server, {**SEEK, "$limit": 125, "$offset": o}), range(0, 1000, 125))
         )
     assert len({r[":id"] for page in pages for r in page}) == 1000
 
@@ -444,9 +436,7 @@ def test_rows_inserted_and_updated_between_pages(server):
     new = {"unique_key": "99000001", "created_date": "2012-11-21T00:00:00.000", "status": "Open"}
     plan = FaultPlan(
         insert_after_page={1: [new]},
-        update_after_page={
-            2: [{"unique_key": target["unique_key"], "status": "Updated", "bbl": None}]
-        },
+        update_after_page={2: [{"unique_key": target["unique_key"], "status": "Updated", "bbl": None}]},
     )
     server.faults = plan
     page_one = rows(server, {**SEEK, "$limit": 10})
@@ -490,9 +480,7 @@ def test_app_token_required_and_never_recorded_or_logged(sample, caplog):
         server.add_dataset(DATASET, sample)
         missing = get(server, {"$limit": 1})
         wrong = get(server, {"$limit": 1}, headers={"X-App-Token": "nope"})
-        right = get(
-            server, {"$limit": 1, "$where": "status = 'Closed'"}, headers={"X-App-Token": TOKEN}
-        )
+        right = get(server, {"$limit": 1, "$where": "status = 'Closed'"}, headers={"X-App-Token": TOKEN})
         in_query = get(server, {"$limit": 1, "$$app_token": TOKEN})
         recorded = server.requests
         described = repr(server)

@@ -159,9 +159,7 @@ def test_points_inside_their_modzcta(rows: list[dict], modzcta: dict[str, object
         if r["incident_zip"] != "N/A":
             assert r["borough"] == _borough_of(r["incident_zip"])
             if "latitude" in r:
-                by_zip.setdefault(r["incident_zip"], []).append(
-                    (float(r["longitude"]), float(r["latitude"]))
-                )
+                by_zip.setdefault(r["incident_zip"], []).append((float(r["longitude"]), float(r["latitude"])))
         if "latitude" not in r:
             assert "longitude" not in r and "location" not in r
     assert len(by_zip) > 150

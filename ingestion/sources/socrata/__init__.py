@@ -10,7 +10,6 @@ Runs from a plain script as well as from Dagster:
     dlt.pipeline("nyc", destination="duckdb", dataset_name="raw_nyc").run(socrata_source(city))
 """
 
-
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -87,7 +86,8 @@ def socrata_source(
 def _service_requests(
     city: City,
     client: SocrataClient,
-    updated: dlt.sources.incremental[datetime] = dlt.sources.incremental("source_updated_at"),
+    # dlt binds the incremental declared as a default argument.
+    updated: dlt.sources.incremental[datetime] = dlt.sources.incremental("source_updated_at"),  # noqa: B008
 ) -> Iterator[pa.Table]:
     window = Window(start=_naive_utc(updated.last_value), end=_naive_utc(updated.end_value))
     loaded_at = datetime.now(UTC)

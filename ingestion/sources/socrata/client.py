@@ -56,9 +56,7 @@ class Window:
             clauses.append(f":updated_at < {soql_string(soql_timestamp(self.end))}")
         if after is not None:
             updated_at, row_id = (soql_string(v) for v in after)
-            clauses.append(
-                f"(:updated_at > {updated_at} OR (:updated_at = {updated_at} AND :id > {row_id}))"
-            )
+            clauses.append(f"(:updated_at > {updated_at} OR (:updated_at = {updated_at} AND :id > {row_id}))")
         return " AND ".join(clauses) or None
 
 
@@ -124,7 +122,12 @@ class SocrataClient:
             delay = wait if wait is not None else self._backoff(attempt)
             log.warning(
                 "%s: page %d: %s; retry %d/%d in %.1fs",
-                self.city_id, page_number, problem, attempt, self.max_retries, delay,
+                self.city_id,
+                page_number,
+                problem,
+                attempt,
+                self.max_retries,
+                delay,
             )
             time.sleep(delay)
 
@@ -143,8 +146,7 @@ class SocrataClient:
         if response.status_code != 200:
             raise SocrataError(
                 f"{self.city_id}: {self.resource_url} answered HTTP {response.status_code}: "
-                f"{_socrata_message(response)}. "
-                + _advice(response.status_code)
+                f"{_socrata_message(response)}. " + _advice(response.status_code)
             )
         try:
             rows = json.loads(response.content)
