@@ -13,6 +13,11 @@ from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
 from orchestration.partitions import daily_partitions
 from orchestration.resources import WAREHOUSE_POOL, dbt_project
 
+# A fresh clone has no manifest yet. `dagster dev` re-parses on start
+# (prepare_if_dev in definitions.py); every other entry point parses here once.
+if not dbt_project.manifest_path.exists():
+    dbt_project.preparer.prepare(dbt_project)
+
 
 class CivicDbtTranslator(DagsterDbtTranslator):
     def get_asset_key(self, dbt_resource_props: Mapping[str, Any]) -> AssetKey:
