@@ -21,7 +21,11 @@ JOB_NAME = "daily_refresh"
 def run_partition_range(first: date, last: date, defs=None, instance: DagsterInstance | None = None):
     """Run the daily job once over partitions first..last (inclusive), as a backfill would."""
     if defs is None:
-        from orchestration.definitions import defs
+        # Built now, not imported: the module-level `defs` fixed its warehouse
+        # when first imported, and the environment may have changed since.
+        from orchestration.definitions import build_definitions
+
+        defs = build_definitions()
     job = defs.resolve_job_def(JOB_NAME)
     return job.execute_in_process(
         instance=instance or DagsterInstance.get(),
