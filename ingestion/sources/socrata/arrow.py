@@ -29,6 +29,14 @@ def _text(value: object) -> str | None:
     return json.dumps(value, separators=(",", ":"), sort_keys=True)
 
 
+def _column(values: list) -> pa.Array:
+    try:
+        # Nearly every SODA value is a string or missing: let Arrow take them as they are.
+        return pa.array(values, pa.string())
+    except (pa.ArrowTypeError, pa.ArrowInvalid):
+        return pa.array([_text(v) for v in values], pa.string())
+
+
 def parse_updated_at(value: str) -> datetime:
     """`:updated_at` arrives as e.g. '2024-05-01T12:00:00.000Z' (UTC)."""
     return datetime.fromisoformat(value.replace("Z", "+00:00"))
@@ -38,7 +46,7 @@ def rows_to_table(rows: list[dict], *, city_id: str, id_field: str, loaded_at: d
     names: dict[str, None] = {}
     for row in rows:
         names.update(dict.fromkeys(row))
-    columns = {name: pa.array([_text(r.get(name)) for r in rows], pa.string()) for name in names}
+    columns = {name: _column([r.get(name) for r in rows]) for name in names}
 
     source_ids = [
         r[id_field] if r.get(id_field) not in (None, "") else MISSING_ID_PREFIX + str(r.get(":id"))

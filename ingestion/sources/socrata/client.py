@@ -12,7 +12,6 @@ the source id keeps the newest).
 
 from __future__ import annotations
 
-import json
 import logging
 import random
 import time
@@ -20,6 +19,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
+import orjson
 import requests
 
 log = logging.getLogger("civic311.socrata")
@@ -149,8 +149,8 @@ class SocrataClient:
                 f"{_socrata_message(response)}. " + _advice(response.status_code)
             )
         try:
-            rows = json.loads(response.content)
-        except ValueError as exc:
+            rows = orjson.loads(response.content)
+        except orjson.JSONDecodeError as exc:
             # A truncated body is a transport fault: fail the whole page and read it again.
             return f"invalid JSON body ({exc.msg} at byte {exc.pos})", None
         if not isinstance(rows, list):
