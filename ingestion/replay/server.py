@@ -76,7 +76,7 @@ class RecordedRequest:
 
 
 class _QueryError(ValueError):
-    pass
+    """A bad $-parameter; answered with Socrata's 400 body."""
 
 
 @dataclass(frozen=True)
@@ -375,7 +375,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
         # _handle() already logged method, path and query; nothing more is wanted.
-        pass
+        return
 
     def log_message(self, format: str, *args: object) -> None:  # noqa: A002
         # Reached for protocol errors; the text may include the request line, never headers.
