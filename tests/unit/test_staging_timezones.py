@@ -5,9 +5,11 @@ import re
 from ingestion.registry import load_registry
 from tests.conftest import REPO
 
+STAGING = REPO / "dbt_project" / "models" / "staging"
+
 
 def test_staging_models_use_the_registry_timezone():
     for city in load_registry().cities:
-        sql = (REPO / "dbt_project/models/staging" / city.id / f"stg_{city.id}__service_requests.sql").read_text()
+        sql = (STAGING / city.id / f"stg_{city.id}__service_requests.sql").read_text()
         zones = set(re.findall(r"local_to_utc\([^,]+,\s*'([^']+)'\)", sql))
-        assert zones == {city.timezone}, f"{city.id}: staging converts with {zones}, registry says {city.timezone}"
+        assert zones == {city.timezone}, f"{city.id}: staging uses {zones}, registry {city.timezone}"
