@@ -32,8 +32,9 @@ def raw_dataset(city: City) -> str:
 
 
 def city_pipeline(city: City, warehouse: Path | None = None) -> Pipeline:
+    """The city's pipeline. Building it touches no file: dlt creates the warehouse
+    on the first run, in a folder that must exist by then."""
     warehouse = Path(warehouse or warehouse_path()).resolve()
-    warehouse.parent.mkdir(parents=True, exist_ok=True)
     return dlt.pipeline(
         pipeline_name=f"civic311_{city.id}",
         destination=dlt.destinations.duckdb(str(warehouse)),

@@ -51,7 +51,11 @@ class SocrataSource(_Strict):
 
     @property
     def resource_url(self) -> str:
-        return f"{self.base_url}/resource/{self.dataset_id}.json"
+        return self.resource_url_at(self.base_url)
+
+    def resource_url_at(self, base_url: str) -> str:
+        """The dataset's endpoint on another host serving the same API (the replay server)."""
+        return f"{base_url.rstrip('/')}/resource/{self.dataset_id}.json"
 
     def app_token(self) -> str | None:
         """The app token, read from the environment only when a request is made."""

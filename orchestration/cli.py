@@ -35,6 +35,11 @@ def _demo_feed(requests: int, days: int, end: date, seed: int) -> Path:
     return path
 
 
+def _is_record_file(path: Path) -> bool:
+    """A file the replay can serve; the generator's `.meta.json` sidecars are not."""
+    return path.suffix in (".json", ".csv") and not path.name.endswith(".meta.json")
+
+
 def _demo_server(feed: Path) -> ReplayServer:
     city = load_registry().city(DEMO_CITY)
     server = ReplayServer()
@@ -64,7 +69,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
         datasets[dataset_id] = Path(path)
     if args.folder:
         for path in sorted(Path(args.folder).glob("*")):
-            if path.suffix in (".json", ".csv") and not path.name.endswith(".meta.json"):
+            if _is_record_file(path):
                 datasets[path.stem] = path
     if not datasets:
         raise SystemExit("nothing to serve: give --dataset DATASET_ID=PATH or --folder DIR")
@@ -83,16 +88,22 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     feed = _demo_feed(args.requests, args.days, args.end, args.seed)
     with _demo_server(feed) as server:
-        return run_demo(replay_url=server.url, start=args.end - timedelta(days=args.days), end=args.end)
+        return run_demo(
+            city_id=DEMO_CITY,
+            replay_url=server.url,
+            start=args.end - timedelta(days=args.days),
+            end=args.end,
+        )
 
 
 def cmd_dev(args: argparse.Namespace) -> int:
-    feeds = sorted(p for p in DEMO_DIR.glob("synthetic_nyc_*.json") if not p.name.endswith(".meta.json"))
-    server = _demo_server(feeds[-1]).__enter__() if feeds else None
+    feeds = [p for p in DEMO_DIR.glob("synthetic_nyc_*.json") if _is_record_file(p)]
+    feed = max(feeds, key=lambda p: p.stat().st_mtime, default=None)
+    server = _demo_server(feed).start() if feed else None
     env = dict(os.environ)
     if server:
         env["CIVIC311_REPLAY_URL"] = server.url
-        print(f"Replaying {feeds[-1]} at {server.url} for runs started from the UI.")
+        print(f"Replaying {feed} at {server.url} for runs started from the UI.")
     command = [
         str(Path(sys.executable).with_name("dagster")),
         "dev",
@@ -116,11 +127,13 @@ def cmd_dev(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGINT, forward)
     signal.signal(signal.SIGTERM, forward)
-    child = subprocess.Popen(command, env=env)  # noqa: S603 - fixed argv, no shell
-    children.append(child)
-    code = child.wait()
-    if server:
-        server.__exit__(None, None, None)
+    try:
+        child = subprocess.Popen(command, env=env)  # noqa: S603 - fixed argv, no shell
+        children.append(child)
+        code = child.wait()
+    finally:
+        if server:
+            server.stop()
     return 0 if code in (0, -signal.SIGTERM, 128 + signal.SIGTERM) else code
 
 

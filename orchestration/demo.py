@@ -37,28 +37,31 @@ def run_partition_range(first: date, last: date, defs=None, instance: DagsterIns
     )
 
 
-def summary(warehouse: Path) -> str:
+def summary(warehouse: Path, city_id: str) -> str:
     with duckdb.connect(str(warehouse), read_only=True) as con:
         layers = [
-            ("raw", "raw_nyc.service_requests"),
-            ("staging", "staging.stg_nyc__service_requests"),
+            ("raw", f"raw_{city_id}.service_requests"),
+            ("staging", f"staging.stg_{city_id}__service_requests"),
             ("intermediate", "intermediate.int_service_requests"),
             ("marts", "marts.fct_service_requests"),
         ]
         counts = [(name, con.execute(f"select count(*) from {t}").fetchone()[0]) for name, t in layers]  # noqa: S608
         first, last, open_share = con.execute(
             "select min(requested_at_local), max(requested_at_local), avg((status = 'open')::int) "
-            "from marts.fct_service_requests"
+            "from marts.fct_service_requests where city_id = ?",
+            [city_id],
         ).fetchone()
         top = con.execute(
             """
             select service_type, count(*) as requests,
                    median(hours_to_close) as median_hours_to_close
             from marts.fct_service_requests
+            where city_id = ?
             group by service_type
             order by requests desc
             limit 8
-            """
+            """,
+            [city_id],
         ).fetchall()
     lines = [
         "",
@@ -67,7 +70,7 @@ def summary(warehouse: Path) -> str:
         "Rows per layer:",
         *(f"  {name:<13}{n:>10,}" for name, n in counts),
         "",
-        f"Requested: {first:%Y-%m-%d %H:%M} to {last:%Y-%m-%d %H:%M} (New York time); "
+        f"Requested: {first:%Y-%m-%d %H:%M} to {last:%Y-%m-%d %H:%M} (city local time); "
         f"{open_share:.1%} still open",
         "",
         f"  {'service type':<30}{'requests':>10}{'median h to close':>20}",
@@ -79,7 +82,7 @@ def summary(warehouse: Path) -> str:
     return "\n".join(lines)
 
 
-def run_demo(replay_url: str, start: date, end: date) -> int:
+def run_demo(city_id: str, replay_url: str, start: date, end: date) -> int:
     os.environ["CIVIC311_REPLAY_URL"] = replay_url
     from orchestration.resources import dbt_project
 
@@ -89,5 +92,5 @@ def run_demo(replay_url: str, start: date, end: date) -> int:
         failed = [e.step_key for e in result.all_events if e.is_step_failure]
         print(f"civic311 demo: the run failed at {', '.join(failed) or 'a check'}; see the log above.")
         return 1
-    print(summary(warehouse_path()))
+    print(summary(warehouse_path(), city_id))
     return 0

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 from bisect import bisect_left
@@ -10,6 +9,8 @@ from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from functools import lru_cache
+
+import orjson
 
 from ingestion.replay.records import (
     SYSTEM_FIELDS,
@@ -27,18 +28,6 @@ from ingestion.replay.soql import (
     parse_where,
     to_typed,
 )
-
-try:  # orjson is optional; it only makes loading and mutating faster.
-    import orjson
-
-    def _encode(record: dict) -> bytes:
-        return orjson.dumps(record)
-
-except ImportError:  # pragma: no cover - depends on the environment
-
-    def _encode(record: dict) -> bytes:
-        return json.dumps(record, ensure_ascii=False, separators=(",", ":")).encode()
-
 
 logger = logging.getLogger("civic311.replay")
 
@@ -252,8 +241,8 @@ def _encode_parts(row: dict) -> tuple[bytes, bytes]:
     """
     plain_row = dict(row)
     system = [(name, plain_row.pop(name)) for name in SYSTEM_FIELDS if name in plain_row]
-    body = _encode(plain_row)[1:]
-    prefix = b",".join(_encode(name) + b":" + _encode(value) for name, value in system)
+    body = orjson.dumps(plain_row)[1:]
+    prefix = b",".join(orjson.dumps(name) + b":" + orjson.dumps(value) for name, value in system)
     if prefix and body != b"}":
         prefix += b","
     return body, prefix

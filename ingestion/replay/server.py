@@ -113,14 +113,6 @@ class ReplayServer:
         return f"ReplayServer(host={self.host!r}, port={self.port!r})"
 
     @property
-    def faults(self) -> FaultPlan | None:
-        return self._faults
-
-    @faults.setter
-    def faults(self, plan: FaultPlan | None) -> None:
-        self._faults = plan
-
-    @property
     def requests(self) -> list[RecordedRequest]:
         """A snapshot of every request so far, oldest first."""
         with self._lock:
@@ -231,7 +223,7 @@ class ReplayServer:
         match = _RESOURCE.fullmatch(path)
         if match is None:
             return _error(404, "not_found", f"no route for {path}")
-        plan = self._faults
+        plan = self.faults
         fault = plan.next_fault() if plan is not None else None
         if fault is not None and fault.delay > 0:
             time.sleep(fault.delay)
@@ -272,7 +264,7 @@ class ReplayServer:
         with self._lock:
             self._pages_served += 1
             page = self._pages_served
-        plan = self._faults
+        plan = self.faults
         if plan is not None:
             inserts, updates = plan.changes_after(page)
             dataset.apply_changes(inserts, updates)

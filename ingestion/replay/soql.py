@@ -16,15 +16,17 @@ from typing import Any, NamedTuple
 
 from ingestion.replay.records import parse_timestamp
 
-_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
-_FIELD = re.compile(r":?[A-Za-z_@][A-Za-z0-9_@]*")
+_NUMBER_PATTERN = r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?"
+_FIELD_PATTERN = r":?[A-Za-z_@][A-Za-z0-9_@]*"
+_NUMBER = re.compile(_NUMBER_PATTERN)
+_FIELD = re.compile(_FIELD_PATTERN)
 _TOKEN = re.compile(
-    r"""
+    rf"""
       (?P<ws>\s+)
     | (?P<string>'(?:[^']|'')*+')  # possessive: "'it''s" is one unterminated literal
-    | (?P<number>[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?)
+    | (?P<number>{_NUMBER_PATTERN})
     | (?P<op><=|>=|<>|!=|=|<|>)
-    | (?P<name>:?[A-Za-z_@][A-Za-z0-9_@]*)
+    | (?P<name>{_FIELD_PATTERN})
     | (?P<punct>[(),])
     """,
     re.VERBOSE,

@@ -52,6 +52,7 @@ def build_raw_assets(city: City, warehouse: Path) -> AssetsDefinition:
     )
     def _raw(context: AssetExecutionContext, dlt: DagsterDltResource):
         window = context.partition_time_window
+        warehouse.parent.mkdir(parents=True, exist_ok=True)
         source = socrata_source(city, start=window.start, end=window.end, base_url=replay_url())
         yield from dlt.run(
             context=context,

@@ -1,7 +1,8 @@
 """Blocking checks on the raw assets. A failure stops the models built on them."""
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
+from typing import NamedTuple
 
 import duckdb
 from dagster import (
@@ -23,7 +24,19 @@ from orchestration.resources import WAREHOUSE_POOL
 SAMPLE_SIZE = 10
 
 
-def source_id_report(warehouse: Path, city: City, start, end) -> tuple[int, int, int, list[str], list[str]]:
+class SourceIdReport(NamedTuple):
+    rows: int
+    missing: int
+    surplus: int
+    missing_sample: list[str]
+    duplicate_sample: list[str]
+
+    @property
+    def passed(self) -> bool:
+        return self.missing == 0 and self.surplus == 0
+
+
+def source_id_report(warehouse: Path, city: City, start: datetime, end: datetime) -> SourceIdReport:
     """Rows in the window, rows whose id field is missing, and surplus rows per repeated id."""
     id_column = NamingConvention().normalize_identifier(city.source.id_field)
     table = f'"{raw_dataset(city)}"."service_requests"'
@@ -47,8 +60,13 @@ def source_id_report(warehouse: Path, city: City, start, end) -> tuple[int, int,
             "group by source_id having count(*) > 1 order by source_id",
             params,
         ).fetchall()
-    surplus = sum(n for _, n in duplicates)
-    return rows, missing, surplus, missing_sample, [d[0] for d in duplicates[:SAMPLE_SIZE]]
+    return SourceIdReport(
+        rows=rows,
+        missing=missing,
+        surplus=sum(n for _, n in duplicates),
+        missing_sample=missing_sample,
+        duplicate_sample=[d[0] for d in duplicates[:SAMPLE_SIZE]],
+    )
 
 
 def build_raw_checks(city: City, warehouse: Path) -> AssetChecksDefinition:
@@ -67,28 +85,25 @@ def build_raw_checks(city: City, warehouse: Path) -> AssetChecksDefinition:
     )
     def _check(context: AssetCheckExecutionContext) -> AssetCheckResult:
         window = context.partition_time_window
-        rows, missing, surplus, missing_sample, duplicate_sample = source_id_report(
-            warehouse, city, window.start - lookback, window.end
-        )
-        passed = missing == 0 and surplus == 0
+        report = source_id_report(warehouse, city, window.start - lookback, window.end)
         description = None
-        if not passed:
+        if not report.passed:
             description = (
-                f"{city.id}: {missing} rows without '{city.source.id_field}' and {surplus} "
-                f"duplicate rows in raw/{city.id}/service_requests; models built on it are "
-                "not refreshed. Fix the feed or the registry's source.id_field, then rerun "
-                "the partition."
+                f"{city.id}: {report.missing} rows without '{city.source.id_field}' and "
+                f"{report.surplus} duplicate rows in raw/{city.id}/service_requests; models "
+                "built on it are not refreshed. Fix the feed or the registry's "
+                "source.id_field, then rerun the partition."
             )
         return AssetCheckResult(
-            passed=passed,
+            passed=report.passed,
             severity=AssetCheckSeverity.ERROR,
             description=description,
             metadata={
-                "rows_in_window": rows,
-                "rows_missing_id": missing,
-                "duplicate_rows": surplus,
-                "sample_missing_id_rows": MetadataValue.json(missing_sample),
-                "sample_duplicate_ids": MetadataValue.json(duplicate_sample),
+                "rows_in_window": report.rows,
+                "rows_missing_id": report.missing,
+                "duplicate_rows": report.surplus,
+                "sample_missing_id_rows": MetadataValue.json(report.missing_sample),
+                "sample_duplicate_ids": MetadataValue.json(report.duplicate_sample),
             },
         )
 

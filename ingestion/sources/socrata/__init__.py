@@ -58,9 +58,7 @@ def socrata_source(
             initial_value=start or DEFAULT_INITIAL_UPDATED_AT,
             lag=lookback.total_seconds(),
         )
-    resource_url = (
-        f"{base_url.rstrip('/')}/resource/{source.dataset_id}.json" if base_url else source.resource_url
-    )
+    resource_url = source.resource_url_at(base_url or source.base_url)
     client = SocrataClient(
         city_id=city.id,
         resource_url=resource_url,

@@ -32,6 +32,14 @@ class SocrataError(RuntimeError):
     """A Socrata request failed for good; the message names the city and what to do."""
 
 
+class _Retryable(Exception):
+    """A failure worth another try; `wait` is what the server asked for, if anything."""
+
+    def __init__(self, reason: str, wait: float | None = None):
+        super().__init__(reason)
+        self.wait = wait
+
+
 def soql_timestamp(value: datetime) -> str:
     """Render a timestamp as a SoQL floating timestamp literal."""
     return value.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3]
@@ -77,6 +85,8 @@ class SocrataClient:
         """Yield pages of rows (with system fields) in `:updated_at, :id` order."""
         after: tuple[str, str] | None = None
         page_number = 0
+        # One session for the whole run, so pages reuse the connection.
+        session = self.session or requests.Session()
         while True:
             params = {
                 "$select": ":*, *",
@@ -87,7 +97,7 @@ class SocrataClient:
             if where:
                 params["$where"] = where
             page_number += 1
-            rows = self._get(params, page_number)
+            rows = self._get(session, params, page_number)
             if not rows:
                 return
             log.info("%s: page %d, %d rows", self.city_id, page_number, len(rows))
@@ -102,47 +112,46 @@ class SocrataClient:
             if len(rows) < self.page_size:
                 return
 
-    def _get(self, params: dict[str, str], page_number: int) -> list[dict]:
-        session = self.session or requests.Session()
+    def _get(self, session: requests.Session, params: dict[str, str], page_number: int) -> list[dict]:
         headers = {"Accept": "application/json"}
         if self.app_token:
             headers["X-App-Token"] = self.app_token
         attempt = 0
         while True:
-            problem, wait = self._try_once(session, params, headers)
-            if isinstance(problem, list):
-                return problem
-            attempt += 1
-            if attempt > self.max_retries:
-                raise SocrataError(
-                    f"{self.city_id}: page {page_number} of {self.resource_url} failed after "
-                    f"{self.max_retries} retries: {problem}. Check the portal's status, or "
-                    "raise source.max_retries in the city registry."
+            try:
+                return self._try_once(session, params, headers)
+            except _Retryable as problem:
+                attempt += 1
+                if attempt > self.max_retries:
+                    raise SocrataError(
+                        f"{self.city_id}: page {page_number} of {self.resource_url} failed after "
+                        f"{self.max_retries} retries: {problem}. Check the portal's status, or "
+                        "raise source.max_retries in the city registry."
+                    ) from None
+                delay = problem.wait if problem.wait is not None else self._backoff(attempt)
+                log.warning(
+                    "%s: page %d: %s; retry %d/%d in %.1fs",
+                    self.city_id,
+                    page_number,
+                    problem,
+                    attempt,
+                    self.max_retries,
+                    delay,
                 )
-            delay = wait if wait is not None else self._backoff(attempt)
-            log.warning(
-                "%s: page %d: %s; retry %d/%d in %.1fs",
-                self.city_id,
-                page_number,
-                problem,
-                attempt,
-                self.max_retries,
-                delay,
-            )
-            time.sleep(delay)
+                time.sleep(delay)
 
     def _try_once(
         self, session: requests.Session, params: dict[str, str], headers: dict[str, str]
-    ) -> tuple[list[dict] | str, float | None]:
-        """One request: the rows, or why it failed and how long the server asked us to wait."""
+    ) -> list[dict]:
+        """One request: the rows, or _Retryable with how long the server asked us to wait."""
         try:
             response = session.get(
                 self.resource_url, params=params, headers=headers, timeout=self.timeout_seconds
             )
         except (requests.ConnectionError, requests.Timeout) as exc:
-            return f"{type(exc).__name__}", None
+            raise _Retryable(type(exc).__name__) from None
         if response.status_code in RETRYABLE_STATUS:
-            return f"HTTP {response.status_code}", _retry_after(response)
+            raise _Retryable(f"HTTP {response.status_code}", _retry_after(response))
         if response.status_code != 200:
             raise SocrataError(
                 f"{self.city_id}: {self.resource_url} answered HTTP {response.status_code}: "
@@ -152,13 +161,13 @@ class SocrataClient:
             rows = orjson.loads(response.content)
         except orjson.JSONDecodeError as exc:
             # A truncated body is a transport fault: fail the whole page and read it again.
-            return f"invalid JSON body ({exc.msg} at byte {exc.pos})", None
+            raise _Retryable(f"invalid JSON body ({exc.msg} at byte {exc.pos})") from None
         if not isinstance(rows, list):
             raise SocrataError(
                 f"{self.city_id}: {self.resource_url} returned {type(rows).__name__}, not a "
                 "JSON array of rows; check source.base_url and source.dataset_id in the registry"
             )
-        return rows, None
+        return rows
 
     def _backoff(self, attempt: int) -> float:
         base = self.backoff_seconds * 2 ** (attempt - 1)
