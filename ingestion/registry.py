@@ -3,24 +3,35 @@
 The registry is validated once, at load. A bad entry stops with an error that
 names the city, the field and the fix, so a typo never surfaces later as a
 confusing HTTP or SQL failure.
+
+Each city has one source, whose `protocol` picks the adapter under
+`ingestion/sources/` (shared by every city that speaks it), and optionally an
+`export` block describing the portal's bulk export files.
 """
 
 from __future__ import annotations
 
 import os
+from datetime import datetime
 from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 DEFAULT_REGISTRY = Path(__file__).with_name("cities.yaml")
 SOCRATA_MAX_LIMIT = 50_000
+OPEN311_MAX_WINDOW_DAYS = 90
+SEECLICKFIX_MAX_PER_PAGE = 100
+CKAN_MAX_LIMIT = 32_000
 
 CityId = Annotated[str, Field(pattern=r"^[a-z0-9_]+$")]
 EnvVarName = Annotated[str, Field(pattern=r"^[A-Z_][A-Z0-9_]*$")]
+BaseUrl = Annotated[str, Field(pattern=r"^https?://[^?#]+$")]
+SocrataId = Annotated[str, Field(pattern=r"^[a-z0-9]{4}-[a-z0-9]{4}$")]
+Year = Annotated[int, Field(ge=1990, le=2100)]
 
 
 class RegistryError(ValueError):
@@ -31,38 +42,161 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class SocrataSource(_Strict):
-    """A Socrata SODA dataset: `{base_url}/resource/{dataset_id}.json`."""
+class _HttpSource(_Strict):
+    """Settings every HTTP adapter shares."""
 
-    protocol: Literal["socrata"]
-    base_url: str = Field(pattern=r"^https?://[^?#]+$")
-    dataset_id: str = Field(pattern=r"^[a-z0-9]{4}-[a-z0-9]{4}$")
+    base_url: BaseUrl
     id_field: str = Field(min_length=1)
-    page_size: int = Field(default=SOCRATA_MAX_LIMIT, ge=1, le=SOCRATA_MAX_LIMIT)
+    # Late changes are read again: each run starts this far before its window.
     lookback_hours: float = Field(default=72, ge=0)
-    app_token_env: EnvVarName | None = None
     timeout_seconds: float = Field(default=60, gt=0)
     max_retries: int = Field(default=6, ge=0)
+    # Client-side throttle; None leaves pacing to the server's 429 + Retry-After.
+    requests_per_minute: float | None = Field(default=None, gt=0)
 
     @field_validator("base_url")
     @classmethod
     def _no_trailing_slash(cls, value: str) -> str:
         return value.rstrip("/")
 
+    def secret(self) -> str | None:
+        """The credential, read from the environment only when a request is made."""
+        name = getattr(self, "app_token_env", None) or getattr(self, "api_key_env", None)
+        return os.environ.get(name) if name else None
+
+
+class SocrataDataset(_Strict):
+    """One SODA dataset; `first_year`/`last_year` bound the requests it holds."""
+
+    id: SocrataId
+    first_year: Year | None = None
+    last_year: Year | None = None
+
+
+class SocrataSource(_HttpSource):
+    """Socrata SODA datasets: `{base_url}/resource/{dataset}.json`.
+
+    A city either names one `dataset_id`, lists `datasets` (e.g. a current and a
+    historical copy), or maps `datasets_by_year` when the portal publishes one
+    dataset per year of request creation (Los Angeles).
+    """
+
+    protocol: Literal["socrata"]
+    dataset_id: SocrataId | None = None
+    datasets: tuple[SocrataDataset, ...] = ()
+    datasets_by_year: dict[Year, SocrataId] = Field(default_factory=dict)
+    page_size: int = Field(default=SOCRATA_MAX_LIMIT, ge=1, le=SOCRATA_MAX_LIMIT)
+    app_token_env: EnvVarName | None = None
+
+    @model_validator(mode="after")
+    def _some_dataset(self) -> SocrataSource:
+        if not (self.dataset_id or self.datasets or self.datasets_by_year):
+            raise ValueError("dataset_id: name the dataset (or list datasets / datasets_by_year)")
+        return self
+
     @property
-    def resource_url(self) -> str:
-        return self.resource_url_at(self.base_url)
+    def all_datasets(self) -> tuple[SocrataDataset, ...]:
+        found = list(self.datasets)
+        if self.dataset_id:
+            found.insert(0, SocrataDataset(id=self.dataset_id))
+        found += [
+            SocrataDataset(id=d, first_year=y, last_year=y) for y, d in sorted(self.datasets_by_year.items())
+        ]
+        return tuple(found)
 
-    def resource_url_at(self, base_url: str) -> str:
-        """The dataset's endpoint on another host serving the same API (the replay server)."""
-        return f"{base_url.rstrip('/')}/resource/{self.dataset_id}.json"
+    def datasets_for(self, end: datetime | None) -> list[SocrataDataset]:
+        """Datasets that can hold a row updated before `end`: any whose first year has begun.
+        A year's dataset keeps changing after its year ends (late closures), so it is
+        never skipped for being old; the `:updated_at` window does the filtering."""
+        return [
+            d for d in self.all_datasets if end is None or d.first_year is None or d.first_year <= end.year
+        ]
 
-    def app_token(self) -> str | None:
-        """The app token, read from the environment only when a request is made."""
-        return os.environ.get(self.app_token_env) if self.app_token_env else None
+    def resource_url_at(self, base_url: str, dataset_id: str) -> str:
+        return f"{base_url.rstrip('/')}/resource/{dataset_id}.json"
 
 
-Source = Annotated[SocrataSource, Field(discriminator="protocol")]
+class Open311Source(_HttpSource):
+    """An Open311 GeoReport v2 endpoint: `{base_url}/requests.{format}`, `/services.{format}`."""
+
+    protocol: Literal["open311"]
+    id_field: str = "service_request_id"
+    format: Literal["json", "xml"] = "json"
+    jurisdiction_id: str | None = None
+    # GeoReport v2 servers answer at most 90 days per start_date/end_date query.
+    window_days: int = Field(default=OPEN311_MAX_WINDOW_DAYS, ge=1, le=OPEN311_MAX_WINDOW_DAYS)
+    # `requested`: start_date/end_date filter requested_datetime (the spec), so late
+    # status changes are only seen within the lookback. `updated`: the server supports
+    # the updated_after/updated_before extension (Chicago), true change capture.
+    window_field: Literal["requested", "updated"] = "requested"
+    # The page/page_size extension; None when the city does not support it.
+    page_size: int | None = Field(default=None, ge=1, le=1000)
+    max_pages: int = Field(default=100, ge=1)
+    extensions: bool = False
+    lookback_hours: float = Field(default=24 * 30, ge=0)
+    api_key_env: EnvVarName | None = None
+
+
+class SeeClickFixSource(_HttpSource):
+    """SeeClickFix v2 issues of one place: `{base_url}/issues?place_url=...`."""
+
+    protocol: Literal["seeclickfix"]
+    base_url: BaseUrl = "https://seeclickfix.com/api/v2"
+    id_field: str = "id"
+    place_url: str = Field(pattern=r"^[a-z0-9_-]+$")
+    per_page: int = Field(default=SEECLICKFIX_MAX_PER_PAGE, ge=1, le=SEECLICKFIX_MAX_PER_PAGE)
+    # Archived issues are only returned when asked for by name.
+    statuses: tuple[Literal["open", "acknowledged", "closed", "archived"], ...] = (
+        "open",
+        "acknowledged",
+        "closed",
+        "archived",
+    )
+    requests_per_minute: float | None = Field(default=20, gt=0)
+
+
+class CkanSource(_HttpSource):
+    """A CKAN DataStore with one resource per year: `{base_url}/api/3/action/datastore_search`."""
+
+    protocol: Literal["ckan"]
+    resources_by_year: dict[Year, str] = Field(min_length=1)
+    page_size: int = Field(default=CKAN_MAX_LIMIT, ge=1, le=CKAN_MAX_LIMIT)
+    # The DataStore has no change stamp: the latest of these floating local times
+    # stands in for one.
+    updated_at_fields: tuple[str, ...] = Field(min_length=1)
+    # A year's resource keeps changing while its requests are closed: a window also
+    # reads the resources of this many years before its start.
+    reread_years: int = Field(default=1, ge=0)
+    api_key_env: EnvVarName | None = None
+
+    def resources_for(self, start: datetime | None, end: datetime | None) -> list[tuple[int, str]]:
+        """Resources from `reread_years` before the window's start year to its end year."""
+        first = start.year - self.reread_years if start else None
+        last = end.year if end else None
+        return [
+            (year, rid)
+            for year, rid in sorted(self.resources_by_year.items())
+            if (first is None or year >= first) and (last is None or year <= last)
+        ]
+
+
+Source = Annotated[
+    SocrataSource | Open311Source | SeeClickFixSource | CkanSource, Field(discriminator="protocol")
+]
+
+
+class ExportSpec(_Strict):
+    """How the city's portal export files map onto the fields its API serves."""
+
+    # Columns whose export title does not reduce to the API name (lowercase,
+    # non-alphanumerics to "_"): export title -> API field name.
+    columns: dict[str, str] = Field(default_factory=dict)
+    # Floating local timestamp layout in the export, rewritten to ISO like the API's.
+    timestamp_format: str = "%m/%d/%Y %I:%M:%S %p"
+    # Fields whose latest value stands in for the API's change stamp.
+    updated_at_fields: tuple[str, ...] = Field(min_length=1)
+    # Cell values that mean "no value" (an R export writes NA).
+    null_values: tuple[str, ...] = ("",)
 
 
 class City(_Strict):
@@ -70,6 +204,7 @@ class City(_Strict):
     name: str = Field(min_length=1)
     timezone: str
     source: Source
+    export: ExportSpec | None = None
 
     @field_validator("timezone")
     @classmethod
@@ -83,6 +218,10 @@ class City(_Strict):
     @cached_property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
+
+    def base_url(self, replay_url: str | None = None) -> str:
+        """The source's root, or the city's mount on the local replay server."""
+        return f"{replay_url.rstrip('/')}/{self.id}" if replay_url else self.source.base_url
 
 
 class Registry(_Strict):
@@ -110,14 +249,23 @@ class Registry(_Strict):
         return [c.id for c in self.cities]
 
 
+_PROTOCOLS = ("socrata", "open311", "seeclickfix", "ckan")
 _FIXES = {
     "id": "use lowercase letters, digits and underscores only, e.g. 'new_york'",
     "timezone": "use an IANA zone name such as 'America/New_York'",
-    "protocol": "use one of the supported protocols: socrata",
+    "protocol": f"use one of the supported protocols: {', '.join(_PROTOCOLS)}",
     "dataset_id": "give the Socrata four-by-four id, e.g. 'erm2-nwe9'",
-    "base_url": "give the portal root, e.g. 'https://data.cityofnewyork.us', with no query string",
-    "page_size": f"use a page size between 1 and {SOCRATA_MAX_LIMIT} (Socrata's $limit cap)",
+    "datasets_by_year": "map each year to a Socrata four-by-four id, e.g. {2017: 'd4vt-q4t5'}",
+    "base_url": "give the API root, e.g. 'https://data.cityofnewyork.us', with no query string",
+    "page_size": "use a page size the protocol allows (Socrata 50000, Open311 1000, CKAN 32000)",
+    "per_page": f"use at most {SEECLICKFIX_MAX_PER_PAGE} (SeeClickFix's per_page cap)",
+    "window_days": f"use at most {OPEN311_MAX_WINDOW_DAYS} days (GeoReport v2's query window)",
     "app_token_env": "name an environment variable (e.g. CIVIC311_NYC_APP_TOKEN), never the token",
+    "api_key_env": "name an environment variable (e.g. CIVIC311_BOSTON_API_KEY), never the key",
+    "place_url": "give the SeeClickFix place slug from the city's URL, e.g. 'detroit'",
+    "resources_by_year": "map each year to the CKAN DataStore resource id of that year",
+    "updated_at_fields": "list the record fields that change when a request does, e.g. [closed_dt, open_dt]",
+    "statuses": "choose from open, acknowledged, closed, archived",
 }
 
 
@@ -132,7 +280,7 @@ def _explain(raw: dict, exc: ValidationError, origin: str) -> RegistryError:
             city = f"city {entry.get('id', '#' + str(loc[1] + 1))!r}" if isinstance(entry, dict) else city
             loc = loc[2:]
         # Discriminated unions insert the tag ("socrata") into the location.
-        fields = [str(p) for p in loc if p not in ("socrata",)]
+        fields = [str(p) for p in loc if p not in _PROTOCOLS]
         field = ".".join(fields) or "entry"
         message = err["msg"]
         if err["type"] == "missing":
@@ -140,7 +288,12 @@ def _explain(raw: dict, exc: ValidationError, origin: str) -> RegistryError:
         elif err["type"] == "union_tag_invalid":
             field = f"{field}.protocol"
             message = f"names an unknown protocol {err['ctx']['tag']!r}"
-        fix = _FIXES.get(field.rsplit(".", 1)[-1], "see ingestion/cities.yaml for a valid entry")
+        elif err["type"] == "value_error" and ": " in message:
+            # A model-level rule names the field it is about before a colon.
+            named, _, message = message.removeprefix("Value error, ").partition(": ")
+            field = f"{field}.{named}" if field != "entry" else named
+        leaf = next((p for p in reversed(field.split(".")) if not p.isdigit()), field)
+        fix = _FIXES.get(leaf, "see ingestion/cities.yaml and docs/adding-a-city.md for a valid entry")
         lines.append(f"  - {city}: field '{field}' {message}. Fix: {fix}.")
     return RegistryError("\n".join(lines))
 

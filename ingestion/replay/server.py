@@ -1,37 +1,40 @@
-"""A local stand-in for a Socrata SODA 2.0 endpoint, with scriptable failures."""
+"""A local stand-in for the city APIs, with scriptable failures.
+
+Each protocol's emulation (`SocrataApi`, `Open311Api`, ...) is mounted under a
+path prefix, one per city: `/<city_id>/resource/<dataset>.json`,
+`/<city_id>/requests.json`, ... The server adds what is common to every
+protocol: the fault plan (errors, delays, truncated or empty pages, records
+changed between pages), an optional rate limit, and a request log that never
+holds a credential.
+"""
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import threading
 import time
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from os import PathLike
 from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
 
+from ingestion.replay.api import Api, Response
 from ingestion.replay.dataset import Dataset
-from ingestion.replay.records import (
-    DEFAULT_CREATED_FIELD,
-    DEFAULT_UPDATED_AT_FIELDS,
-    load_records,
-)
-from ingestion.replay.soql import SoqlError, is_field_name, quote
+from ingestion.replay.records import DEFAULT_CREATED_FIELD, DEFAULT_UPDATED_AT_FIELDS
+from ingestion.replay.socrata import MAX_LIMIT, SocrataApi
 
 logger = logging.getLogger("civic311.replay")
 
-DEFAULT_LIMIT = 1000
-MAX_LIMIT = 50_000  # SODA 2.0 silently clamps larger $limit values to this
-_RESOURCE = re.compile(r"/resource/([^/]+)\.json")
-_SOQL_PARAMS = frozenset({"$select", "$where", "$order", "$limit", "$offset"})
-# Socrata also accepts the token as a query parameter; it must never reach a log line.
-_TOKEN_PARAM = re.compile(r"((?:\$|%24){2}app_token=)[^&\s]*", re.IGNORECASE)
+__all__ = ["MAX_LIMIT", "Fault", "FaultPlan", "RateLimit", "RecordedRequest", "ReplayServer", "serve_forever"]
+
+# Credentials some clients pass as query parameters; they must never reach a log line.
+_SECRET_PARAMS = ("$$app_token", "api_key", "apikey", "key", "token")
+_TOKEN_PARAM = re.compile(r"((?:^|&)(?:(?:\$|%24){2}app_token|api_?key|key|token)=)[^&\s]*", re.IGNORECASE)
+_SECRET_HEADERS = ("x-app-token", "authorization", "x-api-key")
 _REDACTED = "[redacted]"
-_FAULT_CODES = {429: "too_many_requests", 500: "internal_error", 503: "service_unavailable"}
 
 
 @dataclass
@@ -42,6 +45,8 @@ class Fault:
     retry_after: float | None = None
     delay: float = 0.0
     truncate: bool = False
+    # A well-formed page with no records, as a flaky server sometimes answers.
+    empty: bool = False
 
 
 @dataclass
@@ -72,24 +77,33 @@ class RecordedRequest:
     query: dict[str, str]
     header_names: tuple[str, ...]
     had_app_token: bool
+    had_credential: bool
     status: int
 
 
-class _QueryError(ValueError):
-    """A bad $-parameter; answered with Socrata's 400 body."""
+@dataclass
+class RateLimit:
+    """At most `requests` data requests per `per_seconds`; more get 429 with Retry-After."""
 
+    requests: int
+    per_seconds: float = 60.0
+    _times: deque = field(default_factory=deque, init=False, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
-@dataclass(frozen=True)
-class _Query:
-    where: str | None
-    order: str
-    limit: int
-    offset: int
-    system: bool
+    def wait_needed(self) -> float | None:
+        """None when the request may go ahead (and is counted), else seconds to wait."""
+        now = time.monotonic()
+        with self._lock:
+            while self._times and now - self._times[0] >= self.per_seconds:
+                self._times.popleft()
+            if len(self._times) >= self.requests:
+                return self.per_seconds - (now - self._times[0])
+            self._times.append(now)
+            return None
 
 
 class ReplayServer:
-    """Serves datasets at /resource/<id>.json; use as a context manager."""
+    """Serves mounted protocol APIs over HTTP on 127.0.0.1; use as a context manager."""
 
     def __init__(
         self,
@@ -97,12 +111,14 @@ class ReplayServer:
         port: int = 0,
         faults: FaultPlan | None = None,
         app_token: str | None = None,
+        rate_limit: RateLimit | None = None,
     ) -> None:
         self.host = host
         self.port = port
         self.faults = faults
+        self.rate_limit = rate_limit
         self._app_token = app_token
-        self._datasets: dict[str, Dataset] = {}
+        self._mounts: dict[str, Api] = {}
         self._requests: list[RecordedRequest] = []
         self._lock = threading.Lock()
         self._pages_served = 0
@@ -130,6 +146,16 @@ class ReplayServer:
         host, port = self._httpd.server_address[:2]
         return f"http://{host}:{port}"
 
+    def mount(self, prefix: str, api: Api) -> Api:
+        """Serve `api` under `prefix` (e.g. "/chicago"; "" for the root)."""
+        prefix = "/" + prefix.strip("/") if prefix.strip("/") else ""
+        with self._lock:
+            self._mounts[prefix] = api
+        return api
+
+    def mounted(self, prefix: str) -> Api | None:
+        return self._mounts.get("/" + prefix.strip("/") if prefix.strip("/") else "")
+
     def add_dataset(
         self,
         dataset_id: str,
@@ -137,22 +163,21 @@ class ReplayServer:
         id_field: str = "unique_key",
         updated_at_fields: Sequence[str] = DEFAULT_UPDATED_AT_FIELDS,
         created_field: str = DEFAULT_CREATED_FIELD,
+        prefix: str = "",
     ) -> Dataset:
-        if isinstance(records, str | PathLike):
-            records = load_records(Path(records))
-        dataset = Dataset(
-            dataset_id,
-            records,
-            id_field=id_field,
-            updated_at_fields=updated_at_fields,
-            created_field=created_field,
-        )
-        with self._lock:
-            self._datasets[dataset_id] = dataset
-        return dataset
+        """Serve a SODA dataset at `{prefix}/resource/{dataset_id}.json`."""
+        api = self.mounted(prefix)
+        if api is None:
+            api = self.mount(prefix, SocrataApi(app_token=self._app_token))
+        if not isinstance(api, SocrataApi):
+            raise ValueError(f"{prefix or '/'} already serves {type(api).__name__}, not Socrata")
+        return api.add_dataset(dataset_id, records, id_field, updated_at_fields, created_field)
 
-    def dataset(self, dataset_id: str) -> Dataset:
-        return self._datasets[dataset_id]
+    def dataset(self, dataset_id: str, prefix: str = "") -> Dataset:
+        api = self.mounted(prefix)
+        if not isinstance(api, SocrataApi):
+            raise KeyError(dataset_id)
+        return api.dataset(dataset_id)
 
     def start(self) -> ReplayServer:
         if self._httpd is not None:
@@ -202,63 +227,63 @@ class ReplayServer:
         split = urlsplit(handler.path)
         params = dict(parse_qsl(split.query, keep_blank_values=True))
         logger.debug("%s %s %s", handler.command, split.path, redact(split.query))
-        given_token = handler.headers.get("X-App-Token")
-        response = self._respond(split.path, params, given_token)
+        headers = {name: handler.headers[name] for name in handler.headers.keys()}
+        response = self._respond(split.path, params, headers)
         # Recorded before the bytes go out, so a client that has its answer can rely on
         # seeing its request in `.requests`.
-        query = {k: _REDACTED if k.lower() == "$$app_token" else v for k, v in params.items()}
+        query = {k: _REDACTED if k.lower() in _SECRET_PARAMS else v for k, v in params.items()}
+        lowered = {name.lower() for name in headers}
         entry = RecordedRequest(
             method=handler.command,
             path=split.path,
             query=query,
-            header_names=tuple(handler.headers.keys()),
-            had_app_token=given_token is not None,
+            header_names=tuple(headers),
+            had_app_token="x-app-token" in lowered,
+            had_credential=bool(lowered & set(_SECRET_HEADERS))
+            or any(k.lower() in _SECRET_PARAMS for k in params),
             status=response.status,
         )
         with self._lock:
             self._requests.append(entry)
         _send(handler, response)
 
-    def _respond(self, path: str, params: dict[str, str], given_token: str | None) -> _Response:
-        match = _RESOURCE.fullmatch(path)
-        if match is None:
-            return _error(404, "not_found", f"no route for {path}")
+    def _route(self, path: str) -> tuple[Api, str] | None:
+        for prefix in sorted(self._mounts, key=len, reverse=True):
+            if not prefix or path == prefix or path.startswith(prefix + "/"):
+                return self._mounts[prefix], path[len(prefix) :] or "/"
+        return None
+
+    def _respond(self, path: str, params: dict[str, str], headers: dict[str, str]) -> Response:
+        routed = self._route(path)
+        if routed is None:
+            return Response(404, b'{"error":true,"message":"no route"}')
+        api, relative = routed
+        if not api.is_data_request(relative):
+            return api.respond(relative, params, headers)
+        if self.rate_limit is not None and (wait := self.rate_limit.wait_needed()) is not None:
+            return api.error(429, "rate limit exceeded", {"Retry-After": f"{max(wait, 0.01):.2f}"})
         plan = self.faults
         fault = plan.next_fault() if plan is not None else None
         if fault is not None and fault.delay > 0:
             time.sleep(fault.delay)
         if fault is not None and fault.status is not None:
-            headers = {}
-            if fault.retry_after is not None:
-                # Fractions are not standard Retry-After, but they keep fault tests fast.
-                headers["Retry-After"] = f"{fault.retry_after:g}"
-            code = _FAULT_CODES.get(fault.status, "error")
-            return _error(fault.status, code, "injected fault", headers)
-
-        if self._app_token is not None and given_token != self._app_token:
-            return _error(403, "permission_denied", "invalid or missing X-App-Token")
-        dataset = self._datasets.get(match.group(1))
-        if dataset is None:
-            return _error(404, "not_found", f"dataset {match.group(1)!r} not found")
-        try:
-            query = _parse_query(params)
-            body, _ = dataset.page(
-                where=query.where,
-                order=query.order,
-                limit=query.limit,
-                offset=query.offset,
-                system=query.system,
-            )
-        except (SoqlError, _QueryError) as exc:
-            return _error(400, "query.compiler.malformed", str(exc))
-
+            # Fractions are not standard Retry-After, but they keep fault tests fast.
+            extra = {"Retry-After": f"{fault.retry_after:g}"} if fault.retry_after is not None else {}
+            return api.error(fault.status, "injected fault", extra)
+        if fault is not None and fault.empty:
+            return api.empty_page(relative, params)
+        response = api.respond(relative, params, headers)
+        if response.status != 200:
+            return response
         if fault is not None and fault.truncate:
-            # Correct Content-Length for the cut body, so only JSON parsing can notice.
-            return _Response(200, body[: len(body) // 2])
-        self._after_page(dataset)
-        return _Response(200, body)
+            # Correct Content-Length for the cut body, so only parsing can notice.
+            return Response(
+                200, response.body[: len(response.body) // 2], response.headers, response.content_type
+            )
+        self._after_page(api)
+        return response
 
-    def _after_page(self, dataset: Dataset) -> None:
+    def _after_page(self, api: Api) -> None:
         # Applied before the page is written, not after: once the client has the bytes it
         # may ask for the next page, and must already see the change.
         with self._lock:
@@ -267,66 +292,19 @@ class ReplayServer:
         plan = self.faults
         if plan is not None:
             inserts, updates = plan.changes_after(page)
-            dataset.apply_changes(inserts, updates)
-
-
-def _parse_query(params: dict[str, str]) -> _Query:
-    unsupported = sorted(
-        k for k in params if k.startswith("$") and not k.startswith("$$") and k not in _SOQL_PARAMS
-    )
-    if unsupported:
-        raise _QueryError(f"unsupported parameter(s): {', '.join(unsupported)}")
-    where = params.get("$where") or None
-    # Socrata's simple filters: ?borough=BROOKLYN means borough = 'BROOKLYN'.
-    filters = []
-    for name, value in params.items():
-        if name.startswith("$"):
-            continue
-        if not is_field_name(name):
-            raise _QueryError(f"invalid field name in simple filter: {name!r}")
-        filters.append(f"{name} = {quote(value)}")
-    if filters:
-        # Only wrapped when needed, so error positions match the client's own $where.
-        where = " AND ".join(([f"({where})"] if where else []) + filters)
-    return _Query(
-        where=where,
-        order=params.get("$order") or ":id",
-        limit=min(_non_negative(params, "$limit", DEFAULT_LIMIT), MAX_LIMIT),
-        offset=_non_negative(params, "$offset", 0),
-        system=":*" in params.get("$select", ""),
-    )
-
-
-def _non_negative(params: dict[str, str], name: str, default: int) -> int:
-    raw = params.get(name)
-    if raw is None or raw == "":
-        return default
-    if not raw.isascii() or not raw.isdigit():
-        raise _QueryError(f"{name} must be a non-negative integer, got {raw!r}")
-    return int(raw)
+            if inserts or updates:
+                api.apply_changes(inserts, updates)
 
 
 def redact(text: str) -> str:
-    """Hide an app token passed as a query parameter."""
+    """Hide a credential passed as a query parameter."""
     return _TOKEN_PARAM.sub(r"\1" + _REDACTED, text)
 
 
-@dataclass(frozen=True)
-class _Response:
-    status: int
-    body: bytes
-    headers: dict[str, str] = field(default_factory=dict)
-
-
-def _error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> _Response:
-    body = json.dumps({"code": code, "error": True, "message": message}).encode()
-    return _Response(status, body, headers or {})
-
-
-def _send(handler: _Handler, response: _Response) -> None:
+def _send(handler: _Handler, response: Response) -> None:
     try:
         handler.send_response(response.status)
-        handler.send_header("Content-Type", "application/json; charset=utf-8")
+        handler.send_header("Content-Type", response.content_type)
         handler.send_header("Content-Length", str(len(response.body)))
         for name, value in response.headers.items():
             handler.send_header(name, value)
@@ -363,7 +341,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.server.replay._handle(self)
         except Exception:
             logger.exception("replay request failed: %s", redact(self.path))
-            _send(self, _error(500, "internal_error", "replay server error"))
+            _send(self, Response(500, b'{"error":true,"message":"replay server error"}'))
 
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
         # _handle() already logged method, path and query; nothing more is wanted.

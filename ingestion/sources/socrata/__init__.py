@@ -11,7 +11,7 @@ Runs from a plain script as well as from Dagster:
 """
 
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import dlt
 import pyarrow as pa
@@ -19,13 +19,16 @@ import requests
 from dlt.sources import DltResource
 
 from ingestion.registry import City
-from ingestion.sources.socrata.arrow import rows_to_table
-from ingestion.sources.socrata.client import SocrataClient, SocrataError, Window
+from ingestion.sources.arrow import ColumnTypes, records_to_table
+from ingestion.sources.http import HttpClient
+from ingestion.sources.resource import naive_utc, service_requests_resource
+from ingestion.sources.socrata.client import SocrataClient, SocrataError, Window, advice
 
 __all__ = ["SocrataError", "Window", "socrata_source"]
 
-# Where change capture starts on a city's first run when no window is given.
-DEFAULT_INITIAL_UPDATED_AT = datetime(2000, 1, 1, tzinfo=UTC)
+# `source_id` falls back to Socrata's own row id when the dataset's id field is
+# missing, so the row is still kept and merged stably; the raw check reports it.
+MISSING_ID_PREFIX = ":id/"
 
 
 @dlt.source(name="socrata", max_table_nesting=0)
@@ -37,66 +40,50 @@ def socrata_source(
     session: requests.Session | None = None,
     backoff_seconds: float = 1.0,
 ) -> DltResource:
-    """Service requests of one city's Socrata dataset.
-
-    With `start`/`end` the run reads that `:updated_at` window (a Dagster
-    partition or a backfill), widened back by the city's lookback. Without them
-    it resumes from the cursor kept in dlt state, minus the same lookback, so
-    late changes inside the window are read again and merged.
-    """
+    """Service requests of one city's Socrata datasets, by `:updated_at`."""
     source = city.source
-    lookback = timedelta(hours=source.lookback_hours)
-    if end is not None:
-        cursor = dlt.sources.incremental(
-            "source_updated_at",
-            initial_value=(start or DEFAULT_INITIAL_UPDATED_AT) - lookback,
-            end_value=end,
-        )
-    else:
-        cursor = dlt.sources.incremental(
-            "source_updated_at",
-            initial_value=start or DEFAULT_INITIAL_UPDATED_AT,
-            lag=lookback.total_seconds(),
-        )
-    resource_url = source.resource_url_at(base_url or source.base_url)
-    client = SocrataClient(
+    http = HttpClient(
         city_id=city.id,
-        resource_url=resource_url,
-        app_token=source.app_token(),
-        page_size=source.page_size,
+        headers={"Accept": "application/json"} | ({"X-App-Token": t} if (t := source.secret()) else {}),
         timeout_seconds=source.timeout_seconds,
         max_retries=source.max_retries,
         backoff_seconds=backoff_seconds,
+        requests_per_minute=source.requests_per_minute,
         session=session,
+        advice=advice,
     )
-    return dlt.resource(
-        _service_requests,
-        name="service_requests",
-        write_disposition="merge",
-        primary_key=("city_id", "source_id"),
-        columns={
-            "source_updated_at": {"data_type": "timestamp", "dedup_sort": "desc"},
-            "_loaded_at": {"data_type": "timestamp"},
-        },
-    )(city, client, cursor)
+    root = base_url or source.base_url
+
+    def pages(
+        city: City,
+        # dlt binds the incremental declared as a default argument.
+        updated: dlt.sources.incremental[datetime] = dlt.sources.incremental("source_updated_at"),  # noqa: B008
+    ) -> Iterator[pa.Table]:
+        window = Window(start=naive_utc(updated.last_value), end=naive_utc(updated.end_value))
+        loaded_at = datetime.now(UTC)
+        types = ColumnTypes.from_schema(city.id, "service_requests")
+        for dataset in source.datasets_for(updated.end_value):
+            client = SocrataClient(http, source.resource_url_at(root, dataset.id), source.page_size)
+            for rows in client.pages(window):
+                yield records_to_table(
+                    rows,
+                    city_id=city.id,
+                    source_ids=[_source_id(r, source.id_field) for r in rows],
+                    updated_at=[_parse_updated_at(r[":updated_at"]) for r in rows],
+                    loaded_at=loaded_at,
+                    types=types,
+                )
+
+    return service_requests_resource(city, pages, start, end)
 
 
-def _service_requests(
-    city: City,
-    client: SocrataClient,
-    # dlt binds the incremental declared as a default argument.
-    updated: dlt.sources.incremental[datetime] = dlt.sources.incremental("source_updated_at"),  # noqa: B008
-) -> Iterator[pa.Table]:
-    window = Window(start=_naive_utc(updated.last_value), end=_naive_utc(updated.end_value))
-    loaded_at = datetime.now(UTC)
-    for rows in client.pages(window):
-        yield rows_to_table(rows, city_id=city.id, id_field=city.source.id_field, loaded_at=loaded_at)
+def _source_id(row: dict, id_field: str) -> str:
+    value = row.get(id_field)
+    if value in (None, ""):
+        return MISSING_ID_PREFIX + str(row.get(":id"))
+    return value if isinstance(value, str) else str(value)
 
 
-def _naive_utc(value: datetime | None) -> datetime | None:
-    """SoQL compares floating timestamps; `:updated_at` is kept in UTC."""
-    if value is None:
-        return None
-    if value.tzinfo is not None:
-        value = value.astimezone(UTC).replace(tzinfo=None)
-    return value
+def _parse_updated_at(value: str) -> datetime:
+    """`:updated_at` arrives as e.g. '2024-05-01T12:00:00.000Z' (UTC)."""
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))

@@ -1,8 +1,10 @@
+{%- set raw = raw_source('raw_nyc', ['service_requests', 'service_requests_export']) -%}
+
 with
 
 source as (
 
-    select * from {{ source('raw_nyc', 'service_requests') }}
+    select * from {{ raw.relation }}
 
 ),
 
@@ -11,17 +13,31 @@ renamed as (
     select
         city_id,
         source_id as request_id,
-        try_cast(created_date as timestamp) as requested_at_local,
-        try_cast(closed_date as timestamp) as closed_at_local,
+        {{ raw_field(raw, 'created_date', 'timestamp') }} as requested_at_local,
+        {{ raw_field(raw, 'closed_date', 'timestamp') }} as closed_at_local,
+        {{ raw_field(raw, 'due_date', 'timestamp') }} as due_at_local,
         source_updated_at as updated_at,
-        status as source_status,
-        nullif(trim(agency), '') as department,
-        nullif(trim(complaint_type), '') as service_type,
-        nullif(trim(descriptor), '') as descriptor,
-        incident_zip as source_zip,
-        try_cast(latitude as double) as latitude,
-        try_cast(longitude as double) as longitude,
-        lower(nullif(trim(open_data_channel_type), '')) as channel,
+        {{ raw_field(raw, 'status') }} as source_status,
+        {{ raw_field(raw, 'resolution_description') }} as status_notes,
+        lower({{ raw_field(raw, 'open_data_channel_type') }}) as channel,
+        {{ raw_field(raw, 'complaint_type') }} as service_name,
+        {{ raw_field(raw, 'descriptor') }} as service_subtype,
+        {{ raw_field(raw, 'agency') }} as department,
+        {{ raw_field(raw, 'incident_address') }} as address,
+        {{ raw_field(raw, 'incident_zip') }} as source_zip,
+        {{ raw_field(raw, 'latitude', 'double') }} as latitude,
+        {{ raw_field(raw, 'longitude', 'double') }} as longitude,
+        json_object(
+            'agency_name', {{ raw_field(raw, 'agency_name') }},
+            'borough', {{ raw_field(raw, 'borough') }},
+            'community_board', {{ raw_field(raw, 'community_board') }},
+            'bbl', {{ raw_field(raw, 'bbl') }},
+            'location_type', {{ raw_field(raw, 'location_type') }},
+            'incident_city', {{ raw_field(raw, 'city') }},
+            'resolution_action_updated_date', {{ raw_field(raw, 'resolution_action_updated_date') }},
+            'x_coordinate_state_plane', {{ raw_field(raw, 'x_coordinate_state_plane') }},
+            'y_coordinate_state_plane', {{ raw_field(raw, 'y_coordinate_state_plane') }}
+        ) as extras,
         _loaded_at as loaded_at
 
     from source
@@ -33,25 +49,27 @@ final as (
     select
         city_id,
         request_id,
-        requested_at_local,
         {{ local_to_utc('requested_at_local', 'America/New_York') }} as requested_at,
-        closed_at_local,
-        {{ local_to_utc('closed_at_local', 'America/New_York') }} as closed_at,
+        requested_at_local,
         updated_at,
-        case
-            when lower(source_status) = 'closed' then 'closed'
-            when lower(source_status) in ('open', 'pending', 'assigned', 'in progress', 'started')
-                then 'open'
-            else 'other'
-        end as status,
+        {{ local_to_utc('closed_at_local', 'America/New_York') }} as closed_at,
+        closed_at_local,
+        {{ local_to_utc('due_at_local', 'America/New_York') }} as due_at,
+        {{ canonical_status('source_status') }} as status,
         source_status,
-        department,
-        service_type,
-        descriptor,
-        case when regexp_full_match(trim(source_zip), '[0-9]{5}') then trim(source_zip) end as zip,
-        latitude,
-        longitude,
+        status_notes,
         channel,
+        service_name,
+        service_subtype,
+        cast(null as varchar) as service_code,
+        department,
+        address,
+        {{ clean_zip('source_zip') }} as zip,
+        {{ clean_coordinate('latitude') }} as latitude,
+        {{ clean_coordinate('longitude') }} as longitude,
+        {{ says_duplicate('status_notes') }} as is_duplicate,
+        cast(null as varchar) as parent_request_id,
+        extras,
         loaded_at
 
     from renamed

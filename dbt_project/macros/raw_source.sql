@@ -1,0 +1,78 @@
+{#- A city's raw feed as staging reads it, tolerant of what the feed has not sent yet.
+
+    `raw_source('raw_nyc', ['service_requests', 'service_requests_export'])` returns
+    {'relation': <sql>, 'columns': [...]}:
+      - every listed table that exists, unioned by column name (the API feed and
+        portal exports carry different column sets), keeping the newest version
+        of each source id;
+      - an empty relation with just the metadata columns when none exists yet,
+        so a city that has never loaded still builds (and unions) as zero rows.
+    `source()` is called for every table at parse time, so lineage is complete. -#}
+{% macro raw_source(source_name, tables) %}
+    {%- set found = [] -%}
+    {%- for table in tables -%}
+        {%- set relation = source(source_name, table) -%}
+        {%- if execute and load_relation(relation) is not none -%}
+            {%- do found.append(relation) -%}
+        {%- endif -%}
+    {%- endfor -%}
+    {%- set columns = [] -%}
+    {%- for relation in found -%}
+        {%- for column in adapter.get_columns_in_relation(relation) -%}
+            {%- if column.name | lower not in columns -%}
+                {%- do columns.append(column.name | lower) -%}
+            {%- endif -%}
+        {%- endfor -%}
+    {%- endfor -%}
+    {%- if found | length == 0 -%}
+        {%- set sql -%}
+            (select
+                cast(null as varchar) as city_id,
+                cast(null as varchar) as source_id,
+                cast(null as timestamptz) as source_updated_at,
+                cast(null as timestamptz) as _loaded_at
+            where false)
+        {%- endset -%}
+        {%- set columns = ['city_id', 'source_id', 'source_updated_at', '_loaded_at'] -%}
+    {%- elif found | length == 1 -%}
+        {%- set sql = found[0] -%}
+    {%- else -%}
+        {%- set sql -%}
+            (select * from (
+                {%- for relation in found %}
+                select * from {{ relation }}
+                {% if not loop.last %}union all by name{% endif %}
+                {%- endfor %}
+            )
+            qualify row_number() over (
+                partition by city_id, source_id
+                order by source_updated_at desc nulls last, _loaded_at desc
+            ) = 1)
+        {%- endset -%}
+    {%- endif -%}
+    {{ return({'relation': sql, 'columns': columns}) }}
+{% endmacro %}
+
+
+{#- One raw field, cast to `type`, or a typed null when the feed has never sent it.
+    Values dlt parked in variant columns (`lat__v_text` when `lat` is double) are
+    read too, so type drift upstream never blanks a field. -#}
+{% macro raw_field(raw, name, type='varchar') -%}
+    {%- set candidates = [] -%}
+    {%- for column in raw.columns -%}
+        {%- if column == name or column.startswith(name ~ '__v_') -%}
+            {%- do candidates.append(column) -%}
+        {%- endif -%}
+    {%- endfor -%}
+    {%- if candidates | length == 0 -%}
+        cast(null as {{ type }})
+    {%- elif candidates | length == 1 and type == 'varchar' -%}
+        nullif(trim(cast("{{ candidates[0] }}" as varchar)), '')
+    {%- else -%}
+        coalesce(
+            {%- for column in candidates %}
+            try_cast(nullif(trim(cast("{{ column }}" as varchar)), '') as {{ type }}){% if not loop.last %},{% endif %}
+            {%- endfor %}
+        )
+    {%- endif -%}
+{%- endmacro %}
