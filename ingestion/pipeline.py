@@ -7,15 +7,19 @@ in that dataset too, next to the rows it describes.
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
 import dlt
+from dlt.common.pipeline import LoadInfo
 from dlt.pipeline.pipeline import Pipeline
+from dlt.sources import DltSource
 
 from ingestion.registry import City
 
 DEFAULT_WAREHOUSE = Path("data/warehouse.duckdb")
+log = logging.getLogger("civic311.pipeline")
 
 # Telemetry stays off, and Arrow loads carry dlt's load id like dict loads do.
 os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")
@@ -43,3 +47,24 @@ def city_pipeline(city: City, warehouse: Path | None = None) -> Pipeline:
         # warehouses (a test's and the demo's) never share pipeline state.
         pipelines_dir=str(warehouse.parent / ".dlt" / warehouse.stem),
     )
+
+
+def finish_pending(pipeline: Pipeline) -> LoadInfo | None:
+    """Normalize and load what a killed run left behind.
+
+    dlt keeps a run's extracted and normalized packages on disk until they are
+    loaded; a process killed part-way leaves them there. `Pipeline.run` would
+    load them and then *skip* the data it was given, so every civic311 load
+    finishes them first, explicitly, and then extracts its own window. A package
+    that was still being extracted is never committed and is simply re-read.
+    """
+    if not pipeline.has_pending_data:
+        return None
+    log.warning("%s: loading packages left by an interrupted run first", pipeline.pipeline_name)
+    return pipeline.run()
+
+
+def run_source(pipeline: Pipeline, source: DltSource) -> LoadInfo:
+    """Finish any interrupted load, then load `source`."""
+    finish_pending(pipeline)
+    return pipeline.run(source)

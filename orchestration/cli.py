@@ -41,9 +41,14 @@ def _is_record_file(path: Path) -> bool:
 
 
 def _demo_server(feed: Path) -> ReplayServer:
+    """The synthetic feed as NYC's current dataset; its other datasets answer empty."""
     city = load_registry().city(DEMO_CITY)
     server = ReplayServer()
-    server.add_dataset(city.source.dataset_id, feed, id_field=city.source.id_field)
+    current, *others = city.source.all_datasets
+    prefix = f"/{city.id}"
+    server.add_dataset(current.id, feed, id_field=city.source.id_field, prefix=prefix)
+    for dataset in others:
+        server.add_dataset(dataset.id, [], id_field=city.source.id_field, prefix=prefix)
     return server
 
 

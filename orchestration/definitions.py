@@ -1,8 +1,9 @@
 """The civic311 code location: every asset group, check, job and schedule by name.
 
-    raw/<city>/service_requests    dlt loads, one daily-partitioned asset per city
-      + source_ids_present_and_unique (blocking)
+    raw/<city>/service_requests    dlt loads, one daily-partitioned asset per city feed
+      + source_ids_present_and_unique (blocking)   (Open311 cities also raw/<city>/services)
     staging/ intermediate/ marts/   dbt models and their tests
+    daily_refresh (+ schedule), refresh_<city>   jobs
 
 `workspace.yaml` points here; `dagster dev` and the `civic311` CLI load `defs`.
 """
@@ -19,7 +20,7 @@ from orchestration.assets.ingestion import build_raw_assets
 from orchestration.assets.transformation import civic311_dbt_models
 from orchestration.checks.raw import build_raw_checks
 from orchestration.resources import build_resources, dbt_project
-from orchestration.schedules import daily_refresh_job, daily_refresh_schedule
+from orchestration.schedules import city_refresh_job, daily_refresh_job, daily_refresh_schedule
 
 dbt_project.prepare_if_dev()
 
@@ -33,7 +34,7 @@ def build_definitions(registry: Registry | None = None, warehouse: Path | None =
             civic311_dbt_models,
         ],
         asset_checks=[build_raw_checks(city, warehouse) for city in registry.cities],
-        jobs=[daily_refresh_job],
+        jobs=[daily_refresh_job, *(city_refresh_job(city) for city in registry.cities)],
         schedules=[daily_refresh_schedule],
         resources=build_resources(),
     )

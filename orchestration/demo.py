@@ -18,15 +18,21 @@ from ingestion.pipeline import warehouse_path
 JOB_NAME = "daily_refresh"
 
 
-def run_partition_range(first: date, last: date, defs=None, instance: DagsterInstance | None = None):
-    """Run the daily job once over partitions first..last (inclusive), as a backfill would."""
+def run_partition_range(
+    first: date,
+    last: date,
+    defs=None,
+    instance: DagsterInstance | None = None,
+    job_name: str = JOB_NAME,
+):
+    """Run a partitioned job once over partitions first..last (inclusive), as a backfill would."""
     if defs is None:
         # Built now, not imported: the module-level `defs` fixed its warehouse
         # when first imported, and the environment may have changed since.
         from orchestration.definitions import build_definitions
 
         defs = build_definitions()
-    job = defs.resolve_job_def(JOB_NAME)
+    job = defs.resolve_job_def(job_name)
     return job.execute_in_process(
         instance=instance or DagsterInstance.get(),
         tags={
@@ -53,11 +59,11 @@ def summary(warehouse: Path, city_id: str) -> str:
         ).fetchone()
         top = con.execute(
             """
-            select service_type, count(*) as requests,
+            select service_name, count(*) as requests,
                    median(hours_to_close) as median_hours_to_close
             from marts.fct_service_requests
             where city_id = ?
-            group by service_type
+            group by service_name
             order by requests desc
             limit 8
             """,
@@ -87,7 +93,7 @@ def run_demo(city_id: str, replay_url: str, start: date, end: date) -> int:
     from orchestration.resources import dbt_project
 
     dbt_project.preparer.prepare(dbt_project)
-    result = run_partition_range(start, end - timedelta(days=1))
+    result = run_partition_range(start, end - timedelta(days=1), job_name=f"refresh_{city_id}")
     if not result.success:
         failed = [e.step_key for e in result.all_events if e.is_step_failure]
         print(f"civic311 demo: the run failed at {', '.join(failed) or 'a check'}; see the log above.")

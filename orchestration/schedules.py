@@ -1,8 +1,9 @@
-"""Schedules. The daily run loads yesterday's UTC day for every city and
-rebuilds the models on it."""
+"""Jobs and schedules. The daily run loads yesterday's UTC day for every city and
+rebuilds the models on it; `refresh_<city>` does the same for one city."""
 
-from dagster import AssetSelection, build_schedule_from_partitioned_job, define_asset_job
+from dagster import AssetSelection, JobDefinition, build_schedule_from_partitioned_job, define_asset_job
 
+from ingestion.registry import City
 from orchestration.partitions import daily_partitions
 
 daily_refresh_job = define_asset_job(
@@ -15,3 +16,15 @@ daily_refresh_job = define_asset_job(
 daily_refresh_schedule = build_schedule_from_partitioned_job(
     daily_refresh_job, hour_of_day=6, minute_of_hour=0, name="daily_refresh_schedule"
 )
+
+
+def city_refresh_job(city: City) -> JobDefinition:
+    """One city's raw tables and every model built on them. All staging views are
+    rebuilt too (cheap), because the canonical union reads every city's view."""
+    raw = AssetSelection.groups("raw") & AssetSelection.tag("city", city.id)
+    return define_asset_job(
+        name=f"refresh_{city.id}",
+        selection=raw | raw.downstream() | AssetSelection.groups("staging"),
+        partitions_def=daily_partitions,
+        description=f"Load {city.name}'s raw partition, check it, and rebuild the models on it.",
+    )

@@ -22,12 +22,11 @@ def pytest_configure(config):
         )
 
 
-def write_registry(path: Path, **source_overrides) -> Path:
-    """A copy of the packaged registry with some NYC source settings changed."""
+def write_registry(path: Path, cities: tuple[str, ...] = ("nyc",), **source_overrides) -> Path:
+    """The packaged registry cut down to `cities`, with source settings of the first changed."""
     raw = yaml.safe_load((REPO / "ingestion" / "cities.yaml").read_text())
-    for city in raw["cities"]:
-        if city["id"] == "nyc":
-            city["source"].update(source_overrides)
+    raw["cities"] = [c for c in raw["cities"] if c["id"] in cities]
+    raw["cities"][0]["source"].update(source_overrides)
     path.write_text(yaml.safe_dump(raw))
     return path
 

@@ -34,7 +34,14 @@
 {%- endmacro %}
 
 
-{#- True when a status or note says the request duplicates another. -#}
+{#- True when a status or note says this request duplicates another: "is a
+    duplicate of", "closed as duplicate", "resolved: duplicate", "Duplicate
+    request", a note that starts "Duplicate". Not advice such as "please do not
+    file duplicate complaints". -#}
 {% macro says_duplicate(text) -%}
-    coalesce(regexp_matches(lower({{ text }}), '\bduplicate\b'), false)
+    coalesce(regexp_matches(
+        lower({{ text }}),
+        '(^\s*duplicate\b)|\b(is|was|marked|closed|case|resolved:?)( as)?( a)? duplicate\b'
+        || '|\bduplicate (of|request|sr|case|issue|report|service request)\b'
+    ), false)
 {%- endmacro %}

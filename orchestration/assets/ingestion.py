@@ -1,20 +1,41 @@
-"""Raw assets: one daily-partitioned dlt asset per city, `raw/<city>/service_requests`."""
+"""Raw assets: one daily-partitioned dlt asset per city, `raw/<city>/<table>`.
+
+Every protocol goes through the same asset factory; the registry entry's
+protocol picks the dlt source (ingestion/sources). Besides the rows, each
+materialization reports what the load quarantined and any type drift that dlt
+parked in variant columns.
+"""
 
 from pathlib import Path
 
-from dagster import AssetExecutionContext, AssetKey, AssetsDefinition, AssetSpec
+import duckdb
+from dagster import (
+    AssetExecutionContext,
+    AssetKey,
+    AssetsDefinition,
+    AssetSpec,
+    MaterializeResult,
+    MetadataValue,
+)
 from dagster_dlt import DagsterDltResource, DagsterDltTranslator, dlt_assets
 from dagster_dlt.translator import DltResourceTranslatorData
 
-from ingestion.pipeline import city_pipeline
+from ingestion.pipeline import city_pipeline, finish_pending, raw_dataset
 from ingestion.registry import City
-from ingestion.sources.socrata import socrata_source
+from ingestion.sources import source_for
+from ingestion.sources.resource import REJECTED_TABLE
 from orchestration.partitions import daily_partitions
 from orchestration.resources import WAREHOUSE_POOL, replay_url
 
+_DESCRIPTIONS = {
+    "service_requests": "{name} service requests as its {protocol} feed delivered them, merged on "
+    "(city_id, source_id), the newest version winning.",
+    "services": "{name}'s Open311 service list, replaced on every load.",
+}
 
-def raw_asset_key(city: City) -> AssetKey:
-    return AssetKey(["raw", city.id, "service_requests"])
+
+def raw_asset_key(city: City, table: str = "service_requests") -> AssetKey:
+    return AssetKey(["raw", city.id, table])
 
 
 class RawTranslator(DagsterDltTranslator):
@@ -22,20 +43,48 @@ class RawTranslator(DagsterDltTranslator):
         self.city = city
 
     def get_asset_spec(self, data: DltResourceTranslatorData) -> AssetSpec:
+        table = data.resource.name
         return (
             super()
             .get_asset_spec(data)
             .replace_attributes(
-                key=raw_asset_key(self.city),
+                key=raw_asset_key(self.city, table),
                 group_name="raw",
                 deps=[],
-                description=(
-                    f"{self.city.name} service requests as {self.city.source.protocol} delivered "
-                    f"them (dataset {self.city.source.dataset_id}), merged on (city_id, source_id)."
+                description=_DESCRIPTIONS.get(table, "{name}: {protocol} table").format(
+                    name=self.city.name, protocol=self.city.source.protocol
                 ),
             )
-            .merge_attributes(tags={"city": self.city.id})
+            .merge_attributes(tags={"city": self.city.id, "protocol": self.city.source.protocol})
         )
+
+
+def load_report(warehouse: Path, city: City) -> dict[str, object]:
+    """Quarantined records and variant columns now in the city's raw tables."""
+    schema = raw_dataset(city)
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        tables = {
+            r[0]
+            for r in con.execute(
+                "select table_name from information_schema.tables where table_schema = ?", [schema]
+            ).fetchall()
+        }
+        quarantined: dict[str, int] = {}
+        if REJECTED_TABLE in tables:
+            quarantined = dict(
+                con.execute(
+                    f'select rule, count(*) from "{schema}"."{REJECTED_TABLE}" group by rule'
+                ).fetchall()
+            )
+        variants = [
+            f"{r[0]}.{r[1]}"
+            for r in con.execute(
+                "select table_name, column_name from information_schema.columns "
+                "where table_schema = ? and column_name like '%\\_\\_v\\_%' escape '\\' order by 1, 2",
+                [schema],
+            ).fetchall()
+        ]
+    return {"quarantined_by_rule": quarantined, "variant_columns": variants}
 
 
 def build_raw_assets(city: City, warehouse: Path) -> AssetsDefinition:
@@ -43,7 +92,7 @@ def build_raw_assets(city: City, warehouse: Path) -> AssetsDefinition:
     translator = RawTranslator(city)
 
     @dlt_assets(
-        dlt_source=socrata_source(city),
+        dlt_source=source_for(city),
         dlt_pipeline=pipeline,
         name=f"raw_{city.id}",
         dagster_dlt_translator=translator,
@@ -53,12 +102,26 @@ def build_raw_assets(city: City, warehouse: Path) -> AssetsDefinition:
     def _raw(context: AssetExecutionContext, dlt: DagsterDltResource):
         window = context.partition_time_window
         warehouse.parent.mkdir(parents=True, exist_ok=True)
-        source = socrata_source(city, start=window.start, end=window.end, base_url=replay_url())
-        yield from dlt.run(
-            context=context,
-            dlt_source=source,
-            dlt_pipeline=pipeline,
-            dagster_dlt_translator=translator,
-        )
+        finish_pending(pipeline)
+        source = source_for(city, start=window.start, end=window.end, base_url=city.base_url(replay_url()))
+        for result in dlt.run(
+            context=context, dlt_source=source, dlt_pipeline=pipeline, dagster_dlt_translator=translator
+        ):
+            if isinstance(result, MaterializeResult) and result.asset_key == raw_asset_key(city):
+                report = load_report(warehouse, city)
+                if report["variant_columns"]:
+                    context.log.warning(
+                        f"{city.id}: type drift kept in variant columns {report['variant_columns']}"
+                    )
+                result = result._replace(metadata={**(result.metadata or {}), **_metadata(report)})
+            yield result
 
     return _raw
+
+
+def _metadata(report: dict[str, object]) -> dict[str, object]:
+    return {
+        "rows_quarantined": sum(report["quarantined_by_rule"].values()),
+        "quarantined_by_rule": MetadataValue.json(report["quarantined_by_rule"]),
+        "variant_columns": MetadataValue.json(report["variant_columns"]),
+    }

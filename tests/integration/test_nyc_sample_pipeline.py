@@ -24,7 +24,7 @@ FIRST, LAST = date(2012, 6, 1), date(2012, 11, 30)
 FCT_HASH = """
     select count(*), md5(string_agg(
         concat_ws('|', city_id, request_id, requested_at, closed_at, status, department,
-                  service_type, descriptor, zip, latitude, longitude, channel, hours_to_close,
+                  service_name, service_subtype, zip, latitude, longitude, channel, hours_to_close,
                   hours_to_close_null_reason),
         ',' order by request_id))
     from marts.fct_service_requests
@@ -36,7 +36,11 @@ def run_pipeline(tmp_path, warehouse, monkeypatch, records, **source):
     monkeypatch.setenv("CIVIC311_CITIES", str(registry_file))
     registry = load_registry()
     with ReplayServer() as server:
-        server.add_dataset("erm2-nwe9", records, id_field="unique_key", updated_at_fields=("created_date",))
+        # The sample is the historical dataset; the current one answers empty.
+        server.add_dataset(
+            "fhrw-4uyv", records, id_field="unique_key", updated_at_fields=("created_date",), prefix="/nyc"
+        )
+        server.add_dataset("erm2-nwe9", [], id_field="unique_key", prefix="/nyc")
         monkeypatch.setenv("CIVIC311_REPLAY_URL", server.url)
         defs = build_definitions(registry, warehouse)
         return run_partition_range(FIRST, LAST, defs=defs)
@@ -69,7 +73,7 @@ def test_sample_end_to_end_and_rerun_is_a_no_op(tmp_path, warehouse, monkeypatch
             ).fetchall()
         )
         row = con.execute(
-            "select service_type, department, descriptor, requested_at, requested_at_local, status, "
+            "select service_name, department, service_subtype, requested_at, requested_at_local, status, "
             "closed_at, hours_to_close, zip, channel from marts.fct_service_requests "
             "where request_id = '24445308'"
         ).fetchone()
@@ -77,6 +81,9 @@ def test_sample_end_to_end_and_rerun_is_a_no_op(tmp_path, warehouse, monkeypatch
             con.execute("select status, count(*) from marts.fct_service_requests group by 1").fetchall()
         )
         first_hash = con.execute(FCT_HASH).fetchone()
+        (duplicates,) = con.execute(
+            "select count(*) from marts.fct_service_requests where is_duplicate"
+        ).fetchone()
 
     assert types["requested_at"] == "TIMESTAMP WITH TIME ZONE"
     assert types["closed_at"] == "TIMESTAMP WITH TIME ZONE"
@@ -86,9 +93,9 @@ def test_sample_end_to_end_and_rerun_is_a_no_op(tmp_path, warehouse, monkeypatch
     # From the file: unique_key 24445308, "Noise - Vehicle", NYPD, created 2012-11-20T07:50:59
     # New York time (EST, UTC-5), closed 15:19:09 the same day.
     (
-        service_type,
+        service_name,
         department,
-        descriptor,
+        service_subtype,
         requested_at,
         requested_local,
         status,
@@ -97,14 +104,17 @@ def test_sample_end_to_end_and_rerun_is_a_no_op(tmp_path, warehouse, monkeypatch
         zip_,
         channel,
     ) = row
-    assert (service_type, department, descriptor) == ("Noise - Vehicle", "NYPD", "Engine Idling")
+    assert (service_name, department, service_subtype) == ("Noise - Vehicle", "NYPD", "Engine Idling")
     assert requested_at == datetime(2012, 11, 20, 12, 50, 59, tzinfo=UTC)
     assert requested_local == datetime(2012, 11, 20, 7, 50, 59)
     assert closed_at == datetime(2012, 11, 20, 20, 19, 9, tzinfo=UTC)
     assert status == "closed" and zip_ == "10075" and channel == "phone"
     assert hours == pytest.approx((7 * 3600 + 28 * 60 + 10) / 3600)
-    # 966 Closed; Pending, Assigned and Open count as open in the canonical set.
-    assert statuses == {"closed": 966, "open": 34}
+    # 966 Closed; Pending and Assigned are in progress, Open is open.
+    assert statuses == {"closed": 966, "in_progress": 29, "open": 5}
+    # Nine DEP resolutions say "is a duplicate of a previously filed complaint"; three DCA
+    # ones only ask people not to file duplicates, and are not flagged.
+    assert duplicates == 9
 
     rerun = run_pipeline(tmp_path, warehouse, monkeypatch, records)
     assert rerun.success

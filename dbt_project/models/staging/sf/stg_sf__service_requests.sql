@@ -1,0 +1,76 @@
+{%- set raw = raw_source('raw_sf', ['service_requests', 'service_requests_export']) -%}
+
+with
+
+source as (
+
+    select * from {{ raw.relation }}
+
+),
+
+renamed as (
+
+    select
+        city_id,
+        source_id as request_id,
+        {{ raw_field(raw, 'requested_datetime', 'timestamp') }} as requested_at_local,
+        {{ raw_field(raw, 'closed_date', 'timestamp') }} as closed_at_local,
+        source_updated_at as updated_at,
+        {{ raw_field(raw, 'status_description') }} as source_status,
+        {{ raw_field(raw, 'status_notes') }} as status_notes,
+        lower({{ raw_field(raw, 'source') }}) as channel,
+        {{ raw_field(raw, 'service_name') }} as service_name,
+        {{ raw_field(raw, 'service_subtype') }} as service_subtype,
+        {{ raw_field(raw, 'agency_responsible') }} as department,
+        {{ raw_field(raw, 'address') }} as address,
+        {{ raw_field(raw, 'lat', 'double') }} as latitude,
+        {{ raw_field(raw, 'long', 'double') }} as longitude,
+        json_object(
+            'service_details', {{ raw_field(raw, 'service_details') }},
+            'street', {{ raw_field(raw, 'street') }},
+            'supervisor_district', {{ raw_field(raw, 'supervisor_district') }},
+            'neighborhood', {{ raw_field(raw, 'neighborhoods_sffind_boundaries') }},
+            'analysis_neighborhood', {{ raw_field(raw, 'analysis_neighborhood') }},
+            'police_district', {{ raw_field(raw, 'police_district') }}
+        ) as extras,
+        _loaded_at as loaded_at
+
+    from source
+
+),
+
+final as (
+
+    select
+        city_id,
+        request_id,
+        {{ local_to_utc('requested_at_local', 'America/Los_Angeles') }} as requested_at,
+        requested_at_local,
+        updated_at,
+        {{ local_to_utc('closed_at_local', 'America/Los_Angeles') }} as closed_at,
+        closed_at_local,
+        cast(null as timestamptz) as due_at,
+        {{ canonical_status('source_status') }} as status,
+        source_status,
+        status_notes,
+        channel,
+        service_name,
+        service_subtype,
+        cast(null as varchar) as service_code,
+        department,
+        address,
+        {{ clean_zip("regexp_extract(address, '([0-9]{5})\\s*$', 1)") }} as zip,
+        {{ clean_coordinate('latitude') }} as latitude,
+        {{ clean_coordinate('longitude') }} as longitude,
+        {{ says_duplicate('status_notes') }} as is_duplicate,
+        nullif(regexp_extract(
+            status_notes, '(?i)(?:reported as|duplicate of)\s*(?:sr|case)?\s*#?\s*([0-9]{5,})', 1
+        ), '') as parent_request_id,
+        extras,
+        loaded_at
+
+    from renamed
+
+)
+
+select * from final

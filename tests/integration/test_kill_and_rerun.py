@@ -1,0 +1,131 @@
+"""A load killed at any point, then rerun, leaves the same table as one clean run.
+
+Each load runs in a child process (tests/integration/killable_load.py) that
+SIGKILLs itself at one of six points inside dlt's extract, normalize and load
+steps. The rerun must finish what the killed run left behind and load the
+window again; the table is compared with a clean run by a hash of its sorted
+rows (dlt's load ids and civic311's load time excluded).
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import pytest
+import yaml
+
+from ingestion.replay import ReplayServer
+from tests.conftest import NYC_SODA_SAMPLE, REPO
+from tests.integration.killable_load import KILL_POINTS
+
+pytestmark = pytest.mark.integration
+
+VOLATILE = {"_loaded_at", "_dlt_load_id", "_dlt_id"}
+
+
+@dataclass(frozen=True)
+class Case:
+    """One protocol's feed: a registry entry, and the replay serving its records."""
+
+    city: dict
+    mount: Callable[[ReplayServer], None]
+    start: str
+    end: str
+
+
+def _registry_entry(city_id: str, **source_overrides) -> dict:
+    raw = yaml.safe_load((REPO / "ingestion" / "cities.yaml").read_text())
+    (entry,) = [c for c in raw["cities"] if c["id"] == city_id]
+    entry["source"].update(source_overrides)
+    return entry
+
+
+def _socrata() -> Case:
+    records = json.loads(NYC_SODA_SAMPLE.read_text())
+
+    def mount(server: ReplayServer) -> None:
+        server.add_dataset(
+            "fhrw-4uyv", records, id_field="unique_key", updated_at_fields=("created_date",), prefix="/nyc"
+        )
+        server.add_dataset("erm2-nwe9", [], id_field="unique_key", prefix="/nyc")
+
+    return Case(
+        _registry_entry("nyc", page_size=200), mount, "2012-06-01T00:00:00+00:00", "2012-12-01T00:00:00+00:00"
+    )
+
+
+CASES: dict[str, Callable[[], Case]] = {"socrata": _socrata}
+
+
+def table_hash(warehouse: Path, schema: str) -> dict[str, tuple]:
+    """Per table of the city's dataset: (rows, md5 of its sorted rows)."""
+    hashes = {}
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        tables = [
+            r[0]
+            for r in con.execute(
+                "select table_name from information_schema.tables where table_schema = ? "
+                "and table_name not like '\\_dlt%' escape '\\' order by 1",
+                [schema],
+            ).fetchall()
+        ]
+        for table in tables:
+            columns = [
+                r[0]
+                for r in con.execute(
+                    "select column_name from information_schema.columns where table_schema = ? "
+                    "and table_name = ? order by column_name",
+                    [schema, table],
+                ).fetchall()
+                if r[0] not in VOLATILE
+            ]
+            row = " || '|' || ".join(f"coalesce(cast(\"{c}\" as varchar), '<null>')" for c in columns)
+            hashes[table] = con.execute(
+                f'select count(*), md5(string_agg({row}, \'\\n\' order by {row})) from "{schema}"."{table}"'  # noqa: S608
+            ).fetchone()
+    return hashes
+
+
+@pytest.fixture(scope="module", params=sorted(CASES))
+def feed(request, tmp_path_factory) -> Iterator[tuple[Case, Path, str]]:
+    case = CASES[request.param]()
+    folder = tmp_path_factory.mktemp(request.param)
+    registry = folder / "cities.yaml"
+    registry.write_text(yaml.safe_dump({"cities": [case.city]}))
+    with ReplayServer() as server:
+        case.mount(server)
+        yield case, registry, server.url
+
+
+def _load(feed, warehouse: Path, kill_at: str | None = None) -> subprocess.CompletedProcess:
+    case, registry, url = feed
+    argv = [sys.executable, "-m", "tests.integration.killable_load", str(registry), case.city["id"]]
+    argv += [str(warehouse), url, case.start, case.end] + ([kill_at] if kill_at else [])
+    return subprocess.run(argv, cwd=REPO, capture_output=True, text=True, timeout=300)  # noqa: S603
+
+
+@pytest.fixture(scope="module")
+def clean(feed, tmp_path_factory) -> dict[str, tuple]:
+    warehouse = tmp_path_factory.mktemp("clean") / "warehouse.duckdb"
+    done = _load(feed, warehouse)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return table_hash(warehouse, f"raw_{feed[0].city['id']}")
+
+
+@pytest.mark.parametrize("kill_at", KILL_POINTS)
+def test_killed_run_then_rerun_matches_a_clean_run(feed, clean, kill_at, tmp_path):
+    warehouse = tmp_path / "warehouse.duckdb"
+    killed = _load(feed, warehouse, kill_at)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
+
+    rerun = _load(feed, warehouse)
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    assert table_hash(warehouse, f"raw_{feed[0].city['id']}") == clean
+    assert clean["service_requests"][0] > 0
