@@ -25,7 +25,9 @@ PAGE = 150
 def nyc(monkeypatch):
     monkeypatch.setenv("CIVIC311_NYC_APP_TOKEN", TOKEN)
     city = load_registry().city("nyc")
-    return city.model_copy(update={"source": city.source.model_copy(update={"page_size": PAGE})})
+    # A one-second timeout, so a 1.5-second stall is a timeout and is retried.
+    source = city.source.model_copy(update={"page_size": PAGE, "timeout_seconds": 1.0})
+    return city.model_copy(update={"source": source})
 
 
 @pytest.fixture
@@ -35,7 +37,7 @@ def sample() -> list[dict]:
 
 def load(city, server, warehouse, **kwargs):
     pipeline = city_pipeline(city, warehouse)
-    source = socrata_source(city, base_url=server.url, backoff_seconds=0.01, **kwargs)
+    source = socrata_source(city, base_url=city.base_url(server.url), backoff_seconds=0.01, **kwargs)
     pipeline.run(source).raise_on_failed_jobs()
     with duckdb.connect(str(warehouse), read_only=True) as con:
         return dict(
@@ -47,7 +49,8 @@ def load(city, server, warehouse, **kwargs):
 
 def serve(sample, faults=None) -> ReplayServer:
     server = ReplayServer(faults=faults, app_token=TOKEN)
-    server.add_dataset("erm2-nwe9", sample, id_field="unique_key")
+    server.add_dataset("erm2-nwe9", sample, id_field="unique_key", prefix="/nyc")
+    server.add_dataset("fhrw-4uyv", [], id_field="unique_key", prefix="/nyc")
     return server
 
 
@@ -64,20 +67,32 @@ def assert_each_row_once(loaded, total, expected_ids):
         [Fault(status=429)],
         [Fault(status=500), Fault(status=500)],
         [Fault(status=503), Fault(truncate=True), Fault(delay=0.5)],
+        [Fault(delay=1.5)],
+        [Fault(empty=True)],
+        [Fault(), Fault(), Fault(empty=True)],
     ],
-    ids=["429-retry-after", "429-no-retry-after", "two-500s", "503-truncated-slow"],
+    ids=[
+        "429-retry-after",
+        "429-no-retry-after",
+        "two-500s",
+        "503-truncated-slow",
+        "timeout",
+        "empty-first-page",
+        "empty-page-mid-stream",
+    ],
 )
 def test_transient_faults_then_success_load_every_row_once(nyc, sample, warehouse, faults):
     with serve(sample, FaultPlan(queue=list(faults))) as server:
         loaded, total = load(nyc, server, warehouse)
         statuses = [r.status for r in server.requests]
     assert_each_row_once(loaded, total, {r["unique_key"] for r in sample})
+    # A stalled request is abandoned by the client but still answered (200) by the server.
     assert statuses[: len(faults)] == [f.status or 200 for f in faults]
 
 
 def test_retry_after_is_honoured(nyc, sample, warehouse, monkeypatch):
     waits = []
-    monkeypatch.setattr("ingestion.sources.socrata.client.time.sleep", waits.append)
+    monkeypatch.setattr("ingestion.sources.http.time.sleep", waits.append)
     with serve(sample, FaultPlan(queue=[Fault(status=429, retry_after=7)])) as server:
         load(nyc, server, warehouse)
     assert waits[0] == 7
