@@ -1,4 +1,5 @@
 import copy
+from datetime import UTC, datetime
 
 import pytest
 
@@ -28,11 +29,69 @@ def broken(change) -> dict:
     return raw
 
 
-def test_packaged_registry_loads():
-    nyc = load_registry().city("nyc")
-    assert nyc.source.protocol == "socrata"
-    assert nyc.source.resource_url == "https://data.cityofnewyork.us/resource/erm2-nwe9.json"
+def test_packaged_registry_has_eight_or_more_cities_across_every_protocol():
+    registry = load_registry()
+    assert len(registry.cities) >= 8
+    assert {c.source.protocol for c in registry.cities} == {"socrata", "open311", "seeclickfix", "ckan"}
+    nyc = registry.city("nyc")
+    assert [d.id for d in nyc.source.all_datasets] == ["erm2-nwe9", "fhrw-4uyv"]
+    assert nyc.source.resource_url_at(nyc.source.base_url, "erm2-nwe9") == (
+        "https://data.cityofnewyork.us/resource/erm2-nwe9.json"
+    )
     assert nyc.tz.key == "America/New_York"
+    assert nyc.base_url("http://127.0.0.1:8311/") == "http://127.0.0.1:8311/nyc"
+
+
+def test_a_window_reads_every_dataset_whose_year_has_begun():
+    la = load_registry().city("la").source
+    ids = [d.id for d in la.datasets_for(datetime(2017, 3, 1, tzinfo=UTC))]
+    # 2015-2017 requests can still change in March 2017; 2018's dataset cannot hold them yet.
+    assert ids == ["ms7h-a45h", "ndkd-k878", "d4vt-q4t5"]
+    nyc = load_registry().city("nyc").source
+    assert [d.id for d in nyc.datasets_for(datetime(2009, 6, 1, tzinfo=UTC))] == ["erm2-nwe9"]
+
+
+def test_ckan_window_reads_its_years_and_the_one_before():
+    boston = load_registry().city("boston").source
+    years = [
+        y for y, _ in boston.resources_for(datetime(2022, 1, 5, tzinfo=UTC), datetime(2022, 1, 6, tzinfo=UTC))
+    ]
+    assert years == [2021, 2022]
+
+
+@pytest.mark.parametrize(
+    ("source", "field", "fix"),
+    [
+        (
+            {"protocol": "open311", "base_url": "https://x.org/v2", "window_days": 120},
+            "window_days",
+            "90 days",
+        ),
+        ({"protocol": "seeclickfix", "place_url": "x", "per_page": 500}, "per_page", "100"),
+        (
+            {
+                "protocol": "ckan",
+                "base_url": "https://x.org",
+                "resources_by_year": {},
+                "updated_at_fields": ["a"],
+                "id_field": "id",
+            },
+            "resources_by_year",
+            "DataStore resource id",
+        ),
+        (
+            {"protocol": "socrata", "base_url": "https://x.org", "id_field": "id"},
+            "dataset_id",
+            "four-by-four",
+        ),
+    ],
+)
+def test_protocol_limits_are_enforced_with_a_fix(source, field, fix):
+    raw = {"cities": [{"id": "x", "name": "X", "timezone": "UTC", "source": source}]}
+    with pytest.raises(RegistryError) as err:
+        parse_registry(raw, "test.yaml")
+    assert f"city 'x': field 'source.{field}'" in str(err.value)
+    assert fix in str(err.value)
 
 
 def test_valid_entry_normalises_base_url():

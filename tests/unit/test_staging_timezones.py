@@ -1,15 +1,28 @@
-"""Each city's staging model converts local times with the timezone its registry entry names."""
+"""Every city in the registry has one staging model, unioned into the canonical
+model, that converts times with the timezone its registry entry names."""
 
 import re
 
 from ingestion.registry import load_registry
 from tests.conftest import REPO
 
-STAGING = REPO / "dbt_project" / "models" / "staging"
+MODELS = REPO / "dbt_project" / "models"
+_ZONE = re.compile(r"(?:local_to_utc|utc_to_local)\([^,]+,\s*'([^']+)'\)")
 
 
 def test_staging_models_use_the_registry_timezone():
     for city in load_registry().cities:
-        sql = (STAGING / city.id / f"stg_{city.id}__service_requests.sql").read_text()
-        zones = set(re.findall(r"local_to_utc\([^,]+,\s*'([^']+)'\)", sql))
+        sql = (MODELS / "staging" / city.id / f"stg_{city.id}__service_requests.sql").read_text()
+        zones = set(_ZONE.findall(sql))
         assert zones == {city.timezone}, f"{city.id}: staging uses {zones}, registry {city.timezone}"
+
+
+def test_the_canonical_union_reads_every_staging_model():
+    union = (MODELS / "intermediate" / "int_service_requests.sql").read_text()
+    listed = set(re.findall(r"'(stg_[a-z0-9_]+__service_requests)'", union))
+    on_disk = {p.stem for p in (MODELS / "staging").glob("*/stg_*__service_requests.sql")}
+    registered = {f"stg_{city.id}__service_requests" for city in load_registry().cities}
+    assert listed == on_disk == registered, (
+        "add the city's staging model to the list in models/intermediate/int_service_requests.sql "
+        f"(missing: {sorted((on_disk | registered) - listed)})"
+    )
