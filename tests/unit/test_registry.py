@@ -149,3 +149,12 @@ def test_environment_selects_registry(tmp_path, monkeypatch):
 def test_unknown_city_lists_known_ones():
     with pytest.raises(RegistryError, match="the registry has: nyc"):
         load_registry().city("atlantis")
+
+
+def test_every_credential_variable_is_listed_in_env_example():
+    from tests.conftest import REPO
+
+    listed = (REPO / ".env.example").read_text()
+    for city in load_registry().cities:
+        name = getattr(city.source, "app_token_env", None) or getattr(city.source, "api_key_env", None)
+        assert name is None or f"\n{name}=" in listed, f"{city.id}: add {name}= to .env.example"
