@@ -3,7 +3,10 @@ copied into this repository); HTTP goes through the project's own replay server.
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -51,3 +54,33 @@ def dbt_manifest() -> Path:
 
     dbt_project.preparer.prepare(dbt_project)
     return dbt_project.manifest_path
+
+
+def dbt_build(warehouse: Path, select: str, work_dir: Path) -> str:
+    """`dbt build --select <select>` into `warehouse`, with its own target dir so it
+    never touches the manifest Dagster reads. Returns dbt's output; fails the test
+    with that output when dbt fails."""
+    env = {**os.environ, "CIVIC311_WAREHOUSE": str(warehouse), "DBT_SEND_ANONYMOUS_USAGE_STATS": "False"}
+    project = REPO / "dbt_project"
+    done = subprocess.run(  # noqa: S603 - fixed argv
+        [
+            str(Path(sys.executable).with_name("dbt")),
+            "build",
+            "--select",
+            select,
+            "--project-dir",
+            str(project),
+            "--profiles-dir",
+            str(project),
+            "--target-path",
+            str(work_dir / "dbt_target"),
+            "--log-path",
+            str(work_dir / "dbt_logs"),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, f"dbt build --select {select} failed:\n{done.stdout[-4000:]}"
+    return done.stdout

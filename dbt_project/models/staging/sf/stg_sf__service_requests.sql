@@ -63,9 +63,10 @@ final as (
         {{ clean_coordinate('latitude') }} as latitude,
         {{ clean_coordinate('longitude') }} as longitude,
         {{ says_duplicate('status_notes') }} as is_duplicate,
-        nullif(regexp_extract(
+        -- A note naming its own case ("previously reported as" on the original) names no parent.
+        nullif(nullif(regexp_extract(
             status_notes, '(?i)(?:reported as|duplicate of)\s*(?:sr|case)?\s*#?\s*([0-9]{5,})', 1
-        ), '') as parent_request_id,
+        ), ''), request_id) as parent_request_id,
         extras,
         loaded_at
 
