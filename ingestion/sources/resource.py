@@ -101,9 +101,15 @@ def rejected_table(
             "payload": pa.array(payloads, pa.string()),
         }
     )
+    for name in ("city_id", "source_id"):
+        index = table.schema.get_field_index(name)
+        table = table.set_column(index, table.schema.field(index).with_nullable(False), table[name])
+    # A table variant: the hints apply to this table only. Without it dlt would move the
+    # whole resource, and every page after this one, to the quarantine table.
     return dlt.mark.with_hints(
         table,
         dlt.mark.make_hints(
             table_name=REJECTED_TABLE, write_disposition="merge", primary_key=["city_id", "source_id"]
         ),
+        create_table_variant=True,
     )
