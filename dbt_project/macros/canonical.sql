@@ -45,3 +45,12 @@
         || '|\bduplicate (of|request|sr|case|issue|report|service request)\b'
     ), false)
 {%- endmacro %}
+
+
+{#- The ZIP that ends a one-line address ("..., Detroit, MI 48203, USA",
+    "599 THE EMBARCADERO, SAN FRANCISCO, CA, 94111"), never a house number at its start. -#}
+{% macro address_zip(address) -%}
+    nullif(regexp_extract(
+        {{ address }}, '([0-9]{5})(-[0-9]{4})?(,?\s*(usa|united states))?\s*$', 1, 'i'
+    ), '')
+{%- endmacro %}

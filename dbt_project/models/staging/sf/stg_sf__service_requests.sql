@@ -59,7 +59,7 @@ final as (
         cast(null as varchar) as service_code,
         department,
         address,
-        {{ clean_zip("regexp_extract(address, '([0-9]{5})\\s*$', 1)") }} as zip,
+        {{ clean_zip(address_zip('address')) }} as zip,
         {{ clean_coordinate('latitude') }} as latitude,
         {{ clean_coordinate('longitude') }} as longitude,
         {{ says_duplicate('status_notes') }} as is_duplicate,
