@@ -22,7 +22,9 @@ import pytest
 import yaml
 
 from ingestion.replay import ReplayServer
-from tests.conftest import NYC_SODA_SAMPLE, REPO
+from ingestion.replay.ckan import CkanApi, load_ckan_records
+from ingestion.replay.seeclickfix import SeeClickFixApi, load_scf_issues
+from tests.conftest import NYC_SODA_SAMPLE, REPO, SHARED_DATA
 from tests.integration.killable_load import KILL_POINTS
 
 pytestmark = pytest.mark.integration
@@ -61,7 +63,40 @@ def _socrata() -> Case:
     )
 
 
-CASES: dict[str, Callable[[], Case]] = {"socrata": _socrata}
+def _seeclickfix() -> Case:
+    folder = SHARED_DATA / "seeclickfix"
+    issues = [
+        issue
+        for name in (
+            "scf_v2_issues_nationwide_2024-08-31_400.json",
+            "scf_v2_issues_nationwide_2024-08-30_100.json",
+        )
+        for issue in load_scf_issues(folder / name)
+    ]
+    detroit = [i for i in issues if "Detroit" in (i.get("address") or "")]
+
+    def mount(server: ReplayServer) -> None:
+        server.mount("/detroit", SeeClickFixApi({"detroit": detroit}))
+
+    entry = _registry_entry("detroit", per_page=10, requests_per_minute=6000)
+    return Case(entry, mount, "2024-08-29T00:00:00+00:00", "2024-09-01T00:00:00+00:00")
+
+
+def _ckan() -> Case:
+    records = load_ckan_records(SHARED_DATA / "boston" / "boston311_2022_jan_100.csv")
+    entry = _registry_entry("boston", page_size=30)
+    resource = entry["source"]["resources_by_year"][2022]
+
+    def mount(server: ReplayServer) -> None:
+        api = CkanApi({resource: records})
+        # The window also re-reads 2021's resource: empty here, with the same columns.
+        api.add_resource(entry["source"]["resources_by_year"][2021], [], fields=list(records[0]))
+        server.mount("/boston", api)
+
+    return Case(entry, mount, "2022-01-01T00:00:00+00:00", "2022-02-01T00:00:00+00:00")
+
+
+CASES: dict[str, Callable[[], Case]] = {"socrata": _socrata, "seeclickfix": _seeclickfix, "ckan": _ckan}
 
 
 def table_hash(warehouse: Path, schema: str) -> dict[str, tuple]:
