@@ -3,7 +3,8 @@
 civic311 demo       generate the synthetic NYC feed, replay it, run the pipeline, summarise
 civic311 dev        the Dagster UI on 127.0.0.1 over the same warehouse (and the replay)
 civic311 generate   write the synthetic NYC feed
-civic311 replay     serve recorded records like a Socrata endpoint, on 127.0.0.1
+civic311 replay     serve recorded records as cities' APIs (any protocol), on 127.0.0.1
+civic311 load       load a portal export file (CSV or JSON) of a city into the warehouse
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ from datetime import date, timedelta
 from pathlib import Path
 
 from ingestion.registry import RegistryError, load_registry
-from ingestion.replay import Fault, FaultPlan, ReplayServer, serve_forever
+from ingestion.replay import Fault, FaultPlan, ReplayServer
+from ingestion.replay.catalog import mount_city
 
 DEMO_DIR = Path("data/demo")
 DEMO_CITY = "nyc"
@@ -42,13 +44,8 @@ def _is_record_file(path: Path) -> bool:
 
 def _demo_server(feed: Path) -> ReplayServer:
     """The synthetic feed as NYC's current dataset; its other datasets answer empty."""
-    city = load_registry().city(DEMO_CITY)
     server = ReplayServer()
-    current, *others = city.source.all_datasets
-    prefix = f"/{city.id}"
-    server.add_dataset(current.id, feed, id_field=city.source.id_field, prefix=prefix)
-    for dataset in others:
-        server.add_dataset(dataset.id, [], id_field=city.source.id_field, prefix=prefix)
+    mount_city(server, load_registry().city(DEMO_CITY), [feed])
     return server
 
 
@@ -66,25 +63,35 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
-    datasets = {}
-    for spec in args.dataset:
-        dataset_id, _, path = spec.partition("=")
+    registry = load_registry()
+    served: dict[str, list[Path]] = {}
+    for spec in args.serve:
+        city_id, _, path = spec.partition("=")
         if not path:
-            raise SystemExit(f"--dataset takes DATASET_ID=PATH, got {spec!r}")
-        datasets[dataset_id] = Path(path)
-    if args.folder:
-        for path in sorted(Path(args.folder).glob("*")):
-            if _is_record_file(path):
-                datasets[path.stem] = path
-    if not datasets:
-        raise SystemExit("nothing to serve: give --dataset DATASET_ID=PATH or --folder DIR")
+            raise SystemExit(f"--serve takes CITY=PATH, got {spec!r}")
+        served.setdefault(city_id, []).append(Path(path))
+    if not served:
+        raise SystemExit("nothing to serve: give --serve CITY=PATH (repeatable)")
     queue = [Fault(status=429, retry_after=args.retry_after)] * args.fail_429
     queue += [Fault(status=500)] * args.fail_500
     queue += [Fault(delay=args.slow)] * (1 if args.slow else 0)
-    for dataset_id, path in datasets.items():
-        print(f"serving {path} as /resource/{dataset_id}.json")
-    print(f"replay on http://{args.host}:{args.port} (Ctrl-C stops it)", flush=True)
-    serve_forever(datasets, host=args.host, port=args.port, faults=FaultPlan(queue=queue))
+    server = ReplayServer(host=args.host, port=args.port, faults=FaultPlan(queue=queue))
+    for city_id, paths in served.items():
+        city = registry.city(city_id)
+        mount_city(server, city, paths)
+        print(f"serving {', '.join(map(str, paths))} as {city.name} ({city.source.protocol}) at /{city.id}")
+    print(f"replay on http://{args.host}:{args.port}; set CIVIC311_REPLAY_URL to it (Ctrl-C stops)", flush=True)
+    server.serve_forever()
+    return 0
+
+
+def cmd_load(args: argparse.Namespace) -> int:
+    from ingestion.sources.exports import load_export
+
+    city = load_registry().city(args.city)
+    for path in args.from_file:
+        summary = load_export(city, Path(path))
+        print(summary)
     return 0
 
 
@@ -165,9 +172,10 @@ def _parser() -> argparse.ArgumentParser:
     feed_options(generate)
     generate.set_defaults(func=cmd_generate)
 
-    replay = sub.add_parser("replay", help="serve records like a Socrata SODA endpoint")
-    replay.add_argument("--dataset", action="append", default=[], metavar="ID=PATH")
-    replay.add_argument("--folder", help="serve every .json/.csv in DIR, named by file stem")
+    replay = sub.add_parser("replay", help="serve recorded records as the cities' APIs")
+    replay.add_argument(
+        "--serve", action="append", default=[], metavar="CITY=PATH", help="a recorded file of a registry city"
+    )
     replay.add_argument("--host", default="127.0.0.1")
     replay.add_argument("--port", type=int, default=8311)
     replay.add_argument("--fail-429", type=int, default=0, help="answer the first N requests 429")
@@ -175,6 +183,11 @@ def _parser() -> argparse.ArgumentParser:
     replay.add_argument("--fail-500", type=int, default=0, help="then answer N requests 500")
     replay.add_argument("--slow", type=float, default=0.0, help="delay one response by SECONDS")
     replay.set_defaults(func=cmd_replay)
+
+    load = sub.add_parser("load", help="load a portal export file of a city into the warehouse")
+    load.add_argument("--city", required=True, help="a registry city id, e.g. nyc")
+    load.add_argument("--from-file", action="append", required=True, metavar="PATH", help="CSV or JSON export")
+    load.set_defaults(func=cmd_load)
     return parser
 
 

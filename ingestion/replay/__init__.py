@@ -1,6 +1,6 @@
-"""Local emulation of a Socrata SODA endpoint for tests and the demo."""
+"""Local emulation of the city APIs (Socrata, Open311, SeeClickFix, CKAN) for tests and the demo."""
 
 from ingestion.replay.records import load_records
-from ingestion.replay.server import Fault, FaultPlan, ReplayServer, serve_forever
+from ingestion.replay.server import Fault, FaultPlan, RateLimit, ReplayServer
 
-__all__ = ["Fault", "FaultPlan", "ReplayServer", "load_records", "serve_forever"]
+__all__ = ["Fault", "FaultPlan", "RateLimit", "ReplayServer", "load_records"]

@@ -28,7 +28,7 @@ from ingestion.replay.socrata import MAX_LIMIT, SocrataApi
 
 logger = logging.getLogger("civic311.replay")
 
-__all__ = ["MAX_LIMIT", "Fault", "FaultPlan", "RateLimit", "RecordedRequest", "ReplayServer", "serve_forever"]
+__all__ = ["MAX_LIMIT", "Fault", "FaultPlan", "RateLimit", "RecordedRequest", "ReplayServer"]
 
 # Credentials some clients pass as query parameters; they must never reach a log line.
 _SECRET_PARAMS = ("$$app_token", "api_key", "apikey", "key", "token")
@@ -350,17 +350,3 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: object) -> None:  # noqa: A002
         # Reached for protocol errors; the text may include the request line, never headers.
         logger.debug("%s", redact(format % args))
-
-
-def serve_forever(
-    datasets: dict[str, Path],
-    host: str = "127.0.0.1",
-    port: int = 8311,
-    faults: FaultPlan | None = None,
-) -> None:
-    """Blocking server for `civic311 replay`."""
-    server = ReplayServer(host=host, port=port, faults=faults)
-    for dataset_id, path in datasets.items():
-        dataset = server.add_dataset(dataset_id, path)
-        logger.info("loaded %d records for %s from %s", len(dataset), dataset_id, path)
-    server.serve_forever()
