@@ -80,7 +80,9 @@ def cmd_replay(args: argparse.Namespace) -> int:
         city = registry.city(city_id)
         mount_city(server, city, paths)
         print(f"serving {', '.join(map(str, paths))} as {city.name} ({city.source.protocol}) at /{city.id}")
-    print(f"replay on http://{args.host}:{args.port}; set CIVIC311_REPLAY_URL to it (Ctrl-C stops)", flush=True)
+    print(
+        f"replay on http://{args.host}:{args.port}; set CIVIC311_REPLAY_URL to it (Ctrl-C stops)", flush=True
+    )
     server.serve_forever()
     return 0
 
@@ -186,7 +188,9 @@ def _parser() -> argparse.ArgumentParser:
 
     load = sub.add_parser("load", help="load a portal export file of a city into the warehouse")
     load.add_argument("--city", required=True, help="a registry city id, e.g. nyc")
-    load.add_argument("--from-file", action="append", required=True, metavar="PATH", help="CSV or JSON export")
+    load.add_argument(
+        "--from-file", action="append", required=True, metavar="PATH", help="CSV or JSON export"
+    )
     load.set_defaults(func=cmd_load)
     return parser
 

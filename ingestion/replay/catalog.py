@@ -18,7 +18,9 @@ from ingestion.replay.seeclickfix import SeeClickFixApi, load_scf_issues
 from ingestion.replay.server import ReplayServer
 
 
-def mount_city(server: ReplayServer, city: City, files: Sequence[Path], dataset_id: str | None = None) -> None:
+def mount_city(
+    server: ReplayServer, city: City, files: Sequence[Path], dataset_id: str | None = None
+) -> None:
     """Serve the records in `files` as `city`'s feed.
 
     Socrata: the records become `dataset_id` (default: the city's first dataset)
