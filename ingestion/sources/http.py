@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TypeVar
+from xml.etree import ElementTree
 
 import requests
 
@@ -133,7 +134,7 @@ def _message(response: requests.Response) -> str:
     try:
         body = response.json()
     except ValueError:
-        return response.text[:200].strip() or "empty body"
+        return _xml_message(response.text) or response.text[:200].strip() or "empty body"
     if isinstance(body, dict):
         for key in ("message", "error", "errors", "description"):
             if body.get(key):
@@ -141,3 +142,15 @@ def _message(response: requests.Response) -> str:
     if isinstance(body, list) and body and isinstance(body[0], dict) and body[0].get("description"):
         return str(body[0]["description"])[:300]  # GeoReport v2 error list
     return str(body)[:200]
+
+
+def _xml_message(text: str) -> str | None:
+    """The descriptions of a GeoReport XML error list (<errors><error><description>)."""
+    if "<errors" not in text or "<!DOCTYPE" in text:
+        return None
+    try:
+        root = ElementTree.fromstring(text.encode())  # noqa: S314 - DTDs (entity expansion) refused above
+    except ElementTree.ParseError:
+        return None
+    found = [d.text.strip() for d in root.iter("description") if d.text and d.text.strip()]
+    return "; ".join(found)[:300] or None

@@ -23,6 +23,7 @@ import yaml
 
 from ingestion.replay import ReplayServer
 from ingestion.replay.ckan import CkanApi, load_ckan_records
+from ingestion.replay.open311 import Open311Api, load_open311_records
 from ingestion.replay.seeclickfix import SeeClickFixApi, load_scf_issues
 from tests.conftest import NYC_SODA_SAMPLE, REPO, SHARED_DATA
 from tests.integration.killable_load import KILL_POINTS
@@ -96,7 +97,24 @@ def _ckan() -> Case:
     return Case(entry, mount, "2022-01-01T00:00:00+00:00", "2022-02-01T00:00:00+00:00")
 
 
-CASES: dict[str, Callable[[], Case]] = {"socrata": _socrata, "seeclickfix": _seeclickfix, "ckan": _ckan}
+def _open311() -> Case:
+    # Boston's illegal-parking page: 1,000 requests over three months, one without an id.
+    path = SHARED_DATA / "boston" / "open311" / "bos_open311_illegal-parking__responses--0-1000--aa.json"
+    requests = load_open311_records(path)
+    entry = _registry_entry("boston_open311", page_size=250, requests_per_minute=None)
+
+    def mount(server: ReplayServer) -> None:
+        server.mount("/boston_open311", Open311Api(requests, jurisdiction_id="cityofboston.gov"))
+
+    return Case(entry, mount, "2019-09-01T00:00:00+00:00", "2020-01-01T00:00:00+00:00")
+
+
+CASES: dict[str, Callable[[], Case]] = {
+    "socrata": _socrata,
+    "open311": _open311,
+    "seeclickfix": _seeclickfix,
+    "ckan": _ckan,
+}
 
 
 def table_hash(warehouse: Path, schema: str) -> dict[str, tuple]:
