@@ -545,6 +545,7 @@ def test_staging_models_build_over_the_loaded_feeds(tmp_path):
         "police_district": None,
         "address_id": None,
         "service_notice": None,
+        "postal_code": None,
     }
     assert chicago[1][9:11] == (True, "15-05164921")  # extended_attributes.duplicate / parent
 
