@@ -1,0 +1,70 @@
+"""What a raw materialization tells the Dagster UI besides its rows: records it
+quarantined (by rule) and type drift it kept in variant columns."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from dagster import DagsterInstance, materialize
+
+from ingestion.registry import load_registry
+from ingestion.replay import ReplayServer
+from ingestion.replay.open311 import Open311Api, load_open311_records
+from orchestration.assets.ingestion import build_raw_assets, raw_asset_key
+from orchestration.resources import build_resources
+from tests.conftest import SHARED_DATA, write_registry
+
+pytestmark = pytest.mark.integration
+
+BLOOMINGTON = SHARED_DATA / "open311" / "bloomington_2012_requests.json"
+BOSTON_PARKING = (
+    SHARED_DATA / "boston" / "open311" / "bos_open311_illegal-parking__responses--0-1000--aa.json"
+)
+
+
+def _materialize(city, warehouse, server, partition: str):
+    result = materialize(
+        [build_raw_assets(city, warehouse)],
+        partition_key=partition,
+        resources=build_resources(),
+        instance=DagsterInstance.get(),
+    )
+    (event,) = [
+        e.event_specific_data.materialization
+        for e in result.get_asset_materialization_events()
+        if e.event_specific_data.materialization.asset_key == raw_asset_key(city)
+    ]
+    return {key: value.value for key, value in event.metadata.items()}
+
+
+def _city(tmp_path, monkeypatch, city_id: str):
+    registry = write_registry(tmp_path / "cities.yaml", cities=(city_id,), requests_per_minute=None)
+    monkeypatch.setenv("CIVIC311_CITIES", str(registry))
+    return load_registry().city(city_id)
+
+
+def test_type_drift_is_kept_and_reported(tmp_path, warehouse, monkeypatch):
+    city = _city(tmp_path, monkeypatch, "bloomington")
+    records = json.loads(BLOOMINGTON.read_text())
+    with ReplayServer() as server:
+        api = server.mount("/bloomington", Open311Api(records, jurisdiction_id="bloomington.in.gov"))
+        monkeypatch.setenv("CIVIC311_REPLAY_URL", server.url)
+        first = _materialize(city, warehouse, server, "2012-05-23")
+        # The city starts sending one latitude as text: the double column cannot take it.
+        api.apply_changes(
+            [], [{"service_request_id": records[1]["service_request_id"], "lat": "39.146551871103"}]
+        )
+        second = _materialize(city, warehouse, server, "2012-05-23")
+    assert first["variant_columns"] == [] and first["rows_quarantined"] == 0
+    assert second["variant_columns"] == ["service_requests.lat__v_text"]
+
+
+def test_records_without_an_id_are_counted_by_rule(tmp_path, warehouse, monkeypatch):
+    city = _city(tmp_path, monkeypatch, "boston_open311")
+    with ReplayServer() as server:
+        server.mount("/boston_open311", Open311Api(load_open311_records(BOSTON_PARKING)))
+        monkeypatch.setenv("CIVIC311_REPLAY_URL", server.url)
+        report = _materialize(city, warehouse, server, "2019-12-29")
+    assert report["rows_quarantined"] == 1
+    assert report["quarantined_by_rule"] == {"missing_service_request_id": 1}
