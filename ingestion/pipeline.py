@@ -35,12 +35,13 @@ def raw_dataset(city: City) -> str:
     return f"raw_{city.id}"
 
 
-def city_pipeline(city: City, warehouse: Path | None = None) -> Pipeline:
+def city_pipeline(city: City, warehouse: Path | None = None, name_suffix: str = "") -> Pipeline:
     """The city's pipeline. Building it touches no file: dlt creates the warehouse
-    on the first run, in a folder that must exist by then."""
+    on the first run, in a folder that must exist by then. A `name_suffix` gives
+    another load path of the city (exports) its own state in the same dataset."""
     warehouse = Path(warehouse or warehouse_path()).resolve()
     return dlt.pipeline(
-        pipeline_name=f"civic311_{city.id}",
+        pipeline_name=f"civic311_{city.id}{name_suffix}",
         destination=dlt.destinations.duckdb(str(warehouse)),
         dataset_name=raw_dataset(city),
         # Local working files sit beside the warehouse they belong to, so two

@@ -88,12 +88,20 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 
 def cmd_load(args: argparse.Namespace) -> int:
-    from ingestion.sources.exports import load_export
+    from ingestion.sources.exports import ExportError, load_export
 
     city = load_registry().city(args.city)
     for path in args.from_file:
-        summary = load_export(city, Path(path))
-        print(summary)
+        try:
+            summary = load_export(city, Path(path))
+        except ExportError as exc:
+            print(f"civic311 load: {exc}", file=sys.stderr)
+            return 2
+        print(
+            f"{city.id}: {summary.path}: {summary.rows_read:,} rows read, {summary.rows_loaded:,} loaded "
+            f"into raw_{city.id}.service_requests_export, {summary.rows_quarantined:,} quarantined "
+            f"({len(summary.columns)} columns, {summary.seconds:.1f} s)"
+        )
     return 0
 
 

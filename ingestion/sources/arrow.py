@@ -39,7 +39,8 @@ def _kind(value: object) -> str:
     return "text"
 
 
-def _text(value: object) -> str | None:
+def json_text(value: object) -> str | None:
+    """A value as raw keeps it in a text column: strings as they are, everything else as JSON."""
     if value is None or isinstance(value, str):
         return value
     if isinstance(value, bool | int | float):
@@ -55,7 +56,7 @@ def _fits(value: object, kind: str) -> bool:
 
 def _convert(value: object, kind: str) -> object:
     if kind == "text":
-        return _text(value)
+        return json_text(value)
     if kind == "double":
         return float(value)
     return value

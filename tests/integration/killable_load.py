@@ -1,11 +1,13 @@
 """A load that kills itself with SIGKILL at a named point; run as a child process.
 
     python -m tests.integration.killable_load REGISTRY CITY WAREHOUSE REPLAY_URL START END [KILL_AT]
+    python -m tests.integration.killable_load REGISTRY CITY WAREHOUSE file:EXPORT_PATH - - [KILL_AT]
 
 The kill points wrap dlt's own steps, so the process dies exactly where a
 crash, an OOM kill or a pulled plug would leave a real run:
 
-    extract        while fetching page 2 (page 1 already extracted)
+    extract        while fetching page 2 (page 1 already extracted); for an export file,
+                   after its first batch is read
     normalize      after extract, before normalize starts
     mid_normalize  after the first extracted file is normalized
     load           after normalize, before load starts
@@ -38,6 +40,16 @@ def _install(kill_at: str) -> None:
     from ingestion.sources.http import HttpClient
 
     if kill_at == "extract":
+        from ingestion.sources.exports.shape import BatchShaper
+
+        original_shape = BatchShaper.__call__
+
+        def shape(self, batch):
+            result = original_shape(self, batch)
+            _die()
+            return result
+
+        BatchShaper.__call__ = shape
         original_get, calls = HttpClient.get, []
 
         def get(self, url, params, what, parse):
@@ -92,6 +104,11 @@ def main(argv: list[str]) -> int:
     from ingestion.sources import source_for
 
     city = load_registry(Path(registry_path)).city(city_id)
+    if replay_url.startswith("file:"):
+        from ingestion.sources.exports import load_export
+
+        load_export(city, Path(replay_url.removeprefix("file:")), Path(warehouse))
+        return 0
     source = source_for(
         city,
         start=datetime.fromisoformat(start),
