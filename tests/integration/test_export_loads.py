@@ -19,6 +19,8 @@ LA_2017 = SHARED_DATA / "la" / "myla311_2017_subset.csv"
 SF_CASES = SHARED_DATA / "sf" / "sf311_cases_sample_10000_nogeo.csv"
 SF_PANDAS = SHARED_DATA / "sf" / "sf311_vw6y-z8j6_pandas_dump_2023-11-28.csv"
 BOSTON_2022 = SHARED_DATA / "boston" / "boston311_2022_jan_100.csv"
+SF_SODA = SHARED_DATA / "sf" / "sf311_vw6y-z8j6_soda_records_2021-07-10_1771.json"
+SF_SINGER = SHARED_DATA / "sf" / "sf311_tap-sf311_singer_out.jsonl"
 
 # (city, file, rows, columns the file delivers)
 RECORDED = [
@@ -28,6 +30,8 @@ RECORDED = [
     ("la", LA_2017, 9999, 33),
     ("sf", SF_CASES, 10_000, 16),
     ("sf", SF_PANDAS, 108, 48),
+    ("sf", SF_SODA, 1771, 19),
+    ("sf", SF_SINGER, 1771, 19),
     ("boston", BOSTON_2022, 100, 29),
 ]
 # Columns that differ between two loads of the same file by design.
@@ -363,3 +367,14 @@ def test_a_json_export_without_the_id_field_is_refused(registry, tmp_path):
     message = str(raised.value)
     assert message.startswith(f"nyc: export file {path} has no column for the id field 'unique_key'")
     assert "Fix: check that this is New York City's 311 export" in message
+
+
+def test_a_singer_taps_output_loads_like_the_records_it_wraps(registry, tmp_path):
+    """The same 1,771 SF records, as a SODA array and as a Singer tap's RECORD lines
+    (with its SCHEMA and STATE lines), give the same table."""
+    city = registry.city("sf")
+    array, singer = tmp_path / "array.duckdb", tmp_path / "singer.duckdb"
+    load_export(city, SF_SODA, array)
+    summary = load_export(city, SF_SINGER, singer)
+    assert (summary.rows_read, summary.rows_quarantined) == (1771, 0)
+    assert table_hash(singer, "sf") == table_hash(array, "sf")

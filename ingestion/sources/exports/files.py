@@ -283,6 +283,9 @@ def _check_names(
         )
 
 
+_SINGER_TYPES = frozenset({"RECORD", "SCHEMA", "STATE", "ACTIVATE_VERSION", "BATCH"})
+
+
 def _json_lines(export: ExportFile) -> Iterator[dict]:
     with export.path.open("rb") as handle:
         for number, line in enumerate(handle, start=1):
@@ -297,7 +300,22 @@ def _json_lines(export: ExportFile) -> Iterator[dict]:
                     f"line {number} is not valid JSON ({exc})",
                     "re-download the export",
                 ) from None
+            if _is_singer_message(record):
+                # A Singer tap's output (one message per line): RECORD lines carry the
+                # rows; SCHEMA and STATE lines describe the stream and are not rows.
+                if record["type"] == "RECORD":
+                    yield _object(export, record.get("record"))
+                continue
             yield _object(export, record)
+
+
+def _is_singer_message(record: object) -> bool:
+    """A Singer message: its type, and the stream it belongs to (STATE belongs to none)."""
+    if not isinstance(record, dict) or record.get("type") not in _SINGER_TYPES:
+        return False
+    if record["type"] == "STATE":
+        return set(record) <= {"type", "value"}
+    return "stream" in record and ("record" in record or record["type"] != "RECORD")
 
 
 def _json_array(export: ExportFile) -> Iterator[dict]:
