@@ -434,7 +434,9 @@ def test_faults_and_changes_between_pages_lose_and_repeat_nothing(tmp_path, fmt)
         # this run kept the version it read, and the next run over the window reads the change.
         assert query(warehouse, changed_row, ["14-00011080"]) == [("closed", utc(2015, 10, 1, 17, 44, 55))]
         load(chicago, server, warehouse, utc(2015, 9, 1), utc(2015, 11, 1))
-    assert len(expected) == 52 and pages > 8
+    # 50 recorded + 2 inserted requests in pages of 7: at least 8 pages. (A page the client
+    # gave up on after its timeout may or may not be counted by then, so no exact number.)
+    assert len(expected) == 52 and pages >= 8
     assert {source_id for source_id, _ in loaded} == expected  # no gaps
     assert {n for _, n in loaded} == {1}  # no duplicates
     assert {429, 500, 503} <= set(statuses)
