@@ -28,11 +28,11 @@ from ingestion.replay.api import Response
 from ingestion.sources.http import Retryable
 from ingestion.sources.open311.client import (
     EXTENSION_FIELDS,
-    parse_instant,
     parse_json_list,
     parse_xml_list,
     w3c,
 )
+from ingestion.sources.timestamps import parse_instant
 
 MAX_SPAN = timedelta(days=90)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

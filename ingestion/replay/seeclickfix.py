@@ -21,7 +21,8 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 from ingestion.replay.api import Response, json_response
-from ingestion.sources.seeclickfix.client import issue_updated_at, parse_instant
+from ingestion.sources.seeclickfix.client import issue_updated_at
+from ingestion.sources.timestamps import parse_instant
 
 DEFAULT_PER_PAGE = 20
 MAX_PER_PAGE = 100

@@ -141,10 +141,10 @@ def _fast_column(values: Sequence[object], kind: str) -> pa.Array | None:
         array = pa.array(values, _ARROW[kind], from_pandas=False)
     except (pa.ArrowTypeError, pa.ArrowInvalid, TypeError, OverflowError):
         return None
-    if kind == "text":
-        # pa.array would turn 1 into "1" silently only for some inputs; require real strings.
-        return array if all(v is None or isinstance(v, str) for v in values) else None
-    if kind == "bigint" and any(isinstance(v, bool | float) for v in values):
+    # Arrow refuses anything but str (or bytes, which JSON never holds) for a string
+    # column, and bool for an int64 one,
+    # but it truncates a float into int64 silently: only that case needs a look.
+    if kind == "bigint" and any(isinstance(v, float) for v in values):
         return None
     return array
 
@@ -172,8 +172,11 @@ def records_to_table(
         if name in META_COLUMNS:
             raise ValueError(f"{city_id}: the feed has a field named {name!r}, which civic311 reserves")
         columns.update(types.column(name, [r.get(name) for r in records]))
-    table = pa.table(columns)
-    # The merge key is never null; say so, so the Arrow schema agrees with dlt's.
+    return key_not_null(pa.table(columns))
+
+
+def key_not_null(table: pa.Table) -> pa.Table:
+    """Mark the merge key (city_id, source_id) not nullable, so the Arrow schema agrees with dlt's."""
     for name in ("city_id", "source_id"):
         index = table.schema.get_field_index(name)
         table = table.set_column(index, table.schema.field(index).with_nullable(False), table[name])

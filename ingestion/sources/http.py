@@ -20,6 +20,8 @@ from xml.etree import ElementTree
 
 import requests
 
+from ingestion.registry import City
+
 log = logging.getLogger("civic311.http")
 
 RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
@@ -55,15 +57,58 @@ class HttpClient:
     _last_request: float = field(default=0.0, init=False, repr=False)
     _pace_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
-    def __post_init__(self) -> None:
-        self.session = self.session or requests.Session()
+    @classmethod
+    def for_city(
+        cls,
+        city: City,
+        accept: str,
+        credential_header: str | None = None,
+        session: requests.Session | None = None,
+        backoff_seconds: float = 1.0,
+        advice: Callable[[int], str] | None = None,
+    ) -> HttpClient:
+        """The client for a city's source: its timeouts, retries and pacing from the
+        registry, and its credential (if the environment has one) in `credential_header`."""
+        source = city.source
+        headers = {"Accept": accept}
+        if credential_header and (secret := source.secret()):
+            headers[credential_header] = secret
+        return cls(
+            city_id=city.id,
+            headers=headers,
+            timeout_seconds=source.timeout_seconds,
+            max_retries=source.max_retries,
+            backoff_seconds=backoff_seconds,
+            requests_per_minute=source.requests_per_minute,
+            session=session,
+            **({"advice": advice} if advice else {}),
+        )
 
     def __repr__(self) -> str:  # headers may hold a credential
         return f"HttpClient(city_id={self.city_id!r})"
 
-    def get(self, url: str, params: Mapping[str, str], what: str, parse: Callable[[bytes], T]) -> T:
+    def get(
+        self,
+        url: str,
+        params: Mapping[str, str],
+        what: str,
+        parse: Callable[[bytes], T],
+        confirm_empty: Callable[[T], bool] | None = None,
+    ) -> T:
         """GET `url` and parse the body; `what` names the request in logs and errors
-        (e.g. "page 3 of requests.json"). `parse` raises Retryable for a bad body."""
+        (e.g. "page 3 of requests.json"). `parse` raises Retryable for a bad body.
+
+        With `confirm_empty`, an answer it calls empty is asked for once more, after a
+        backoff, before it is believed: an empty page ends a read, and a flaky server
+        sometimes answers one mid-stream.
+        """
+        answer = self._get(url, params, what, parse)
+        if confirm_empty is not None and confirm_empty(answer):
+            time.sleep(self.backoff(1))
+            answer = self._get(url, params, what, parse)
+        return answer
+
+    def _get(self, url: str, params: Mapping[str, str], what: str, parse: Callable[[bytes], T]) -> T:
         attempt = 0
         while True:
             try:
@@ -104,6 +149,9 @@ class HttpClient:
 
     def _fetch(self, url: str, params: Mapping[str, str], what: str) -> bytes:
         self._pace()
+        # Opened on the first request, not when the client is built (the Dagster
+        # definitions build every city's source at import), then reused all run.
+        self.session = self.session or requests.Session()
         try:
             response = self.session.get(
                 url, params=dict(params), headers=dict(self.headers), timeout=self.timeout_seconds

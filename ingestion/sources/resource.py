@@ -18,6 +18,7 @@ import pyarrow as pa
 from dlt.sources import DltResource
 
 from ingestion.registry import City
+from ingestion.sources.arrow import key_not_null
 
 # Where change capture starts on a city's first run when no window is given.
 DEFAULT_INITIAL_UPDATED_AT = datetime(2000, 1, 1, tzinfo=UTC)
@@ -101,9 +102,7 @@ def rejected_table(
             "payload": pa.array(payloads, pa.string()),
         }
     )
-    for name in ("city_id", "source_id"):
-        index = table.schema.get_field_index(name)
-        table = table.set_column(index, table.schema.field(index).with_nullable(False), table[name])
+    table = key_not_null(table)
     # A table variant: the hints apply to this table only. Without it dlt would move the
     # whole resource, and every page after this one, to the quarantine table.
     return dlt.mark.with_hints(

@@ -52,9 +52,9 @@ def _install(kill_at: str) -> None:
         BatchShaper.__call__ = shape
         original_get, calls = HttpClient.get, []
 
-        def get(self, url, params, what, parse):
-            result = original_get(self, url, params, what, parse)
-            calls.append(what)
+        def get(self, *args, **kwargs):
+            result = original_get(self, *args, **kwargs)
+            calls.append(args)
             if len(calls) == 2:
                 _die()
             return result

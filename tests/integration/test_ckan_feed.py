@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -20,7 +18,7 @@ from ingestion.registry import City, load_registry
 from ingestion.replay import Fault, FaultPlan, ReplayServer
 from ingestion.replay.ckan import CkanApi, load_ckan_records
 from ingestion.sources import source_for
-from tests.conftest import REPO, SHARED_DATA
+from tests.conftest import SHARED_DATA, dbt_build
 
 pytestmark = pytest.mark.integration
 
@@ -297,32 +295,11 @@ def test_wrong_api_key_fails_with_advice(boston, records, warehouse_file, monkey
     assert "wrong-key" not in str(err.value)
 
 
-def dbt_build(warehouse: Path, tmp_path: Path) -> None:
-    env = dict(os.environ, CIVIC311_WAREHOUSE=str(warehouse), DBT_SEND_ANONYMOUS_USAGE_STATS="false")
-    # Target and logs under tmp_path, so parallel runs never share dbt's working files.
-    command = [
-        str(REPO / ".venv" / "bin" / "dbt"),
-        "build",
-        "--project-dir",
-        "dbt_project",
-        "--profiles-dir",
-        "dbt_project",
-        "--target-path",
-        str(tmp_path / "dbt_target"),
-        "--log-path",
-        str(tmp_path / "dbt_logs"),
-        "--select",
-        "stg_boston__service_requests",
-    ]
-    done = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, check=False)  # noqa: S603
-    assert done.returncode == 0, done.stdout[-3000:]
-
-
 def test_staging_maps_boston_onto_the_canonical_schema(boston, records, warehouse_file, tmp_path):
     server, api = serve(boston, records)
     with server:
         load(boston, server, warehouse_file)
-        dbt_build(warehouse_file, tmp_path)
+        dbt_build(warehouse_file, "stg_boston__service_requests", tmp_path)
         stg = "staging.stg_boston__service_requests"
         statuses = dict(query(warehouse_file, f"select status, count(*) from {stg} group by 1"))
         (summary,) = query(
@@ -352,7 +329,7 @@ def test_staging_maps_boston_onto_the_canonical_schema(boston, records, warehous
         current["sla_target_dt"], current["on_time"] = current.pop("target_dt"), current.pop("ontime")
         api.apply_changes([current], [])
         load(boston, server, warehouse_file)
-        dbt_build(warehouse_file, tmp_path)
+        dbt_build(warehouse_file, "stg_boston__service_requests", tmp_path)
         renamed = query(
             warehouse_file,
             f"select count(*), max(due_at) filter (where request_id = ?), "

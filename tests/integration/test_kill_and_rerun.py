@@ -19,13 +19,13 @@ from pathlib import Path
 
 import duckdb
 import pytest
-import yaml
 
+from ingestion.registry import load_registry
 from ingestion.replay import ReplayServer
 from ingestion.replay.ckan import CkanApi, load_ckan_records
 from ingestion.replay.open311 import Open311Api, load_open311_records
 from ingestion.replay.seeclickfix import SeeClickFixApi, load_scf_issues
-from tests.conftest import NYC_SODA_SAMPLE, REPO, SHARED_DATA
+from tests.conftest import NYC_SODA_SAMPLE, REPO, SHARED_DATA, write_registry
 from tests.integration.killable_load import KILL_POINTS
 
 pytestmark = pytest.mark.integration
@@ -35,21 +35,16 @@ VOLATILE = {"_loaded_at", "_dlt_load_id", "_dlt_id"}
 
 @dataclass(frozen=True)
 class Case:
-    """One protocol's feed: a registry entry, and the replay serving its records."""
+    """One protocol's feed: a registry city (with some source settings changed), and
+    the replay serving its records."""
 
-    city: dict
+    city_id: str
+    overrides: dict
     mount: Callable[[ReplayServer], None]
     start: str
     end: str
     file: Path | None = None  # an export file, loaded by `civic311 load` rather than from the replay
     table: str = "service_requests"
-
-
-def _registry_entry(city_id: str, **source_overrides) -> dict:
-    raw = yaml.safe_load((REPO / "ingestion" / "cities.yaml").read_text())
-    (entry,) = [c for c in raw["cities"] if c["id"] == city_id]
-    entry["source"].update(source_overrides)
-    return entry
 
 
 def _socrata() -> Case:
@@ -61,9 +56,7 @@ def _socrata() -> Case:
         )
         server.add_dataset("erm2-nwe9", [], id_field="unique_key", prefix="/nyc")
 
-    return Case(
-        _registry_entry("nyc", page_size=200), mount, "2012-06-01T00:00:00+00:00", "2012-12-01T00:00:00+00:00"
-    )
+    return Case("nyc", {"page_size": 200}, mount, "2012-06-01T00:00:00+00:00", "2012-12-01T00:00:00+00:00")
 
 
 def _seeclickfix() -> Case:
@@ -81,40 +74,40 @@ def _seeclickfix() -> Case:
     def mount(server: ReplayServer) -> None:
         server.mount("/detroit", SeeClickFixApi({"detroit": detroit}))
 
-    entry = _registry_entry("detroit", per_page=10, requests_per_minute=6000)
-    return Case(entry, mount, "2024-08-29T00:00:00+00:00", "2024-09-01T00:00:00+00:00")
+    overrides = {"per_page": 10, "requests_per_minute": 6000}
+    return Case("detroit", overrides, mount, "2024-08-29T00:00:00+00:00", "2024-09-01T00:00:00+00:00")
 
 
 def _ckan() -> Case:
     records = load_ckan_records(SHARED_DATA / "boston" / "boston311_2022_jan_100.csv")
-    entry = _registry_entry("boston", page_size=30)
-    resource = entry["source"]["resources_by_year"][2022]
+    resources = load_registry().city("boston").source.resources_by_year
 
     def mount(server: ReplayServer) -> None:
-        api = CkanApi({resource: records})
+        api = CkanApi({resources[2022]: records})
         # The window also re-reads 2021's resource: empty here, with the same columns.
-        api.add_resource(entry["source"]["resources_by_year"][2021], [], fields=list(records[0]))
+        api.add_resource(resources[2021], [], fields=list(records[0]))
         server.mount("/boston", api)
 
-    return Case(entry, mount, "2022-01-01T00:00:00+00:00", "2022-02-01T00:00:00+00:00")
+    return Case("boston", {"page_size": 30}, mount, "2022-01-01T00:00:00+00:00", "2022-02-01T00:00:00+00:00")
 
 
 def _open311() -> Case:
     # Boston's illegal-parking page: 1,000 requests over three months, one without an id.
     path = SHARED_DATA / "boston" / "open311" / "bos_open311_illegal-parking__responses--0-1000--aa.json"
     requests = load_open311_records(path)
-    entry = _registry_entry("boston_open311", page_size=250, requests_per_minute=None)
+    overrides = {"page_size": 250, "requests_per_minute": None}
 
     def mount(server: ReplayServer) -> None:
         server.mount("/boston_open311", Open311Api(requests, jurisdiction_id="cityofboston.gov"))
 
-    return Case(entry, mount, "2019-09-01T00:00:00+00:00", "2020-01-01T00:00:00+00:00")
+    return Case("boston_open311", overrides, mount, "2019-09-01T00:00:00+00:00", "2020-01-01T00:00:00+00:00")
 
 
 def _export() -> Case:
     # LA's MyLA311 export: 9,999 requests, loaded whole from the file (no replay).
     return Case(
-        _registry_entry("la"),
+        "la",
+        {},
         lambda server: None,
         "-",
         "-",
@@ -166,7 +159,7 @@ def feed(request, tmp_path_factory) -> Iterator[tuple[Case, Path, str]]:
     case = CASES[request.param]()
     folder = tmp_path_factory.mktemp(request.param)
     registry = folder / "cities.yaml"
-    registry.write_text(yaml.safe_dump({"cities": [case.city]}))
+    write_registry(registry, cities=(case.city_id,), **case.overrides)
     with ReplayServer() as server:
         case.mount(server)
         yield case, registry, server.url
@@ -176,7 +169,7 @@ def _load(feed, warehouse: Path, kill_at: str | None = None) -> subprocess.Compl
     case, registry, url = feed
     if case.file is not None:
         url = f"file:{case.file}"
-    argv = [sys.executable, "-m", "tests.integration.killable_load", str(registry), case.city["id"]]
+    argv = [sys.executable, "-m", "tests.integration.killable_load", str(registry), case.city_id]
     argv += [str(warehouse), url, case.start, case.end] + ([kill_at] if kill_at else [])
     return subprocess.run(argv, cwd=REPO, capture_output=True, text=True, timeout=300)  # noqa: S603
 
@@ -186,7 +179,7 @@ def clean(feed, tmp_path_factory) -> dict[str, tuple]:
     warehouse = tmp_path_factory.mktemp("clean") / "warehouse.duckdb"
     done = _load(feed, warehouse)
     assert done.returncode == 0, done.stderr[-3000:]
-    return table_hash(warehouse, f"raw_{feed[0].city['id']}")
+    return table_hash(warehouse, f"raw_{feed[0].city_id}")
 
 
 @pytest.mark.parametrize("kill_at", KILL_POINTS)
@@ -197,5 +190,5 @@ def test_killed_run_then_rerun_matches_a_clean_run(feed, clean, kill_at, tmp_pat
 
     rerun = _load(feed, warehouse)
     assert rerun.returncode == 0, rerun.stderr[-3000:]
-    assert table_hash(warehouse, f"raw_{feed[0].city['id']}") == clean
+    assert table_hash(warehouse, f"raw_{feed[0].city_id}") == clean
     assert clean[feed[0].table][0] > 0

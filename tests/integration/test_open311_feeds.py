@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import subprocess
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -18,8 +16,8 @@ from ingestion.registry import load_registry
 from ingestion.replay import Fault, FaultPlan, ReplayServer
 from ingestion.replay.open311 import Open311Api, load_open311_records
 from ingestion.sources import source_for
-from ingestion.sources.open311.client import parse_instant
-from tests.conftest import REPO, SHARED_DATA
+from ingestion.sources.timestamps import parse_instant
+from tests.conftest import SHARED_DATA, dbt_build
 
 pytestmark = pytest.mark.integration
 
@@ -485,30 +483,8 @@ def test_staging_models_build_over_the_loaded_feeds(tmp_path):
             server.mount(f"/{city_id}", api)
             load(registry_city(city_id), server, warehouse, start, end)
 
-    env = dict(os.environ, CIVIC311_WAREHOUSE=str(warehouse), DBT_SEND_ANONYMOUS_USAGE_STATS="false")
-    dbt = subprocess.run(
-        [
-            str(REPO / ".venv" / "bin" / "dbt"),
-            "build",
-            "--project-dir",
-            "dbt_project",
-            "--profiles-dir",
-            "dbt_project",
-            "--target-path",
-            str(tmp_path / "target"),
-            "--log-path",
-            str(tmp_path / "logs"),
-            "--select",
-            *STAGING,
-        ],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert dbt.returncode == 0, dbt.stdout[-3000:]
-    assert "PASS=36" in dbt.stdout  # 4 views + 32 data tests
+    output = dbt_build(warehouse, " ".join(STAGING), tmp_path)
+    assert "PASS=36" in output  # 4 views + 32 data tests
 
     counts = {
         model: query(warehouse, f"select count(*), count(distinct request_id) from staging.{model}")[0]

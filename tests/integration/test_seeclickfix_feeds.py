@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import subprocess
 from datetime import UTC, datetime
 
 import duckdb
@@ -18,7 +16,7 @@ from ingestion.replay.seeclickfix import SeeClickFixApi, load_scf_issues
 from ingestion.replay.server import Fault, FaultPlan, RateLimit, ReplayServer
 from ingestion.sources import source_for
 from ingestion.sources.http import SourceError
-from tests.conftest import REPO, SHARED_DATA
+from tests.conftest import SHARED_DATA, dbt_build
 
 pytestmark = pytest.mark.integration
 
@@ -335,22 +333,7 @@ def test_staging_builds_without_private_columns(detroit, jersey_city, tmp_path):
         entry = city(city_id)
         with serve(entry, issues) as server:
             load(entry, server, warehouse, window)
-    build = subprocess.run(
-        [
-            str(REPO / ".venv" / "bin" / "dbt"),
-            "build",
-            "--project-dir", str(REPO / "dbt_project"),
-            "--profiles-dir", str(REPO / "dbt_project"),
-            "--target-path", str(tmp_path / "dbt_target"),
-            "--log-path", str(tmp_path / "dbt_logs"),
-            "--select", *STAGING,
-        ],
-        env=os.environ | {"CIVIC311_WAREHOUSE": str(warehouse), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"},
-        capture_output=True,
-        text=True,
-        check=False,
-    )  # fmt: skip
-    assert build.returncode == 0, build.stdout[-3000:]
+    dbt_build(warehouse, " ".join(STAGING), tmp_path)
     statuses = query(
         warehouse,
         "select city_id, status, count(*), count(zip) from ("

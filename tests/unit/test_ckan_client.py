@@ -21,9 +21,10 @@ from requests.structures import CaseInsensitiveDict
 
 from ingestion.replay.api import Response
 from ingestion.replay.ckan import CkanApi, load_ckan_records
-from ingestion.sources.ckan import clean_record, updated_at, wall_clock_to_utc
+from ingestion.sources.ckan import clean_record, updated_at
 from ingestion.sources.ckan.client import CkanClient, CkanError, advice, search_url
 from ingestion.sources.http import HttpClient, SourceError
+from ingestion.sources.timestamps import parse_instant
 from tests.conftest import SHARED_DATA
 
 BOSTON_CSV = SHARED_DATA / "boston" / "boston311_2022_jan_100.csv"
@@ -108,8 +109,8 @@ def rewrite(change: Callable[[dict], None]) -> Script:
         ("20220119", None),
     ],
 )
-def test_wall_clock_to_utc(value, expected):
-    assert wall_clock_to_utc(value, NEW_YORK) == expected
+def test_parse_instant_reads_wall_clock_like_staging(value, expected):
+    assert parse_instant(value, NEW_YORK) == expected
 
 
 @pytest.mark.parametrize(
@@ -128,7 +129,7 @@ def test_ambiguous_and_missing_hours_follow_the_staging_rule(wall, expected):
     with duckdb.connect() as con:
         con.execute("set TimeZone = 'UTC'")
         (staged,) = con.execute(f"select timezone('America/New_York', timestamp '{wall}')").fetchone()
-    assert wall_clock_to_utc(wall, NEW_YORK) == expected == staged.astimezone(UTC)
+    assert parse_instant(wall, NEW_YORK) == expected == staged.astimezone(UTC)
 
 
 def test_updated_at_is_the_latest_local_time_as_utc(records):

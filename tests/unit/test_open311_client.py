@@ -20,12 +20,12 @@ from ingestion.sources.open311.client import (
     Open311Error,
     advice,
     chunks,
-    parse_instant,
     parse_json_list,
     parse_xml_list,
     record_id,
     w3c,
 )
+from ingestion.sources.timestamps import parse_instant
 from tests.conftest import SHARED_DATA
 
 OPEN311 = SHARED_DATA / "open311"

@@ -12,7 +12,8 @@ import requests
 
 from ingestion.replay import ReplayServer
 from ingestion.replay.open311 import Open311Api, load_open311_records
-from ingestion.sources.open311.client import parse_instant, parse_xml_list
+from ingestion.sources.open311.client import parse_xml_list
+from ingestion.sources.timestamps import parse_instant
 from tests.conftest import SHARED_DATA
 
 OPEN311 = SHARED_DATA / "open311"

@@ -18,8 +18,8 @@ from ingestion.sources.seeclickfix.client import (
     Window,
     api_timestamp,
     issue_updated_at,
-    parse_instant,
 )
+from ingestion.sources.timestamps import parse_instant
 from tests.conftest import SHARED_DATA
 
 SCF = SHARED_DATA / "seeclickfix"

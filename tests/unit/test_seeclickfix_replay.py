@@ -10,7 +10,8 @@ import requests
 
 from ingestion.replay.seeclickfix import SeeClickFixApi, load_scf_issues
 from ingestion.replay.server import Fault, FaultPlan, ReplayServer
-from ingestion.sources.seeclickfix.client import issue_updated_at, parse_instant
+from ingestion.sources.seeclickfix.client import issue_updated_at
+from ingestion.sources.timestamps import parse_instant
 from tests.conftest import SHARED_DATA
 
 SCF = SHARED_DATA / "seeclickfix"

@@ -16,7 +16,6 @@ resource the window can touch is read whole: the DataStore cannot filter on a
 time range.
 """
 
-import re
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
@@ -31,6 +30,7 @@ from ingestion.sources.arrow import ColumnTypes, records_to_table
 from ingestion.sources.ckan.client import CkanClient, CkanError, advice, search_url
 from ingestion.sources.http import HttpClient
 from ingestion.sources.resource import naive_utc, rejected_table, service_requests_resource
+from ingestion.sources.timestamps import parse_instant
 
 __all__ = ["CkanError", "ckan_source", "clean_record", "updated_at"]
 
@@ -38,8 +38,6 @@ __all__ = ["CkanError", "ckan_source", "clean_record", "updated_at"]
 # reloaded (nightly at Boston), so it identifies nothing; `_full_text` is the
 # DataStore's own search index of the row, not data.
 INTERNAL_FIELDS = ("_id", "_full_text")
-# fromisoformat alone would also read "20220119" (an id, say) as a date.
-_STAMP_SHAPE = re.compile(r"\d{4}-\d{2}-\d{2}(?:[T ]|$)")
 
 
 @dlt.source(name="ckan", max_table_nesting=0)
@@ -53,16 +51,7 @@ def ckan_source(
 ) -> DltResource:
     """Service requests of one city's yearly DataStore resources, by their latest local time."""
     source = city.source
-    http = HttpClient(
-        city_id=city.id,
-        headers={"Accept": "application/json"} | ({"Authorization": key} if (key := source.secret()) else {}),
-        timeout_seconds=source.timeout_seconds,
-        max_retries=source.max_retries,
-        backoff_seconds=backoff_seconds,
-        requests_per_minute=source.requests_per_minute,
-        session=session,
-        advice=advice,
-    )
+    http = HttpClient.for_city(city, "application/json", "Authorization", session, backoff_seconds, advice)
     client = CkanClient(http, search_url(base_url or source.base_url), source.id_field, source.page_size)
 
     def pages(
@@ -112,35 +101,5 @@ def clean_record(record: Mapping[str, object]) -> dict:
 
 def updated_at(record: Mapping[str, object], fields: Sequence[str], tz: ZoneInfo) -> datetime | None:
     """The latest of `fields` as a UTC instant, or None when none of them parses."""
-    moments = [m for m in (wall_clock_to_utc(record.get(f), tz) for f in fields) if m is not None]
+    moments = [m for m in (parse_instant(record.get(f), tz) for f in fields) if m is not None]
     return max(moments, default=None)
-
-
-def wall_clock_to_utc(value: object, tz: ZoneInfo) -> datetime | None:
-    """A floating local time ("2022-01-19 11:42:16", or ISO with a T) as a UTC instant.
-
-    A wall-clock time that occurs twice (the fall-back hour) is read as its second,
-    standard-time occurrence, and one that never occurs (the spring-forward hour)
-    with the offset in force before the jump: the feed cannot tell, and this is the
-    rule staging's `local_to_utc` macro (DuckDB) applies, so `updated_at` and
-    `closed_at` of one request always agree. A value that carries an offset is
-    already an instant and is only converted.
-    """
-    if not isinstance(value, str) or not _STAMP_SHAPE.match(value.strip()):
-        return None
-    try:
-        moment = datetime.fromisoformat(value.strip())
-    except ValueError:
-        return None
-    if moment.tzinfo is not None:
-        return moment.astimezone(UTC)
-    first, second = moment.replace(tzinfo=tz, fold=0), moment.replace(tzinfo=tz, fold=1)
-    if first.utcoffset() != second.utcoffset() and _exists(first, tz):
-        return second.astimezone(UTC)
-    return first.astimezone(UTC)
-
-
-def _exists(moment: datetime, tz: ZoneInfo) -> bool:
-    """Whether the wall-clock time occurs at all (a time in the spring-forward gap does not)."""
-    back = moment.astimezone(UTC).astimezone(tz)
-    return back.replace(tzinfo=None, fold=0) == moment.replace(tzinfo=None, fold=0)

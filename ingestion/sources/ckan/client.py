@@ -19,7 +19,6 @@ latest one; an empty page before that is a flaky answer and is fetched again.
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import partial
@@ -75,7 +74,6 @@ class CkanClient:
         """Yield the records of one resource in `id_field` order, `_id` and all."""
         label = label or resource_id
         offset, total, page_number = 0, None, 0
-        confirmed_empty = False
         while True:
             params = {
                 "resource_id": resource_id,
@@ -85,7 +83,15 @@ class CkanClient:
             }
             page_number += 1
             what = f"page {page_number} of resource {label}"
-            page = self.http.get(self.url, params, what, partial(self._parse, offset=offset, what=what))
+            # An empty page before the end is retried by the parser; one at the end (or
+            # under an estimated total) is asked for again before it ends the read.
+            page = self.http.get(
+                self.url,
+                params,
+                what,
+                partial(self._parse, offset=offset, what=what),
+                confirm_empty=lambda page: not page.records,
+            )
             if total is not None and page.total != total:
                 # Rows arrived (or went) while we read; the read follows the new count. A
                 # shrinking count may be a reload in progress, worth a warning: rows it
@@ -101,14 +107,7 @@ class CkanClient:
                 )
             total = page.total
             if not page.records:
-                # Only at the end (the parser retries an empty page before it, or the
-                # total is an estimate): make sure the end is not a transient empty answer.
-                if confirmed_empty:
-                    return
-                confirmed_empty = True
-                time.sleep(self.http.backoff(1))
-                continue
-            confirmed_empty = False
+                return
             log.info("%s: %s, %d records", self.http.city_id, what, len(page.records))
             yield page.records
             offset += len(page.records)

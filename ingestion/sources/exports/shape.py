@@ -19,6 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ingestion.registry import City
+from ingestion.sources.arrow import key_not_null
 from ingestion.sources.exports.files import export_spec
 
 log = logging.getLogger("civic311.exports")
@@ -172,12 +173,4 @@ class BatchShaper:
                 for row in pa.Table.from_pydict(fields).filter(missing).to_pylist()
             ]
             table = table.filter(pc.invert(missing))
-        return _key_not_null(table), rejected
-
-
-def _key_not_null(table: pa.Table) -> pa.Table:
-    # The merge key is never null; say so, so the Arrow schema agrees with dlt's.
-    for name in ("city_id", "source_id"):
-        index = table.schema.get_field_index(name)
-        table = table.set_column(index, table.schema.field(index).with_nullable(False), table[name])
-    return table
+        return key_not_null(table), rejected

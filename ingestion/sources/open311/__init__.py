@@ -24,8 +24,9 @@ from dlt.sources import DltResource
 from ingestion.registry import City
 from ingestion.sources.arrow import ColumnTypes, records_to_table
 from ingestion.sources.http import HttpClient
-from ingestion.sources.open311.client import Open311Client, Open311Error, advice, parse_instant, record_id
+from ingestion.sources.open311.client import Open311Client, Open311Error, advice, record_id
 from ingestion.sources.resource import naive_utc, rejected_table, service_requests_resource
+from ingestion.sources.timestamps import parse_instant
 
 __all__ = ["Open311Error", "open311_source"]
 
@@ -49,17 +50,7 @@ def open311_source(
     accept = "application/xml" if source.format == "xml" else "application/json"
     # GeoReport asks for api_key only when POSTing; a key for reads (raised rate
     # limits) travels in a header, never in the URL.
-    key = source.secret()
-    http = HttpClient(
-        city_id=city.id,
-        headers={"Accept": accept} | ({"X-Api-Key": key} if key else {}),
-        timeout_seconds=source.timeout_seconds,
-        max_retries=source.max_retries,
-        backoff_seconds=backoff_seconds,
-        requests_per_minute=source.requests_per_minute,
-        session=session,
-        advice=advice,
-    )
+    http = HttpClient.for_city(city, accept, "X-Api-Key", session, backoff_seconds, advice)
     client = Open311Client(http, (base_url or source.base_url).rstrip("/"), source)
 
     def pages(

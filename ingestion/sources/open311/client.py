@@ -26,10 +26,10 @@ is checked by asking for the next one, in case the server clamps page sizes.
 from __future__ import annotations
 
 import logging
-import time
+import operator
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta, tzinfo
+from datetime import UTC, datetime, timedelta
 from xml.etree import ElementTree
 
 import orjson
@@ -102,20 +102,6 @@ def chunks(start: datetime, end: datetime, days: int) -> list[Chunk]:
         found.append(Chunk(start, min(start + step, end)))
         start = found[-1].end
     return found
-
-
-def parse_instant(value: object, tz: tzinfo) -> datetime | None:
-    """A GeoReport datetime as an aware UTC datetime; None when absent or unparseable.
-    The spec requires an offset; a value without one is read on the city's clock."""
-    if not isinstance(value, str) or not value.strip():
-        return None
-    try:
-        moment = datetime.fromisoformat(value.strip())
-    except ValueError:
-        return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=tz)
-    return moment.astimezone(UTC)
 
 
 def record_id(record: dict) -> str | None:
@@ -267,11 +253,7 @@ class Open311Client:
     def _page(self, chunk: Chunk, page: int | None, confirm_empty: bool) -> list[dict]:
         what = f"{'page ' + str(page) + ' of ' if page else ''}{self.requests_path} for {chunk}"
         url = f"{self.base_url}/{self.requests_path}"
-        rows = self._get(url, self._params(chunk, page), what, "service_requests")
-        if not rows and confirm_empty:
-            # An empty answer ends the chunk, so make sure it is not a flaky one.
-            time.sleep(self.http.backoff(1))
-            rows = self._get(url, self._params(chunk, page), what, "service_requests")
+        rows = self._get(url, self._params(chunk, page), what, "service_requests", confirm_empty)
         log.info("%s: %s: %d requests", self.http.city_id, what, len(rows))
         return rows
 
@@ -292,7 +274,9 @@ class Open311Client:
             params["page_size"] = str(source.page_size)
         return params
 
-    def _get(self, url: str, params: dict[str, str], what: str, container: str) -> list[dict]:
+    def _get(
+        self, url: str, params: dict[str, str], what: str, container: str, confirm_empty: bool = False
+    ) -> list[dict]:
         def parse(body: bytes) -> list[dict]:
             try:
                 if self.source.format == "xml":
@@ -303,4 +287,4 @@ class Open311Client:
                     f"{self.http.city_id}: {url} answered {what} with {exc}. {advice(404)}"
                 ) from None
 
-        return self.http.get(url, params, what, parse)
+        return self.http.get(url, params, what, parse, confirm_empty=operator.not_ if confirm_empty else None)

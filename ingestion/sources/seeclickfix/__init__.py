@@ -43,17 +43,7 @@ def http_client(
     city: City, session: requests.Session | None = None, backoff_seconds: float = 1.0
 ) -> HttpClient:
     """The paced HTTP client for a SeeClickFix city (the API allows about 20 requests a minute)."""
-    source = city.source
-    return HttpClient(
-        city_id=city.id,
-        headers={"Accept": "application/json"},
-        timeout_seconds=source.timeout_seconds,
-        max_retries=source.max_retries,
-        backoff_seconds=backoff_seconds,
-        requests_per_minute=source.requests_per_minute,
-        session=session,
-        advice=advice,
-    )
+    return HttpClient.for_city(city, "application/json", None, session, backoff_seconds, advice)
 
 
 @dlt.source(name="seeclickfix", max_table_nesting=0)

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import logging
 import math
-import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -30,6 +29,7 @@ from datetime import UTC, datetime, timedelta
 import orjson
 
 from ingestion.sources.http import HttpClient, Retryable, SourceError
+from ingestion.sources.timestamps import parse_instant
 
 log = logging.getLogger("civic311.seeclickfix")
 
@@ -42,18 +42,6 @@ SEEK_OVERLAP = timedelta(seconds=1)
 
 class SeeClickFixError(SourceError):
     """A SeeClickFix request failed for good; the message names the city and what to do."""
-
-
-def parse_instant(value: object) -> datetime | None:
-    """A SeeClickFix timestamp ('2024-08-31T11:06:36-04:00') as a UTC instant; None if not one."""
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    # The API always sends an offset; a bare time is read as UTC rather than guessed.
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 def issue_updated_at(issue: Mapping[str, object]) -> datetime | None:
@@ -112,19 +100,18 @@ class SeeClickFixClient:
         # Issues read with a stamp later than `after`: the only ones a seek can serve again.
         read: dict[str, datetime] = {}
         requests_made = 0
-        confirmed_empty = False
         while True:
             requests_made += 1
             what = f"page {requests_made} of issues in {self.place_url}"
-            result = self.http.get(self.issues_url, self._params(after, window.end, page), what, self._parse)
+            result = self.http.get(
+                self.issues_url,
+                self._params(after, window.end, page),
+                what,
+                self._parse,
+                confirm_empty=lambda result: not result.issues,
+            )
             if not result.issues:
-                if confirmed_empty:
-                    return
-                # An empty answer ends the read, so make sure it is not a transient one.
-                confirmed_empty = True
-                time.sleep(self.http.backoff(1))
-                continue
-            confirmed_empty = False
+                return
             fresh = [issue for issue in result.issues if not _already_read(issue, read)]
             log.info(
                 "%s: %s: %d issues, %d not read before",

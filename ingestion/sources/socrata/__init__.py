@@ -23,6 +23,7 @@ from ingestion.sources.arrow import ColumnTypes, records_to_table
 from ingestion.sources.http import HttpClient
 from ingestion.sources.resource import naive_utc, service_requests_resource
 from ingestion.sources.socrata.client import SocrataClient, SocrataError, Window, advice
+from ingestion.sources.timestamps import parse_instant
 
 __all__ = ["SocrataError", "Window", "socrata_source"]
 
@@ -42,16 +43,7 @@ def socrata_source(
 ) -> DltResource:
     """Service requests of one city's Socrata datasets, by `:updated_at`."""
     source = city.source
-    http = HttpClient(
-        city_id=city.id,
-        headers={"Accept": "application/json"} | ({"X-App-Token": t} if (t := source.secret()) else {}),
-        timeout_seconds=source.timeout_seconds,
-        max_retries=source.max_retries,
-        backoff_seconds=backoff_seconds,
-        requests_per_minute=source.requests_per_minute,
-        session=session,
-        advice=advice,
-    )
+    http = HttpClient.for_city(city, "application/json", "X-App-Token", session, backoff_seconds, advice)
     root = base_url or source.base_url
 
     def pages(
@@ -69,7 +61,7 @@ def socrata_source(
                     rows,
                     city_id=city.id,
                     source_ids=[_source_id(r, source.id_field) for r in rows],
-                    updated_at=[_parse_updated_at(r[":updated_at"]) for r in rows],
+                    updated_at=[parse_instant(r[":updated_at"]) for r in rows],
                     loaded_at=loaded_at,
                     types=types,
                 )
@@ -82,8 +74,3 @@ def _source_id(row: dict, id_field: str) -> str:
     if value in (None, ""):
         return MISSING_ID_PREFIX + str(row.get(":id"))
     return value if isinstance(value, str) else str(value)
-
-
-def _parse_updated_at(value: str) -> datetime:
-    """`:updated_at` arrives as e.g. '2024-05-01T12:00:00.000Z' (UTC)."""
-    return datetime.fromisoformat(value.replace("Z", "+00:00"))

@@ -13,7 +13,7 @@ the source id keeps the newest).
 from __future__ import annotations
 
 import logging
-import time
+import operator
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -77,22 +77,17 @@ class SocrataClient:
         """Yield pages of rows (with system fields) in `:updated_at, :id` order."""
         after: tuple[str, str] | None = None
         page_number = 0
-        confirmed_empty = False
         while True:
             params = {"$select": ":*, *", "$order": ":updated_at, :id", "$limit": str(self.page_size)}
             where = window.where(after)
             if where:
                 params["$where"] = where
             page_number += 1
-            rows = self.http.get(self.resource_url, params, f"page {page_number}", self._parse)
+            rows = self.http.get(
+                self.resource_url, params, f"page {page_number}", self._parse, confirm_empty=operator.not_
+            )
             if not rows:
-                if confirmed_empty:
-                    return
-                # An empty answer ends the read, so make sure it is not a transient one.
-                confirmed_empty = True
-                time.sleep(self.http.backoff(1))
-                continue
-            confirmed_empty = False
+                return
             log.info("%s: page %d, %d rows", self.http.city_id, page_number, len(rows))
             yield rows
             last = rows[-1]
