@@ -3,6 +3,7 @@ copied into this repository); HTTP goes through the project's own replay server.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -56,7 +57,14 @@ def dbt_manifest() -> Path:
     return dbt_project.manifest_path
 
 
-def dbt_build(warehouse: Path, select: str, work_dir: Path) -> str:
+def dbt_build(
+    warehouse: Path,
+    select: str,
+    work_dir: Path,
+    dbt_vars: dict | None = None,
+    full_refresh: bool = False,
+    exclude: str | None = None,
+) -> str:
     """`dbt build --select <select>` into `warehouse`, with its own target dir so it
     never touches the manifest Dagster reads. Returns dbt's output; fails the test
     with that output when dbt fails."""
@@ -76,6 +84,9 @@ def dbt_build(warehouse: Path, select: str, work_dir: Path) -> str:
             str(work_dir / "dbt_target"),
             "--log-path",
             str(work_dir / "dbt_logs"),
+            *(["--vars", json.dumps(dbt_vars)] if dbt_vars else []),
+            *(["--full-refresh"] if full_refresh else []),
+            *(["--exclude", exclude] if exclude else []),
         ],
         env=env,
         capture_output=True,

@@ -1,0 +1,25 @@
+"""Fixtures over the real samples: the raw loads are slow enough to do once per session."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.integration.samples import build_samples_raw
+
+
+@pytest.fixture(scope="session")
+def samples_raw(tmp_path_factory) -> Path:
+    """Every real sample in raw (read-only: tests copy it with `copy_warehouse`)."""
+    return build_samples_raw(tmp_path_factory.mktemp("samples_raw"))
+
+
+def copy_warehouse(source: Path, directory: Path) -> Path:
+    """A private copy of a warehouse. The file keeps its name, because DuckDB names the
+    catalog after the file and dbt's views refer to it."""
+    directory.mkdir(parents=True, exist_ok=True)
+    target = directory / source.name
+    shutil.copy(source, target)
+    return target

@@ -1,0 +1,98 @@
+"""Every real sample in ../shared/data/311 loaded into one warehouse, the way a
+city's feed would deliver it: API recordings through the replay server and the
+adapter, portal exports through the export loader."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import yaml
+
+from ingestion.pipeline import city_pipeline, run_source
+from ingestion.registry import Registry, load_registry
+from ingestion.replay import ReplayServer
+from ingestion.replay.catalog import mount_city
+from ingestion.replay.seeclickfix import SeeClickFixApi, load_scf_issues
+from ingestion.sources import source_for
+from ingestion.sources.exports import load_export
+from tests.conftest import NYC_SODA_SAMPLE, REPO, SHARED_DATA
+from tests.integration.test_socrata_cities import CHICAGO_ROWS
+
+D = SHARED_DATA
+# city -> (recorded API files, distinct requests they hold)
+FEEDS = {
+    "nyc": ([NYC_SODA_SAMPLE], 1000),
+    "sf": ([D / "sf" / "sf311_vw6y-z8j6_soda_records_2021-07-10_1771.json"], 1771),
+    "la": ([D / "la" / "myla311_2017_subset.csv"], 9999),
+    "boston": ([D / "boston" / "boston311_2022_jan_100.csv"], 100),
+    "boston_open311": (sorted((D / "boston" / "open311").glob("*.json")), 4112),
+    "chicago_open311": (
+        [D / "open311" / "chicago_2014_requests_extended.json", D / "open311" / "chicago_2014_requests.json"],
+        52,
+    ),
+    "bloomington": ([D / "open311" / "bloomington_2012_requests.json"], 21),
+    "toronto": ([D / "open311" / "toronto_2018_requests.xml"], 2),
+    "detroit": (None, 38),  # the Detroit issues of the nationwide SeeClickFix pages
+    "jersey_city": ([D / "seeclickfix" / "scf_v2_issues_jerseycity_page1_envelope.json"], 20),
+    "chicago": (None, 3),  # no recorded v6vf-nfxy rows: the three written in test_socrata_cities
+}
+# Portal exports of the same cities (the older schemas the APIs no longer serve).
+EXPORTS = {
+    "nyc": [
+        D / "nyc" / "nyc311_mixed_2010_2020_sample.csv",
+        D / "nyc" / "nyc311_export_2016_jun_bk_cb06_noise.csv",
+    ],
+    "sf": [
+        D / "sf" / "sf311_cases_sample_10000_nogeo.csv",
+        D / "sf" / "sf311_vw6y-z8j6_pandas_dump_2023-11-28.csv",
+    ],
+}
+START, END = datetime(2000, 1, 1, tzinfo=UTC), datetime(2027, 1, 1, tzinfo=UTC)
+
+
+def replay_registry(tmp_path: Path) -> Registry:
+    """The packaged registry without pacing: the replay sets no rate limit, and the
+    pacing the live cities need would only slow the tests."""
+    raw = yaml.safe_load((REPO / "ingestion" / "cities.yaml").read_text())
+    for city in raw["cities"]:
+        city["source"]["requests_per_minute"] = None
+    path = tmp_path / "cities.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return load_registry(path)
+
+
+def load_api_samples(registry: Registry, warehouse: Path) -> None:
+    """Each city's recorded API responses, served in its own protocol and loaded by its adapter."""
+    assert set(FEEDS) == set(registry.ids)
+    with ReplayServer() as server:
+        for city in registry.cities:
+            files, _ = FEEDS[city.id]
+            if city.id == "chicago":
+                server.add_dataset("v6vf-nfxy", CHICAGO_ROWS, id_field="sr_number", prefix="/chicago")
+            elif city.id == "detroit":
+                # The nationwide pages hold many places; Detroit's are those with its address.
+                pages = sorted((D / "seeclickfix").glob("scf_v2_issues_nationwide_*.json"))
+                issues = [
+                    i for p in pages for i in load_scf_issues(p) if "Detroit" in (i.get("address") or "")
+                ]
+                server.mount("/detroit", SeeClickFixApi({"detroit": issues}))
+            else:
+                mount_city(server, city, files)
+            source = source_for(city, START, END, base_url=city.base_url(server.url), backoff_seconds=0.01)
+            run_source(city_pipeline(city, warehouse), source).raise_on_failed_jobs()
+
+
+def load_export_samples(registry: Registry, warehouse: Path) -> None:
+    for city_id, files in EXPORTS.items():
+        for path in files:
+            load_export(registry.city(city_id), path, warehouse)
+
+
+def build_samples_raw(tmp_path: Path) -> Path:
+    """A warehouse holding every real sample in raw, nothing built on it yet."""
+    registry = replay_registry(tmp_path)
+    warehouse = tmp_path / "warehouse.duckdb"
+    load_api_samples(registry, warehouse)
+    load_export_samples(registry, warehouse)
+    return warehouse
