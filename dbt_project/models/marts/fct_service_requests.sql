@@ -1,8 +1,87 @@
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key=['city_id', 'request_id'],
+        on_schema_change='fail',
+    )
+}}
+
+{#- One row per (city, request), current state. An incremental run rewrites the
+    requests that changed in the partition window, plus those whose duration was
+    held back as lying after the previous build's as-of time (that rule moves
+    with the clock). -#}
+
 with
+
+changed as (
+
+    select city_id, request_id
+    from {{ ref('int_service_requests') }}
+    where {{ changed_in_window('updated_at') }}
+
+    {% if is_incremental() %}
+    union
+
+    select city_id, request_id
+    from {{ this }}
+    where hours_to_close_null_reason = 'date_in_future'
+    {% endif %}
+
+),
 
 requests as (
 
-    select * from {{ ref('int_service_requests') }}
+    select requests.*
+    from {{ ref('int_service_requests') }} as requests
+    semi join changed using (city_id, request_id)
+
+),
+
+type_categories as (
+
+    select * from {{ ref('service_type_categories') }}
+
+),
+
+departments as (
+
+    select * from {{ ref('departments') }}
+
+),
+
+slas as (
+
+    select * from {{ ref('service_level_agreements') }}
+
+),
+
+classified as (
+
+    select
+        requests.*,
+        coalesce(by_subtype.category_id, by_name.category_id) as category_id,
+        case
+            when requests.department is null then requests.city_id || '.unassigned'
+            else departments.department_id
+        end as department_id,
+        slas.sla_hours
+
+    from requests
+    left join type_categories as by_subtype
+        on requests.city_id = by_subtype.city_id
+        and requests.service_name = by_subtype.service_name
+        and requests.service_subtype = by_subtype.service_subtype
+    left join type_categories as by_name
+        on requests.city_id = by_name.city_id
+        and requests.service_name = by_name.service_name
+        and by_name.service_subtype is null
+    left join departments
+        on requests.city_id = departments.city_id
+        and requests.department = departments.source_department
+    left join slas
+        on requests.city_id = slas.city_id
+        and requests.service_name = slas.service_name
 
 ),
 
@@ -11,16 +90,34 @@ validated as (
     select
         *,
         case
-            when closed_at is null then 'not_closed'
             when requested_at < timestamptz '2000-01-01 00:00:00+00'
                 or closed_at < timestamptz '2000-01-01 00:00:00+00'
                 then 'date_before_2000'
             when requested_at > {{ as_of() }} or closed_at > {{ as_of() }}
                 then 'date_in_future'
+            when closed_at is null then 'not_closed'
             when closed_at < requested_at then 'closed_before_requested'
-        end as hours_to_close_null_reason
+        end as hours_to_close_null_reason,
+        coalesce(due_at, requested_at + to_seconds(cast(round(sla_hours * 3600) as bigint))) as sla_due_at,
+        case
+            when due_at is not null then 'city_due_date'
+            when sla_hours is not null then 'sla_seed'
+        end as sla_source
 
-    from requests
+    from classified
+
+),
+
+measured as (
+
+    select
+        *,
+        case
+            when hours_to_close_null_reason is null
+                then date_diff('second', requested_at, closed_at) / 3600.0
+        end as hours_to_close
+
+    from validated
 
 ),
 
@@ -29,12 +126,21 @@ final as (
     select
         city_id,
         request_id,
+        md5(concat_ws('|', city_id, service_name, coalesce(service_subtype, ''))) as service_type_id,
+        category_id,
+        department_id,
+        coalesce(zip, 'unlocated') as area_id,
         requested_at,
         requested_at_local,
+        cast(requested_at_local as date) as requested_date_local,
+        cast(date_trunc('month', requested_at_local) as date) as requested_month,
+        cast(date_trunc('week', requested_at_local) as date) as requested_week,
         updated_at,
         closed_at,
         closed_at_local,
         due_at,
+        sla_due_at,
+        sla_source,
         status,
         source_status,
         channel,
@@ -48,13 +154,22 @@ final as (
         longitude,
         is_duplicate,
         parent_request_id,
+        category_id = 'information_only' as is_information_only,
+        hours_to_close,
+        hours_to_close_null_reason,
         case
-            when hours_to_close_null_reason is null
-                then date_diff('second', requested_at, closed_at) / 3600.0
-        end as hours_to_close,
-        hours_to_close_null_reason
+            when hours_to_close is not null and sla_due_at is not null
+                then closed_at <= sla_due_at
+        end as closed_within_sla,
+        case
+            when category_id = 'information_only' then 'information_only'
+            when is_duplicate then 'duplicate'
+            when hours_to_close_null_reason in ('date_before_2000', 'date_in_future', 'closed_before_requested')
+                then 'invalid_duration'
+        end as exclusion_reason,
+        loaded_at
 
-    from validated
+    from measured
 
 )
 
