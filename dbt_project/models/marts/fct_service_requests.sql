@@ -61,10 +61,7 @@ classified as (
     select
         requests.*,
         coalesce(by_subtype.category_id, by_name.category_id) as category_id,
-        case
-            when requests.department is null then requests.city_id || '.unassigned'
-            else departments.department_id
-        end as department_id,
+        {{ canonical_department_id('requests.city_id', 'requests.department') }} as department_id,
         slas.sla_hours
 
     from requests
