@@ -8,7 +8,9 @@ from orchestration.partitions import daily_partitions
 
 daily_refresh_job = define_asset_job(
     name="daily_refresh",
-    selection=AssetSelection.groups("raw", "staging", "intermediate", "marts"),
+    selection=AssetSelection.groups(
+        "raw", "reference", "staging", "intermediate", "snapshots", "marts"
+    ),
     partitions_def=daily_partitions,
     description="Load every city's raw partition, check it, and rebuild the dbt models.",
 )
@@ -24,7 +26,7 @@ def city_refresh_job(city: City) -> JobDefinition:
     raw = AssetSelection.groups("raw") & AssetSelection.tag("city", city.id)
     return define_asset_job(
         name=f"refresh_{city.id}",
-        selection=raw | raw.downstream() | AssetSelection.groups("staging"),
+        selection=raw | raw.downstream() | AssetSelection.groups("reference", "staging"),
         partitions_def=daily_partitions,
         description=f"Load {city.name}'s raw partition, check it, and rebuild the models on it.",
     )

@@ -1,9 +1,11 @@
-"""dbt models as Dagster assets: staging, intermediate and marts.
+"""dbt models as Dagster assets: seeds (reference), staging, intermediate, the
+request history snapshot (snapshots) and marts.
 dbt sources map onto the raw assets (`raw_<city>.service_requests` ->
 `raw/<city>/service_requests`), so a failed blocking check on a city's raw
 partition keeps every model built on it from running.
 """
 
+import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -19,16 +21,34 @@ if not dbt_project.manifest_path.exists():
     dbt_project.preparer.prepare(dbt_project)
 
 
+# Seeds and snapshots sit at the top of their folders, so their layer is named here.
+LAYER_OF_RESOURCE = {"seed": "reference", "snapshot": "snapshots"}
+
+
+def layer(dbt_resource_props: Mapping[str, Any]) -> str:
+    """The folder a dbt node lives in: staging, intermediate, marts, reference or snapshots."""
+    return LAYER_OF_RESOURCE.get(dbt_resource_props["resource_type"]) or dbt_resource_props["fqn"][1]
+
+
 class CivicDbtTranslator(DagsterDbtTranslator):
     def get_asset_key(self, dbt_resource_props: Mapping[str, Any]) -> AssetKey:
         if dbt_resource_props["resource_type"] == "source":
             city = dbt_resource_props["source_name"].removeprefix("raw_")
             return AssetKey(["raw", city, dbt_resource_props["name"]])
-        layer = dbt_resource_props["fqn"][1]
-        return AssetKey([layer, dbt_resource_props["name"]])
+        return AssetKey([layer(dbt_resource_props), dbt_resource_props["name"]])
 
     def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
-        return dbt_resource_props["fqn"][1]
+        return layer(dbt_resource_props)
+
+
+def partition_window_vars(context: AssetExecutionContext) -> dict[str, str]:
+    """The run's partitions as the dbt window vars: [first day, day after the last).
+    Incremental models rewrite what changed in it (with their lookback); a run
+    without partitions passes nothing, and dbt then computes everything."""
+    if not context.has_partition_key_range:
+        return {}
+    window = context.partition_time_window
+    return {"min_date": window.start.date().isoformat(), "max_date": window.end.date().isoformat()}
 
 
 @dbt_assets(
@@ -39,4 +59,6 @@ class CivicDbtTranslator(DagsterDbtTranslator):
     pool=WAREHOUSE_POOL,
 )
 def civic311_dbt_models(context: AssetExecutionContext, dbt: DbtCliResource):
-    yield from dbt.cli(["build"], context=context).stream()
+    window = partition_window_vars(context)
+    args = ["build", *(["--vars", json.dumps(window)] if window else [])]
+    yield from dbt.cli(args, context=context).stream()
