@@ -38,12 +38,6 @@ requests as (
 
 ),
 
-type_categories as (
-
-    select * from {{ ref('service_type_categories') }}
-
-),
-
 departments as (
 
     select * from {{ ref('departments') }}
@@ -60,19 +54,12 @@ classified as (
 
     select
         requests.*,
-        coalesce(by_subtype.category_id, by_name.category_id) as category_id,
+        {{ service_category_id() }} as category_id,
         {{ canonical_department_id('requests.city_id', 'requests.department') }} as department_id,
         slas.sla_hours
 
     from requests
-    left join type_categories as by_subtype
-        on requests.city_id = by_subtype.city_id
-        and requests.service_name = by_subtype.service_name
-        and requests.service_subtype = by_subtype.service_subtype
-    left join type_categories as by_name
-        on requests.city_id = by_name.city_id
-        and requests.service_name = by_name.service_name
-        and by_name.service_subtype is null
+    {{ join_service_category('requests') }}
     left join departments
         on requests.city_id = departments.city_id
         and requests.department = departments.source_department

@@ -21,7 +21,13 @@ renamed as (
         lower({{ raw_field(raw, 'source') }}) as channel,
         {{ raw_field(raw, 'service_name') }} as service_name,
         {{ raw_field(raw, 'service_subtype') }} as service_subtype,
-        {{ raw_field(raw, 'agency_responsible') }} as department,
+        -- A few sign-shop queues are named after the technician who owns them:
+        -- the person's name stays in raw, the queue keeps its function.
+        regexp_replace(
+            {{ raw_field(raw, 'agency_responsible') }},
+            '^DPT SignShop Survey Tech - .+ Queue$',
+            'DPT SignShop Survey Tech Queue'
+        ) as department,
         {{ raw_field(raw, 'address') }} as address,
         {{ raw_field(raw, 'lat', 'double') }} as latitude,
         {{ raw_field(raw, 'long', 'double') }} as longitude,
