@@ -1,0 +1,72 @@
+{#- Kaplan–Meier median time to an event, per group.
+
+    `kaplan_meier_median(relation, group_by)` expands to a `with ... select`
+    query (use it as a CTE body: `km as ( {{ kaplan_meier_median('durations',
+    ['city_id']) }} )`) over `relation`, which holds the group_by columns plus
+    duration_hours (double, >= 0) and is_event (true: the event happened at
+    duration_hours; false: still waiting, censored at duration_hours). Rows
+    with a null duration_hours or is_event are ignored.
+
+    It returns one row per group: the group_by columns and km_median_hours,
+    the smallest event time t at which S(t) = prod over event times u <= t of
+    (1 - d_u / n_u) drops to 0.5 or below, where d_u counts the events at u
+    and n_u the rows with duration_hours >= u (so rows censored at u are still
+    at risk at u). Null when S never reaches 0.5. A null group value is a
+    group of its own, as in `group by`.
+
+    Why a product window rather than exp(sum(ln)): a factor of 0 (every row
+    still at risk has its event at u) must drive S to exactly 0. The 1e-9
+    slack absorbs float error where S lands exactly on 0.5 (e.g. 0.75 * 2/3). -#}
+{% macro kaplan_meier_median(relation, group_by) -%}
+    {%- set groups = group_by | join(', ') -%}
+    {%- set partition = ('partition by ' ~ groups) if group_by else '' -%}
+    {%- set leading = (groups ~ ', ') if group_by else '' -%}
+    with
+
+    km_times as (
+
+        select
+            {{ leading }}duration_hours,
+            count_if(is_event) as events,
+            count(*) as rows_at_time
+
+        from {{ relation }}
+        where duration_hours is not null and is_event is not null
+        group by {{ leading }}duration_hours
+
+    ),
+
+    km_at_risk as (
+
+        select
+            *,
+            sum(rows_at_time) over (
+                {{ partition }}
+                order by duration_hours desc
+                rows between unbounded preceding and current row
+            ) as at_risk
+
+        from km_times
+
+    ),
+
+    km_survival as (
+
+        select
+            *,
+            product(1 - cast(events as double) / cast(at_risk as double)) over (
+                {{ partition }}
+                order by duration_hours
+                rows between unbounded preceding and current row
+            ) as survival
+
+        from km_at_risk
+
+    )
+
+    select
+        {{ leading }}min(duration_hours) filter (where events > 0 and survival <= 0.5 + 1e-9) as km_median_hours
+
+    from km_survival
+    {% if group_by %}group by {{ groups }}{% endif %}
+{%- endmacro %}
