@@ -27,10 +27,21 @@ from tests.conftest import NYC_SODA_SAMPLE, dbt_build, write_registry
 
 pytestmark = pytest.mark.integration
 
-# The sample's requests were created (and, in the replay, last updated) June-November 2012.
-WINDOWS = [date(2012, month, 1) for month in range(6, 13)]
-CHANGES_ARRIVE_IN = date(2012, 9, 1)
-CHANGED_AT = "2012-09-14T15:30:00.000Z"
+# The sample's requests were created (and, in the replay, last updated) from June to
+# 21 November 2012, almost all on 18-21 November: one window up to the 19th, then
+# daily partitions, and a later window in which the portal changes three requests.
+WINDOWS = [
+    date(2012, 6, 1),
+    date(2012, 11, 19),
+    date(2012, 11, 20),
+    date(2012, 11, 21),
+    date(2012, 11, 22),
+    date(2012, 11, 25),
+    date(2012, 11, 26),
+]
+CHANGES_ARRIVE_IN = date(2012, 11, 25)
+CHANGED_AT = "2012-11-25T15:30:00.000Z"
+LATER = "2026-11-01 00:00:00+00"
 INCREMENTAL_MODELS = [
     "fct_service_requests",
     "fct_request_events",
@@ -42,6 +53,10 @@ INCREMENTAL_MODELS = [
     "mart_department_handoffs",
     "mart_department_joint_spikes",
 ]
+
+
+def utc(day: date) -> datetime:
+    return datetime(day.year, day.month, day.day, tzinfo=UTC)
 
 
 def as_of(day: date) -> str:
@@ -57,20 +72,19 @@ def content_hash(con: duckdb.DuckDBPyConnection, table: str) -> tuple[int, str]:
 
 
 def changes(records: list[dict]) -> tuple[dict, dict, dict]:
-    """Three June requests the portal changes in September: one handed from its agency
-    to another, one closed, one reopened."""
-    june = [r for r in records if r["created_date"].startswith("2012-06")]
-    closed = [r for r in june if r.get("closed_date")]
-    still_open = [r for r in june if not r.get("closed_date")]
-    handed, reopened = closed[0], closed[1]
-    to_close = still_open[0] if still_open else closed[2]
+    """Three requests of 18-19 November the portal changes on the 25th: one handed from
+    its agency to another, one closed, one reopened."""
+    early = [r for r in records if r["created_date"][:10] in ("2012-11-18", "2012-11-19")]
+    closed = [r for r in early if r.get("closed_date")]
+    still_open = [r for r in records if not r.get("closed_date")]
+    handed, reopened, to_close = closed[0], closed[1], still_open[0]
     new_agency = "DSNY" if handed["agency"] != "DSNY" else "DOT"
     return (
         {"unique_key": handed["unique_key"], "agency": new_agency, ":updated_at": CHANGED_AT},
         {
             "unique_key": to_close["unique_key"],
             "status": "Closed",
-            "closed_date": "2012-09-14T11:00:00.000",
+            "closed_date": "2012-11-25T11:00:00.000",
             ":updated_at": CHANGED_AT,
         },
         {
@@ -98,11 +112,9 @@ def test_window_by_window_equals_a_full_refresh(tmp_path, monkeypatch):
         for start, end in zip(WINDOWS, WINDOWS[1:], strict=False):
             if start == CHANGES_ARRIVE_IN:
                 dataset.apply_changes(inserts=[], updates=[handed, closing, reopening])
-            window = (
-                datetime(start.year, start.month, 1, tzinfo=UTC),
-                datetime(end.year, end.month, 1, tzinfo=UTC),
+            source = source_for(
+                city, utc(start), utc(end), base_url=city.base_url(server.url), backoff_seconds=0.01
             )
-            source = source_for(city, *window, base_url=city.base_url(server.url), backoff_seconds=0.01)
             run_source(city_pipeline(city, warehouse), source).raise_on_failed_jobs()
             dbt_build(
                 warehouse,
@@ -139,7 +151,9 @@ def test_window_by_window_equals_a_full_refresh(tmp_path, monkeypatch):
 
 def test_a_window_rewrites_only_what_changed_in_it(tmp_path, monkeypatch):
     """A row outside the window is left as it was, so an incremental run does not
-    quietly recompute everything (which would make the equality above trivial)."""
+    quietly recompute everything (which would make the equality above trivial).
+    The as-of time is after every date in the sample: a request closed after the
+    as-of time is rechecked on every run, by design."""
     registry_file = write_registry(tmp_path / "cities.yaml", page_size=1000, requests_per_minute=None)
     monkeypatch.setenv("CIVIC311_CITIES", str(registry_file))
     city = load_registry().city("nyc")
@@ -159,22 +173,28 @@ def test_a_window_rewrites_only_what_changed_in_it(tmp_path, monkeypatch):
         )
         run_source(city_pipeline(city, warehouse), source).raise_on_failed_jobs()
     select = "+fct_service_requests service_categories"
-    dbt_build(warehouse, select, tmp_path / "first", dbt_vars={"as_of": as_of(date(2012, 12, 1))})
+    dbt_build(warehouse, select, tmp_path / "first", dbt_vars={"as_of": LATER})
     with duckdb.connect(str(warehouse)) as con:
         con.execute("update marts.fct_service_requests set channel = 'marker'")
-    window = {"min_date": "2012-11-01", "max_date": "2012-12-01", "as_of": as_of(date(2012, 12, 1))}
+    # One daily partition, without lookback: the 19 requests last updated on 21 November.
+    window = {
+        "min_date": "2012-11-21",
+        "max_date": "2012-11-22",
+        "lookback_days": 0,
+        "as_of": LATER,
+    }
     dbt_build(warehouse, select, tmp_path / "window", dbt_vars=window)
     with duckdb.connect(str(warehouse), read_only=True) as con:
         rewritten = dict(
             con.execute(
-                "select updated_at >= timestamptz '2012-10-29 00:00:00+00', count(*) "
+                "select updated_at >= timestamptz '2012-11-21 00:00:00+00', count(*) "
                 "from marts.fct_service_requests where channel is distinct from 'marker' group by 1"
             ).fetchall()
         )
         in_window = con.execute(
             "select count(*) from marts.fct_service_requests "
-            "where updated_at >= timestamptz '2012-10-29 00:00:00+00'"
+            "where updated_at >= timestamptz '2012-11-21 00:00:00+00'"
         ).fetchone()[0]
-    # Every request of the window (and its 3-day lookback) was rewritten, and nothing else.
-    assert in_window > 50
+    # Every request of the window was rewritten, and nothing else.
+    assert in_window == 19
     assert rewritten == {True: in_window}
