@@ -1,0 +1,261 @@
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key=['city_id', 'requested_month'],
+        on_schema_change='fail',
+    )
+}}
+
+{#- How much slower an area is served than its city, per (city, area, category,
+    month). An incremental run recomputes the (city, month)s holding a request
+    that changed in the partition window, those whose figures moved with the
+    clock (open or future-dated requests, read from the previous build), and
+    the 3 months after each (the chronic flag looks back over 4 months). The
+    months before those are computed too, only to feed that look-back. -#}
+
+{%- set gap_threshold = 1.5 -%}
+{%- set gap_min_counted_requests = 5 -%}
+{%- set chronic_window_months = 4 -%}
+{%- set chronic_min_gap_months = 3 -%}
+
+with
+
+fct as (
+
+    select
+        *,
+        -- a null key would never match in a join or a delete+insert
+        coalesce(category_id, 'unmapped') as gap_category_id
+
+    from {{ ref('fct_service_requests') }}
+
+),
+
+changed_months as (
+
+    select city_id, requested_month
+    from fct
+    where {{ changed_in_window('updated_at') }}
+
+    {% if is_incremental() %}
+    union
+
+    select city_id, requested_month
+    from {{ this }}
+    where open_requests > 0 or future_dated_requests > 0
+    {% endif %}
+
+),
+
+affected_months as (
+
+    select distinct
+        changed_months.city_id,
+        cast(changed_months.requested_month + to_months(offsets.months_after) as date) as requested_month
+
+    from changed_months
+    cross join range({{ chronic_window_months }}) as offsets (months_after)
+
+),
+
+context_months as (
+
+    select distinct
+        affected_months.city_id,
+        cast(affected_months.requested_month - to_months(offsets.months_before) as date) as requested_month
+
+    from affected_months
+    cross join range({{ chronic_window_months }}) as offsets (months_before)
+
+),
+
+requests as (
+
+    select fct.*
+    from fct
+    semi join context_months using (city_id, requested_month)
+
+),
+
+durations as (
+
+    select
+        city_id,
+        area_id,
+        gap_category_id,
+        requested_month,
+        -- a still-open request is censored at its age on the as-of clock
+        coalesce(hours_to_close, date_diff('second', requested_at, {{ as_of() }}) / 3600.0) as duration_hours,
+        hours_to_close is not null as is_event
+
+    from requests
+    where exclusion_reason is null
+
+),
+
+area_km as (
+
+    {{ kaplan_meier_median('durations', ['city_id', 'area_id', 'gap_category_id', 'requested_month']) }}
+
+),
+
+city_km as (
+
+    {{ kaplan_meier_median('durations', ['city_id', 'gap_category_id', 'requested_month']) }}
+
+),
+
+area_figures as (
+
+    select
+        city_id,
+        area_id,
+        gap_category_id,
+        requested_month,
+        count(*) as requests,
+        count(*) filter (where exclusion_reason is null) as counted_requests,
+        count(*) filter (
+            where exclusion_reason is null and hours_to_close_null_reason = 'not_closed'
+        ) as open_requests,
+        count(*) filter (where hours_to_close_null_reason = 'date_in_future') as future_dated_requests,
+        quantile_cont(hours_to_close, 0.5) filter (where exclusion_reason is null) as median_hours_to_close
+
+    from requests
+    group by city_id, area_id, gap_category_id, requested_month
+
+),
+
+city_figures as (
+
+    select
+        city_id,
+        gap_category_id,
+        requested_month,
+        quantile_cont(hours_to_close, 0.5) filter (where exclusion_reason is null) as city_median_hours_to_close
+
+    from requests
+    group by city_id, gap_category_id, requested_month
+
+),
+
+areas as (
+
+    select * from {{ ref('dim_area') }}
+
+),
+
+compared as (
+
+    select
+        area_figures.*,
+        areas.population,
+        area_km.km_median_hours as km_median_hours_to_close,
+        city_figures.city_median_hours_to_close,
+        city_km.km_median_hours as city_km_median_hours_to_close,
+        case
+            when city_figures.city_median_hours_to_close > 0
+                then area_figures.median_hours_to_close / city_figures.city_median_hours_to_close
+        end as median_ratio,
+        case
+            when city_km.km_median_hours > 0
+                then area_km.km_median_hours / city_km.km_median_hours
+        end as km_median_ratio
+
+    from area_figures
+    left join areas
+        on area_figures.city_id = areas.city_id
+        and area_figures.area_id = areas.area_id
+    left join area_km
+        on area_figures.city_id = area_km.city_id
+        and area_figures.area_id = area_km.area_id
+        and area_figures.gap_category_id = area_km.gap_category_id
+        and area_figures.requested_month = area_km.requested_month
+    left join city_figures
+        on area_figures.city_id = city_figures.city_id
+        and area_figures.gap_category_id = city_figures.gap_category_id
+        and area_figures.requested_month = city_figures.requested_month
+    left join city_km
+        on area_figures.city_id = city_km.city_id
+        and area_figures.gap_category_id = city_km.gap_category_id
+        and area_figures.requested_month = city_km.requested_month
+
+),
+
+indexed as (
+
+    select
+        *,
+        case
+            -- unlocated requests are not a place a service can neglect
+            when area_id = 'unlocated' or counted_requests < {{ gap_min_counted_requests }} then null
+            when km_median_ratio is not null then km_median_ratio
+            -- the area has not closed half its requests where the city has: slower, and the
+            -- closed-only ratio (which favours the area with more still open) understates it
+            when km_median_hours_to_close is null and city_km_median_hours_to_close is not null
+                then median_ratio
+        end as gap_index
+
+    from compared
+
+),
+
+flagged as (
+
+    select
+        *,
+        coalesce(gap_index > {{ gap_threshold }}, false) as is_gap,
+        year(requested_month) * 12 + month(requested_month) as month_number
+
+    from indexed
+
+),
+
+chronic as (
+
+    select
+        *,
+        -- months with no row had no requests, so they count as not gaps
+        cast(count(*) filter (where is_gap) over (
+            partition by city_id, area_id, gap_category_id
+            order by month_number
+            range between {{ chronic_window_months - 1 }} preceding and current row
+        ) as integer) as gap_months_in_last_4
+
+    from flagged
+
+),
+
+final as (
+
+    select
+        chronic.city_id,
+        chronic.area_id,
+        chronic.gap_category_id as category_id,
+        chronic.requested_month,
+        cast(chronic.requests as integer) as requests,
+        cast(chronic.counted_requests as integer) as counted_requests,
+        cast(chronic.open_requests as integer) as open_requests,
+        cast(chronic.future_dated_requests as integer) as future_dated_requests,
+        chronic.population,
+        case
+            when chronic.population > 0 then 1000.0 * chronic.counted_requests / chronic.population
+        end as requests_per_1000_residents,
+        chronic.median_hours_to_close,
+        chronic.km_median_hours_to_close,
+        chronic.city_median_hours_to_close,
+        chronic.city_km_median_hours_to_close,
+        chronic.median_ratio,
+        chronic.km_median_ratio,
+        chronic.gap_index,
+        cast({{ gap_threshold }} as double) as gap_threshold,
+        chronic.is_gap,
+        chronic.gap_months_in_last_4,
+        chronic.gap_months_in_last_4 >= {{ chronic_min_gap_months }} as chronically_underserved
+
+    from chronic
+    semi join affected_months using (city_id, requested_month)
+
+)
+
+select * from final
