@@ -4,7 +4,8 @@
     {'relation': <sql>, 'columns': [...]}:
       - every listed table that exists, unioned by column name (the API feed and
         portal exports carry different column sets), keeping the newest version
-        of each source id;
+        of each source id (the newest change stamp, then the latest load, then
+        the table listed first, so a tie always resolves the same way);
       - an empty relation with just the metadata columns when none exists yet,
         so a city that has never loaded still builds (and unions) as zero rows.
     `source()` is called for every table at parse time, so lineage is complete. -#}
@@ -40,13 +41,13 @@
         {%- set sql -%}
             (select * from (
                 {%- for relation in found %}
-                select * from {{ relation }}
+                select *, {{ loop.index }} as _raw_table_rank from {{ relation }}
                 {% if not loop.last %}union all by name{% endif %}
                 {%- endfor %}
             )
             qualify row_number() over (
                 partition by city_id, source_id
-                order by source_updated_at desc nulls last, _loaded_at desc
+                order by source_updated_at desc nulls last, _loaded_at desc, _raw_table_rank
             ) = 1)
         {%- endset -%}
     {%- endif -%}

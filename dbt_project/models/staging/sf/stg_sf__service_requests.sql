@@ -32,7 +32,6 @@ renamed as (
         {{ raw_field(raw, 'lat', 'double') }} as latitude,
         {{ raw_field(raw, 'long', 'double') }} as longitude,
         json_object(
-            'service_details', {{ raw_field(raw, 'service_details') }},
             'street', {{ raw_field(raw, 'street') }},
             'supervisor_district', {{ raw_field(raw, 'supervisor_district') }},
             'neighborhood', {{ raw_field(raw, 'neighborhoods_sffind_boundaries') }},
