@@ -24,7 +24,8 @@ select
     source_status,
     department,
     closed_at,
-    coalesce(updated_at, loaded_at) as version_at
+    -- UTC wall time: dbt keeps its validity columns as plain timestamps
+    timezone('UTC', coalesce(updated_at, loaded_at)) as version_at
 
 from {{ ref('int_service_requests') }}
 where {{ changed_in_window('updated_at', always=true) }}

@@ -18,7 +18,7 @@ changed as (
 
     select distinct city_id, request_id
     from {{ ref('snp_service_requests') }}
-    where {{ changed_in_window('version_at') }}
+    where {{ changed_in_window("timezone('UTC', version_at)") }}
 
 ),
 
@@ -36,7 +36,7 @@ versions as (
         snapshot.requested_at,
         snapshot.status,
         snapshot.closed_at,
-        snapshot.version_at,
+        timezone('UTC', snapshot.version_at) as version_at,
         {{ canonical_department_id('snapshot.city_id', 'snapshot.department') }} as department_id,
         row_number() over (
             partition by snapshot.city_id, snapshot.request_id order by snapshot.dbt_valid_from
