@@ -15,7 +15,6 @@ renamed as (
         source_id as request_id,
         {{ raw_field(raw, 'createddate', 'timestamp') }} as requested_at_local,
         {{ raw_field(raw, 'closeddate', 'timestamp') }} as closed_at_local,
-        {{ raw_field(raw, 'servicedate', 'timestamp') }} as due_at_local,
         source_updated_at as updated_at,
         {{ raw_field(raw, 'status') }} as source_status,
         {{ raw_field(raw, 'actiontaken') }} as status_notes,
@@ -27,6 +26,9 @@ renamed as (
         {{ raw_field(raw, 'latitude', 'double') }} as latitude,
         {{ raw_field(raw, 'longitude', 'double') }} as longitude,
         json_object(
+            -- The day the crew served (or will serve) the request: graffiti is
+            -- often logged the day after its service date, so it is no due time.
+            'service_date', {{ raw_field(raw, 'servicedate') }},
             'assign_to', {{ raw_field(raw, 'assignto') }},
             'anonymous', {{ raw_field(raw, 'anonymous') }},
             'address_verified', {{ raw_field(raw, 'addressverified') }},
@@ -53,7 +55,7 @@ final as (
         updated_at,
         {{ local_to_utc('closed_at_local', 'America/Los_Angeles') }} as closed_at,
         closed_at_local,
-        {{ local_to_utc('due_at_local', 'America/Los_Angeles') }} as due_at,
+        cast(null as timestamptz) as due_at,
         case
             when lower(source_status) in ('forward', 'referred out') then 'in_progress'
             else {{ canonical_status('source_status') }}
