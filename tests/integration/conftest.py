@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import dbt_build
 from tests.integration.samples import build_samples_raw
 
 
@@ -23,3 +24,17 @@ def copy_warehouse(source: Path, directory: Path) -> Path:
     target = directory / source.name
     shutil.copy(source, target)
     return target
+
+
+# The marts over the samples are built as of one fixed instant, after every sample date.
+SAMPLES_AS_OF = "2026-11-01 00:00:00+00"
+
+
+@pytest.fixture(scope="session")
+def samples_built(samples_raw, tmp_path_factory) -> Path:
+    """Every real sample through the whole dbt project: seeds, models, snapshot, tests
+    (read-only: copy it before changing anything)."""
+    work = tmp_path_factory.mktemp("samples_built")
+    warehouse = copy_warehouse(samples_raw, work)
+    dbt_build(warehouse, "civic311", work, dbt_vars={"as_of": SAMPLES_AS_OF})
+    return warehouse
