@@ -27,6 +27,24 @@ if shutil.which("dbt", path=_SCRIPTS) and _SCRIPTS not in os.environ.get("PATH",
 
 dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
 
+# The files a dbt parse reads; the manifest is stale when one is newer than it.
+DBT_SOURCE_GLOBS = ("*.yml", "models/**/*", "macros/**/*", "seeds/**/*", "snapshots/**/*", "tests/**/*")
+
+
+def dbt_manifest_is_stale() -> bool:
+    """True when there is no manifest or a dbt file changed since it was written: the
+    Dagster asset graph would not match what `dbt build` runs."""
+    manifest = dbt_project.manifest_path
+    if not manifest.exists():
+        return True
+    written = manifest.stat().st_mtime
+    return any(
+        path.stat().st_mtime > written
+        for pattern in DBT_SOURCE_GLOBS
+        for path in DBT_PROJECT_DIR.glob(pattern)
+        if path.is_file()
+    )
+
 
 def replay_url() -> str | None:
     """`CIVIC311_REPLAY_URL`: read every city from this local replay server instead of its portal."""

@@ -8,9 +8,7 @@ from orchestration.partitions import daily_partitions
 
 daily_refresh_job = define_asset_job(
     name="daily_refresh",
-    selection=AssetSelection.groups(
-        "raw", "reference", "staging", "intermediate", "snapshots", "marts"
-    ),
+    selection=AssetSelection.groups("raw", "reference", "staging", "intermediate", "snapshots", "marts"),
     partitions_def=daily_partitions,
     description="Load every city's raw partition, check it, and rebuild the dbt models.",
 )

@@ -13,11 +13,12 @@ from dagster import AssetExecutionContext, AssetKey
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
 
 from orchestration.partitions import daily_partitions
-from orchestration.resources import WAREHOUSE_POOL, dbt_project
+from orchestration.resources import WAREHOUSE_POOL, dbt_manifest_is_stale, dbt_project
 
-# A fresh clone has no manifest yet. `dagster dev` re-parses on start
-# (prepare_if_dev in definitions.py); every other entry point parses here once.
-if not dbt_project.manifest_path.exists():
+# A fresh clone has no manifest yet, and an edited project has an old one.
+# `dagster dev` re-parses on start (prepare_if_dev in definitions.py); every
+# other entry point parses here when needed.
+if dbt_manifest_is_stale():
     dbt_project.preparer.prepare(dbt_project)
 
 
