@@ -43,6 +43,106 @@ def run_partition_range(
     )
 
 
+def _hours(value: float | None) -> str:
+    return "-" if value is None else f"{value:,.1f}"
+
+
+def mart_lines(con: duckdb.DuckDBPyConnection, city_id: str) -> list[str]:
+    """A few lines from each mart: what a BI user would look at first."""
+    lines = ["Response times, the slowest groups of the latest month (hours to close):"]
+    rows = con.execute(
+        """
+        select department_id, category_id, requested_month, counted_requests, open_requests,
+               median_hours_to_close, km_median_hours_to_close, pct_closed_within_sla
+        from marts.mart_response_times
+        where city_id = $city
+          and requested_month = (
+              select max(requested_month) from marts.mart_response_times where city_id = $city
+          )
+          and counted_requests >= 20
+        order by km_median_hours_to_close desc nulls first
+        limit 3
+        """,
+        {"city": city_id},
+    ).fetchall()
+    lines += [
+        f"  {d} / {c} {m:%Y-%m}: {n:,} counted, {o:,} open; closed-only median {_hours(med)}, "
+        f"Kaplan-Meier median {_hours(km)}, " + ("no SLA known" if sla is None else f"{sla:.0f}% within SLA")
+        for d, c, m, n, o, med, km, sla in rows
+    ]
+    tested, gaps, chronic = con.execute(
+        "select count(gap_index), count(*) filter (where is_gap), "
+        "count(*) filter (where chronically_underserved) from marts.mart_service_gaps where city_id = ?",
+        [city_id],
+    ).fetchone()
+    lines.append(
+        f"Service gaps: {tested:,} area-months with a gap index, {gaps:,} gaps, "
+        f"{chronic:,} chronically underserved; the widest:"
+    )
+    rows = con.execute(
+        "select area_id, category_id, requested_month, gap_index, km_median_hours_to_close, "
+        "city_km_median_hours_to_close from marts.mart_service_gaps where city_id = ? and is_gap "
+        "order by gap_index desc limit 2",
+        [city_id],
+    ).fetchall()
+    lines += [
+        f"  {a} {c} {m:%Y-%m}: gap index {g:.1f} "
+        f"(Kaplan-Meier {_hours(km)} h against {_hours(city)} h city-wide)"
+        for a, c, m, g, km, city in rows
+    ]
+    (emerging,) = con.execute(
+        "select count(*) from marts.mart_hotspots where city_id = ? and is_emerging", [city_id]
+    ).fetchone()
+    lines.append(f"Hotspots: {emerging:,} emerging area-weeks; the most surprising:")
+    rows = con.execute(
+        "select area_id, category_id, requested_week, requests, baseline_mean, poisson_p "
+        "from marts.mart_hotspots where city_id = ? and is_emerging "
+        "order by poisson_p, requests desc limit 2",
+        [city_id],
+    ).fetchall()
+    lines += [
+        f"  {a} {c}, week of {w:%Y-%m-%d}: {n:,} requests against a baseline of {b:.1f} a week (p = {p:.1e})"
+        for a, c, w, n, b, p in rows
+    ]
+    lines.append("Demand timing, the busiest hour of the week of the largest categories:")
+    rows = con.execute(
+        """
+        select category_id, day_name, hour_of_day, share_of_week
+        from marts.mart_demand_timing
+        where city_id = $city
+          and category_id in (
+              select category_id from marts.mart_demand_timing where city_id = $city
+              group by category_id order by sum(requests) desc limit 3
+          )
+        qualify row_number() over (partition by category_id order by requests desc, hour_of_week) = 1
+        order by share_of_week desc
+        """,
+        {"city": city_id},
+    ).fetchall()
+    lines += [f"  {c}: {d} {h:02d}:00 ({share:.1%} of the week)" for c, d, h, share in rows]
+    handoffs, duplicate_rate = con.execute(
+        "select sum(handoffs_out), sum(duplicate_requests) / sum(requests) "
+        "from marts.mart_cross_department where city_id = ?",
+        [city_id],
+    ).fetchone()
+    lines.append(
+        f"Departments: {handoffs or 0:,} hand-offs between departments, "
+        f"{duplicate_rate or 0:.1%} of requests duplicates; the highest duplicate rates:"
+    )
+    rows = con.execute(
+        "select department_id, category_id, sum(duplicate_requests) / sum(requests) as rate, sum(requests) "
+        "from marts.mart_cross_department where city_id = ? group by all having sum(requests) >= 50 "
+        "order by rate desc limit 2",
+        [city_id],
+    ).fetchall()
+    lines += [f"  {d} / {c}: {rate:.1%} of {n:,} requests" for d, c, rate, n in rows]
+    (joint,) = con.execute(
+        "select count(*) from marts.mart_department_joint_spikes where city_id = ?", [city_id]
+    ).fetchone()
+    lines.append(f"Joint spikes: {joint:,} area-weeks where two or more departments' demand spiked together")
+    return lines
+
+
 def summary(warehouse: Path, city_id: str) -> str:
     with duckdb.connect(str(warehouse), read_only=True) as con:
         layers = [
@@ -57,18 +157,7 @@ def summary(warehouse: Path, city_id: str) -> str:
             "from marts.fct_service_requests where city_id = ?",
             [city_id],
         ).fetchone()
-        top = con.execute(
-            """
-            select service_name, count(*) as requests,
-                   median(hours_to_close) as median_hours_to_close
-            from marts.fct_service_requests
-            where city_id = ?
-            group by service_name
-            order by requests desc
-            limit 8
-            """,
-            [city_id],
-        ).fetchall()
+        marts = mart_lines(con, city_id)
     lines = [
         "",
         "civic311 demo: SYNTHETIC NYC-shaped data (generated, not real 311 records)",
@@ -79,10 +168,10 @@ def summary(warehouse: Path, city_id: str) -> str:
         f"Requested: {first:%Y-%m-%d %H:%M} to {last:%Y-%m-%d %H:%M} (city local time); "
         f"{open_share:.1%} still open",
         "",
-        f"  {'service type':<30}{'requests':>10}{'median h to close':>20}",
-        *(f"  {t:<30}{n:>10,}{(f'{h:.1f}' if h is not None else '-'):>20}" for t, n, h in top),
+        *marts,
         "",
         f"Warehouse: {warehouse}",
+        "Definitions of every figure: docs/metrics.md.",
         "Next: `make dev` opens the Dagster UI on http://127.0.0.1:3000 over this warehouse.",
     ]
     return "\n".join(lines)

@@ -6,9 +6,13 @@ from dagster import AssetSelection, JobDefinition, build_schedule_from_partition
 from ingestion.registry import City
 from orchestration.partitions import daily_partitions
 
+# Every dbt layer. The canonical model unions all cities and the marts compare
+# them, so a refresh of any city rebuilds (incrementally) all of it.
+DBT_LAYERS = AssetSelection.groups("reference", "staging", "intermediate", "snapshots", "marts")
+
 daily_refresh_job = define_asset_job(
     name="daily_refresh",
-    selection=AssetSelection.groups("raw", "reference", "staging", "intermediate", "snapshots", "marts"),
+    selection=AssetSelection.groups("raw") | DBT_LAYERS,
     partitions_def=daily_partitions,
     description="Load every city's raw partition, check it, and rebuild the dbt models.",
 )
@@ -19,12 +23,12 @@ daily_refresh_schedule = build_schedule_from_partitioned_job(
 
 
 def city_refresh_job(city: City) -> JobDefinition:
-    """One city's raw tables and every model built on them. All staging views are
-    rebuilt too (cheap), because the canonical union reads every city's view."""
+    """One city's raw tables, then every dbt layer: the models are incremental, so
+    the run rewrites what the city's partition window changed."""
     raw = AssetSelection.groups("raw") & AssetSelection.tag("city", city.id)
     return define_asset_job(
         name=f"refresh_{city.id}",
-        selection=raw | raw.downstream() | AssetSelection.groups("reference", "staging"),
+        selection=raw | DBT_LAYERS,
         partitions_def=daily_partitions,
         description=f"Load {city.name}'s raw partition, check it, and rebuild the models on it.",
     )

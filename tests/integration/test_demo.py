@@ -38,3 +38,23 @@ def test_demo_builds_one_fact_row_per_generated_request(
     assert reasons["closed_before_requested"] == 15 and reasons["date_before_2000"] == 6
     assert "SYNTHETIC" in out and "Rows per layer" in out and str(warehouse) in out
     assert "make dev" in out and "127.0.0.1:3000" in out
+    # A few lines from each mart.
+    headings = ("Response times", "Service gaps", "Hotspots", "Demand timing", "Departments", "Joint spikes")
+    for heading in headings:
+        assert heading in out, heading
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        marts = {
+            table: con.execute(f"select count(*) from marts.{table}").fetchone()[0]  # noqa: S608
+            for (table,) in con.execute(
+                "select table_name from information_schema.tables where table_schema = 'marts' "
+                "and table_name like 'mart_%'"
+            ).fetchall()
+        }
+    assert len(marts) == 7
+    # One load holds one version per request: no hand-offs yet, and three days are too
+    # few for an 8-week baseline.
+    assert all(
+        n > 0
+        for t, n in marts.items()
+        if t not in ("mart_department_handoffs", "mart_department_joint_spikes")
+    ), marts
