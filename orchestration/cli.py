@@ -110,11 +110,22 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     feed = _demo_feed(args.requests, args.days, args.end, args.seed)
     with _demo_server(feed) as server:
+
+        def portal_changes() -> int:
+            from ingestion.synthetic.changes import next_day_changes
+
+            current = load_registry().city(DEMO_CITY).source.all_datasets[0].id
+            dataset = server.dataset(current, f"/{DEMO_CITY}")
+            updates = next_day_changes(dataset.snapshot(), args.end - timedelta(days=1), seed=args.seed)
+            dataset.apply_changes(inserts=[], updates=updates)
+            return len(updates)
+
         return run_demo(
             city_id=DEMO_CITY,
             replay_url=server.url,
             start=args.end - timedelta(days=args.days),
             end=args.end,
+            before_last_day=portal_changes,
         )
 
 

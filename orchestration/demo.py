@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -136,6 +137,24 @@ def mart_lines(con: duckdb.DuckDBPyConnection, city_id: str) -> list[str]:
         [city_id],
     ).fetchall()
     lines += [f"  {d} / {c}: {rate:.1%} of {n:,} requests" for d, c, rate, n in rows]
+    events = dict(
+        con.execute(
+            "select event_type, count(*) from marts.fct_request_events where city_id = ? "
+            "and event_type in ('reassigned', 'reopened') group by 1",
+            [city_id],
+        ).fetchall()
+    )
+    lines.append(
+        f"History: {events.get('reassigned', 0):,} hand-offs and {events.get('reopened', 0):,} reopenings "
+        "caught between loads; the busiest hand-offs:"
+    )
+    rows = con.execute(
+        "select from_department_id, to_department_id, count(*) as handoffs, "
+        "median(hours_with_from_department) from marts.fct_request_events "
+        "where city_id = ? and event_type = 'reassigned' group by all order by handoffs desc limit 2",
+        [city_id],
+    ).fetchall()
+    lines += [f"  {a} -> {b}: {n:,} hand-offs, median {_hours(h)} h with {a} first" for a, b, n, h in rows]
     (joint,) = con.execute(
         "select count(*) from marts.mart_department_joint_spikes where city_id = ?", [city_id]
     ).fetchone()
@@ -177,15 +196,33 @@ def summary(warehouse: Path, city_id: str) -> str:
     return "\n".join(lines)
 
 
-def run_demo(city_id: str, replay_url: str, start: date, end: date) -> int:
+def run_demo(
+    city_id: str,
+    replay_url: str,
+    start: date,
+    end: date,
+    before_last_day: Callable[[], int] | None = None,
+) -> int:
+    """One backfill run over every day but the last, then the last day on its own,
+    as the daily schedule would run it. `before_last_day` changes the replayed
+    portal in between (the demo's synthetic closings, reopenings and hand-offs),
+    so the last run has history to catch."""
     os.environ["CIVIC311_REPLAY_URL"] = replay_url
     from orchestration.resources import dbt_project
 
     dbt_project.preparer.prepare(dbt_project)
-    result = run_partition_range(start, end - timedelta(days=1), job_name=f"refresh_{city_id}")
-    if not result.success:
-        failed = [e.step_key for e in result.all_events if e.is_step_failure]
-        print(f"civic311 demo: the run failed at {', '.join(failed) or 'a check'}; see the log above.")
-        return 1
+    last_day = end - timedelta(days=1)
+    runs = [(start, last_day - timedelta(days=1)), (last_day, last_day)]
+    for number, (first, last) in enumerate(runs):
+        if first > last:  # a one-day demo has no backfill before its last day
+            continue
+        if number == 1 and before_last_day is not None:
+            changed = before_last_day()
+            print(f"The replayed portal changed {changed:,} requests on {last_day} (SYNTHETIC).", flush=True)
+        result = run_partition_range(first, last, job_name=f"refresh_{city_id}")
+        if not result.success:
+            failed = [e.step_key for e in result.all_events if e.is_step_failure]
+            print(f"civic311 demo: the run failed at {', '.join(failed) or 'a check'}; see the log above.")
+            return 1
     print(summary(warehouse_path(), city_id))
     return 0
