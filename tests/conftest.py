@@ -76,6 +76,10 @@ def dbt_build(
             "build",
             "--select",
             select,
+            # A test runs only when all it reads is selected: a partial build (say
+            # +int_service_requests) must not run a seed's test on unbuilt seeds.
+            "--indirect-selection",
+            "cautious",
             "--project-dir",
             str(project),
             "--profiles-dir",
