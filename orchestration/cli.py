@@ -176,7 +176,8 @@ def _parser() -> argparse.ArgumentParser:
 
     def feed_options(p: argparse.ArgumentParser) -> None:
         p.add_argument("--requests", type=int, default=200_000)
-        p.add_argument("--days", type=int, default=30)
+        # Ten weeks: the hotspot test needs 8 weeks of baseline before a week it tests.
+        p.add_argument("--days", type=int, default=70)
         p.add_argument("--end", type=date.fromisoformat, default=DEMO_END, help="exclusive end date")
         p.add_argument("--seed", type=int, default=311)
 
