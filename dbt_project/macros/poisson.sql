@@ -11,7 +11,8 @@
                       the bound lies ten standard deviations beyond k, so what
                       is left is far below double precision)
       k <= lambda     1 - the lower tail, i from 0 to k - 1
-    Used by mart_hotspots (unit test poisson_flags_emerging_weeks). -#}
+    Used by weekly_spike_test (macros/weekly_spikes.sql), so by mart_hotspots
+    (unit test poisson_flags_emerging_weeks) and mart_department_joint_spikes. -#}
 {% macro poisson_upper_tail(k, lambda) -%}
     case
         when cast({{ k }} as bigint) <= 0 then cast(1.0 as double)

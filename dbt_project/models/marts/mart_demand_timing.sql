@@ -49,9 +49,7 @@ demand as (
         cast((isodow(requested_at_local) - 1) * 24 + hour(requested_at_local) as integer) as hour_of_week
 
     from group_requests
-    where not coalesce(is_information_only, false)
-        and not is_duplicate
-        and requested_at >= timestamptz '2000-01-01 00:00:00+00'
+    where {{ is_demand() }}
         and requested_at_local is not null
 
 ),

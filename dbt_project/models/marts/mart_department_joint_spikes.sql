@@ -9,8 +9,9 @@
 }}
 
 {#- Areas where two or more departments' demand spikes in the same week, each
-    department tested exactly as mart_hotspots tests a category: its week
-    against the same area and department's 8 weeks before.
+    department tested exactly as mart_hotspots tests a category (the weekly
+    spike test, macros/weekly_spikes.sql): its week against the same area and
+    department's 8 weeks before.
 
     An incremental run recomputes the (city, week)s holding a request that
     changed in the partition window and the 8 weeks after each (their
@@ -26,11 +27,6 @@
     (area_id null) per recomputed (city, week), which makes delete+insert clear
     the week, and the post-hook deletes the markers. -#}
 
-{%- set baseline_weeks = 8 -%}
-{%- set lambda_floor = 1.0 / baseline_weeks -%}
-{%- set significance = 0.01 -%}
-{%- set min_spike_requests = 5 -%}
-
 with
 
 requests as (
@@ -41,12 +37,26 @@ requests as (
         requested_week,
         -- a null key never matches in a join; `<city>.unmapped` names a department the seed lacks
         coalesce(department_id, city_id || '.unmapped') as spike_department_id,
-        not coalesce(is_information_only, false)
-            and not is_duplicate
-            and requested_at >= timestamptz '2000-01-01 00:00:00+00' as is_demand,
+        {{ is_demand() }} as is_demand,
         {{ changed_in_window('updated_at') }} as is_changed
 
     from {{ ref('fct_service_requests') }}
+
+),
+
+demand as (
+
+    select city_id, area_id, spike_department_id, requested_week
+    from requests
+    where is_demand
+
+),
+
+changed_weeks as (
+
+    select city_id, requested_week
+    from requests
+    where is_changed
 
 ),
 
@@ -63,101 +73,44 @@ city_bounds as (
 
 ),
 
-affected_weeks as (
+restarted_weeks as (
 
-    select distinct
-        requests.city_id,
-        cast(requests.requested_week + to_weeks(offsets.weeks_after) as date) as requested_week
-
-    from requests
-    cross join range({{ baseline_weeks + 1 }}) as offsets (weeks_after)
-    where requests.is_changed
-
-    union
-
+    -- weeks whose full baseline may have moved with the city's first demand week
     select requests.city_id, requests.requested_week
     from requests
     inner join city_bounds on requests.city_id = city_bounds.city_id
     where requests.is_demand
         and city_bounds.first_changed_week is not null
-        and requests.requested_week
-        >= least(city_bounds.first_week, city_bounds.first_changed_week) + to_weeks({{ baseline_weeks }})
+        and requests.requested_week >= {{
+            first_full_baseline_week('least(city_bounds.first_week, city_bounds.first_changed_week)')
+        }}
         and (
             city_bounds.first_unchanged_week is null
-            or requests.requested_week < city_bounds.first_unchanged_week + to_weeks({{ baseline_weeks }})
+            or requests.requested_week < {{ first_full_baseline_week('city_bounds.first_unchanged_week') }}
         )
+
+),
+
+affected_weeks as (
+
+    {{ baseline_reach('changed_weeks', 'after') }}
+
+    union
+
+    select city_id, requested_week
+    from restarted_weeks
 
 ),
 
 context_weeks as (
 
-    select distinct
-        affected_weeks.city_id,
-        cast(affected_weeks.requested_week - to_weeks(offsets.weeks_before) as date) as requested_week
-
-    from affected_weeks
-    cross join range({{ baseline_weeks + 1 }}) as offsets (weeks_before)
-
-),
-
-weekly as (
-
-    select
-        city_id,
-        area_id,
-        spike_department_id,
-        requested_week,
-        count(*) as requests,
-        -- weeks since a Monday, so the baseline window can be a RANGE frame
-        date_diff('day', date '2000-01-03', requested_week) // 7 as week_number
-
-    from requests
-    semi join context_weeks using (city_id, requested_week)
-    where is_demand
-    group by city_id, area_id, spike_department_id, requested_week
-
-),
-
-baselined as (
-
-    select
-        weekly.*,
-        -- a week with no row had no demand: it adds 0 to the sum
-        coalesce(sum(weekly.requests) over (
-            partition by weekly.city_id, weekly.area_id, weekly.spike_department_id
-            order by weekly.week_number
-            range between {{ baseline_weeks }} preceding and 1 preceding
-        ), 0) as baseline_requests,
-        weekly.requested_week >= city_bounds.first_week + to_weeks({{ baseline_weeks }}) as has_full_baseline
-
-    from weekly
-    inner join city_bounds on weekly.city_id = city_bounds.city_id
+    {{ baseline_reach('affected_weeks', 'before') }}
 
 ),
 
 scored as (
 
-    select
-        *,
-        case
-            when has_full_baseline then {{ poisson_upper_tail(
-                'requests',
-                'greatest(baseline_requests / ' ~ baseline_weeks ~ ', ' ~ lambda_floor ~ ')'
-            ) }}
-        end as poisson_p
-
-    from baselined
-
-),
-
-tested as (
-
-    select
-        *,
-        coalesce(poisson_p < {{ significance }} and requests >= {{ min_spike_requests }}, false) as is_spike
-
-    from scored
-    semi join affected_weeks using (city_id, requested_week)
+    {{ weekly_spike_test('demand', ['area_id', 'spike_department_id'], 'city_bounds', 'context_weeks') }}
 
 ),
 
@@ -173,7 +126,8 @@ joint_spikes as (
         sum(requests) filter (where is_spike) as requests,
         sum(requests) as area_requests
 
-    from tested
+    from scored
+    semi join affected_weeks using (city_id, requested_week)
     group by city_id, area_id, requested_week
     having count(*) filter (where is_spike) >= 2
 

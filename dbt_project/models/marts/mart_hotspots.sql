@@ -8,17 +8,13 @@
 }}
 
 {#- Emerging clusters of demand: each (city, area, category, local week) with
-    demand, against the same area and category's 8 weeks before. An
-    incremental run recomputes the (city, week)s holding a request that changed
-    in the partition window and the 8 weeks after each (their baselines hold
-    it), plus, when a city's first demand week moved (a late-arriving older
-    request), the weeks whose full-baseline status moved with it. The 8 weeks
-    before those are counted too, only to feed the baselines. -#}
-
-{%- set baseline_weeks = 8 -%}
-{%- set lambda_floor = 1.0 / baseline_weeks -%}
-{%- set significance = 0.01 -%}
-{%- set min_emerging_requests = 5 -%}
+    demand, against the same area and category's 8 weeks before (the weekly
+    spike test, macros/weekly_spikes.sql). An incremental run recomputes the
+    (city, week)s holding a request that changed in the partition window and
+    the 8 weeks after each (their baselines hold it), plus, when a city's first
+    demand week moved (a late-arriving older request), the weeks whose
+    full-baseline status moved with it. The 8 weeks before those are counted
+    too, only to feed the baselines. -#}
 
 with
 
@@ -37,9 +33,7 @@ demand as (
 
     select city_id, area_id, hotspot_category_id, requested_week
     from fct
-    where not coalesce(is_information_only, false)
-        and not is_duplicate
-        and requested_at >= timestamptz '2000-01-01 00:00:00+00'
+    where {{ is_demand() }}
 
 ),
 
@@ -83,24 +77,19 @@ moved_starts as (
 
 restarted_weeks as (
 
-    -- weeks on or after one start + 8 weeks but before the other
+    -- weeks with a full baseline counted from one start but not from the other
     select previous_build.city_id, previous_build.requested_week
     from {{ this }} as previous_build
     inner join moved_starts on previous_build.city_id = moved_starts.city_id
-    where previous_build.requested_week >= moved_starts.earlier_week + to_weeks({{ baseline_weeks }})
-        and previous_build.requested_week < moved_starts.later_week + to_weeks({{ baseline_weeks }})
+    where previous_build.requested_week >= {{ first_full_baseline_week('moved_starts.earlier_week') }}
+        and previous_build.requested_week < {{ first_full_baseline_week('moved_starts.later_week') }}
 
 ),
 {% endif %}
 
 affected_weeks as (
 
-    select distinct
-        changed_weeks.city_id,
-        cast(changed_weeks.requested_week + to_weeks(offsets.weeks_after) as date) as requested_week
-
-    from changed_weeks
-    cross join range({{ baseline_weeks + 1 }}) as offsets (weeks_after)
+    {{ baseline_reach('changed_weeks', 'after') }}
 
     {% if is_incremental() %}
     union
@@ -113,69 +102,13 @@ affected_weeks as (
 
 context_weeks as (
 
-    select distinct
-        affected_weeks.city_id,
-        cast(affected_weeks.requested_week - to_weeks(offsets.weeks_before) as date) as requested_week
-
-    from affected_weeks
-    cross join range({{ baseline_weeks + 1 }}) as offsets (weeks_before)
-
-),
-
-weekly as (
-
-    select
-        city_id,
-        area_id,
-        hotspot_category_id,
-        requested_week,
-        count(*) as requests,
-        -- weeks since a Monday, so the baseline window can be a RANGE frame
-        date_diff('day', date '2000-01-03', requested_week) // 7 as week_number
-
-    from demand
-    semi join context_weeks using (city_id, requested_week)
-    group by city_id, area_id, hotspot_category_id, requested_week
-
-),
-
-baselined as (
-
-    select
-        weekly.*,
-        -- a week with no row had no demand: it adds 0 to the sum
-        coalesce(sum(weekly.requests) over (
-            partition by weekly.city_id, weekly.area_id, weekly.hotspot_category_id
-            order by weekly.week_number
-            range between {{ baseline_weeks }} preceding and 1 preceding
-        ), 0) as baseline_requests,
-        weekly.requested_week >= city_starts.first_week + to_weeks({{ baseline_weeks }}) as has_full_baseline
-
-    from weekly
-    inner join city_starts on weekly.city_id = city_starts.city_id
-
-),
-
-tested as (
-
-    select
-        *,
-        baseline_requests / {{ baseline_weeks }} as baseline_mean,
-        greatest(baseline_requests / {{ baseline_weeks }}, {{ lambda_floor }}) as poisson_lambda
-
-    from baselined
+    {{ baseline_reach('affected_weeks', 'before') }}
 
 ),
 
 scored as (
 
-    select
-        *,
-        case
-            when has_full_baseline then {{ poisson_upper_tail('requests', 'poisson_lambda') }}
-        end as poisson_p
-
-    from tested
+    {{ weekly_spike_test('demand', ['area_id', 'hotspot_category_id'], 'city_starts', 'context_weeks') }}
 
 ),
 
@@ -187,15 +120,13 @@ final as (
         scored.hotspot_category_id as category_id,
         scored.requested_week,
         cast(scored.requests as integer) as requests,
-        cast({{ baseline_weeks }} as integer) as baseline_weeks,
+        cast({{ weekly_spike_rule().baseline_weeks }} as integer) as baseline_weeks,
         cast(scored.baseline_requests as integer) as baseline_requests,
         cast(scored.baseline_mean as double) as baseline_mean,
         cast(scored.poisson_lambda as double) as poisson_lambda,
         scored.has_full_baseline,
         scored.poisson_p,
-        coalesce(
-            scored.poisson_p < {{ significance }} and scored.requests >= {{ min_emerging_requests }}, false
-        ) as is_emerging
+        scored.is_spike as is_emerging
 
     from scored
     semi join affected_weeks using (city_id, requested_week)
