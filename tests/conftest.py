@@ -57,20 +57,20 @@ def dbt_manifest() -> Path:
     return dbt_project.manifest_path
 
 
-def dbt_build(
+def run_dbt(
     warehouse: Path,
     select: str,
     work_dir: Path,
     dbt_vars: dict | None = None,
     full_refresh: bool = False,
     exclude: str | None = None,
-) -> str:
+) -> subprocess.CompletedProcess:
     """`dbt build --select <select>` into `warehouse`, with its own target dir so it
-    never touches the manifest Dagster reads. Returns dbt's output; fails the test
-    with that output when dbt fails."""
+    never touches the manifest Dagster reads. Hands back the outcome, for builds
+    that must fail; `dbt_build` is the one that must succeed."""
     env = {**os.environ, "CIVIC311_WAREHOUSE": str(warehouse), "DBT_SEND_ANONYMOUS_USAGE_STATS": "False"}
     project = REPO / "dbt_project"
-    done = subprocess.run(  # noqa: S603 - fixed argv
+    return subprocess.run(  # noqa: S603 - fixed argv
         [
             str(Path(sys.executable).with_name("dbt")),
             "build",
@@ -97,5 +97,10 @@ def dbt_build(
         text=True,
         timeout=600,
     )
+
+
+def dbt_build(warehouse: Path, select: str, work_dir: Path, **options) -> str:
+    """`run_dbt` that fails the test with dbt's output when dbt fails; returns the output."""
+    done = run_dbt(warehouse, select, work_dir, **options)
     assert done.returncode == 0, f"dbt build --select {select} failed:\n{done.stdout[-4000:]}"
     return done.stdout

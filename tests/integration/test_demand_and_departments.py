@@ -3,7 +3,6 @@ recomputed here independently (Python or plain SQL over fct_service_requests).""
 
 from __future__ import annotations
 
-import math
 import statistics
 from collections import Counter, defaultdict
 from datetime import date, datetime, timedelta
@@ -13,6 +12,7 @@ import pytest
 
 from tests.conftest import dbt_build
 from tests.integration.conftest import copy_warehouse
+from tests.oracles import poisson_upper_tail
 
 pytestmark = pytest.mark.integration
 
@@ -131,13 +131,6 @@ def test_cross_department_matches_plain_sql_over_fct(marts):
         "select distinct city_id from marts.mart_cross_department where created_elsewhere_share is not null",
     )
     assert published == [("chicago",)]
-
-
-def poisson_upper_tail(k: int, rate: float) -> float:
-    """P(X >= k) for X ~ Poisson(rate), summed directly over the upper terms."""
-    if k <= 0:
-        return 1.0
-    return sum(math.exp(-rate + i * math.log(rate) - math.lgamma(i + 1)) for i in range(k, k + 400))
 
 
 def test_joint_spikes_follow_the_hotspot_rule_per_department(marts):

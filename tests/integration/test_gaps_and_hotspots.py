@@ -5,7 +5,6 @@ flag, each by its documented definition rather than by the models' SQL."""
 
 from __future__ import annotations
 
-import math
 import statistics
 from collections import defaultdict
 from datetime import date, datetime, timedelta
@@ -15,6 +14,7 @@ import pytest
 
 from tests.conftest import dbt_build
 from tests.integration.conftest import copy_warehouse
+from tests.oracles import kaplan_meier_median, poisson_upper_tail
 
 pytestmark = pytest.mark.integration
 
@@ -41,23 +41,6 @@ def warehouse(samples_raw, tmp_path_factory):
 def query(warehouse, sql: str, params: list | None = None) -> list[tuple]:
     with duckdb.connect(str(warehouse), read_only=True) as con:
         return con.execute(sql, params or []).fetchall()
-
-
-def poisson_upper_tail(k: int, lam: float) -> float:
-    """P(X >= k), X ~ Poisson(lam), as 1 minus the textbook lower tail."""
-    return 1 - sum(math.exp(-lam) * lam**i / math.factorial(i) for i in range(k))
-
-
-def kaplan_meier_median(durations: list[tuple[float, bool]]) -> float | None:
-    """The textbook estimator, one event time at a time."""
-    survival = 1.0
-    for time in sorted({hours for hours, closed in durations if closed}):
-        at_risk = sum(1 for hours, _ in durations if hours >= time)
-        events = sum(1 for hours, closed in durations if closed and hours == time)
-        survival *= 1 - events / at_risk
-        if survival <= 0.5 + 1e-9:
-            return time
-    return None
 
 
 def test_every_request_lands_in_one_row(warehouse):

@@ -13,6 +13,7 @@ import pytest
 
 from tests.conftest import SHARED_DATA, dbt_build
 from tests.integration.conftest import copy_warehouse
+from tests.oracles import kaplan_meier_median
 
 pytestmark = pytest.mark.integration
 
@@ -186,18 +187,6 @@ def test_nyc_hpd_matches_the_recorded_files(warehouse):
     assert (largest[0], str(largest[1])) == ("housing_conditions", "2012-11-01")
     assert (largest[2], largest[-1]) == (285, 9)
     assert actual[(largest[0], largest[1])][-2:] == (264.0, 648.0)
-
-
-def kaplan_meier_median(durations: list[tuple[float, bool]]) -> float | None:
-    """The textbook estimator, one event time at a time."""
-    survival = 1.0
-    for time in sorted({hours for hours, closed in durations if closed}):
-        at_risk = sum(1 for hours, _ in durations if hours >= time)
-        events = sum(1 for hours, closed in durations if closed and hours == time)
-        survival *= 1 - events / at_risk
-        if survival <= 0.5 + 1e-9:
-            return time
-    return None
 
 
 def test_kaplan_meier_median_counts_the_long_open_requests(warehouse):

@@ -4,16 +4,13 @@ the ones its own due dates show, and an unmapped type fails the build by name.""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from collections import Counter
 from pathlib import Path
 
 import duckdb
 import pytest
 
-from tests.conftest import REPO, dbt_build
+from tests.conftest import dbt_build, run_dbt
 from tests.integration.conftest import copy_warehouse
 
 pytestmark = pytest.mark.integration
@@ -63,33 +60,6 @@ def built(samples_raw, tmp_path_factory) -> Path:
 def query(warehouse: Path, sql: str) -> list[tuple]:
     with duckdb.connect(str(warehouse), read_only=True) as con:
         return con.execute(sql).fetchall()
-
-
-def dbt_build_outcome(warehouse: Path, select: str, work_dir: Path) -> subprocess.CompletedProcess:
-    """`dbt build --select <select>` as tests.conftest.dbt_build runs it, but handing
-    back the outcome instead of failing the test, for builds that must fail."""
-    env = {**os.environ, "CIVIC311_WAREHOUSE": str(warehouse), "DBT_SEND_ANONYMOUS_USAGE_STATS": "False"}
-    project = REPO / "dbt_project"
-    return subprocess.run(  # noqa: S603 - fixed argv
-        [
-            str(Path(sys.executable).with_name("dbt")),
-            "build",
-            "--select",
-            select,
-            "--project-dir",
-            str(project),
-            "--profiles-dir",
-            str(project),
-            "--target-path",
-            str(work_dir / "dbt_target"),
-            "--log-path",
-            str(work_dir / "dbt_logs"),
-        ],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
 
 
 def test_categories_are_the_harmonised_set(built):
@@ -218,7 +188,7 @@ def test_an_unmapped_type_and_department_fail_the_build_by_name(built, tmp_path)
             "from raw_bloomington.service_requests where service_name = 'Graffiti'"
         )
     # Staging and intermediate are views: the new raw row reaches the tests without a rebuild.
-    done = dbt_build_outcome(warehouse, MAPPED_TESTS, tmp_path)
+    done = run_dbt(warehouse, MAPPED_TESTS, tmp_path)
     assert done.returncode != 0
     # The output names what to map, not just how many rows failed.
     unmapped_type = "city_id=bloomington, service_name=Unicorn Sighting, service_subtype=None, requests=1"
