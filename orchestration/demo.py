@@ -82,14 +82,15 @@ def mart_lines(con: duckdb.DuckDBPyConnection, city_id: str) -> list[str]:
     )
     rows = con.execute(
         "select area_id, category_id, requested_month, gap_index, km_median_hours_to_close, "
-        "city_km_median_hours_to_close from marts.mart_service_gaps where city_id = ? and is_gap "
+        "median_hours_to_close, city_km_median_hours_to_close, city_median_hours_to_close "
+        "from marts.mart_service_gaps where city_id = ? and is_gap "
         "order by gap_index desc limit 2",
         [city_id],
     ).fetchall()
     lines += [
-        f"  {a} {c} {m:%Y-%m}: gap index {g:.1f} "
-        f"(Kaplan-Meier {_hours(km)} h against {_hours(city)} h city-wide)"
-        for a, c, m, g, km, city in rows
+        f"  {a} {c} {m:%Y-%m}: gap index {g:.1f} (Kaplan-Meier / closed-only median "
+        f"{_hours(km)} / {_hours(med)} h, city-wide {_hours(city_km)} / {_hours(city_med)} h)"
+        for a, c, m, g, km, med, city_km, city_med in rows
     ]
     (emerging,) = con.execute(
         "select count(*) from marts.mart_hotspots where city_id = ? and is_emerging", [city_id]

@@ -1,7 +1,8 @@
 {#- One row per loaded (city, department) that the departments seed does not
     list. Requests with no department are not listed: they belong to
     `<city_id>.unassigned`. -#}
-{{ config(severity='error') }}
+{#- Shown in Dagster as a check on int_service_requests, the model it guards. -#}
+{{ config(severity='error', meta={'dagster': {'ref': {'name': 'int_service_requests'}}}) }}
 
 {% set unmapped %}
 with

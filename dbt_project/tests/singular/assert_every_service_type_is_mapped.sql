@@ -1,7 +1,8 @@
 {#- One row per loaded (city, service type, subtype) that service_type_categories
     does not map, neither by its exact subtype nor by an any-subtype row. A
     request with no service type at all has nothing to map and is not listed. -#}
-{{ config(severity='error') }}
+{#- Shown in Dagster as a check on int_service_requests, the model it guards. -#}
+{{ config(severity='error', meta={'dagster': {'ref': {'name': 'int_service_requests'}}}) }}
 
 {% set unmapped %}
 with
