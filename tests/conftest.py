@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import duckdb
 import pytest
 import yaml
 
@@ -55,6 +56,12 @@ def dbt_manifest() -> Path:
 
     dbt_project.preparer.prepare(dbt_project)
     return dbt_project.manifest_path
+
+
+def query(warehouse: Path, sql: str, params=None) -> list[tuple]:
+    """Rows of one query against a warehouse, opened read-only."""
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        return con.execute(sql, params or []).fetchall()
 
 
 def run_dbt(

@@ -7,3 +7,10 @@
         current_timestamp
     {%- endif -%}
 {%- endmacro %}
+
+
+{#- Elapsed hours between two instants (UTC arithmetic, so a DST change never
+    adds or removes an hour). -#}
+{% macro hours_between(start, end) -%}
+    date_diff('second', {{ start }}, {{ end }}) / 3600.0
+{%- endmacro %}

@@ -18,7 +18,7 @@ from ingestion.registry import City, load_registry
 from ingestion.replay import Fault, FaultPlan, ReplayServer
 from ingestion.replay.ckan import CkanApi, load_ckan_records
 from ingestion.sources import source_for
-from tests.conftest import SHARED_DATA, dbt_build
+from tests.conftest import SHARED_DATA, dbt_build, query
 
 pytestmark = pytest.mark.integration
 
@@ -75,11 +75,6 @@ def load(city: City, server: ReplayServer, warehouse: Path, start=START, end=END
         return dict(
             con.execute("select source_id, count(*) from raw_boston.service_requests group by 1").fetchall()
         )
-
-
-def query(warehouse: Path, sql: str, params=None) -> list[tuple]:
-    with duckdb.connect(str(warehouse), read_only=True) as con:
-        return con.execute(sql, params or []).fetchall()
 
 
 def newer_cases(records: list[dict], count: int) -> list[dict]:

@@ -10,15 +10,13 @@ from datetime import date, datetime, timedelta
 import duckdb
 import pytest
 
-from tests.conftest import dbt_build
+from tests.conftest import dbt_build, query
 from tests.integration.conftest import copy_warehouse
 from tests.oracles import poisson_upper_tail
 
 pytestmark = pytest.mark.integration
 
-MARTS = "+mart_demand_timing +mart_cross_department +mart_department_handoffs +mart_department_joint_spikes"
-# the seeds' relationships test, selected with service_type_categories, reads this seed too
-SELECT = f"{MARTS} service_categories"
+SELECT = "+mart_demand_timing +mart_cross_department +mart_department_handoffs +mart_department_joint_spikes"
 AS_OF = "2026-11-01 00:00:00+00"
 PLACEHOLDER_BEFORE = datetime.fromisoformat("2000-01-01 00:00:00+00:00")
 
@@ -29,11 +27,6 @@ def marts(samples_raw, tmp_path_factory):
     warehouse = copy_warehouse(samples_raw, work / "db")
     dbt_build(warehouse, SELECT, work, dbt_vars={"as_of": AS_OF})
     return warehouse
-
-
-def query(warehouse, sql: str) -> list[tuple]:
-    with duckdb.connect(str(warehouse), read_only=True) as con:
-        return con.execute(sql).fetchall()
 
 
 def is_demand(requested_at, is_duplicate, is_information_only) -> bool:

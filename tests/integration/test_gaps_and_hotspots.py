@@ -9,10 +9,9 @@ import statistics
 from collections import defaultdict
 from datetime import date, datetime, timedelta
 
-import duckdb
 import pytest
 
-from tests.conftest import dbt_build
+from tests.conftest import dbt_build, query
 from tests.integration.conftest import copy_warehouse
 from tests.oracles import kaplan_meier_median, poisson_upper_tail
 
@@ -32,15 +31,8 @@ DEMAND = (
 def warehouse(samples_raw, tmp_path_factory):
     work = tmp_path_factory.mktemp("gaps_and_hotspots")
     path = copy_warehouse(samples_raw, work / "db")
-    # service_categories is no parent of the marts, but a relationships test on the
-    # service_type_categories seed (selected as a parent) reads it.
-    dbt_build(path, "+mart_service_gaps +mart_hotspots service_categories", work, dbt_vars={"as_of": AS_OF})
+    dbt_build(path, "+mart_service_gaps +mart_hotspots", work, dbt_vars={"as_of": AS_OF})
     return path
-
-
-def query(warehouse, sql: str, params: list | None = None) -> list[tuple]:
-    with duckdb.connect(str(warehouse), read_only=True) as con:
-        return con.execute(sql, params or []).fetchall()
 
 
 def test_every_request_lands_in_one_row(warehouse):

@@ -172,7 +172,7 @@ def test_a_window_rewrites_only_what_changed_in_it(tmp_path, monkeypatch):
             backoff_seconds=0.01,
         )
         run_source(city_pipeline(city, warehouse), source).raise_on_failed_jobs()
-    select = "+fct_service_requests service_categories"
+    select = "+fct_service_requests"
     dbt_build(warehouse, select, tmp_path / "first", dbt_vars={"as_of": LATER})
     with duckdb.connect(str(warehouse)) as con:
         con.execute("update marts.fct_service_requests set channel = 'marker'")

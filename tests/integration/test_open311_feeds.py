@@ -17,7 +17,7 @@ from ingestion.replay import Fault, FaultPlan, ReplayServer
 from ingestion.replay.open311 import Open311Api, load_open311_records
 from ingestion.sources import source_for
 from ingestion.sources.timestamps import parse_instant
-from tests.conftest import SHARED_DATA, dbt_build
+from tests.conftest import SHARED_DATA, dbt_build, query
 
 pytestmark = pytest.mark.integration
 
@@ -63,11 +63,6 @@ def recorded(*names: str, folder: Path = OPEN311) -> list[dict]:
 def load(city, server: ReplayServer, warehouse: Path, start: datetime, end: datetime) -> None:
     source = source_for(city, start, end, base_url=city.base_url(server.url), backoff_seconds=0.01)
     city_pipeline(city, warehouse).run(source).raise_on_failed_jobs()
-
-
-def query(warehouse: Path, sql: str, params=None) -> list[tuple]:
-    with duckdb.connect(str(warehouse), read_only=True) as con:
-        return con.execute(sql, params or []).fetchall()
 
 
 def table_state(warehouse: Path, schema: str, table: str = "service_requests") -> list[tuple]:

@@ -7,7 +7,6 @@ import json
 import logging
 from datetime import UTC, datetime
 
-import duckdb
 import pytest
 
 from ingestion.pipeline import city_pipeline
@@ -16,7 +15,7 @@ from ingestion.replay.seeclickfix import SeeClickFixApi, load_scf_issues
 from ingestion.replay.server import Fault, FaultPlan, RateLimit, ReplayServer
 from ingestion.sources import source_for
 from ingestion.sources.http import SourceError
-from tests.conftest import SHARED_DATA, dbt_build
+from tests.conftest import SHARED_DATA, dbt_build, query
 
 pytestmark = pytest.mark.integration
 
@@ -63,11 +62,6 @@ def serve(city: City, issues: list[dict], **server) -> ReplayServer:
 def load(city: City, server: ReplayServer, warehouse, window) -> None:
     source = source_for(city, *window, base_url=city.base_url(server.url), backoff_seconds=0.01)
     city_pipeline(city, warehouse).run(source).raise_on_failed_jobs()
-
-
-def query(warehouse, sql: str, params=()) -> list[tuple]:
-    with duckdb.connect(str(warehouse), read_only=True) as con:
-        return con.execute(sql, params).fetchall()
 
 
 def copies_by_id(warehouse, city_id: str) -> dict[str, int]:

@@ -10,7 +10,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from tests.conftest import dbt_build, run_dbt
+from tests.conftest import dbt_build, query, run_dbt
 from tests.integration.conftest import copy_warehouse
 
 pytestmark = pytest.mark.integration
@@ -55,11 +55,6 @@ def built(samples_raw, tmp_path_factory) -> Path:
     warehouse = copy_warehouse(samples_raw, work / "db")
     dbt_build(warehouse, f"+int_service_requests {SEEDS} {MAPPED_TESTS}", work)
     return warehouse
-
-
-def query(warehouse: Path, sql: str) -> list[tuple]:
-    with duckdb.connect(str(warehouse), read_only=True) as con:
-        return con.execute(sql).fetchall()
 
 
 def test_categories_are_the_harmonised_set(built):

@@ -180,9 +180,9 @@ final as (
         to_status,
         from_department_id,
         to_department_id,
-        date_diff('second', previous_event_at, event_at) / 3600.0 as hours_since_previous_event,
+        {{ hours_between('previous_event_at', 'event_at') }} as hours_since_previous_event,
         case
-            when event_type = 'reassigned' then date_diff('second', arrived_at, event_at) / 3600.0
+            when event_type = 'reassigned' then {{ hours_between('arrived_at', 'event_at') }}
         end as hours_with_from_department,
         updated_at
 

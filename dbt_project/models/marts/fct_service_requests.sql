@@ -98,7 +98,7 @@ measured as (
         *,
         case
             when hours_to_close_null_reason is null
-                then date_diff('second', requested_at, closed_at) / 3600.0
+                then {{ hours_between('requested_at', 'closed_at') }}
         end as hours_to_close
 
     from validated

@@ -55,7 +55,7 @@ classified as (
         closed_within_sla,
         exclusion_reason is null as is_counted,
         exclusion_reason is null and hours_to_close_null_reason = 'not_closed' as is_open,
-        date_diff('second', requested_at, {{ as_of() }}) / 3600.0 as hours_since_requested
+        {{ hours_between('requested_at', as_of()) }} as hours_since_requested
 
     from requests
 

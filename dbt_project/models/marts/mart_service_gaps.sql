@@ -86,7 +86,7 @@ durations as (
         gap_category_id,
         requested_month,
         -- a still-open request is censored at its age on the as-of clock
-        coalesce(hours_to_close, date_diff('second', requested_at, {{ as_of() }}) / 3600.0) as duration_hours,
+        coalesce(hours_to_close, {{ hours_between('requested_at', as_of()) }}) as duration_hours,
         hours_to_close is not null as is_event
 
     from requests
