@@ -80,10 +80,9 @@ def cmd_replay(args: argparse.Namespace) -> int:
         city = registry.city(city_id)
         mount_city(server, city, paths)
         print(f"serving {', '.join(map(str, paths))} as {city.name} ({city.source.protocol}) at /{city.id}")
-    print(
-        f"replay on http://{args.host}:{args.port}; set CIVIC311_REPLAY_URL to it (Ctrl-C stops)", flush=True
-    )
-    server.serve_forever()
+    # Announced only once the socket listens: a script that reads this line may connect at once.
+    banner = f"replay on http://{args.host}:{args.port}; set CIVIC311_REPLAY_URL to it (Ctrl-C stops)"
+    server.serve_forever(ready=lambda: print(banner, flush=True))
     return 0
 
 

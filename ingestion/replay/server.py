@@ -15,7 +15,7 @@ import re
 import threading
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -203,10 +203,13 @@ class ReplayServer:
             self._thread.join()
             self._thread = None
 
-    def serve_forever(self) -> None:
-        """Serve on the calling thread until interrupted."""
+    def serve_forever(self, ready: Callable[[], None] | None = None) -> None:
+        """Serve on the calling thread until interrupted. `ready` runs once the socket
+        listens, so whatever it announces can be connected to at once."""
         self._httpd = _HTTPServer((self.host, self.port), self)
         logger.info("replay server listening at %s", self.url)
+        if ready is not None:
+            ready()
         try:
             self._httpd.serve_forever()
         except KeyboardInterrupt:
