@@ -199,12 +199,108 @@ class ExportSpec(_Strict):
     null_values: tuple[str, ...] = ("",)
 
 
+LayerName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")]
+# A year, a month or a day: when the boundaries were drawn or published.
+Vintage = Annotated[str, Field(pattern=r"^\d{4}(-\d{2}(-\d{2})?)?$")]
+# Layers every city has without a boundary file (see int_request_areas).
+BUILTIN_LAYERS = ("zip", "h3")
+
+
+class FileSource(_Strict):
+    """Where a boundary or population file comes from: exactly one of a live `url`,
+    a `path` (relative to the project root) or a `package` resource
+    ("package_name:path/in/package"). A URL file is downloaded once into
+    data/boundaries/; with $CIVIC311_BOUNDARY_MIRROR set, `mirror` names the same
+    file under that directory instead (tests and offline machines)."""
+
+    url: Annotated[str, Field(pattern=r"^https://\S+$")] | None = None
+    path: str | None = None
+    package: Annotated[str, Field(pattern=r"^[A-Za-z_][\w.]*:\S+$")] | None = None
+    mirror: str | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> FileSource:
+        given = [k for k in ("url", "path", "package") if getattr(self, k)]
+        if len(given) != 1:
+            raise ValueError("source: give exactly one of url, path or package")
+        return self
+
+
+class PopulationSpec(_Strict):
+    """Residents per area: a property of the layer itself, or a column of a table
+    (CSV) matched to the layer through `match_property` (default: the layer key).
+    A `crosswalk` table translates the table's keys to the layer's first (LA's
+    population is by council name; its layer is keyed by council id)."""
+
+    property: str | None = None
+    source: FileSource | None = None
+    key_column: str | None = None
+    value_column: str | None = None
+    match_property: str | None = None
+    crosswalk: Crosswalk | None = None
+    vintage: str = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _property_or_table(self) -> PopulationSpec:
+        table = (self.source, self.key_column, self.value_column)
+        if self.property and any(table):
+            raise ValueError("population: give either property or source with key_column and value_column")
+        if not self.property and not all(table):
+            raise ValueError("population: a table source needs key_column and value_column")
+        return self
+
+
+class Crosswalk(_Strict):
+    source: FileSource
+    from_column: str
+    to_column: str
+
+
+class BoundaryLayer(_Strict):
+    """One boundary layer of a city: the areas a request is counted in."""
+
+    name: LayerName
+    label: str = Field(min_length=1)
+    source: FileSource
+    key: str = Field(min_length=1)
+    name_property: str | None = None
+    vintage: Vintage
+    population: PopulationSpec | None = None
+    # A property listing the ZIP codes each area covers ("10001, 10119"): the
+    # crosswalk that places a request with a ZIP but no point.
+    zip_property: str | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _not_builtin(cls, value: str) -> str:
+        if value in BUILTIN_LAYERS:
+            raise ValueError(f"{value!r} is a built-in layer every city has; choose another name")
+        return value
+
+
 class City(_Strict):
     id: CityId
     name: str = Field(min_length=1)
     timezone: str
     source: Source
     export: ExportSpec | None = None
+    boundaries: list[BoundaryLayer] = Field(default_factory=list)
+
+    @field_validator("boundaries")
+    @classmethod
+    def _unique_layers(cls, layers: list[BoundaryLayer]) -> list[BoundaryLayer]:
+        names = [layer.name for layer in layers]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ValueError(f"boundaries: layer {twice[0]!r} appears twice; layer names must be unique")
+        return layers
+
+    def layer(self, name: str) -> BoundaryLayer:
+        for layer in self.boundaries:
+            if layer.name == name:
+                return layer
+        known = ", ".join(layer.name for layer in self.boundaries) or "none"
+        raise RegistryError(f"city {self.id!r} has no boundary layer {name!r}; it has: {known}")
 
     @field_validator("timezone")
     @classmethod
@@ -266,6 +362,12 @@ _FIXES = {
     "resources_by_year": "map each year to the CKAN DataStore resource id of that year",
     "updated_at_fields": "list the record fields that change when a request does, e.g. [closed_dt, open_dt]",
     "statuses": "choose from open, acknowledged, closed, archived",
+    "boundaries": "give each layer a unique name other than 'zip' or 'h3'",
+    "name": "use lowercase letters, digits and underscores, e.g. 'community_district'",
+    "vintage": "give the year (or date) the boundaries were drawn, e.g. '2023' or '2022-04-01'",
+    "source": "give exactly one of url (https://...), path or package ('package:path/in/it')",
+    "population": "name a layer property, or a table source with key_column and value_column",
+    "key": "name the feature property that identifies each area",
 }
 
 
