@@ -1,0 +1,25 @@
+{#- Whether the boundary tables exist yet (the Dagster asset geography/boundaries
+    creates them). Before the first boundary load, int_request_areas places
+    requests by ZIP and H3 cell only. -#}
+{% macro geography_loaded() -%}
+    {%- if not execute -%}
+        {{ return(false) }}
+    {%- endif -%}
+    {%- set table = source('geography', 'boundaries') -%}
+    {%- set relation = adapter.get_relation(database=table.database, schema=table.schema, identifier=table.identifier) -%}
+    {{ return(relation is not none) }}
+{%- endmacro %}
+
+
+{#- Post-hook of int_request_areas: rows of a boundary layer the city no longer
+    declares are deleted, so the marts stop counting it. -#}
+{% macro delete_removed_layers() -%}
+    delete from {{ this }} as joined
+    where joined.layer not in ('zip', 'h3')
+    {%- if geography_loaded() %}
+        and not exists (
+            select 1 from {{ source('geography', 'boundaries') }} as boundaries
+            where boundaries.city_id = joined.city_id and boundaries.layer = joined.layer
+        )
+    {%- endif %}
+{%- endmacro %}

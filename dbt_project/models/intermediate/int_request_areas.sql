@@ -1,0 +1,212 @@
+{#- Every request placed in every area layer of its city: one row per
+    (city, layer, request).
+
+    Layers: each boundary layer the city declares (geography.boundaries), plus
+    two every city has: `zip` (the ZIP the city reported) and `h3` (the H3 cell
+    of the point, resolution var('h3_resolution'), default 8).
+
+    A request is placed by its point (DuckDB spatial, against the layer's
+    subdivided pieces); with no point but a ZIP, through the layer's ZIP
+    crosswalk; otherwise it is `unlocated`, with the reason, and still counted.
+
+    Incremental: a run rejoins the requests updated in its window, and every
+    request of a layer whose version (vintage + file digest) differs from the
+    one its rows were joined with; other layers are left as they are. -#}
+
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key=['city_id', 'layer', 'request_id'],
+        post_hook="{{ delete_removed_layers() }}"
+    )
+}}
+
+-- depends_on: {{ source('geography', 'boundaries') }}
+-- depends_on: {{ source('geography', 'boundary_pieces') }}
+-- depends_on: {{ source('geography', 'zip_areas') }}
+
+{% set h3_resolution = var('h3_resolution', 8) | int %}
+{% set has_boundaries = geography_loaded() %}
+
+with
+
+requests as (
+
+    select city_id, request_id, updated_at, latitude, longitude, zip
+    from {{ ref('int_service_requests') }}
+
+),
+
+boundary_layers as (
+
+    {% if has_boundaries -%}
+    select distinct city_id, layer, vintage, layer_version
+    from {{ source('geography', 'boundaries') }}
+    {%- else -%}
+    select
+        cast(null as varchar) as city_id, cast(null as varchar) as layer,
+        cast(null as varchar) as vintage, cast(null as varchar) as layer_version
+    where false
+    {%- endif %}
+
+),
+
+layers as (
+
+    select * from boundary_layers
+    union all
+    select distinct city_id, 'zip', 'as reported', 'zip:reported' from requests
+    union all
+    select distinct city_id, 'h3', 'h3 v4 resolution {{ h3_resolution }}', 'h3:{{ h3_resolution }}'
+    from requests
+
+),
+
+{% if is_incremental() %}
+moved_layers as (
+
+    select city_id, layer
+    from layers
+    where not exists (
+        select 1 from {{ this }} as joined
+        where joined.city_id = layers.city_id
+            and joined.layer = layers.layer
+            and joined.layer_version = layers.layer_version
+    )
+
+),
+{% endif %}
+
+work as (
+
+    select requests.*, layers.layer, layers.vintage, layers.layer_version
+    from requests
+    inner join layers using (city_id)
+    where {{ changed_in_window('requests.updated_at') }}
+    {% if is_incremental() %}
+        or exists (
+            select 1 from moved_layers
+            where moved_layers.city_id = layers.city_id and moved_layers.layer = layers.layer
+        )
+    {% endif %}
+
+),
+
+points as (
+
+    select distinct city_id, request_id, latitude, longitude
+    from work
+    where latitude is not null and longitude is not null
+
+),
+
+{#- The spatial join matches on the point alone, so DuckDB runs it as a
+    SPATIAL_JOIN; an equality on city in the join condition would turn it into
+    a hash join that tests every piece. The city is checked in the aggregate
+    instead: a point geocoded into a neighbouring city finds no area of its own. -#}
+point_areas as (
+
+    {% if has_boundaries -%}
+    select
+        points.city_id,
+        points.request_id,
+        pieces.layer,
+        min(pieces.area_id) filter (where pieces.city_id = points.city_id) as area_id
+    from points
+    inner join {{ source('geography', 'boundary_pieces') }} as pieces
+        on st_contains(st_geomfromwkb(pieces.geometry_wkb), st_point(points.longitude, points.latitude))
+    group by all
+    {%- else -%}
+    select
+        cast(null as varchar) as city_id, cast(null as varchar) as request_id,
+        cast(null as varchar) as layer, cast(null as varchar) as area_id
+    where false
+    {%- endif %}
+
+),
+
+zip_areas as (
+
+    {% if has_boundaries -%}
+    select city_id, layer, zip, area_id from {{ source('geography', 'zip_areas') }}
+    {%- else -%}
+    select
+        cast(null as varchar) as city_id, cast(null as varchar) as layer,
+        cast(null as varchar) as zip, cast(null as varchar) as area_id
+    where false
+    {%- endif %}
+
+),
+
+cells as (
+
+    select city_id, request_id, h3_cell(latitude, longitude, {{ h3_resolution }}) as area_id
+    from points
+
+),
+
+placed as (
+
+    select
+        work.city_id,
+        work.request_id,
+        work.layer,
+        work.vintage,
+        work.layer_version,
+        work.updated_at,
+        work.latitude is not null and work.longitude is not null as has_point,
+        case
+            when work.layer = 'zip' then work.zip
+            when work.layer = 'h3' then cells.area_id
+            else coalesce(point_areas.area_id, crosswalk.area_id)
+        end as area_id,
+        case
+            when work.layer = 'zip' then 'reported_zip'
+            when work.layer = 'h3' or point_areas.area_id is not null then 'point'
+            when crosswalk.area_id is not null then 'zip_crosswalk'
+        end as placed_by
+
+    from work
+    left join point_areas
+        on work.layer not in ('zip', 'h3')
+        and point_areas.city_id = work.city_id
+        and point_areas.request_id = work.request_id
+        and point_areas.layer = work.layer
+    left join zip_areas as crosswalk
+        on work.layer not in ('zip', 'h3')
+        and work.latitude is null
+        and crosswalk.city_id = work.city_id
+        and crosswalk.layer = work.layer
+        and crosswalk.zip = work.zip
+    left join cells
+        on work.layer = 'h3'
+        and cells.city_id = work.city_id
+        and cells.request_id = work.request_id
+
+),
+
+final as (
+
+    select
+        city_id,
+        request_id,
+        layer,
+        coalesce(area_id, 'unlocated') as area_id,
+        case when area_id is null then 'unlocated' else placed_by end as placed_by,
+        case
+            when area_id is not null then null
+            when layer = 'zip' then 'no_zip'
+            when has_point then 'outside_layer'
+            else 'no_coordinates'
+        end as unlocated_reason,
+        vintage,
+        layer_version,
+        updated_at,
+        '{{ invocation_id }}' as joined_in_run
+
+    from placed
+
+)
+
+select * from final
