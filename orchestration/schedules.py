@@ -1,7 +1,13 @@
 """Jobs and schedules. The daily run loads yesterday's UTC day for every city and
 rebuilds the models on it; `refresh_<city>` does the same for one city."""
 
-from dagster import AssetSelection, JobDefinition, build_schedule_from_partitioned_job, define_asset_job
+from dagster import (
+    AssetSelection,
+    JobDefinition,
+    ScheduleDefinition,
+    build_schedule_from_partitioned_job,
+    define_asset_job,
+)
 
 from ingestion.registry import City
 from orchestration.partitions import daily_partitions
@@ -20,6 +26,26 @@ daily_refresh_job = define_asset_job(
 daily_refresh_schedule = build_schedule_from_partitioned_job(
     daily_refresh_job, hour_of_day=6, minute_of_hour=0, name="daily_refresh_schedule"
 )
+
+
+boundaries_job = define_asset_job(
+    name="refresh_boundaries",
+    selection=AssetSelection.groups("geography"),
+    description="Reload the boundary layers; the next refresh rejoins the layers whose version moved.",
+)
+
+maps_job = define_asset_job(
+    name="draw_maps",
+    selection=AssetSelection.groups("maps"),
+    description="Redraw every city's gap and hotspot maps and export the area marts.",
+)
+
+# Boundaries change a few times a decade: a weekly look is plenty. Maps follow
+# the daily refresh.
+boundaries_schedule = ScheduleDefinition(
+    job=boundaries_job, cron_schedule="0 5 * * 1", name="weekly_boundaries_schedule"
+)
+maps_schedule = ScheduleDefinition(job=maps_job, cron_schedule="0 8 * * *", name="daily_maps_schedule")
 
 
 def city_refresh_job(city: City) -> JobDefinition:

@@ -34,6 +34,8 @@ def layer(dbt_resource_props: Mapping[str, Any]) -> str:
 class CivicDbtTranslator(DagsterDbtTranslator):
     def get_asset_key(self, dbt_resource_props: Mapping[str, Any]) -> AssetKey:
         if dbt_resource_props["resource_type"] == "source":
+            if dbt_resource_props["source_name"] == "geography":
+                return AssetKey(["geography", dbt_resource_props["name"]])
             city = dbt_resource_props["source_name"].removeprefix("raw_")
             return AssetKey(["raw", city, dbt_resource_props["name"]])
         return AssetKey([layer(dbt_resource_props), dbt_resource_props["name"]])

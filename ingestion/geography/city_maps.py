@@ -1,0 +1,156 @@
+"""A city's maps and area exports, read from the warehouse's marts.
+
+For the city's first boundary layer (its headline geography):
+    <out>/<city>/service_gaps.png   gap index by area, latest month, busiest category
+    <out>/<city>/hotspots.png       emerging hotspots of the latest week (areas and H3 cells)
+and, for every boundary layer, the area-level marts with their polygons:
+    <out>/<city>/service_gaps_<layer>.{geojson,parquet}   latest month, every category
+    <out>/<city>/hotspots_<layer>.{geojson,parquet}       the last 8 weeks, emerging or not
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+import geopandas as gpd
+import pandas as pd
+import shapely
+
+from ingestion.geography.maps import gap_choropleth, h3_cell_polygons, hotspot_map, write_area_exports
+from ingestion.registry import City
+
+EXPORT_WEEKS = 8
+
+
+@dataclass
+class CityMaps:
+    city_id: str
+    layer: str
+    month: str | None = None
+    category: str | None = None
+    week: str | None = None
+    emerging: int = 0
+    pngs: dict[str, Path] = field(default_factory=dict)
+    exports: dict[str, Path] = field(default_factory=dict)
+
+
+def boundary_areas(con: duckdb.DuckDBPyConnection, city_id: str, layer: str) -> gpd.GeoDataFrame:
+    frame = con.execute(
+        """select area_id, area_name, population, area_km2, vintage, geometry_wkb
+        from geography.boundaries where city_id = ? and layer = ? order by area_id""",
+        [city_id, layer],
+    ).df()
+    geometry = shapely.from_wkb(frame.pop("geometry_wkb").map(bytes))
+    return gpd.GeoDataFrame(frame, geometry=geometry, crs="EPSG:4326")
+
+
+def _category_names(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
+    return dict(con.execute("select category_id, category_name from reference.service_categories").fetchall())
+
+
+def render_city_maps(warehouse: Path, city: City, out_dir: Path, *, synthetic: bool = False) -> CityMaps:
+    """Draw and export `city`'s maps from the marts in `warehouse` (opened read-only)."""
+    layer = city.boundaries[0]
+    target = out_dir / city.id
+    target.mkdir(parents=True, exist_ok=True)
+    done = CityMaps(city_id=city.id, layer=layer.name)
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        names = _category_names(con)
+        areas = boundary_areas(con, city.id, layer.name)
+        _gap_map(con, city, layer.name, layer.label, areas, names, target, synthetic, done)
+        _hotspot_map(con, city, layer.name, layer.label, areas, names, target, synthetic, done)
+        for each in city.boundaries:
+            _exports(con, city.id, each.name, boundary_areas(con, city.id, each.name), target, done)
+    return done
+
+
+def _gap_map(con, city, layer, label, areas, names, target, synthetic, done: CityMaps) -> None:
+    latest = con.execute(
+        "select max(requested_month) from marts.mart_service_gaps where city_id = ? and layer = ?",
+        [city.id, layer],
+    ).fetchone()[0]
+    gaps = pd.DataFrame(columns=["area_id", "gap_index", "counted_requests"])
+    if latest is not None:
+        # One figure per area: the month's busiest category across the city.
+        done.category = con.execute(
+            """select category_id from marts.mart_service_gaps
+            where city_id = ? and layer = ? and requested_month = ? and area_id <> 'unlocated'
+            group by category_id order by sum(counted_requests) desc, category_id limit 1""",
+            [city.id, layer, latest],
+        ).fetchone()[0]
+        gaps = con.execute(
+            """select area_id, gap_index, counted_requests from marts.mart_service_gaps
+            where city_id = ? and layer = ? and requested_month = ? and category_id = ?""",
+            [city.id, layer, latest, done.category],
+        ).df()
+        done.month = latest.strftime("%Y-%m")
+    category = names.get(done.category, done.category or "no requests yet")
+    done.pngs["service_gaps"] = gap_choropleth(
+        areas,
+        gaps,
+        city_name=city.name,
+        layer_label=f"{label} ({category})",
+        month=latest or pd.Timestamp.now(tz="UTC").date().replace(day=1),
+        path=target / "service_gaps.png",
+        synthetic=synthetic,
+    )
+
+
+def _hotspot_map(con, city, layer, label, areas, names, target, synthetic, done: CityMaps) -> None:
+    week = con.execute(
+        "select max(requested_week) from marts.mart_hotspots where city_id = ? and layer in (?, 'h3')",
+        [city.id, layer],
+    ).fetchone()[0]
+    spots = con.execute(
+        """select layer, area_id, category_id, requests, baseline_mean as expected
+        from marts.mart_hotspots
+        where city_id = ? and layer in (?, 'h3') and requested_week = ? and is_emerging
+            and area_id <> 'unlocated'
+        order by requests desc""",
+        [city.id, layer, week],
+    ).df()
+    polygons = pd.concat(
+        [
+            areas[["area_id", "geometry"]].assign(layer=layer),
+            h3_cell_polygons(spots.loc[spots["layer"] == "h3", "area_id"]).assign(layer="h3"),
+        ]
+    )
+    spots = spots.merge(polygons, on=["layer", "area_id"], how="inner")
+    spots["category"] = spots["category_id"]
+    spots["category_name"] = spots["category_id"].map(names).fillna(spots["category_id"])
+    done.week = week.isoformat() if week is not None else None
+    done.emerging = len(spots)
+    done.pngs["hotspots"] = hotspot_map(
+        areas[["area_id", "geometry"]],
+        gpd.GeoDataFrame(spots, geometry="geometry", crs="EPSG:4326"),
+        city_name=city.name,
+        week=week or pd.Timestamp.now(tz="UTC").date(),
+        path=target / "hotspots.png",
+        layer_label=label,
+        synthetic=synthetic,
+    )
+
+
+def _exports(con, city_id: str, layer: str, areas: gpd.GeoDataFrame, target: Path, done: CityMaps) -> None:
+    shapes = areas[["area_id", "area_name", "geometry"]]
+    gaps = con.execute(
+        """select * exclude (city_id) from marts.mart_service_gaps
+        where city_id = ? and layer = ?
+            and requested_month = (select max(requested_month) from marts.mart_service_gaps
+                                   where city_id = ? and layer = ?)""",
+        [city_id, layer, city_id, layer],
+    ).df()
+    hotspots = con.execute(
+        f"""select * exclude (city_id) from marts.mart_hotspots
+        where city_id = ? and layer = ?
+            and requested_week > (select max(requested_week) from marts.mart_hotspots
+                                  where city_id = ? and layer = ?) - interval {EXPORT_WEEKS} week""",
+        [city_id, layer, city_id, layer],
+    ).df()
+    for name, frame in (("service_gaps", gaps), ("hotspots", hotspots)):
+        located = shapes.merge(frame, on="area_id", how="inner")
+        paths = write_area_exports(gpd.GeoDataFrame(located, geometry="geometry"), target / f"{name}_{layer}")
+        for kind, path in paths.items():
+            done.exports[f"{name}_{layer}.{kind}"] = path

@@ -1,0 +1,167 @@
+"""Geography assets: boundary layers in, maps out.
+
+geography/boundaries   every city's declared boundary layers (geopandas) ->
+                       geography.boundaries, boundary_pieces, zip_areas;
+                       int_request_areas (dbt) joins requests to them
+maps/<city>            the city's gap and hotspot maps (PNG, shown in the
+                       asset's metadata) and GeoJSON / GeoParquet exports
+"""
+
+import base64
+import os
+from pathlib import Path
+
+import pandas as pd
+from dagster import (
+    AssetExecutionContext,
+    AssetKey,
+    AssetsDefinition,
+    AssetSpec,
+    Config,
+    MaterializeResult,
+    MetadataValue,
+    asset,
+    multi_asset,
+)
+
+from ingestion.geography.boundaries import load_layer, write_layers
+from ingestion.geography.city_maps import render_city_maps
+from ingestion.registry import City, Registry
+from orchestration.resources import WAREHOUSE_POOL
+
+BOUNDARIES = AssetKey(["geography", "boundaries"])
+PIECES = AssetKey(["geography", "boundary_pieces"])
+ZIP_AREAS = AssetKey(["geography", "zip_areas"])
+MAP_INPUTS = [AssetKey(["marts", "mart_service_gaps"]), AssetKey(["marts", "mart_hotspots"]), BOUNDARIES]
+
+
+def maps_dir(warehouse: Path) -> Path:
+    """`CIVIC311_MAPS_DIR`, else maps/ beside the warehouse."""
+    return Path(os.environ.get("CIVIC311_MAPS_DIR") or warehouse.parent / "maps")
+
+
+class BoundariesConfig(Config):
+    """Which cities to (re)load; empty means every city that declares layers. The
+    demo loads only its city, whose layers ship in a package and need no download."""
+
+    cities: list[str] = []
+
+
+def build_boundaries_asset(registry: Registry, warehouse: Path) -> AssetsDefinition:
+    @multi_asset(
+        specs=[
+            AssetSpec(
+                BOUNDARIES,
+                group_name="geography",
+                kinds={"geopandas", "duckdb"},
+                description=(
+                    "Every city's boundary layers from the registry, normalised (WGS84, repaired, "
+                    "dissolved per key) with population, vintage and version. A layer whose version "
+                    "changes is rejoined by int_request_areas; the others are left alone."
+                ),
+            ),
+            AssetSpec(
+                PIECES,
+                group_name="geography",
+                kinds={"duckdb"},
+                description="Each area cut into pieces of at most 64 vertices: what the spatial join tests.",
+            ),
+            AssetSpec(
+                ZIP_AREAS,
+                group_name="geography",
+                kinds={"duckdb"},
+                description="ZIP -> area per layer (NYC ZCTA -> MODZCTA), for requests without a point.",
+            ),
+        ],
+        name="geography__boundaries",
+        pool=WAREHOUSE_POOL,
+    )
+    def boundaries(context: AssetExecutionContext, config: BoundariesConfig):
+        rows = []
+        cache = warehouse.parent / "boundaries"
+        chosen = [registry.city(city_id) for city_id in config.cities] or registry.cities
+        for city in chosen:
+            if not city.boundaries:
+                continue
+            layers = [load_layer(city, layer, cache_dir=cache) for layer in city.boundaries]
+            outcome = write_layers(warehouse, city.id, layers)
+            for layer in layers:
+                rows.append(
+                    {
+                        "city": city.id,
+                        "layer": layer.name,
+                        "vintage": layer.spec.vintage,
+                        "version": layer.version,
+                        "areas": len(layer.areas),
+                        "with population": int(layer.areas["population"].notna().sum()),
+                        "population rows unmatched": len(layer.unmatched_population),
+                        "outcome": outcome[layer.name],
+                    }
+                )
+            for name, result in outcome.items():
+                if result == "removed":
+                    rows.append({"city": city.id, "layer": name, "outcome": "removed"})
+        table = pd.DataFrame(rows)
+        context.log.info("boundary layers: %s", table[["city", "layer", "outcome"]].to_dict("records"))
+        yield MaterializeResult(asset_key=PIECES)
+        yield MaterializeResult(asset_key=ZIP_AREAS)
+        yield MaterializeResult(
+            asset_key=BOUNDARIES,
+            metadata={
+                "layers": MetadataValue.md(table.to_markdown(index=False)),
+                "layer_count": len(table),
+                "areas": int(table["areas"].fillna(0).sum()) if not table.empty else 0,
+                "changed_layers": MetadataValue.json(
+                    table.loc[table["outcome"] != "unchanged", ["city", "layer"]].to_dict("records")
+                    if not table.empty
+                    else []
+                ),
+            },
+        )
+
+    return boundaries
+
+
+def _png(path: Path) -> str:
+    return base64.b64encode(path.read_bytes()).decode()
+
+
+def build_maps_asset(city: City, warehouse: Path) -> AssetsDefinition:
+    @asset(
+        key=AssetKey(["maps", city.id]),
+        group_name="maps",
+        deps=MAP_INPUTS,
+        pool=WAREHOUSE_POOL,
+        tags={"city": city.id},
+        kinds={"matplotlib", "geoparquet"},
+        description=(
+            f"{city.name}: the service-gap choropleth of the latest month and the emerging "
+            "hotspots of the latest week, plus GeoJSON / GeoParquet of the area marts."
+        ),
+    )
+    def city_maps(context: AssetExecutionContext) -> MaterializeResult:
+        # The demo's feeds are synthetic, and its maps say so.
+        synthetic = os.environ.get("CIVIC311_SYNTHETIC_DATA") == "1"
+        done = render_city_maps(warehouse, city, maps_dir(warehouse), synthetic=synthetic)
+        gap, hot = done.pngs["service_gaps"], done.pngs["hotspots"]
+        return MaterializeResult(
+            metadata={
+                "service_gap_map": MetadataValue.md(
+                    f"Service-gap index by {done.layer}, {done.month} ({done.category})\n\n"
+                    f"![service gaps](data:image/png;base64,{_png(gap)})"
+                ),
+                "hotspot_map": MetadataValue.md(
+                    f"Emerging hotspots, week of {done.week}: {done.emerging}\n\n"
+                    f"![hotspots](data:image/png;base64,{_png(hot)})"
+                ),
+                "service_gap_png": MetadataValue.path(str(gap)),
+                "hotspot_png": MetadataValue.path(str(hot)),
+                "exports": MetadataValue.json({name: str(path) for name, path in done.exports.items()}),
+                "layer": done.layer,
+                "month": done.month or "",
+                "week": done.week or "",
+                "emerging_hotspots": done.emerging,
+            }
+        )
+
+    return city_maps

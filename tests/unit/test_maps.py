@@ -1,0 +1,272 @@
+"""Maps and exports drawn over the real boundary files in ../shared/data/311. Gap
+values are derived from the layers' own attributes (NYC population, LA area), so
+every figure below can be recomputed from the files."""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import json
+
+import geopandas as gpd
+import h3
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+import shapely
+from PIL import Image
+
+from ingestion.geography import WGS84, read_layer
+from ingestion.geography.maps import (
+    CATEGORY_COLOURS,
+    NO_DATA,
+    gap_choropleth,
+    h3_cell_polygons,
+    hotspot_map,
+    write_area_exports,
+)
+from tests.conftest import SHARED_DATA
+
+NYC_MODZCTA = SHARED_DATA / "nyc" / "nyc_modzcta_with_population.geojson"
+LA_COUNCILS = SHARED_DATA / "la" / "la_neighborhood_councils_2019.geojson"
+CHICAGO_AREAS = SHARED_DATA / "chicago" / "chicago_community_areas.geojson"
+PIXELS = (1200, 1200)  # 10 x 10 in at 120 dpi
+MAP_ROWS = slice(180, 990)  # between the title block and the colour bar / legend band
+CHICAGO_CITY_HALL = (41.8781, -87.6298)  # (lat, lng), in the Loop (community area 32)
+
+
+@pytest.fixture(scope="module")
+def nyc():
+    areas = read_layer(
+        NYC_MODZCTA, "modzcta", city_id="nyc", layer="modzcta", population="population_estimate"
+    )
+    return areas.assign(area_name=areas["area_id"])
+
+
+@pytest.fixture(scope="module")
+def chicago():
+    return read_layer(CHICAGO_AREAS, "AREA_NUMBE", city_id="chicago", layer="community_areas")
+
+
+def nyc_gaps(areas: gpd.GeoDataFrame) -> pd.DataFrame:
+    """gap_index = population / the median MODZCTA population (42,548); the five areas
+    under 5,000 residents (parks, airports, the Financial District) get no index."""
+    population = areas["population"].astype(float)
+    gaps = pd.DataFrame(
+        {
+            "area_id": areas["area_id"],
+            "gap_index": population / population.median(),
+            "counted_requests": (population // 1000).astype(int),
+        }
+    )
+    gaps.loc[population < 5000, "gap_index"] = None
+    return gaps
+
+
+def png(path) -> np.ndarray:
+    with Image.open(path) as image:
+        assert image.format == "PNG" and image.size == PIXELS
+        image.verify()
+    with Image.open(path) as image:
+        pixels = np.asarray(image.convert("RGB"))
+    assert pixels.std() > 20, "the map is blank"
+    return pixels
+
+
+def pixels_of(pixels: np.ndarray, colour: str) -> int:
+    """Pixels of exactly `colour` ("#rrggbb") inside the map frame."""
+    rgb = [int(colour[i : i + 2], 16) for i in (1, 3, 5)]
+    return int((pixels[MAP_ROWS] == rgb).all(axis=-1).sum())
+
+
+def test_nyc_gap_choropleth(nyc, tmp_path):
+    gaps = nyc_gaps(nyc)
+    assert gaps["gap_index"].isna().sum() == 5
+    assert sorted(gaps.loc[gaps["gap_index"].isna(), "area_id"]) == [
+        "10004",
+        "10006",
+        "10464",
+        "11697",
+        "99999",
+    ]
+    assert (gaps["gap_index"] > 1.5).sum() == 50
+
+    path = gap_choropleth(
+        nyc,
+        gaps,
+        city_name="New York City",
+        layer_label="Modified ZIP Code Tabulation Area",
+        month=dt.date(2026, 10, 1),
+        path=tmp_path / "maps" / "nyc_gaps.png",
+    )
+    assert path == tmp_path / "maps" / "nyc_gaps.png"
+    pixels = png(path)
+    assert pixels_of(pixels, NO_DATA["facecolor"]) > 1000  # the five areas without an index
+    assert pixels_of(pixels, "#111111") > 500  # outlines of the 50 gaps
+
+
+def test_la_gap_choropleth_has_no_grey_when_every_area_has_an_index(tmp_path):
+    councils = read_layer(LA_COUNCILS, "nc_id", city_id="la", layer="neighborhood_councils")
+    source = gpd.read_file(LA_COUNCILS)
+    councils["area_name"] = councils["area_id"].map(
+        dict(zip(source["nc_id"].astype(str), source["name"], strict=True))
+    )
+    assert councils.set_index("area_id").loc["47", "area_name"] == "LINCOLN HEIGHTS NC"
+    # gap_index = the council's area / the median council's area (8.34 km²).
+    square_km = councils.to_crs(councils.estimate_utm_crs()).area / 1e6
+    gaps = pd.DataFrame(
+        {"area_id": councils["area_id"], "gap_index": square_km / square_km.median(), "counted_requests": 10}
+    )
+    assert len(gaps) == 99 and (gaps["gap_index"] > 1.5).sum() == 25
+
+    path = gap_choropleth(
+        councils,
+        gaps,
+        city_name="Los Angeles",
+        layer_label="Neighborhood Councils (2019)",
+        month="2026-10",
+        path=tmp_path / "la_gaps.png",
+        synthetic=True,
+    )
+    pixels = png(path)
+    assert pixels_of(pixels, NO_DATA["facecolor"]) < 100  # a few anti-aliased edge pixels at most
+    assert pixels_of(pixels, "#111111") > 500
+
+
+def test_a_choropleth_needs_one_row_per_area(nyc, tmp_path):
+    gaps = nyc_gaps(nyc)
+    twice = pd.concat([gaps, gaps[gaps["area_id"] == "10001"]])
+    with pytest.raises(ValueError, match=r"one row per area; \['10001'\] repeat"):
+        gap_choropleth(
+            nyc,
+            twice,
+            city_name="New York City",
+            layer_label="MODZCTA",
+            month="2026-10",
+            path=tmp_path / "x.png",
+        )
+    assert not (tmp_path / "x.png").exists()
+
+
+def test_h3_cells_are_drawn_lng_lat():
+    cell = h3.latlng_to_cell(*CHICAGO_CITY_HALL, 8)
+    cells = h3_cell_polygons([cell, cell, h3.latlng_to_cell(41.80, -87.60, 8)])
+    assert list(cells["area_id"]) == [cell, h3.latlng_to_cell(41.80, -87.60, 8)]  # once each, in order
+    assert cells.crs == WGS84
+    polygon = cells.geometry.iloc[0]
+    lat, lng = h3.cell_to_latlng(cell)
+    assert polygon.is_valid and len(polygon.exterior.coords) == 7  # a hexagon, closed
+    assert polygon.contains(shapely.Point(lng, lat))
+    assert not polygon.contains(shapely.Point(lat, lng))
+    xmin, ymin, xmax, ymax = polygon.bounds
+    assert -87.64 < xmin < xmax < -87.61 and 41.87 < ymin < ymax < 41.89
+    # The drawn hexagon has the cell's own area (0.73 km² at resolution 8).
+    metres = cells.iloc[[0]].to_crs(cells.iloc[[0]].estimate_utm_crs()).area.iloc[0]
+    assert metres / 1e6 == pytest.approx(h3.cell_area(cell, "km^2"), rel=0.01)
+
+    with pytest.raises(ValueError, match="not H3 cells: \\['10001'\\]"):
+        h3_cell_polygons(["10001"])
+
+
+def test_chicago_hotspot_map(chicago, tmp_path):
+    by_id = chicago.set_index("area_id")
+    cell = h3.latlng_to_cell(*CHICAGO_CITY_HALL, 8)
+    hotspots = gpd.GeoDataFrame(
+        {
+            "area_id": ["8", "25", cell],  # Near North Side, Austin, a cell in the Loop
+            "category": ["street_condition", "noise", "graffiti"],
+            "requests": [17, 42, 9],
+            "expected": [2.375, 3.125, 0.5],
+        },
+        geometry=[
+            by_id.loc["8", "geometry"],
+            by_id.loc["25", "geometry"],
+            h3_cell_polygons([cell]).geometry[0],
+        ],
+        crs=WGS84,
+    )
+    path = hotspot_map(
+        chicago[["area_id", "geometry"]],
+        hotspots,
+        city_name="Chicago",
+        week=dt.date(2026, 10, 12),
+        path=tmp_path / "chicago_hotspots.png",
+        layer_label="Community Areas",
+    )
+    pixels = png(path)
+    # Colours follow the categories' requests: noise (42), street condition (17), graffiti (9).
+    for colour in CATEGORY_COLOURS[:3]:
+        assert pixels_of(pixels, colour) > 50, colour
+    assert pixels_of(pixels, CATEGORY_COLOURS[3]) == 0
+
+    quiet = hotspot_map(
+        chicago[["area_id", "geometry"]],
+        hotspots.iloc[0:0],
+        city_name="Chicago",
+        week="2026-10-19",
+        path=tmp_path / "chicago_quiet.png",
+        synthetic=True,
+    )
+    pixels = png(quiet)
+    assert all(pixels_of(pixels, colour) == 0 for colour in CATEGORY_COLOURS)
+    assert pixels_of(pixels, "#f3f3f0") > 100_000  # the 77 areas are still drawn
+
+
+def test_maps_leave_no_open_figures(nyc, tmp_path):
+    import matplotlib.pyplot as plt
+
+    for month in ("2026-08", "2026-09"):
+        gap_choropleth(
+            nyc, nyc_gaps(nyc), city_name="New York City", layer_label="MODZCTA", month=month,
+            path=tmp_path / f"{month}.png",
+        )  # fmt: skip
+    assert plt.get_fignums() == []
+
+
+def test_exports_round_trip(nyc, tmp_path):
+    frame = nyc[["area_id", "population", "geometry"]].copy()
+    frame["loaded_at"] = pd.Timestamp("2026-10-01 08:00", tz="America/New_York")
+    frame["requested_month"] = dt.date(2026, 10, 1)
+    frame["gap_index"] = [decimal.Decimal(p) / decimal.Decimal(42548) for p in frame["population"]]
+    paths = write_area_exports(frame, tmp_path / "exports" / "nyc_modzcta")
+    assert paths == {
+        "geojson": tmp_path / "exports" / "nyc_modzcta.geojson",
+        "parquet": tmp_path / "exports" / "nyc_modzcta.parquet",
+    }
+
+    document = json.loads(paths["geojson"].read_text())
+    assert "crs" not in document  # RFC 7946: WGS84 is implied
+    first = document["features"][0]
+    assert first["properties"]["area_id"] == "10001" and first["properties"]["population"] == 23072
+    assert first["properties"]["loaded_at"] == "2026-10-01T12:00:00Z"
+    assert first["properties"]["requested_month"] == "2026-10-01"
+    assert first["properties"]["gap_index"] == pytest.approx(23072 / 42548)
+    for feature in document["features"]:
+        polygons = feature["geometry"]["coordinates"]
+        if feature["geometry"]["type"] == "Polygon":
+            polygons = [polygons]
+        assert all(shapely.LinearRing(p[0]).is_ccw for p in polygons)  # RFC 7946 outer rings
+
+    geojson = gpd.read_file(paths["geojson"])
+    parquet = gpd.read_parquet(paths["parquet"])
+    assert pq.read_schema(paths["parquet"]).metadata[b"geo"]
+    assert json.loads(pq.read_schema(paths["parquet"]).metadata[b"geo"])["primary_column"] == "geometry"
+    for reread in (geojson, parquet):
+        assert reread.crs == WGS84
+        assert list(reread["area_id"]) == list(frame["area_id"])
+        same = shapely.equals_exact(
+            shapely.normalize(reread.geometry.values),
+            shapely.normalize(frame.geometry.values),
+            tolerance=1e-9,
+        )
+        assert same.all()
+    assert list(parquet["population"]) == list(frame["population"])
+    assert parquet["loaded_at"].iloc[0] == pd.Timestamp("2026-10-01 12:00", tz="UTC")
+    assert parquet["gap_index"].dtype == float
+
+
+def test_exports_need_a_crs(tmp_path):
+    frame = gpd.GeoDataFrame({"area_id": ["a"]}, geometry=[shapely.box(0, 0, 1, 1)])
+    with pytest.raises(ValueError, match="no CRS"):
+        write_area_exports(frame, tmp_path / "x")
