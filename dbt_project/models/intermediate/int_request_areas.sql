@@ -115,7 +115,7 @@ point_areas as (
         min(pieces.area_id) filter (where pieces.city_id = points.city_id) as area_id
     from points
     inner join {{ source('geography', 'boundary_pieces') }} as pieces
-        on st_contains(st_geomfromwkb(pieces.geometry_wkb), st_point(points.longitude, points.latitude))
+        on st_intersects(st_geomfromwkb(pieces.geometry_wkb), st_point(points.longitude, points.latitude))
     group by all
     {%- else -%}
     select
