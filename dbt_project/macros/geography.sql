@@ -23,3 +23,11 @@
         )
     {%- endif %}
 {%- endmacro %}
+
+
+{#- A typed empty relation with these text columns: what a geography CTE reads
+    before the first boundary load. -#}
+{% macro no_rows(columns) -%}
+    select {% for column in columns %}cast(null as varchar) as {{ column }}{{ ", " if not loop.last }}{% endfor %}
+    where false
+{%- endmacro %}

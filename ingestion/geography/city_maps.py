@@ -58,11 +58,11 @@ def render_city_maps(warehouse: Path, city: City, out_dir: Path, *, synthetic: b
     done = CityMaps(city_id=city.id, layer=layer.name)
     with duckdb.connect(str(warehouse), read_only=True) as con:
         names = _category_names(con)
-        areas = boundary_areas(con, city.id, layer.name)
-        _gap_map(con, city, layer.name, layer.label, areas, names, target, synthetic, done)
-        _hotspot_map(con, city, layer.name, layer.label, areas, names, target, synthetic, done)
-        for each in city.boundaries:
-            _exports(con, city.id, each.name, boundary_areas(con, city.id, each.name), target, done)
+        areas = {each.name: boundary_areas(con, city.id, each.name) for each in city.boundaries}
+        _gap_map(con, city, layer.name, layer.label, areas[layer.name], names, target, synthetic, done)
+        _hotspot_map(con, city, layer.name, layer.label, areas[layer.name], names, target, synthetic, done)
+        for name, shapes in areas.items():
+            _exports(con, city.id, name, shapes, target, done)
     return done
 
 

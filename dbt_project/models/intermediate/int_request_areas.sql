@@ -44,10 +44,7 @@ boundary_layers as (
     select distinct city_id, layer, vintage, layer_version
     from {{ source('geography', 'boundaries') }}
     {%- else -%}
-    select
-        cast(null as varchar) as city_id, cast(null as varchar) as layer,
-        cast(null as varchar) as vintage, cast(null as varchar) as layer_version
-    where false
+    {{ no_rows(['city_id', 'layer', 'vintage', 'layer_version']) }}
     {%- endif %}
 
 ),
@@ -118,10 +115,7 @@ point_areas as (
         on st_intersects(st_geomfromwkb(pieces.geometry_wkb), st_point(points.longitude, points.latitude))
     group by all
     {%- else -%}
-    select
-        cast(null as varchar) as city_id, cast(null as varchar) as request_id,
-        cast(null as varchar) as layer, cast(null as varchar) as area_id
-    where false
+    {{ no_rows(['city_id', 'request_id', 'layer', 'area_id']) }}
     {%- endif %}
 
 ),
@@ -131,10 +125,7 @@ zip_areas as (
     {% if has_boundaries -%}
     select city_id, layer, zip, area_id from {{ source('geography', 'zip_areas') }}
     {%- else -%}
-    select
-        cast(null as varchar) as city_id, cast(null as varchar) as layer,
-        cast(null as varchar) as zip, cast(null as varchar) as area_id
-    where false
+    {{ no_rows(['city_id', 'layer', 'zip', 'area_id']) }}
     {%- endif %}
 
 ),
