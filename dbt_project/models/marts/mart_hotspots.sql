@@ -7,14 +7,17 @@
     )
 }}
 
-{#- Emerging clusters of demand: each (city, area, category, local week) with
-    demand, against the same area and category's 8 weeks before (the weekly
-    spike test, macros/weekly_spikes.sql). An incremental run recomputes the
-    (city, week)s holding a request that changed in the partition window and
-    the 8 weeks after each (their baselines hold it), plus, when a city's first
-    demand week moved (a late-arriving older request), the weeks whose
-    full-baseline status moved with it. The 8 weeks before those are counted
-    too, only to feed the baselines. -#}
+{#- Emerging clusters of demand: each (city, layer, area, category, local
+    week) with demand, against the same area and category's 8 weeks before
+    (the weekly spike test, macros/weekly_spikes.sql); the area of each
+    request in each layer comes from int_request_areas. An incremental run
+    recomputes, in every layer, the (city, week)s holding a request that
+    changed in the partition window or whose areas int_request_areas rejoined
+    in this run (a layer whose boundaries changed), or holding rows of a layer
+    the city no longer has, and the 8 weeks after each (their baselines hold
+    it), plus, when a city's first demand week moved (a late-arriving older
+    request), the weeks whose full-baseline status moved with it. The 8 weeks
+    before those are counted too, only to feed the baselines. -#}
 
 with
 
@@ -29,18 +32,42 @@ fct as (
 
 ),
 
-demand as (
+request_areas as (
 
-    select city_id, area_id, hotspot_category_id, requested_week
+    select city_id, request_id, layer, area_id, joined_in_run
+    from {{ ref('int_request_areas') }}
+
+),
+
+demand_requests as (
+
+    select city_id, request_id, hotspot_category_id, requested_week
     from fct
     where {{ is_demand() }}
+
+),
+
+-- one row per demand request and layer: the request in its area of each layer
+demand as (
+
+    select
+        demand_requests.city_id,
+        request_areas.layer,
+        request_areas.area_id,
+        demand_requests.hotspot_category_id,
+        demand_requests.requested_week
+
+    from demand_requests
+    inner join request_areas
+        on demand_requests.city_id = request_areas.city_id
+        and demand_requests.request_id = request_areas.request_id
 
 ),
 
 city_starts as (
 
     select city_id, min(requested_week) as first_week
-    from demand
+    from demand_requests
     group by city_id
 
 ),
@@ -50,6 +77,26 @@ changed_weeks as (
     select city_id, requested_week
     from fct
     where {{ changed_in_window('updated_at') }}
+
+    {% if is_incremental() %}
+    union
+
+    select fct.city_id, fct.requested_week
+    from fct
+    semi join request_areas
+        on fct.city_id = request_areas.city_id
+        and fct.request_id = request_areas.request_id
+        and request_areas.joined_in_run = '{{ invocation_id }}'
+
+    union
+
+    -- a layer the city no longer has: its rows go with the week's rewrite
+    select previous_build.city_id, previous_build.requested_week
+    from {{ this }} as previous_build
+    anti join request_areas
+        on previous_build.city_id = request_areas.city_id
+        and previous_build.layer = request_areas.layer
+    {% endif %}
 
 ),
 
@@ -108,7 +155,7 @@ context_weeks as (
 
 scored as (
 
-    {{ weekly_spike_test('demand', ['area_id', 'hotspot_category_id'], 'city_starts', 'context_weeks') }}
+    {{ weekly_spike_test('demand', ['layer', 'area_id', 'hotspot_category_id'], 'city_starts', 'context_weeks') }}
 
 ),
 
@@ -116,6 +163,7 @@ final as (
 
     select
         scored.city_id,
+        scored.layer,
         scored.area_id,
         scored.hotspot_category_id as category_id,
         scored.requested_week,

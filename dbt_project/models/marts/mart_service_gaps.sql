@@ -7,12 +7,17 @@
     )
 }}
 
-{#- How much slower an area is served than its city, per (city, area, category,
-    month). An incremental run recomputes the (city, month)s holding a request
-    that changed in the partition window, those whose figures moved with the
-    clock (open or future-dated requests, read from the previous build), and
-    the 3 months after each (the chronic flag looks back over 4 months). The
-    months before those are computed too, only to feed that look-back. -#}
+{#- How much slower an area is served than its city, per (city, layer, area,
+    category, month); the area of each request in each layer comes from
+    int_request_areas. The city-wide figures are taken once per (city,
+    category, month) over the requests themselves, not over their rows per
+    layer. An incremental run recomputes, in every layer, the (city, month)s
+    holding a request that changed in the partition window or whose areas
+    int_request_areas rejoined in this run (a layer whose boundaries changed),
+    those whose figures moved with the clock (open or future-dated requests,
+    read from the previous build), those of a layer the city no longer has,
+    and the 3 months after each (the chronic flag looks back over 4 months).
+    The months before those are computed too, only to feed that look-back. -#}
 
 {%- set gap_threshold = 1.5 -%}
 {%- set gap_min_counted_requests = 5 -%}
@@ -32,6 +37,13 @@ fct as (
 
 ),
 
+request_areas as (
+
+    select city_id, request_id, layer, area_id, joined_in_run
+    from {{ ref('int_request_areas') }}
+
+),
+
 changed_months as (
 
     select city_id, requested_month
@@ -41,9 +53,27 @@ changed_months as (
     {% if is_incremental() %}
     union
 
+    select fct.city_id, fct.requested_month
+    from fct
+    semi join request_areas
+        on fct.city_id = request_areas.city_id
+        and fct.request_id = request_areas.request_id
+        and request_areas.joined_in_run = '{{ invocation_id }}'
+
+    union
+
     select city_id, requested_month
     from {{ this }}
     where open_requests > 0 or future_dated_requests > 0
+
+    union
+
+    -- a layer the city no longer has: its rows go with the period's rewrite
+    select previous_build.city_id, previous_build.requested_month
+    from {{ this }} as previous_build
+    anti join request_areas
+        on previous_build.city_id = request_areas.city_id
+        and previous_build.layer = request_areas.layer
     {% endif %}
 
 ),
@@ -72,9 +102,20 @@ context_months as (
 
 requests as (
 
-    select fct.*
+    select fct.* exclude (area_id)
     from fct
     semi join context_months using (city_id, requested_month)
+
+),
+
+-- one row per request and layer: the request in its area of each layer
+placed as (
+
+    select requests.*, request_areas.layer, request_areas.area_id
+    from requests
+    inner join request_areas
+        on requests.city_id = request_areas.city_id
+        and requests.request_id = request_areas.request_id
 
 ),
 
@@ -82,7 +123,7 @@ durations as (
 
     select
         city_id,
-        area_id,
+        request_id,
         gap_category_id,
         requested_month,
         -- a still-open request is censored at its age on the as-of clock
@@ -94,9 +135,21 @@ durations as (
 
 ),
 
+area_durations as (
+
+    select durations.*, request_areas.layer, request_areas.area_id
+    from durations
+    inner join request_areas
+        on durations.city_id = request_areas.city_id
+        and durations.request_id = request_areas.request_id
+
+),
+
 area_km as (
 
-    {{ kaplan_meier_median('durations', ['city_id', 'area_id', 'gap_category_id', 'requested_month']) }}
+    {{ kaplan_meier_median(
+        'area_durations', ['city_id', 'layer', 'area_id', 'gap_category_id', 'requested_month']
+    ) }}
 
 ),
 
@@ -110,6 +163,7 @@ area_figures as (
 
     select
         city_id,
+        layer,
         area_id,
         gap_category_id,
         requested_month,
@@ -121,8 +175,8 @@ area_figures as (
         count(*) filter (where hours_to_close_null_reason = 'date_in_future') as future_dated_requests,
         quantile_cont(hours_to_close, 0.5) filter (where exclusion_reason is null) as median_hours_to_close
 
-    from requests
-    group by city_id, area_id, gap_category_id, requested_month
+    from placed
+    group by city_id, layer, area_id, gap_category_id, requested_month
 
 ),
 
@@ -165,9 +219,11 @@ compared as (
     from area_figures
     left join areas
         on area_figures.city_id = areas.city_id
+        and area_figures.layer = areas.layer
         and area_figures.area_id = areas.area_id
     left join area_km
         on area_figures.city_id = area_km.city_id
+        and area_figures.layer = area_km.layer
         and area_figures.area_id = area_km.area_id
         and area_figures.gap_category_id = area_km.gap_category_id
         and area_figures.requested_month = area_km.requested_month
@@ -217,7 +273,7 @@ chronic as (
         *,
         -- months with no row had no requests, so they count as not gaps
         cast(count(*) filter (where is_gap) over (
-            partition by city_id, area_id, gap_category_id
+            partition by city_id, layer, area_id, gap_category_id
             order by month_number
             range between {{ chronic_window_months - 1 }} preceding and current row
         ) as integer) as gap_months_in_last_4
@@ -230,6 +286,7 @@ final as (
 
     select
         chronic.city_id,
+        chronic.layer,
         chronic.area_id,
         chronic.gap_category_id as category_id,
         chronic.requested_month,
