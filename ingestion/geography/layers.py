@@ -104,7 +104,11 @@ def read_layer(
     return normalise_layer(gpd.read_file(path), key, city_id=city_id, layer=layer, population=population)
 
 
-def subdivide(geometry, max_vertices: int = 64) -> list:
+MIN_PIECE_VERTICES = 16
+MAX_HALVINGS = 40
+
+
+def subdivide(geometry, max_vertices: int = 64, _depth: int = 0) -> list:
     """`geometry` cut into pieces of at most `max_vertices` coordinates, halving its
     bounding box along the longer side until each piece is small enough.
 
@@ -113,8 +117,14 @@ def subdivide(geometry, max_vertices: int = 64) -> list:
     point near it. Small pieces with tight boxes let the spatial index settle most
     points against one short ring (NYC MODZCTA: 178 areas, 80k vertices, become
     about 2,600 pieces, and a join runs several times faster). The pieces cover the
-    area exactly; a point on a cut line touches two pieces of the same area."""
-    if shapely.get_num_coordinates(geometry) <= max_vertices:
+    area exactly; a point on a cut line touches two pieces of the same area.
+
+    A piece cut from a corner of a ring can need a dozen coordinates however small
+    it gets, so `max_vertices` must be at least 16; and after 40 halvings (a box
+    2^-20 of the area's size each way) a piece is kept as it is."""
+    if max_vertices < MIN_PIECE_VERTICES:
+        raise ValueError(f"subdivide: max_vertices must be at least {MIN_PIECE_VERTICES}, not {max_vertices}")
+    if shapely.get_num_coordinates(geometry) <= max_vertices or _depth >= MAX_HALVINGS:
         return [geometry]
     xmin, ymin, xmax, ymax = geometry.bounds
     if xmax - xmin >= ymax - ymin:
@@ -127,5 +137,5 @@ def subdivide(geometry, max_vertices: int = 64) -> list:
     for box in halves:
         part = _polygonal(shapely.clip_by_rect(geometry, *box))
         if part is not None and not part.is_empty:
-            pieces.extend(subdivide(part, max_vertices))
+            pieces.extend(subdivide(part, max_vertices, _depth + 1))
     return pieces

