@@ -277,6 +277,21 @@ class BoundaryLayer(_Strict):
             raise ValueError(f"{value!r} is a built-in layer every city has; choose another name")
         return value
 
+    @property
+    def files(self) -> list[FileSource]:
+        """Every file the layer is made from: polygons, population table, crosswalk."""
+        files = [self.source]
+        if self.population and self.population.source:
+            files.append(self.population.source)
+        if self.population and self.population.crosswalk:
+            files.append(self.population.crosswalk.source)
+        return files
+
+    @property
+    def loads_offline(self) -> bool:
+        """True when no file of the layer has to be downloaded (package and project files)."""
+        return all(file.url is None for file in self.files)
+
 
 class City(_Strict):
     id: CityId

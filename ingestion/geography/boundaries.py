@@ -252,10 +252,15 @@ def _ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
             zip varchar not null, area_id varchar not null)""")
 
 
-def write_layers(warehouse: Path, city_id: str, layers: list[LoadedLayer]) -> dict[str, str]:
-    """Replace the city's layers in the warehouse in one transaction: changed layers
-    are rewritten, unchanged ones left as they are, removed ones deleted. Returns
-    each layer's outcome: 'new', 'changed', 'unchanged' or 'removed'."""
+def write_layers(
+    warehouse: Path, city_id: str, layers: list[LoadedLayer], declared: set[str] | None = None
+) -> dict[str, str]:
+    """Write the city's loaded layers in one transaction: changed layers are
+    rewritten, unchanged ones left as they are, and stored layers the city no
+    longer declares (`declared`, default the layers given) deleted. A declared
+    layer that was not loaded this time is left as it is. Returns each layer's
+    outcome: 'new', 'changed', 'unchanged' or 'removed'."""
+    declared = {layer.name for layer in layers} if declared is None else declared
     con = duckdb.connect(str(warehouse))
     try:
         _ensure_tables(con)
@@ -266,11 +271,10 @@ def write_layers(warehouse: Path, city_id: str, layers: list[LoadedLayer]) -> di
                 [city_id],
             ).fetchall()
         )
-        outcome = {name: "removed" for name in stored}
+        outcome = {name: "removed" for name in stored if name not in declared}
         con.execute("begin")
-        for name in stored:
-            if name not in {layer.name for layer in layers}:
-                _delete(con, city_id, name)
+        for name in outcome:
+            _delete(con, city_id, name)
         for layer in layers:
             if stored.get(layer.name) == layer.version:
                 outcome[layer.name] = "unchanged"

