@@ -21,6 +21,7 @@ from pathlib import Path
 from ingestion.registry import RegistryError, load_registry
 from ingestion.replay import Fault, FaultPlan, ReplayServer
 from ingestion.replay.catalog import mount_city
+from ingestion.synthetic import SYNTHETIC_ENV
 
 DEMO_DIR = Path("data/demo")
 DEMO_CITY = "nyc"
@@ -135,6 +136,7 @@ def cmd_dev(args: argparse.Namespace) -> int:
     env = dict(os.environ)
     if server:
         env["CIVIC311_REPLAY_URL"] = server.url
+        env[SYNTHETIC_ENV] = "1"  # the maps drawn over the demo's data say it is synthetic
         print(f"Replaying {feed} at {server.url} for runs started from the UI.")
     command = [
         str(Path(sys.executable).with_name("dagster")),

@@ -4,7 +4,8 @@
       + source_ids_present_and_unique (blocking)   (Open311 cities also raw/<city>/services)
     geography/boundaries           every city's boundary layers (geopandas)
     staging/ intermediate/ marts/   dbt models and their tests (int_request_areas: the spatial join)
-    daily_refresh (+ schedule), refresh_<city>, refresh_boundaries   jobs
+    maps/<city>                    gap and hotspot maps (shown in the asset's metadata), area exports
+    daily_refresh (+ schedule), refresh_<city>, refresh_boundaries, draw_maps (+ schedules)   jobs
 
 `workspace.yaml` points here; `dagster dev` and the `civic311` CLI load `defs`.
 """
@@ -17,7 +18,7 @@ from dagster import Definitions
 
 from ingestion.pipeline import warehouse_path
 from ingestion.registry import Registry, load_registry
-from orchestration.assets.geography import build_boundaries_asset
+from orchestration.assets.geography import build_boundaries_asset, build_maps_asset
 from orchestration.assets.ingestion import build_raw_assets
 from orchestration.assets.transformation import civic311_dbt_models
 from orchestration.checks.raw import build_raw_checks
@@ -28,6 +29,8 @@ from orchestration.schedules import (
     city_refresh_job,
     daily_refresh_job,
     daily_refresh_schedule,
+    maps_job,
+    maps_schedule,
 )
 
 dbt_project.prepare_if_dev()
@@ -41,16 +44,16 @@ def build_definitions(registry: Registry | None = None, warehouse: Path | None =
             *(build_raw_assets(city, warehouse) for city in registry.cities),
             civic311_dbt_models,
             build_boundaries_asset(registry, warehouse),
-            # maps/<city> (orchestration/assets/geography.py) joins once the area
-            # marts carry the layer column (issue 5, in progress).
+            *(build_maps_asset(city, warehouse) for city in registry.cities if city.boundaries),
         ],
         asset_checks=[build_raw_checks(city, warehouse) for city in registry.cities],
         jobs=[
             daily_refresh_job,
             *(city_refresh_job(city) for city in registry.cities),
             boundaries_job,
+            maps_job,
         ],
-        schedules=[daily_refresh_schedule, boundaries_schedule],
+        schedules=[daily_refresh_schedule, boundaries_schedule, maps_schedule],
         resources=build_resources(),
     )
 

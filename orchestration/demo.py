@@ -1,4 +1,5 @@
-"""`civic311 demo`: one Dagster run over the demo window, then a short summary."""
+"""`civic311 demo`: the demo city's boundary layers, Dagster runs over the demo
+window, its maps, then a short summary."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import duckdb
-from dagster import DagsterInstance
+from dagster import AssetKey, DagsterInstance
 from dagster._core.storage.tags import (
     ASSET_PARTITION_RANGE_END_TAG,
     ASSET_PARTITION_RANGE_START_TAG,
@@ -16,6 +17,7 @@ from dagster._core.storage.tags import (
 
 from ingestion.pipeline import warehouse_path
 from ingestion.registry import load_registry
+from ingestion.synthetic import SYNTHETIC_ENV
 
 JOB_NAME = "daily_refresh"
 
@@ -41,6 +43,26 @@ def run_partition_range(
             ASSET_PARTITION_RANGE_START_TAG: first.isoformat(),
             ASSET_PARTITION_RANGE_END_TAG: last.isoformat(),
         },
+        raise_on_error=False,
+    )
+
+
+def run_job(
+    job_name: str,
+    defs=None,
+    instance: DagsterInstance | None = None,
+    run_config: dict | None = None,
+    asset_selection: list[AssetKey] | None = None,
+):
+    """Run an unpartitioned job (refresh_boundaries, draw_maps) once, in process."""
+    if defs is None:
+        from orchestration.definitions import build_definitions
+
+        defs = build_definitions()
+    return defs.resolve_job_def(job_name).execute_in_process(
+        instance=instance or DagsterInstance.get(),
+        run_config=run_config,
+        asset_selection=asset_selection,
         raise_on_error=False,
     )
 
@@ -180,7 +202,32 @@ def mart_lines(con: duckdb.DuckDBPyConnection, city_id: str) -> list[str]:
     return lines
 
 
-def summary(warehouse: Path, city_id: str) -> str:
+def map_lines(warehouse: Path, city_id: str, maps: dict[str, str]) -> list[str]:
+    """Which boundary layers the demo loaded, and where its maps are."""
+    city = load_registry().city(city_id)
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        loaded = con.execute(
+            "select layer, vintage, count(*), count(population) from geography.boundaries "
+            "where city_id = ? group by all order by layer",
+            [city_id],
+        ).fetchall()
+    lines = ["Boundary layers:"]
+    lines += [
+        f"  {layer} ({vintage}): {areas:,} areas, {people:,} with population"
+        for layer, vintage, areas, people in loaded
+    ]
+    skipped = [layer.name for layer in city.boundaries if not layer.loads_offline]
+    if skipped:
+        lines.append(
+            f"  not loaded, their files need a download: {', '.join(skipped)} "
+            "(run refresh_boundaries online, or with CIVIC311_BOUNDARY_MIRROR set)"
+        )
+    lines.append(f"Maps (SYNTHETIC data; also in the Dagster UI, asset maps/{city_id}):")
+    lines += [f"  {name}: {path}" for name, path in maps.items()]
+    return lines
+
+
+def summary(warehouse: Path, city_id: str, maps: dict[str, str] | None = None) -> str:
     with duckdb.connect(str(warehouse), read_only=True) as con:
         layers = [
             ("raw", f"raw_{city_id}.service_requests"),
@@ -207,6 +254,8 @@ def summary(warehouse: Path, city_id: str) -> str:
         "",
         *marts,
         "",
+        *(map_lines(warehouse, city_id, maps) if maps is not None else []),
+        "",
         f"Warehouse: {warehouse}",
         "Definitions of every figure: docs/metrics.md.",
         "Next: `make dev` opens the Dagster UI on http://127.0.0.1:3000 over this warehouse.",
@@ -221,14 +270,24 @@ def run_demo(
     end: date,
     before_last_day: Callable[[], int] | None = None,
 ) -> int:
-    """One backfill run over every day but the last, then the last day on its own,
-    as the daily schedule would run it. `before_last_day` changes the replayed
+    """The city's boundary layers that need no download, then one backfill run over
+    every day but the last, then the last day on its own, as the daily schedule
+    would run it, then the city's maps. `before_last_day` changes the replayed
     portal in between (the demo's synthetic closings, reopenings and hand-offs),
     so the last run has history to catch."""
     os.environ["CIVIC311_REPLAY_URL"] = replay_url
+    os.environ[SYNTHETIC_ENV] = "1"
     from orchestration.resources import dbt_project
 
     dbt_project.preparer.prepare(dbt_project)
+    offline = [layer.name for layer in load_registry().city(city_id).boundaries if layer.loads_offline]
+    result = run_job(
+        "refresh_boundaries",
+        run_config={"ops": {"geography__boundaries": {"config": {"cities": [city_id], "layers": offline}}}},
+    )
+    if not result.success:
+        print("civic311 demo: loading the boundary layers failed; see the log above.")
+        return 1
     last_day = end - timedelta(days=1)
     runs = [(start, last_day - timedelta(days=1)), (last_day, last_day)]
     for number, (first, last) in enumerate(runs):
@@ -242,5 +301,13 @@ def run_demo(
             failed = [e.step_key for e in result.all_events if e.is_step_failure]
             print(f"civic311 demo: the run failed at {', '.join(failed) or 'a check'}; see the log above.")
             return 1
-    print(summary(warehouse_path(), city_id))
+    result = run_job("draw_maps", asset_selection=[AssetKey(["maps", city_id])])
+    if not result.success:
+        print("civic311 demo: drawing the maps failed; see the log above.")
+        return 1
+    (drawn,) = result.get_asset_materialization_events()
+    metadata = drawn.materialization.metadata
+    maps = {name: metadata[name].path for name in ("service_gap_png", "hotspot_png")}
+    maps |= {name: path for name, path in metadata["exports"].data.items() if name.endswith(".parquet")}
+    print(summary(warehouse_path(), city_id, maps))
     return 0

@@ -34,10 +34,19 @@ boundaries_job = define_asset_job(
     description="Reload the boundary layers; the next refresh rejoins the layers whose version moved.",
 )
 
-# Boundaries change a few times a decade: a weekly look is plenty.
+maps_job = define_asset_job(
+    name="draw_maps",
+    selection=AssetSelection.groups("maps"),
+    description="Redraw every city's gap and hotspot maps from the marts and export the area marts.",
+)
+
+# Boundaries change a few times a decade: a weekly look is plenty. The maps are
+# drawn after the daily refresh; they share its writer pool, so a refresh that
+# runs late delays them instead of racing them.
 boundaries_schedule = ScheduleDefinition(
     job=boundaries_job, cron_schedule="0 5 * * 1", name="weekly_boundaries_schedule"
 )
+maps_schedule = ScheduleDefinition(job=maps_job, cron_schedule="0 8 * * *", name="daily_maps_schedule")
 
 
 def city_refresh_job(city: City) -> JobDefinition:

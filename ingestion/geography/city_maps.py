@@ -58,11 +58,22 @@ def render_city_maps(warehouse: Path, city: City, out_dir: Path, *, synthetic: b
     done = CityMaps(city_id=city.id, layer=layer.name)
     with duckdb.connect(str(warehouse), read_only=True) as con:
         names = _category_names(con)
-        areas = {each.name: boundary_areas(con, city.id, each.name) for each in city.boundaries}
+        (loaded,) = con.execute(
+            "select count(*) from information_schema.tables "
+            "where table_schema = 'geography' and table_name = 'boundaries'"
+        ).fetchone()
+        areas = {each.name: boundary_areas(con, city.id, each.name) for each in city.boundaries if loaded}
+        if not loaded or areas[layer.name].empty:
+            raise ValueError(
+                f"{city.id}: boundary layer {layer.name!r} has no areas in geography.boundaries; "
+                f"load it first (the refresh_boundaries job, or its asset geography/boundaries "
+                f"with config cities: [{city.id}])"
+            )
         _gap_map(con, city, layer.name, layer.label, areas[layer.name], names, target, synthetic, done)
         _hotspot_map(con, city, layer.name, layer.label, areas[layer.name], names, target, synthetic, done)
         for name, shapes in areas.items():
-            _exports(con, city.id, name, shapes, target, done)
+            if not shapes.empty:  # a declared layer not loaded yet has nothing to export
+                _exports(con, city.id, name, shapes, target, done)
     return done
 
 
@@ -91,7 +102,8 @@ def _gap_map(con, city, layer, label, areas, names, target, synthetic, done: Cit
         areas,
         gaps,
         city_name=city.name,
-        layer_label=f"{label} ({category})",
+        layer_label=label,
+        category=category,
         month=latest or pd.Timestamp.now(tz="UTC").date().replace(day=1),
         path=target / "service_gaps.png",
         synthetic=synthetic,

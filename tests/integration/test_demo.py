@@ -1,13 +1,17 @@
-"""`civic311 demo` end to end on a small synthetic feed: generate, replay, one
-Dagster run over the window, summary."""
+"""`civic311 demo` end to end on a small synthetic feed: generate, replay, the
+boundary layer, Dagster runs over the window, maps, summary."""
 
 from __future__ import annotations
 
+import base64
 import json
 
 import duckdb
 import pytest
+from dagster import AssetKey, DagsterInstance
+from PIL import Image
 
+from ingestion.synthetic import SYNTHETIC_ENV
 from orchestration.cli import main
 
 pytestmark = pytest.mark.integration
@@ -17,6 +21,7 @@ def test_demo_builds_one_fact_row_per_generated_request(
     tmp_path, warehouse, monkeypatch, capsys, dbt_manifest
 ):
     monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv(SYNTHETIC_ENV, raising=False)  # the demo sets it; put it back after
     code = main(["demo", "--requests", "3000", "--days", "3", "--end", "2026-11-01"])
     out = capsys.readouterr().out
     assert code == 0, out
@@ -68,3 +73,36 @@ def test_demo_builds_one_fact_row_per_generated_request(
     # Every hand-off ends where the request now is.
     assert handed == events["reassigned"]
     assert "hand-offs and" in out and " -> " in out
+
+    # Maps. The demo loads only NYC's layer whose files ship in a package (MODZCTA);
+    # the others need a download.
+    assert "modzcta (2020): 178 areas, 178 with population" in out
+    assert "not loaded, their files need a download: community_district, council_district" in out
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        layers = dict(
+            con.execute("select layer, count(*) from intermediate.int_request_areas group by 1").fetchall()
+        )
+        gap_layers = {
+            r[0] for r in con.execute("select distinct layer from marts.mart_service_gaps").fetchall()
+        }
+    assert layers == {"modzcta": 3000, "zip": 3000, "h3": 3000}
+    assert gap_layers == {"modzcta", "zip", "h3"}
+
+    maps = warehouse.parent / "maps" / "nyc"
+    for name in ("service_gaps.png", "hotspots.png"):
+        assert str(maps / name) in out
+        with Image.open(maps / name) as image:
+            assert image.format == "PNG" and image.size == (1200, 1200)
+    for export in ("service_gaps_modzcta", "hotspots_modzcta"):
+        assert (maps / f"{export}.parquet").stat().st_size > 0
+        assert (maps / f"{export}.geojson").stat().st_size > 0
+
+    # The UI shows what the run recorded: the images inline in the asset's metadata.
+    event = DagsterInstance.get().get_latest_materialization_event(AssetKey(["maps", "nyc"]))
+    metadata = event.asset_materialization.metadata
+    for key, png in (("service_gap_map", "service_gaps.png"), ("hotspot_map", "hotspots.png")):
+        text = metadata[key].value
+        encoded = text.split("data:image/png;base64,", 1)[1].rstrip(")")
+        assert base64.b64decode(encoded) == (maps / png).read_bytes(), key
+    assert metadata["layer"].value == "modzcta"
+    assert metadata["month"].value == "2026-10"

@@ -227,6 +227,8 @@ def test_maps_leave_no_open_figures(nyc, tmp_path):
 def test_exports_round_trip(nyc, tmp_path):
     frame = nyc[["area_id", "population", "geometry"]].copy()
     frame["loaded_at"] = pd.Timestamp("2026-10-01 08:00", tz="America/New_York")
+    # An instant no row has (a mart's last_closed_at over open requests only).
+    frame["closed_at"] = pd.Series(pd.NaT, index=frame.index, dtype="datetime64[us, UTC]")
     frame["requested_month"] = dt.date(2026, 10, 1)
     frame["gap_index"] = [decimal.Decimal(p) / decimal.Decimal(42548) for p in frame["population"]]
     paths = write_area_exports(frame, tmp_path / "exports" / "nyc_modzcta")
@@ -241,6 +243,7 @@ def test_exports_round_trip(nyc, tmp_path):
     assert first["properties"]["area_id"] == "10001" and first["properties"]["population"] == 23072
     assert first["properties"]["loaded_at"] == "2026-10-01T12:00:00Z"
     assert first["properties"]["requested_month"] == "2026-10-01"
+    assert first["properties"]["closed_at"] is None
     assert first["properties"]["gap_index"] == pytest.approx(23072 / 42548)
     for feature in document["features"]:
         polygons = feature["geometry"]["coordinates"]
