@@ -7,6 +7,7 @@ from __future__ import annotations
 import importlib.resources
 from pathlib import Path
 
+import duckdb
 import geopandas as gpd
 import pandas as pd
 import pytest
@@ -184,3 +185,41 @@ def test_a_new_vintage_rejoins_only_its_layer(joined, tmp_path):
         where city_id = 'nyc' and layer = 'council_district' and area_id <> 'unlocated'""",
     )[0][0]
     assert 40 <= districts <= 51
+
+
+def test_after_a_new_vintage_the_area_marts_equal_a_full_refresh(joined, tmp_path):
+    """The marts follow a rejoined layer in the same incremental run: the periods
+    holding its requests are recomputed, and the result equals a full refresh."""
+    from tests.integration.conftest import SAMPLES_AS_OF
+    from tests.integration.test_incremental_marts import content_hash
+
+    warehouse = copy_warehouse(joined, tmp_path / "w")
+    marts = "+mart_service_gaps +mart_hotspots"
+    no_tests = {"exclude": "resource_type:test", "dbt_vars": {"as_of": SAMPLES_AS_OF}}
+    dbt_build(warehouse, marts, tmp_path / "first", **no_tests)
+    council_before = query(
+        warehouse,
+        "select count(distinct area_id) from marts.mart_service_gaps "
+        "where city_id = 'nyc' and layer = 'council_district'",
+    )
+    raw = load_registry().model_dump(mode="json", exclude_none=True)
+    nyc = next(c for c in raw["cities"] if c["id"] == "nyc")
+    council = next(layer for layer in nyc["boundaries"] if layer["name"] == "council_district")
+    council.update(vintage="2013", source={"package": COUNCIL_2013})
+    council.pop("population")
+    load_boundaries(parse_registry(raw), warehouse, tmp_path / "cache")
+
+    # An incremental run over a window in which no request changed.
+    window = {"min_date": "2031-01-01", "max_date": "2031-01-02", "as_of": SAMPLES_AS_OF}
+    dbt_build(warehouse, marts, tmp_path / "window", exclude="resource_type:test", dbt_vars=window)
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        incremental = {t: content_hash(con, t) for t in ("mart_service_gaps", "mart_hotspots", "dim_area")}
+        council_vintages = con.execute(
+            "select distinct vintage from marts.dim_area where city_id = 'nyc' and layer = 'council_district'"
+        ).fetchall()
+    dbt_build(warehouse, marts, tmp_path / "full", full_refresh=True, **no_tests)
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        full = {t: content_hash(con, t) for t in ("mart_service_gaps", "mart_hotspots", "dim_area")}
+    assert council_before[0][0] > 0
+    assert council_vintages == [("2013",)]
+    assert incremental == full

@@ -81,21 +81,7 @@ changed_weeks as (
     {% if is_incremental() %}
     union
 
-    select fct.city_id, fct.requested_week
-    from fct
-    semi join request_areas
-        on fct.city_id = request_areas.city_id
-        and fct.request_id = request_areas.request_id
-        and request_areas.joined_in_run = '{{ invocation_id }}'
-
-    union
-
-    -- a layer the city no longer has: its rows go with the week's rewrite
-    select previous_build.city_id, previous_build.requested_week
-    from {{ this }} as previous_build
-    anti join request_areas
-        on previous_build.city_id = request_areas.city_id
-        and previous_build.layer = request_areas.layer
+    {{ periods_with_moved_areas('requested_week') }}
     {% endif %}
 
 ),

@@ -53,27 +53,13 @@ changed_months as (
     {% if is_incremental() %}
     union
 
-    select fct.city_id, fct.requested_month
-    from fct
-    semi join request_areas
-        on fct.city_id = request_areas.city_id
-        and fct.request_id = request_areas.request_id
-        and request_areas.joined_in_run = '{{ invocation_id }}'
-
-    union
-
     select city_id, requested_month
     from {{ this }}
     where open_requests > 0 or future_dated_requests > 0
 
     union
 
-    -- a layer the city no longer has: its rows go with the period's rewrite
-    select previous_build.city_id, previous_build.requested_month
-    from {{ this }} as previous_build
-    anti join request_areas
-        on previous_build.city_id = request_areas.city_id
-        and previous_build.layer = request_areas.layer
+    {{ periods_with_moved_areas('requested_month') }}
     {% endif %}
 
 ),
