@@ -34,24 +34,31 @@
 
 
 {#- For an incremental area mart: the (city, period)s to recompute because their
-    requests moved between areas, not because they changed. The periods holding a
-    request int_request_areas rejoined in this run (a layer whose boundaries
-    changed), and those holding rows of a layer the city no longer has (their
-    rows go with the period's rewrite). `facts` and `areas` name CTEs of the
-    model with (city_id, request_id, <period>) and int_request_areas' rows. -#}
-{% macro periods_with_moved_areas(period, facts='fct', areas='request_areas') -%}
-    select {{ facts }}.city_id, {{ facts }}.{{ period }}
-    from {{ facts }}
-    semi join {{ areas }}
-        on {{ facts }}.city_id = {{ areas }}.city_id
-        and {{ facts }}.request_id = {{ areas }}.request_id
-        and {{ areas }}.joined_in_run = '{{ invocation_id }}'
+    requests moved between areas, not because they changed. Each mart row
+    records the version of its layer (int_request_areas.layer_version), so a
+    run finds, whatever ran before it: the periods of the previous build on a
+    layer version the city no longer has (a layer whose boundaries changed, or
+    that the city dropped), and every period of a city that has a layer the
+    previous build lacks (a new layer). `facts` has (city_id, <period>) per
+    request; `layer_versions` has (city_id, layer, layer_version). -#}
+{% macro periods_with_moved_areas(period, facts='fct', layer_versions='layer_versions') -%}
+    select previous_build.city_id, previous_build.{{ period }}
+    from {{ this }} as previous_build
+    left join {{ layer_versions }}
+        on previous_build.city_id = {{ layer_versions }}.city_id
+        and previous_build.layer = {{ layer_versions }}.layer
+    where previous_build.layer_version is distinct from {{ layer_versions }}.layer_version
 
     union
 
-    select previous_build.city_id, previous_build.{{ period }}
-    from {{ this }} as previous_build
-    anti join {{ areas }}
-        on previous_build.city_id = {{ areas }}.city_id
-        and previous_build.layer = {{ areas }}.layer
+    select {{ facts }}.city_id, {{ facts }}.{{ period }}
+    from {{ facts }}
+    semi join (
+        select {{ layer_versions }}.city_id
+        from {{ layer_versions }}
+        anti join (select distinct city_id, layer from {{ this }}) as built
+            on {{ layer_versions }}.city_id = built.city_id
+            and {{ layer_versions }}.layer = built.layer
+    ) as new_layers
+        on {{ facts }}.city_id = new_layers.city_id
 {%- endmacro %}

@@ -12,10 +12,10 @@
     (the weekly spike test, macros/weekly_spikes.sql); the area of each
     request in each layer comes from int_request_areas. An incremental run
     recomputes, in every layer, the (city, week)s holding a request that
-    changed in the partition window or whose areas int_request_areas rejoined
-    in this run (a layer whose boundaries changed), or holding rows of a layer
-    the city no longer has, and the 8 weeks after each (their baselines hold
-    it), plus, when a city's first demand week moved (a late-arriving older
+    changed in the partition window, those whose rows are on a layer version
+    the city no longer has (changed or dropped boundaries) and, for a city
+    with a new layer, all its weeks; and the 8 weeks after each (their
+    baselines hold them), plus, when a city's first demand week moved (a late-arriving older
     request), the weeks whose full-baseline status moved with it. The 8 weeks
     before those are counted too, only to feed the baselines. -#}
 
@@ -34,8 +34,18 @@ fct as (
 
 request_areas as (
 
-    select city_id, request_id, layer, area_id, joined_in_run
+    select city_id, request_id, layer, area_id, layer_version
     from {{ ref('int_request_areas') }}
+
+),
+
+-- the version of each layer the requests are placed on (int_request_areas
+-- rejoins a whole layer when its version moves)
+layer_versions as (
+
+    select city_id, layer, any_value(layer_version) as layer_version
+    from request_areas
+    group by city_id, layer
 
 ),
 
@@ -160,10 +170,16 @@ final as (
         cast(scored.poisson_lambda as double) as poisson_lambda,
         scored.has_full_baseline,
         scored.poisson_p,
-        scored.is_spike as is_emerging
+        scored.is_spike as is_emerging,
+        layer_versions.layer_version
 
     from scored
-    semi join affected_weeks using (city_id, requested_week)
+    left join layer_versions
+        on scored.city_id = layer_versions.city_id
+        and scored.layer = layer_versions.layer
+    semi join affected_weeks
+        on scored.city_id = affected_weeks.city_id
+        and scored.requested_week = affected_weeks.requested_week
 
 )
 

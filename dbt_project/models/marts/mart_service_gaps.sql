@@ -12,11 +12,11 @@
     int_request_areas. The city-wide figures are taken once per (city,
     category, month) over the requests themselves, not over their rows per
     layer. An incremental run recomputes, in every layer, the (city, month)s
-    holding a request that changed in the partition window or whose areas
-    int_request_areas rejoined in this run (a layer whose boundaries changed),
-    those whose figures moved with the clock (open or future-dated requests,
-    read from the previous build), those of a layer the city no longer has,
-    and the 3 months after each (the chronic flag looks back over 4 months).
+    holding a request that changed in the partition window, those whose
+    figures moved with the clock (open or future-dated requests, read from the
+    previous build), those whose rows are on a layer version the city no
+    longer has (changed or dropped boundaries) and, for a city with a new
+    layer, all its months; and the 3 months after each (the chronic flag looks back over 4 months).
     The months before those are computed too, only to feed that look-back. -#}
 
 {%- set gap_threshold = 1.5 -%}
@@ -39,8 +39,18 @@ fct as (
 
 request_areas as (
 
-    select city_id, request_id, layer, area_id, joined_in_run
+    select city_id, request_id, layer, area_id, layer_version
     from {{ ref('int_request_areas') }}
+
+),
+
+-- the version of each layer the requests are placed on (int_request_areas
+-- rejoins a whole layer when its version moves)
+layer_versions as (
+
+    select city_id, layer, any_value(layer_version) as layer_version
+    from request_areas
+    group by city_id, layer
 
 ),
 
@@ -294,10 +304,16 @@ final as (
         cast({{ gap_threshold }} as double) as gap_threshold,
         chronic.is_gap,
         chronic.gap_months_in_last_4,
-        chronic.gap_months_in_last_4 >= {{ chronic_min_gap_months }} as chronically_underserved
+        chronic.gap_months_in_last_4 >= {{ chronic_min_gap_months }} as chronically_underserved,
+        layer_versions.layer_version
 
     from chronic
-    semi join affected_months using (city_id, requested_month)
+    left join layer_versions
+        on chronic.city_id = layer_versions.city_id
+        and chronic.layer = layer_versions.layer
+    semi join affected_months
+        on chronic.city_id = affected_months.city_id
+        and chronic.requested_month = affected_months.requested_month
 
 )
 
