@@ -33,6 +33,28 @@
 {%- endmacro %}
 
 
+{#- The CTEs an area mart reads int_request_areas through: `request_areas`, each
+    request's area in each layer, and `layer_versions`, the version of each
+    (city, layer) the requests are placed on (int_request_areas rejoins a whole
+    layer when its version moves). Ends with a comma: more CTEs follow. -#}
+{% macro request_area_ctes() -%}
+request_areas as (
+
+    select city_id, request_id, layer, area_id, layer_version
+    from {{ ref('int_request_areas') }}
+
+),
+
+layer_versions as (
+
+    select city_id, layer, any_value(layer_version) as layer_version
+    from request_areas
+    group by city_id, layer
+
+),
+{%- endmacro %}
+
+
 {#- For an incremental area mart: the (city, period)s to recompute because their
     requests moved between areas, not because they changed. Each mart row
     records the version of its layer (int_request_areas.layer_version), so a

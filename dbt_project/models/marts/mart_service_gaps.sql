@@ -37,22 +37,7 @@ fct as (
 
 ),
 
-request_areas as (
-
-    select city_id, request_id, layer, area_id, layer_version
-    from {{ ref('int_request_areas') }}
-
-),
-
--- the version of each layer the requests are placed on (int_request_areas
--- rejoins a whole layer when its version moves)
-layer_versions as (
-
-    select city_id, layer, any_value(layer_version) as layer_version
-    from request_areas
-    group by city_id, layer
-
-),
+{{ request_area_ctes() }}
 
 changed_months as (
 
