@@ -222,17 +222,37 @@ def hotspot_map(
         handles.append(
             Line2D([], [], marker="o", linestyle="none", markersize=10, label=label, color=colour[group])
         )
-    fig.legend(
-        handles=handles,
-        loc="center",
-        bbox_to_anchor=(0.5, 0.122),
-        ncols=min(3, len(handles)),
-        frameon=False,
-        fontsize=9 if len(handles) <= 6 else 8.5,
-        columnspacing=1.5,
-        handletextpad=0.3,
-    )
+    fit_legend(fig, handles, centre=(0.5, 0.122))
     return _save(fig, path)
+
+
+def fit_legend(fig, handles: list, *, centre: tuple[float, float], margin: float = 0.02):
+    """The figure's legend at `centre` in 3 columns, at the largest font from 9 pt down
+    to 6.5 pt that keeps it within `margin` of the figure's sides; 2 columns if even
+    6.5 pt is too wide. Long category names (9 groups of "Homeless encampments and
+    outreach (5 areas, 42 requests)") would otherwise run off the canvas."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    renderer = FigureCanvasAgg(fig).get_renderer()
+    width = fig.bbox.width * (1 - 2 * margin)
+    tries = [(min(3, len(handles)), size) for size in (9, 8.5, 8, 7.5, 7, 6.5)] + [(min(2, len(handles)), 8)]
+    for columns, size in tries:
+        legend = fig.legend(
+            handles=handles,
+            loc="center",
+            bbox_to_anchor=centre,
+            ncols=columns,
+            frameon=False,
+            fontsize=size,
+            columnspacing=1.2,
+            handletextpad=0.3,
+        )
+        if legend.get_window_extent(renderer).width <= width:
+            return legend
+        legend.remove()
+    return fig.legend(
+        handles=handles, loc="center", bbox_to_anchor=centre, ncols=tries[-1][0], frameon=False, fontsize=8
+    )
 
 
 def _draw_hotspots(ax, fig, spots: gpd.GeoDataFrame) -> None:

@@ -273,3 +273,28 @@ def test_exports_need_a_crs(tmp_path):
     frame = gpd.GeoDataFrame({"area_id": ["a"]}, geometry=[shapely.box(0, 0, 1, 1)])
     with pytest.raises(ValueError, match="no CRS"):
         write_area_exports(frame, tmp_path / "x")
+
+
+def test_a_legend_of_long_category_names_stays_on_the_canvas():
+    """The demo's week had 9 legend groups, some 56 characters long; 3 columns at 9 pt
+    ran off both sides of the 1200 px map."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from matplotlib.lines import Line2D
+
+    from ingestion.geography.maps import DPI, FIGSIZE_INCHES, fit_legend
+
+    names = [
+        "Parking", "Street condition", "Heat and hot water", "Homeless encampments and outreach",
+        "Street lights and traffic signals", "Rodents and pests", "Water and sewer",
+        "Graffiti and illegal postings", "Other categories",
+    ]  # fmt: skip
+    handles = [
+        Line2D([], [], marker="o", linestyle="none", label=f"{name} (15 areas, 1,234 requests)")
+        for name in names
+    ]
+    fig = Figure(figsize=(FIGSIZE_INCHES, FIGSIZE_INCHES), dpi=DPI)
+    legend = fit_legend(fig, handles, centre=(0.5, 0.122))
+    box = legend.get_window_extent(FigureCanvasAgg(fig).get_renderer())
+    assert 0 <= box.x0 and box.x1 <= fig.bbox.width
+    assert len(legend.get_texts()) == 9 and legend.get_texts()[0].get_fontsize() >= 6.5
