@@ -1,0 +1,149 @@
+"""Publishing: what BI tools read, taken out of the working warehouse all at once.
+
+`publish` copies every table and view of the warehouse's `marts` schema (facts,
+dimensions, marts; views are materialized) into a new DuckDB file beside the
+serving file, records the publish in `civic311.publishes`, and writes each table
+as Parquet into a new folder under the published directory. Only when everything
+is written does it swap both in:
+
+- the file with `os.replace`, atomic on one filesystem. A reader's open connection
+  keeps reading the file it opened; a new connection gets the new file. No reader
+  ever sees half of one publish and half of another, and no reader holds a lock
+  the pipeline needs: the working warehouse is another file.
+  (Within one process DuckDB reuses a database it already has open for a path, so
+  a process that holds a connection sees that publish until it closes them all.)
+- the Parquet folder through the `current` symlink, replaced the same way.
+
+A failure before the swap removes what it wrote and leaves the previous publish
+exactly as it was. The last `keep` Parquet folders are kept, so a reader that
+resolved `current` a moment ago can finish.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+
+DEFAULT_SERVING = Path("data/serving.duckdb")
+DEFAULT_PUBLISHED = Path("data/published")
+SCHEMA = "marts"
+
+
+class PublishError(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class Publish:
+    publish_id: str
+    serving: Path
+    parquet_dir: Path
+    rows: dict[str, int]
+
+
+def serving_path() -> Path:
+    """The file BI tools read: `$CIVIC311_SERVING`, default `data/serving.duckdb`."""
+    return Path(os.environ.get("CIVIC311_SERVING", DEFAULT_SERVING)).resolve()
+
+
+def published_dir() -> Path:
+    """Parquet copies of the served tables: `$CIVIC311_PUBLISHED`, default `data/published`."""
+    return Path(os.environ.get("CIVIC311_PUBLISHED", DEFAULT_PUBLISHED)).resolve()
+
+
+def _quoted(path: Path) -> str:
+    return "'" + str(path).replace("'", "''") + "'"
+
+
+def _fsync(path: Path) -> None:
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+def publish(warehouse: Path, serving: Path, parquet_root: Path, *, label: str = "", keep: int = 3) -> Publish:
+    """Publish the warehouse's marts to `serving` and `parquet_root/current`."""
+    if not warehouse.exists():
+        raise PublishError(
+            f"publish: the working warehouse {warehouse} does not exist; run the refresh first"
+        )
+    published_at = datetime.now(UTC)
+    publish_id = f"{published_at:%Y%m%dT%H%M%S%fZ}-{uuid.uuid4().hex[:6]}"
+    serving.parent.mkdir(parents=True, exist_ok=True)
+    parquet_root.mkdir(parents=True, exist_ok=True)
+    staging = serving.with_name(f".{serving.name}.{publish_id}")
+    folder = parquet_root / publish_id
+    link = parquet_root / f".current.{publish_id}"
+    try:
+        folder.mkdir()
+        rows = _write(warehouse, staging, folder, publish_id, published_at, label)
+        _fsync(staging)
+        os.symlink(publish_id, link)
+        os.replace(staging, serving)
+        os.replace(link, parquet_root / "current")
+        _fsync(serving.parent)
+    except BaseException:
+        for leftover in (staging, staging.with_name(staging.name + ".wal"), link):
+            leftover.unlink(missing_ok=True)
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+    _prune(parquet_root, keep)
+    return Publish(publish_id=publish_id, serving=serving, parquet_dir=folder, rows=rows)
+
+
+def _write(
+    warehouse: Path, staging: Path, folder: Path, publish_id: str, published_at: datetime, label: str
+) -> dict[str, int]:
+    con = duckdb.connect(str(staging))
+    try:
+        con.execute(f"attach {_quoted(warehouse)} as warehouse (read_only)")
+        tables = [
+            name
+            for (name,) in con.execute(
+                "select table_name from duckdb_tables() "
+                "where database_name = 'warehouse' and schema_name = ? "
+                "union select view_name from duckdb_views() where database_name = 'warehouse' "
+                "and schema_name = ? order by 1",
+                [SCHEMA, SCHEMA],
+            ).fetchall()
+        ]
+        if not tables:
+            raise PublishError(
+                f"publish: {warehouse} has no tables in schema {SCHEMA}; build the marts before publishing"
+            )
+        con.execute(f"create schema {SCHEMA}")
+        rows = {}
+        for table in tables:
+            target = f'{SCHEMA}."{table}"'
+            con.execute(f'create table {target} as select * from warehouse.{SCHEMA}."{table}"')
+            (rows[table],) = con.execute(f"select count(*) from {target}").fetchone()  # noqa: S608
+            con.execute(f"copy {target} to {_quoted(folder / f'{table}.parquet')} (format parquet)")
+        con.execute("detach warehouse")
+        con.execute("create schema civic311")
+        con.execute(
+            "create table civic311.publishes as select ? as publish_id, ?::timestamptz as published_at, "
+            "? as label, ? as source_warehouse, ?::json as table_rows",
+            [publish_id, published_at, label, str(warehouse), json.dumps(rows, sort_keys=True)],
+        )
+        con.execute("checkpoint")
+    finally:
+        con.close()
+    return rows
+
+
+def _prune(parquet_root: Path, keep: int) -> None:
+    """Drop Parquet folders beyond the newest `keep` (publish ids sort by time)."""
+    current = (parquet_root / "current").resolve().name
+    folders = sorted(p for p in parquet_root.iterdir() if p.is_dir() and not p.is_symlink())
+    for old in folders[: max(len(folders) - keep, 0)]:
+        if old.name != current:
+            shutil.rmtree(old, ignore_errors=True)

@@ -1,0 +1,135 @@
+"""Publishing the marts to the serving file and Parquet (orchestration/serving.py):
+everything or nothing, and a reader never sees two publishes at once."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import sys
+import textwrap
+import time
+
+import duckdb
+import pyarrow.parquet as pq
+import pytest
+
+from orchestration.serving import PublishError, publish
+from tests.integration.conftest import copy_warehouse
+
+pytestmark = pytest.mark.integration
+
+
+def digest(path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_a_publish_serves_every_mart_as_built(samples_built, tmp_path):
+    serving, parquet = tmp_path / "serving.duckdb", tmp_path / "published"
+    done = publish(samples_built, serving, parquet, label="first")
+    with duckdb.connect(str(samples_built), read_only=True) as con:
+        built = dict(
+            con.execute(
+                "select table_name, estimated_size from duckdb_tables() where schema_name = 'marts'"
+            ).fetchall()
+        )
+        built = {t: con.execute(f"select count(*) from marts.{t}").fetchone()[0] for t in built}  # noqa: S608
+    assert done.rows == built
+    assert {"fct_service_requests", "dim_area", "mart_service_gaps", "mart_hotspots"} <= set(built)
+    assert built["fct_service_requests"] > 20_000
+    with duckdb.connect(str(serving), read_only=True) as con:
+        served = {t: con.execute(f"select count(*) from marts.{t}").fetchone()[0] for t in built}  # noqa: S608
+        (record,) = con.execute("select publish_id, label, table_rows from civic311.publishes").fetchall()
+    assert served == built
+    assert record[0] == done.publish_id and record[1] == "first" and json.loads(record[2]) == built
+    assert (parquet / "current").resolve() == done.parquet_dir
+    for table, rows in built.items():
+        assert pq.read_metadata(parquet / "current" / f"{table}.parquet").num_rows == rows, table
+
+
+def test_a_failed_publish_leaves_the_last_one_byte_for_byte(samples_built, tmp_path):
+    serving, parquet = tmp_path / "serving.duckdb", tmp_path / "published"
+    empty = tmp_path / "empty" / "warehouse.duckdb"  # a warehouse whose marts were never built
+    empty.parent.mkdir()
+    duckdb.connect(str(empty)).close()
+    first = publish(samples_built, serving, parquet)
+    before, files = digest(serving), sorted(p.name for p in tmp_path.iterdir())
+    with pytest.raises(PublishError, match="no tables in schema marts"):
+        publish(empty, serving, parquet)
+    assert digest(serving) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == files  # no half-written file left behind
+    assert (parquet / "current").resolve() == first.parquet_dir
+    assert sorted(p.name for p in parquet.iterdir()) == sorted(["current", first.publish_id])
+
+
+READER = textwrap.dedent(
+    """
+    import json, sys, time, duckdb
+    from pathlib import Path
+    serving, kind, out, stop = Path(sys.argv[1]), sys.argv[2], open(sys.argv[3], "w"), Path(sys.argv[4])
+    query = (
+        "select (select label from civic311.publishes), count(distinct channel), min(channel) "
+        "from marts.fct_service_requests"
+    )
+    # `held`: one connection for the whole test. `new`: a connection per query. Not
+    # both in one process: DuckDB hands a process the database it already has open
+    # for a path, so a held connection would pin every later one to its publish.
+    held = duckdb.connect(str(serving), read_only=True) if kind == "held" else None
+    while not stop.exists():
+        try:
+            if held is not None:
+                row = held.execute(query).fetchone()
+            else:
+                with duckdb.connect(str(serving), read_only=True) as con:
+                    row = con.execute(query).fetchone()
+            out.write(json.dumps({"kind": kind, "row": list(row)}) + "\\n")
+        except Exception as error:
+            out.write(json.dumps({"kind": kind, "error": repr(error)}) + "\\n")
+        out.flush()
+        time.sleep(0.01)
+    """
+)
+
+
+def test_a_reader_holding_the_serving_file_sees_one_publish_or_the_next_never_a_mix(samples_built, tmp_path):
+    """A BI tool keeps the serving file open read-only and queries it in a loop while
+    10 publishes run. Each publish marks every fact row with its own label, so a
+    query that saw two publishes would see two labels or a label other than the
+    publish's own."""
+    warehouse = copy_warehouse(samples_built, tmp_path / "work")
+    serving, parquet = tmp_path / "serving.duckdb", tmp_path / "published"
+
+    def marked_publish(label: str) -> None:
+        with duckdb.connect(str(warehouse)) as con:
+            con.execute("update marts.fct_service_requests set channel = ?", [label])
+        publish(warehouse, serving, parquet, label=label)
+
+    marked_publish("p0")
+    stop = tmp_path / "stop"
+    logs = {kind: tmp_path / f"{kind}.jsonl" for kind in ("held", "new")}
+    readers = [
+        subprocess.Popen([sys.executable, "-c", READER, str(serving), kind, str(log), str(stop)])
+        for kind, log in logs.items()
+    ]
+    try:
+        time.sleep(1.5)
+        for k in range(1, 11):
+            marked_publish(f"p{k}")  # raises on any writer error
+            time.sleep(0.2)
+        time.sleep(0.5)
+    finally:
+        stop.touch()
+        for reader in readers:
+            reader.wait(timeout=60)
+    assert [reader.returncode for reader in readers] == [0, 0]
+    answers = [json.loads(line) for log in logs.values() for line in log.read_text().splitlines()]
+    errors = [a for a in answers if "error" in a]
+    assert not errors, errors[:3]
+    assert len(answers) > 40
+    for answer in answers:
+        label, labels, channel = answer["row"]
+        assert labels == 1 and channel == label, answer
+    held = {a["row"][0] for a in answers if a["kind"] == "held"}
+    fresh = [a["row"][0] for a in answers if a["kind"] == "new"]
+    assert held == {"p0"}  # an open connection keeps the publish it opened
+    assert fresh[-1] == "p10" and len(set(fresh)) >= 5  # new connections follow the publishes
