@@ -16,7 +16,7 @@ from dagster._core.storage.tags import (
 )
 
 from ingestion.pipeline import warehouse_path
-from ingestion.registry import load_registry
+from ingestion.registry import City, load_registry
 from ingestion.synthetic import SYNTHETIC_ENV
 
 JOB_NAME = "daily_refresh"
@@ -30,20 +30,14 @@ def run_partition_range(
     job_name: str = JOB_NAME,
 ):
     """Run a partitioned job once over partitions first..last (inclusive), as a backfill would."""
-    if defs is None:
-        # Built now, not imported: the module-level `defs` fixed its warehouse
-        # when first imported, and the environment may have changed since.
-        from orchestration.definitions import build_definitions
-
-        defs = build_definitions()
-    job = defs.resolve_job_def(job_name)
-    return job.execute_in_process(
-        instance=instance or DagsterInstance.get(),
+    return run_job(
+        job_name,
+        defs,
+        instance,
         tags={
             ASSET_PARTITION_RANGE_START_TAG: first.isoformat(),
             ASSET_PARTITION_RANGE_END_TAG: last.isoformat(),
         },
-        raise_on_error=False,
     )
 
 
@@ -53,9 +47,12 @@ def run_job(
     instance: DagsterInstance | None = None,
     run_config: dict | None = None,
     asset_selection: list[AssetKey] | None = None,
+    tags: dict[str, str] | None = None,
 ):
-    """Run an unpartitioned job (refresh_boundaries, draw_maps) once, in process."""
+    """Run a job once, in process."""
     if defs is None:
+        # Built now, not imported: the module-level `defs` fixed its warehouse
+        # when first imported, and the environment may have changed since.
         from orchestration.definitions import build_definitions
 
         defs = build_definitions()
@@ -63,6 +60,7 @@ def run_job(
         instance=instance or DagsterInstance.get(),
         run_config=run_config,
         asset_selection=asset_selection,
+        tags=tags,
         raise_on_error=False,
     )
 
@@ -71,22 +69,22 @@ def _hours(value: float | None) -> str:
     return "-" if value is None else f"{value:,.1f}"
 
 
-def area_layer(con: duckdb.DuckDBPyConnection, city_id: str) -> str:
+def area_layer(con: duckdb.DuckDBPyConnection, city: City) -> str:
     """The layer the summary shows areas in: the city's first boundary layer once it
     is loaded, else the reported ZIP (the area marts count each request per layer)."""
-    declared = [layer.name for layer in load_registry().city(city_id).boundaries[:1]]
-    for layer in declared:
+    if city.boundaries:
+        layer = city.boundaries[0].name
         (rows,) = con.execute(
-            "select count(*) from marts.mart_service_gaps where city_id = ? and layer = ?", [city_id, layer]
+            "select count(*) from marts.mart_service_gaps where city_id = ? and layer = ?", [city.id, layer]
         ).fetchone()
         if rows:
             return layer
     return "zip"
 
 
-def mart_lines(con: duckdb.DuckDBPyConnection, city_id: str) -> list[str]:
+def mart_lines(con: duckdb.DuckDBPyConnection, city: City) -> list[str]:
     """A few lines from each mart: what a BI user would look at first."""
-    layer = area_layer(con, city_id)
+    city_id, layer = city.id, area_layer(con, city)
     lines = ["Response times, the slowest groups of the latest month (hours to close):"]
     rows = con.execute(
         """
@@ -202,15 +200,13 @@ def mart_lines(con: duckdb.DuckDBPyConnection, city_id: str) -> list[str]:
     return lines
 
 
-def map_lines(warehouse: Path, city_id: str, maps: dict[str, str]) -> list[str]:
+def map_lines(con: duckdb.DuckDBPyConnection, city: City, maps: dict[str, str]) -> list[str]:
     """Which boundary layers the demo loaded, and where its maps are."""
-    city = load_registry().city(city_id)
-    with duckdb.connect(str(warehouse), read_only=True) as con:
-        loaded = con.execute(
-            "select layer, vintage, count(*), count(population) from geography.boundaries "
-            "where city_id = ? group by all order by layer",
-            [city_id],
-        ).fetchall()
+    loaded = con.execute(
+        "select layer, vintage, count(*), count(population) from geography.boundaries "
+        "where city_id = ? group by all order by layer",
+        [city.id],
+    ).fetchall()
     lines = ["Boundary layers:"]
     lines += [
         f"  {layer} ({vintage}): {areas:,} areas, {people:,} with population"
@@ -222,12 +218,13 @@ def map_lines(warehouse: Path, city_id: str, maps: dict[str, str]) -> list[str]:
             f"  not loaded, their files need a download: {', '.join(skipped)} "
             "(run refresh_boundaries online, or with CIVIC311_BOUNDARY_MIRROR set)"
         )
-    lines.append(f"Maps (SYNTHETIC data; also in the Dagster UI, asset maps/{city_id}):")
+    lines.append(f"Maps (SYNTHETIC data; also in the Dagster UI, asset maps/{city.id}):")
     lines += [f"  {name}: {path}" for name, path in maps.items()]
     return lines
 
 
 def summary(warehouse: Path, city_id: str, maps: dict[str, str] | None = None) -> str:
+    city = load_registry().city(city_id)
     with duckdb.connect(str(warehouse), read_only=True) as con:
         layers = [
             ("raw", f"raw_{city_id}.service_requests"),
@@ -241,7 +238,8 @@ def summary(warehouse: Path, city_id: str, maps: dict[str, str] | None = None) -
             "from marts.fct_service_requests where city_id = ?",
             [city_id],
         ).fetchone()
-        marts = mart_lines(con, city_id)
+        marts = mart_lines(con, city)
+        drawn = map_lines(con, city, maps) if maps is not None else []
     lines = [
         "",
         "civic311 demo: SYNTHETIC NYC-shaped data (generated, not real 311 records)",
@@ -254,7 +252,7 @@ def summary(warehouse: Path, city_id: str, maps: dict[str, str] | None = None) -
         "",
         *marts,
         "",
-        *(map_lines(warehouse, city_id, maps) if maps is not None else []),
+        *drawn,
         "",
         f"Warehouse: {warehouse}",
         "Definitions of every figure: docs/metrics.md.",

@@ -37,7 +37,7 @@ SCHEMA = "marts"
 
 
 class PublishError(RuntimeError):
-    pass
+    """A publish that cannot be made; the previous one is left as it was."""
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@ copied into this repository); HTTP goes through the project's own replay server.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -56,6 +57,14 @@ def dbt_manifest() -> Path:
 
     dbt_project.preparer.prepare(dbt_project)
     return dbt_project.manifest_path
+
+
+def content_hash(con: duckdb.DuckDBPyConnection, table: str) -> tuple[int, str]:
+    """Row count and an order-free hash of a mart's rows, doubles to 9 decimals
+    (parallel sums may differ in the last bits between two runs)."""
+    rows = con.execute(f"select * from marts.{table}").fetchall()  # noqa: S608 - fixed names
+    text = sorted(json.dumps([round(v, 9) if isinstance(v, float) else str(v) for v in row]) for row in rows)
+    return len(rows), hashlib.sha256("\n".join(text).encode()).hexdigest()
 
 
 def query(warehouse: Path, sql: str, params=None) -> list[tuple]:

@@ -62,8 +62,10 @@ def render_city_maps(warehouse: Path, city: City, out_dir: Path, *, synthetic: b
             "select count(*) from information_schema.tables "
             "where table_schema = 'geography' and table_name = 'boundaries'"
         ).fetchone()
-        areas = {each.name: boundary_areas(con, city.id, each.name) for each in city.boundaries if loaded}
-        if not loaded or areas[layer.name].empty:
+        areas = (
+            {each.name: boundary_areas(con, city.id, each.name) for each in city.boundaries} if loaded else {}
+        )
+        if layer.name not in areas or areas[layer.name].empty:
             raise ValueError(
                 f"{city.id}: boundary layer {layer.name!r} has no areas in geography.boundaries; "
                 f"load it first (the refresh_boundaries job, or its asset geography/boundaries "

@@ -247,12 +247,9 @@ def fit_legend(fig, handles: list, *, centre: tuple[float, float], margin: float
             columnspacing=1.2,
             handletextpad=0.3,
         )
-        if legend.get_window_extent(renderer).width <= width:
+        if legend.get_window_extent(renderer).width <= width or (columns, size) == tries[-1]:
             return legend
         legend.remove()
-    return fig.legend(
-        handles=handles, loc="center", bbox_to_anchor=centre, ncols=tries[-1][0], frameon=False, fontsize=8
-    )
 
 
 def _draw_hotspots(ax, fig, spots: gpd.GeoDataFrame) -> None:

@@ -111,8 +111,16 @@ def build_boundaries_asset(registry: Registry, warehouse: Path) -> AssetsDefinit
             for name, result in outcome.items():
                 if result == "removed":
                     rows.append({"city": city.id, "layer": name, "outcome": "removed"})
-        columns = ["city", "layer", "vintage", "version", "areas", "with population"]
-        table = pd.DataFrame(rows, columns=[*columns, "population rows unmatched", "outcome"])
+        columns = [
+            "city",
+            "layer",
+            "vintage",
+            "version",
+            "areas",
+            "with population",
+            "population rows unmatched",
+        ]
+        table = pd.DataFrame(rows, columns=[*columns, "outcome"])
         context.log.info("boundary layers: %s", table[["city", "layer", "outcome"]].to_dict("records"))
         yield MaterializeResult(asset_key=PIECES)
         yield MaterializeResult(asset_key=ZIP_AREAS)

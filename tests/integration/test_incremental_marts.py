@@ -12,7 +12,6 @@ changed."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 from datetime import UTC, date, datetime
 
@@ -23,7 +22,7 @@ from ingestion.pipeline import city_pipeline, run_source
 from ingestion.registry import load_registry
 from ingestion.replay import ReplayServer
 from ingestion.sources import source_for
-from tests.conftest import NYC_SODA_SAMPLE, dbt_build, write_registry
+from tests.conftest import NYC_SODA_SAMPLE, content_hash, dbt_build, write_registry
 
 pytestmark = pytest.mark.integration
 
@@ -61,14 +60,6 @@ def utc(day: date) -> datetime:
 
 def as_of(day: date) -> str:
     return f"{day.isoformat()} 00:00:00+00"
-
-
-def content_hash(con: duckdb.DuckDBPyConnection, table: str) -> tuple[int, str]:
-    """Row count and an order-free hash of a table's rows, doubles to 9 decimals
-    (parallel sums may differ in the last bits between two runs)."""
-    rows = con.execute(f"select * from marts.{table}").fetchall()  # noqa: S608 - fixed names
-    text = sorted(json.dumps([round(v, 9) if isinstance(v, float) else str(v) for v in row]) for row in rows)
-    return len(rows), hashlib.sha256("\n".join(text).encode()).hexdigest()
 
 
 def changes(records: list[dict]) -> tuple[dict, dict, dict]:

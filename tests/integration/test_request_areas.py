@@ -14,8 +14,8 @@ import pytest
 import shapely
 
 from ingestion.registry import load_registry, parse_registry
-from tests.conftest import SHARED_DATA, dbt_build, query
-from tests.integration.conftest import copy_warehouse
+from tests.conftest import SHARED_DATA, content_hash, dbt_build, query
+from tests.integration.conftest import SAMPLES_AS_OF, copy_warehouse
 from tests.integration.samples import load_boundaries
 
 pytestmark = pytest.mark.integration
@@ -191,9 +191,6 @@ def test_after_a_new_vintage_the_area_marts_equal_a_full_refresh(joined, tmp_pat
     """The marts follow a rejoined layer, even when int_request_areas was rebuilt
     by an earlier run: the periods whose rows are on the old layer version are
     recomputed, and the result equals a full refresh."""
-    from tests.integration.conftest import SAMPLES_AS_OF
-    from tests.integration.test_incremental_marts import content_hash
-
     warehouse = copy_warehouse(joined, tmp_path / "w")
     marts = "+mart_service_gaps +mart_hotspots"
     no_tests = {"exclude": "resource_type:test", "dbt_vars": {"as_of": SAMPLES_AS_OF}}
