@@ -5,6 +5,7 @@ civic311 dev        the Dagster UI on 127.0.0.1 over the same warehouse (and the
 civic311 generate   write the synthetic NYC feed
 civic311 replay     serve recorded records as cities' APIs (any protocol), on 127.0.0.1
 civic311 load       load a portal export file (CSV or JSON) of a city into the warehouse
+civic311 quarantine count what was received and not modelled, by city and rule
 """
 
 from __future__ import annotations
@@ -102,6 +103,19 @@ def cmd_load(args: argparse.Namespace) -> int:
             f"into raw_{city.id}.service_requests_export, {summary.rows_quarantined:,} quarantined "
             f"({len(summary.columns)} columns, {summary.seconds:.1f} s)"
         )
+    return 0
+
+
+def cmd_quarantine(args: argparse.Namespace) -> int:
+    from ingestion.pipeline import warehouse_path
+    from orchestration.quarantine import format_counts, quarantine_counts
+
+    try:
+        counts = quarantine_counts(warehouse_path(), args.city)
+    except FileNotFoundError as exc:
+        print(f"civic311 quarantine: {exc}", file=sys.stderr)
+        return 2
+    print(format_counts(counts))
     return 0
 
 
@@ -213,6 +227,10 @@ def _parser() -> argparse.ArgumentParser:
         "--from-file", action="append", required=True, metavar="PATH", help="CSV or JSON export"
     )
     load.set_defaults(func=cmd_load)
+
+    quarantine = sub.add_parser("quarantine", help="count quarantined records by city, stage and rule")
+    quarantine.add_argument("--city", default=None, help="one registry city id")
+    quarantine.set_defaults(func=cmd_quarantine)
     return parser
 
 

@@ -1,5 +1,6 @@
 """Every city in the registry has one staging model, unioned into the canonical
-model, that converts times with the timezone its registry entry names."""
+model (the cities of macros/city_feeds.sql), that converts times with the
+timezone its registry entry names."""
 
 import re
 
@@ -19,11 +20,17 @@ def test_staging_models_use_the_registry_timezone():
 
 
 def test_the_canonical_union_reads_every_staging_model():
-    union = (MODELS / "intermediate" / "int_service_requests.sql").read_text()
-    listed = set(re.findall(r"'(stg_[a-z0-9_]+__service_requests)'", union))
-    on_disk = {p.stem for p in (MODELS / "staging").glob("*/stg_*__service_requests.sql")}
-    registered = {f"stg_{city.id}__service_requests" for city in load_registry().cities}
+    feeds = (REPO / "dbt_project" / "macros" / "city_feeds.sql").read_text()
+    listed = set(re.findall(r"\{'city': '([a-z0-9_]+)'", feeds))
+    on_disk = {p.parent.name for p in (MODELS / "staging").glob("*/stg_*__service_requests.sql")}
+    registered = {city.id for city in load_registry().cities}
     assert listed == on_disk == registered, (
-        "add the city's staging model to the list in models/intermediate/int_service_requests.sql "
+        "add the city and its raw tables to city_feeds() in dbt_project/macros/city_feeds.sql "
         f"(missing: {sorted((on_disk | registered) - listed)})"
     )
+
+
+def test_each_staging_model_reads_the_raw_tables_of_its_feed():
+    for path in (MODELS / "staging").glob("*/stg_*__service_requests.sql"):
+        city = path.parent.name
+        assert f"raw_source('raw_{city}', feed_tables('{city}'))" in path.read_text(), path

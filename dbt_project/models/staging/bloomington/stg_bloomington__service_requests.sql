@@ -1,2 +1,2 @@
-{%- set raw = raw_source('raw_bloomington', ['service_requests']) -%}
+{%- set raw = raw_source('raw_bloomington', feed_tables('bloomington')) -%}
 {{ open311_requests(raw, 'America/Indiana/Indianapolis') }}

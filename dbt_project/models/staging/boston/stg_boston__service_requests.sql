@@ -1,4 +1,4 @@
-{%- set raw = raw_source('raw_boston', ['service_requests', 'service_requests_export']) -%}
+{%- set raw = raw_source('raw_boston', feed_tables('boston')) -%}
 
 with
 

@@ -1,4 +1,4 @@
-{%- set raw = raw_source('raw_chicago', ['service_requests', 'service_requests_export']) -%}
+{%- set raw = raw_source('raw_chicago', feed_tables('chicago')) -%}
 
 with
 

@@ -1,2 +1,2 @@
-{%- set raw = raw_source('raw_detroit', ['service_requests']) -%}
+{%- set raw = raw_source('raw_detroit', feed_tables('detroit')) -%}
 {{ seeclickfix_requests(raw, 'America/Detroit') }}

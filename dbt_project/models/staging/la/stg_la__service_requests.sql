@@ -1,4 +1,4 @@
-{%- set raw = raw_source('raw_la', ['service_requests', 'service_requests_export']) -%}
+{%- set raw = raw_source('raw_la', feed_tables('la')) -%}
 
 with
 

@@ -1,4 +1,4 @@
-{%- set raw = raw_source('raw_nyc', ['service_requests', 'service_requests_export']) -%}
+{%- set raw = raw_source('raw_nyc', feed_tables('nyc')) -%}
 
 with
 

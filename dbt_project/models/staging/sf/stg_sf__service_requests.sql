@@ -1,4 +1,4 @@
-{%- set raw = raw_source('raw_sf', ['service_requests', 'service_requests_export']) -%}
+{%- set raw = raw_source('raw_sf', feed_tables('sf')) -%}
 
 with
 

@@ -1,2 +1,2 @@
-{%- set raw = raw_source('raw_toronto', ['service_requests']) -%}
+{%- set raw = raw_source('raw_toronto', feed_tables('toronto')) -%}
 {{ open311_requests(raw, 'America/Toronto') }}

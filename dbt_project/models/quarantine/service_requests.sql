@@ -1,0 +1,68 @@
+{#- Every record civic311 received and did not model, with the rule it broke, the
+    record as the feed delivered it (JSON) and the dlt load that brought it.
+
+    - ingestion: records the adapter could not key (no id, a malformed export
+      line), from each city's raw_<city>.rejected_service_requests;
+    - canonical: loaded requests that break a hard rule of the canonical model
+      (macros/hard_rules.sql), with their raw row.
+
+    So for every city and load: records received = int_service_requests rows +
+    these rows. Payloads can hold residents' names and free text: this schema is
+    never published. -#}
+
+with
+
+{% for feed in city_feeds() %}
+{%- set rejected = raw_source('raw_' ~ feed.city, ['rejected_service_requests']) %}
+{%- set raw = raw_source('raw_' ~ feed.city, feed.tables) %}
+
+{{ feed.city }}_rejected as (
+
+    select
+        city_id,
+        source_id,
+        'ingestion' as stage,
+        {{ raw_field(rejected, 'rule') }} as rule,
+        {{ raw_field(rejected, 'payload') }} as payload,
+        {{ raw_field(rejected, '_dlt_load_id') }} as load_id,
+        _loaded_at as quarantined_at
+    from {{ rejected.relation }}
+
+),
+
+{{ feed.city }}_breaking as (
+
+    {% for rule in hard_rules() %}
+    select
+        staged.city_id,
+        staged.request_id as source_id,
+        'canonical' as stage,
+        '{{ rule.rule }}' as rule,
+        cast(to_json(raw_row) as varchar) as payload,
+        {{ raw_field(raw, '_dlt_load_id') }} as load_id,
+        raw_row._loaded_at as quarantined_at
+    from (
+        select city_id, request_id
+        from {{ ref('stg_' ~ feed.city ~ '__service_requests') }}
+        where coalesce({{ rule.breaks }}, false)
+    ) as staged
+    inner join {{ raw.relation }} as raw_row
+        on raw_row.city_id = staged.city_id and raw_row.source_id = staged.request_id
+    {% if not loop.last %}union all{% endif %}
+    {% endfor %}
+
+),
+{% endfor %}
+
+unioned as (
+
+    {% for feed in city_feeds() %}
+    select * from {{ feed.city }}_rejected
+    union all
+    select * from {{ feed.city }}_breaking
+    {% if not loop.last %}union all{% endif %}
+    {% endfor %}
+
+)
+
+select * from unioned
