@@ -49,6 +49,9 @@ class _HttpSource(_Strict):
     id_field: str = Field(min_length=1)
     # Late changes are read again: each run starts this far before its window.
     lookback_hours: float = Field(default=72, ge=0)
+    # How often the feed is expected to change: the freshness check warns when the
+    # newest change loaded is older than this. Busy city feeds change by the minute.
+    cadence_hours: float = Field(default=48, gt=0)
     timeout_seconds: float = Field(default=60, gt=0)
     max_retries: int = Field(default=6, ge=0)
     # Client-side throttle; None leaves pacing to the server's 429 + Retry-After.

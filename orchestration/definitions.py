@@ -1,26 +1,34 @@
 """The civic311 code location: every asset group, check, job and schedule by name.
 
     raw/<city>/service_requests    dlt loads, one daily-partitioned asset per city feed
-      + source_ids_present_and_unique (blocking)   (Open311 cities also raw/<city>/services)
+      + source_ids_present_and_unique (blocking), dbt source tests (blocking),
+        fresh_within_cadence (warning)              (Open311 cities also raw/<city>/services)
     geography/boundaries           every city's boundary layers (geopandas)
-    staging/ intermediate/ marts/   dbt models and their tests (int_request_areas: the spatial join)
+    reference/ staging/ quarantine/ intermediate/int_service_requests
+                                   dbt step 1: the canonical model and its tests
+    intermediate/int_request_areas, snapshots/, marts/
+                                   dbt step 2, run only when step 1's blocking checks pass
+    serving/marts                  publish: the marts that passed every check -> serving file + Parquet
     maps/<city>                    gap and hotspot maps (shown in the asset's metadata), area exports
-    daily_refresh (+ schedule), refresh_<city>, refresh_boundaries, draw_maps (+ schedules)   jobs
+    daily_refresh (+ schedule), refresh_<city>, refresh_boundaries, publish, draw_maps (+ schedules)   jobs
 
 `workspace.yaml` points here; `dagster dev` and the `civic311` CLI load `defs`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
-from dagster import Definitions
+from dagster import AssetCheckKey, AssetChecksDefinition, AssetsDefinition, Definitions
 
 from ingestion.pipeline import warehouse_path
 from ingestion.registry import Registry, load_registry
 from orchestration.assets.geography import build_boundaries_asset, build_maps_asset
 from orchestration.assets.ingestion import build_raw_assets
-from orchestration.assets.transformation import civic311_dbt_models
+from orchestration.assets.publishing import build_publish_asset
+from orchestration.assets.transformation import civic311_dbt_canonical, civic311_dbt_marts
+from orchestration.checks.freshness import build_freshness_check
 from orchestration.checks.raw import build_raw_checks
 from orchestration.resources import build_resources, dbt_project
 from orchestration.schedules import (
@@ -31,26 +39,45 @@ from orchestration.schedules import (
     daily_refresh_schedule,
     maps_job,
     maps_schedule,
+    publish_job,
 )
 
 dbt_project.prepare_if_dev()
 
 
+def blocking_checks(
+    assets: Sequence[AssetsDefinition], checks: Sequence[AssetChecksDefinition]
+) -> list[AssetCheckKey]:
+    """Every blocking check: dbt tests of severity error (dagster-dbt marks them
+    blocking), the GX suites and the raw key checks. The publish and the maps audit them."""
+    return [spec.key for definition in (*assets, *checks) for spec in definition.check_specs if spec.blocking]
+
+
 def build_definitions(registry: Registry | None = None, warehouse: Path | None = None) -> Definitions:
     registry = registry or load_registry()
     warehouse = warehouse or warehouse_path()
+    raw = [build_raw_assets(city, warehouse) for city in registry.cities]
+    dbt = [civic311_dbt_canonical, civic311_dbt_marts]
+    checks = [
+        *(build_raw_checks(city, warehouse) for city in registry.cities),
+        *(build_freshness_check(city, warehouse) for city in registry.cities),
+    ]
+    gating = blocking_checks([*raw, *dbt], checks)
+    marts = [key for key in civic311_dbt_marts.keys if key.path[0] == "marts"]
     return Definitions(
         assets=[
-            *(build_raw_assets(city, warehouse) for city in registry.cities),
-            civic311_dbt_models,
+            *raw,
+            *dbt,
             build_boundaries_asset(registry, warehouse),
-            *(build_maps_asset(city, warehouse) for city in registry.cities if city.boundaries),
+            build_publish_asset(warehouse, marts, gating),
+            *(build_maps_asset(city, warehouse, gating) for city in registry.cities if city.boundaries),
         ],
-        asset_checks=[build_raw_checks(city, warehouse) for city in registry.cities],
+        asset_checks=checks,
         jobs=[
             daily_refresh_job,
             *(city_refresh_job(city) for city in registry.cities),
             boundaries_job,
+            publish_job,
             maps_job,
         ],
         schedules=[daily_refresh_schedule, boundaries_schedule, maps_schedule],

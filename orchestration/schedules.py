@@ -12,15 +12,17 @@ from dagster import (
 from ingestion.registry import City
 from orchestration.partitions import daily_partitions
 
-# Every dbt layer. The canonical model unions all cities and the marts compare
-# them, so a refresh of any city rebuilds (incrementally) all of it.
-DBT_LAYERS = AssetSelection.groups("reference", "staging", "intermediate", "snapshots", "marts")
+# Every dbt layer, then the publish. The canonical model unions all cities and the
+# marts compare them, so a refresh of any city rebuilds (incrementally) all of it,
+# and publishes it when every blocking check passed.
+DBT_LAYERS = AssetSelection.groups("reference", "staging", "quarantine", "intermediate", "snapshots", "marts")
+PUBLISH = AssetSelection.groups("serving")
 
 daily_refresh_job = define_asset_job(
     name="daily_refresh",
-    selection=AssetSelection.groups("raw") | DBT_LAYERS,
+    selection=AssetSelection.groups("raw") | DBT_LAYERS | PUBLISH,
     partitions_def=daily_partitions,
-    description="Load every city's raw partition, check it, and rebuild the dbt models.",
+    description="Load every city's raw partition, check it, rebuild the dbt models and publish what passed.",
 )
 
 daily_refresh_schedule = build_schedule_from_partitioned_job(
@@ -32,6 +34,12 @@ boundaries_job = define_asset_job(
     name="refresh_boundaries",
     selection=AssetSelection.groups("geography"),
     description="Reload the boundary layers; the next refresh rejoins the layers whose version moved.",
+)
+
+publish_job = define_asset_job(
+    name="publish",
+    selection=PUBLISH,
+    description="Publish the marts again, if the latest result of every blocking check passed.",
 )
 
 maps_job = define_asset_job(
@@ -55,7 +63,7 @@ def city_refresh_job(city: City) -> JobDefinition:
     raw = AssetSelection.groups("raw") & AssetSelection.tag("city", city.id)
     return define_asset_job(
         name=f"refresh_{city.id}",
-        selection=raw | DBT_LAYERS,
+        selection=raw | DBT_LAYERS | PUBLISH,
         partitions_def=daily_partitions,
-        description=f"Load {city.name}'s raw partition, check it, and rebuild the models on it.",
+        description=f"Load {city.name}'s raw partition, check it, rebuild the models on it and publish.",
     )

@@ -31,8 +31,8 @@ from pathlib import Path
 
 import duckdb
 
-DEFAULT_SERVING = Path("data/serving.duckdb")
-DEFAULT_PUBLISHED = Path("data/published")
+SERVING_NAME = "serving.duckdb"
+PUBLISHED_NAME = "published"
 SCHEMA = "marts"
 
 
@@ -48,14 +48,16 @@ class Publish:
     rows: dict[str, int]
 
 
-def serving_path() -> Path:
-    """The file BI tools read: `$CIVIC311_SERVING`, default `data/serving.duckdb`."""
-    return Path(os.environ.get("CIVIC311_SERVING", DEFAULT_SERVING)).resolve()
+def serving_path(warehouse: Path) -> Path:
+    """The file BI tools read: `$CIVIC311_SERVING`, else `serving.duckdb` beside the
+    working warehouse (so `data/serving.duckdb` by default)."""
+    return Path(os.environ.get("CIVIC311_SERVING") or warehouse.parent / SERVING_NAME).resolve()
 
 
-def published_dir() -> Path:
-    """Parquet copies of the served tables: `$CIVIC311_PUBLISHED`, default `data/published`."""
-    return Path(os.environ.get("CIVIC311_PUBLISHED", DEFAULT_PUBLISHED)).resolve()
+def published_dir(warehouse: Path) -> Path:
+    """Parquet copies of the served tables: `$CIVIC311_PUBLISHED`, else `published/`
+    beside the working warehouse (so `data/published` by default)."""
+    return Path(os.environ.get("CIVIC311_PUBLISHED") or warehouse.parent / PUBLISHED_NAME).resolve()
 
 
 def _quoted(path: Path) -> str:
@@ -127,6 +129,7 @@ def _write(
             con.execute(f'create table {target} as select * from warehouse.{SCHEMA}."{table}"')
             (rows[table],) = con.execute(f"select count(*) from {target}").fetchone()  # noqa: S608
             con.execute(f"copy {target} to {_quoted(folder / f'{table}.parquet')} (format parquet)")
+        rows.update(_write_geoparquet(con, folder / "geo"))
         con.execute("detach warehouse")
         con.execute("create schema civic311")
         con.execute(
@@ -137,6 +140,62 @@ def _write(
         con.execute("checkpoint")
     finally:
         con.close()
+    return rows
+
+
+# Area marts, one row per area and period, get their area's polygon; simplified to
+# about 10 m (1e-4 degrees), plenty for a choropleth, so the files stay small.
+GEO_TABLES = ("dim_area", "mart_service_gaps", "mart_hotspots")
+GEO_TOLERANCE_DEGREES = 1e-4
+
+
+def _write_geoparquet(con: duckdb.DuckDBPyConnection, folder: Path) -> dict[str, int]:
+    """GeoParquet of dim_area and the area marts under `folder`, each row with its
+    area's polygon: a boundary layer's from geography.boundaries, an H3 cell's
+    computed from its id, none for a ZIP (the ZIP layer has no polygons)."""
+    import geopandas as gpd
+    import shapely
+
+    from ingestion.geography.layers import WGS84
+    from ingestion.geography.maps import h3_cell_polygons, write_geoparquet
+
+    has_boundaries = con.execute(
+        "select count(*) from duckdb_tables() where database_name = 'warehouse' "
+        "and schema_name = 'geography' and table_name = 'boundaries'"
+    ).fetchone()[0]
+    shapes = (
+        con.execute("select city_id, layer, area_id, geometry_wkb from warehouse.geography.boundaries").df()
+        if has_boundaries
+        else None
+    )
+    polygons = {}
+    if shapes is not None and len(shapes):
+        geometry = shapely.from_wkb(shapes["geometry_wkb"].map(bytes))
+        simplified = shapely.simplify(geometry, GEO_TOLERANCE_DEGREES, preserve_topology=True)
+        polygons = dict(
+            zip(zip(shapes.city_id, shapes.layer, shapes.area_id, strict=True), simplified, strict=True)
+        )
+    cells = [
+        r[0]
+        for r in con.execute(
+            f"select distinct area_id from {SCHEMA}.dim_area where layer = 'h3' and area_type = 'h3'"
+        ).fetchall()
+    ]
+    if cells:
+        h3_shapes = h3_cell_polygons(cells)
+        h3_by_cell = dict(zip(h3_shapes.area_id, h3_shapes.geometry, strict=True))
+    else:
+        h3_by_cell = {}
+    folder.mkdir()
+    rows = {}
+    for table in GEO_TABLES:
+        frame = con.execute(f"select * from {SCHEMA}.{table}").df()  # noqa: S608
+        geometry = [
+            h3_by_cell.get(area) if layer == "h3" else polygons.get((city, layer, area))
+            for city, layer, area in zip(frame.city_id, frame.layer, frame.area_id, strict=True)
+        ]
+        write_geoparquet(gpd.GeoDataFrame(frame, geometry=geometry, crs=WGS84), folder / f"{table}.parquet")
+        rows[f"geo/{table}"] = len(frame)
     return rows
 
 

@@ -335,8 +335,14 @@ def write_area_exports(frame: gpd.GeoDataFrame, stem: Path | str) -> dict[str, P
         engine="pyogrio",
         layer_options={"RFC7946": "YES", "COORDINATE_PRECISION": "15"},
     )
-    _portable(frame, json_only=False).to_parquet(paths["parquet"], index=False)
+    write_geoparquet(frame, paths["parquet"])
     return paths
+
+
+def write_geoparquet(frame: gpd.GeoDataFrame, path: Path | str) -> Path:
+    """`frame` as GeoParquet (WGS84), typed for GDAL readers: see write_area_exports."""
+    _portable(frame.to_crs(WGS84), json_only=False).to_parquet(path, index=False)
+    return Path(path)
 
 
 def _portable(frame: gpd.GeoDataFrame, *, json_only: bool) -> gpd.GeoDataFrame:

@@ -9,10 +9,12 @@ maps/<city>            the city's gap and hotspot maps (PNG, shown in the
 
 import base64
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 import pandas as pd
 from dagster import (
+    AssetCheckKey,
     AssetExecutionContext,
     AssetKey,
     AssetsDefinition,
@@ -28,6 +30,7 @@ from ingestion.geography.boundaries import load_layer, write_layers
 from ingestion.geography.city_maps import render_city_maps
 from ingestion.registry import City, Registry
 from ingestion.synthetic import SYNTHETIC_ENV
+from orchestration.assets.publishing import audit
 from orchestration.resources import WAREHOUSE_POOL
 
 BOUNDARIES = AssetKey(["geography", "boundaries"])
@@ -143,7 +146,12 @@ def _png(path: Path) -> str:
     return base64.b64encode(path.read_bytes()).decode()
 
 
-def build_maps_asset(city: City, warehouse: Path) -> AssetsDefinition:
+def build_maps_asset(
+    city: City, warehouse: Path, gating_checks: Sequence[AssetCheckKey] = ()
+) -> AssetsDefinition:
+    """The city's maps. Like the publish, they are drawn only while no blocking check
+    has failed (`audit`): a map must not show a mart that failed its checks."""
+
     @asset(
         key=AssetKey(["maps", city.id]),
         group_name="maps",
@@ -157,6 +165,7 @@ def build_maps_asset(city: City, warehouse: Path) -> AssetsDefinition:
         ),
     )
     def city_maps(context: AssetExecutionContext) -> MaterializeResult:
+        audit(context.instance, gating_checks, f"Drawing {city.id}'s maps")
         # The demo's feeds are synthetic, and its maps say so.
         synthetic = os.environ.get(SYNTHETIC_ENV) == "1"
         done = render_city_maps(warehouse, city, maps_dir(warehouse), synthetic=synthetic)

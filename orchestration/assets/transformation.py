@@ -1,5 +1,5 @@
-"""dbt models as Dagster assets: seeds (reference), staging, intermediate, the
-request history snapshot (snapshots) and marts.
+"""dbt models as Dagster assets: seeds (reference), staging, intermediate,
+quarantine, the request history snapshot (snapshots) and marts, in two steps.
 dbt sources map onto the raw assets (`raw_<city>.service_requests` ->
 `raw/<city>/service_requests`), so a failed blocking check on a city's raw
 partition keeps every model built on it from running.
@@ -9,8 +9,8 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from dagster import AssetExecutionContext, AssetKey
-from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
+from dagster import AssetExecutionContext, AssetKey, AssetsDefinition
+from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, dbt_assets
 
 from orchestration.partitions import daily_partitions
 from orchestration.resources import WAREHOUSE_POOL, dbt_manifest_is_stale, dbt_project
@@ -54,14 +54,39 @@ def partition_window_vars(context: AssetExecutionContext) -> dict[str, str]:
     return {"min_date": window.start.date().isoformat(), "max_date": window.end.date().isoformat()}
 
 
-@dbt_assets(
-    manifest=dbt_project.manifest_path,
-    project=dbt_project,
-    dagster_dbt_translator=CivicDbtTranslator(),
-    partitions_def=daily_partitions,
-    pool=WAREHOUSE_POOL,
+def build_dbt_assets(name: str, select: str = "fqn:*", exclude: str | None = None) -> AssetsDefinition:
+    """One `dbt build` step over part of the project, in the run's partition window."""
+
+    @dbt_assets(
+        manifest=dbt_project.manifest_path,
+        project=dbt_project,
+        name=name,
+        select=select,
+        exclude=exclude,
+        dagster_dbt_translator=CivicDbtTranslator(
+            settings=DagsterDbtTranslatorSettings(enable_source_tests_as_checks=True)
+        ),
+        partitions_def=daily_partitions,
+        pool=WAREHOUSE_POOL,
+    )
+    def _models(context: AssetExecutionContext, dbt: DbtCliResource):
+        window = partition_window_vars(context)
+        args = ["build", *(["--vars", json.dumps(window)] if window else [])]
+        yield from dbt.cli(args, context=context).stream()
+
+    return _models
+
+
+# Two steps, so the canonical model is audited before anything is built on it:
+# dbt writes a model before it tests it (dbt-core 8979), and a dbt test stops only
+# dbt nodes. The first step builds the reference seeds, every city's staging view,
+# the canonical union and the quarantine, and runs the raw source tests; the
+# blocking checks on int_service_requests (dbt tests and its GX suite) then decide
+# whether the second step (the spatial join, the snapshot, facts, dimensions and
+# marts) runs at all.
+CANONICAL_SELECT = (
+    "source:* resource_type:seed path:models/staging path:models/quarantine int_service_requests"
 )
-def civic311_dbt_models(context: AssetExecutionContext, dbt: DbtCliResource):
-    window = partition_window_vars(context)
-    args = ["build", *(["--vars", json.dumps(window)] if window else [])]
-    yield from dbt.cli(args, context=context).stream()
+
+civic311_dbt_canonical = build_dbt_assets("civic311_dbt_canonical", select=CANONICAL_SELECT)
+civic311_dbt_marts = build_dbt_assets("civic311_dbt_marts", exclude=CANONICAL_SELECT)

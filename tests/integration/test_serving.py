@@ -11,10 +11,12 @@ import textwrap
 import time
 
 import duckdb
+import geopandas as gpd
 import pyarrow.parquet as pq
 import pytest
+import shapely
 
-from orchestration.serving import PublishError, publish
+from orchestration.serving import GEO_TABLES, PublishError, publish
 from tests.integration.conftest import copy_warehouse
 
 pytestmark = pytest.mark.integration
@@ -30,17 +32,38 @@ def test_a_publish_serves_every_mart_as_built(samples_built, tmp_path):
     with duckdb.connect(str(samples_built), read_only=True) as con:
         tables = con.execute("select table_name from duckdb_tables() where schema_name = 'marts'").fetchall()
         built = {t: con.execute(f"select count(*) from marts.{t}").fetchone()[0] for (t,) in tables}  # noqa: S608
-    assert done.rows == built
+    assert done.rows == built | {f"geo/{t}": built[t] for t in GEO_TABLES}
     assert {"fct_service_requests", "dim_area", "mart_service_gaps", "mart_hotspots"} <= set(built)
     assert built["fct_service_requests"] > 20_000
     with duckdb.connect(str(serving), read_only=True) as con:
         served = {t: con.execute(f"select count(*) from marts.{t}").fetchone()[0] for t in built}  # noqa: S608
         (record,) = con.execute("select publish_id, label, table_rows from civic311.publishes").fetchall()
     assert served == built
-    assert record[0] == done.publish_id and record[1] == "first" and json.loads(record[2]) == built
+    assert record[0] == done.publish_id and record[1] == "first" and json.loads(record[2]) == done.rows
     assert (parquet / "current").resolve() == done.parquet_dir
     for table, rows in built.items():
         assert pq.read_metadata(parquet / "current" / f"{table}.parquet").num_rows == rows, table
+
+
+def test_area_marts_are_published_as_geoparquet_with_their_polygons(samples_built, tmp_path):
+    done = publish(samples_built, tmp_path / "serving.duckdb", tmp_path / "published")
+    gaps = gpd.read_parquet(tmp_path / "published" / "current" / "geo" / "mart_service_gaps.parquet")
+    assert gaps.crs.to_epsg() == 4326 and len(gaps) == done.rows["mart_service_gaps"]
+    located = gaps[gaps.area_id != "unlocated"]
+    # Every placed row of a polygon layer or of H3 has its area's shape; ZIPs have none.
+    has_shape = located.geometry.notna()
+    assert has_shape[located.layer != "zip"].all()
+    assert not has_shape[located.layer == "zip"].any()
+    assert located.geometry[has_shape].is_valid.all()
+    # The simplified MODZCTA polygon still holds the point the request was placed by.
+    with duckdb.connect(str(samples_built), read_only=True) as con:
+        area, lon, lat = con.execute(
+            "select a.area_id, f.longitude, f.latitude from intermediate.int_request_areas a "
+            "join marts.fct_service_requests f using (city_id, request_id) "
+            "where a.layer = 'modzcta' and a.placed_by = 'point' order by f.request_id limit 1"
+        ).fetchone()
+    shape = located[(located.layer == "modzcta") & (located.area_id == area)].geometry.iloc[0]
+    assert shape.buffer(1e-4).contains(shapely.Point(lon, lat))
 
 
 def test_a_failed_publish_leaves_the_last_one_byte_for_byte(samples_built, tmp_path):
