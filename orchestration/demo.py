@@ -1,15 +1,17 @@
 """`civic311 demo`: the demo city's boundary layers, Dagster runs over the demo
-window, its maps, then a short summary."""
+window (each ends with a publish when every blocking check passed), its maps,
+then a short summary with the quarantine counts and the publish."""
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable
 from datetime import date, timedelta
 from pathlib import Path
 
 import duckdb
-from dagster import AssetKey, DagsterInstance
+from dagster import AssetCheckSeverity, AssetKey, DagsterInstance
 from dagster._core.storage.tags import (
     ASSET_PARTITION_RANGE_END_TAG,
     ASSET_PARTITION_RANGE_START_TAG,
@@ -18,6 +20,8 @@ from dagster._core.storage.tags import (
 from ingestion.pipeline import warehouse_path
 from ingestion.registry import City, load_registry
 from ingestion.synthetic import SYNTHETIC_ENV
+from orchestration.quarantine import format_counts, quarantine_counts
+from orchestration.serving import published_dir, serving_path
 
 JOB_NAME = "daily_refresh"
 
@@ -223,6 +227,25 @@ def map_lines(con: duckdb.DuckDBPyConnection, city: City, maps: dict[str, str]) 
     return lines
 
 
+def publish_lines(warehouse: Path) -> list[str]:
+    """What BI tools read now: the last publish in the serving file, and its Parquet."""
+    serving, parquet = serving_path(warehouse), published_dir(warehouse) / "current"
+    if not serving.exists():
+        return ["Published: nothing yet (no refresh passed every blocking check)."]
+    with duckdb.connect(str(serving), read_only=True) as con:
+        publish_id, published_at, rows = con.execute(
+            "select publish_id, published_at, table_rows from civic311.publishes"
+        ).fetchone()
+    rows = json.loads(rows)
+    tables = [t for t in rows if not t.startswith("geo/")]
+    return [
+        f"Published {publish_id} at {published_at:%Y-%m-%d %H:%M:%S} UTC, after every blocking check passed:",
+        f"  serving file (BI tools, read-only): {serving}  ({len(tables)} tables, "
+        f"{rows.get('fct_service_requests', 0):,} facts)",
+        f"  Parquet: {parquet}/<table>.parquet; GeoParquet: {parquet}/geo/ (docs/bi.md)",
+    ]
+
+
 def summary(warehouse: Path, city_id: str, maps: dict[str, str] | None = None) -> str:
     city = load_registry().city(city_id)
     with duckdb.connect(str(warehouse), read_only=True) as con:
@@ -240,6 +263,7 @@ def summary(warehouse: Path, city_id: str, maps: dict[str, str] | None = None) -
         ).fetchone()
         marts = mart_lines(con, city)
         drawn = map_lines(con, city, maps) if maps is not None else []
+    held = format_counts(quarantine_counts(warehouse))
     lines = [
         "",
         "civic311 demo: SYNTHETIC NYC-shaped data (generated, not real 311 records)",
@@ -254,7 +278,11 @@ def summary(warehouse: Path, city_id: str, maps: dict[str, str] | None = None) -
         "",
         *drawn,
         "",
-        f"Warehouse: {warehouse}",
+        held,
+        "",
+        *publish_lines(warehouse),
+        "",
+        f"Working warehouse: {warehouse}",
         "Definitions of every figure: docs/metrics.md.",
         "Next: `make dev` opens the Dagster UI on http://127.0.0.1:3000 over this warehouse.",
     ]
@@ -297,7 +325,16 @@ def run_demo(
         result = run_partition_range(first, last, job_name=f"refresh_{city_id}")
         if not result.success:
             failed = [e.step_key for e in result.all_events if e.is_step_failure]
-            print(f"civic311 demo: the run failed at {', '.join(failed) or 'a check'}; see the log above.")
+            checks = [
+                f"{e.asset_key.to_user_string()}:{e.check_name}: {e.description}"
+                for e in result.get_asset_check_evaluations()
+                if not e.passed and e.severity == AssetCheckSeverity.ERROR
+            ]
+            print(
+                f"civic311 demo: the run failed at {', '.join(failed) or 'a blocking check'}; "
+                "nothing was published. See the log above."
+            )
+            print("\n".join(f"  failed check {c}" for c in checks))
             return 1
     result = run_job("draw_maps", asset_selection=[AssetKey(["maps", city_id])])
     if not result.success:

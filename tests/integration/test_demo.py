@@ -106,3 +106,17 @@ def test_demo_builds_one_fact_row_per_generated_request(
         assert base64.b64decode(encoded) == (maps / png).read_bytes(), key
     assert metadata["layer"].value == "modzcta"
     assert metadata["month"].value == "2026-10"
+
+    # The demo ends published: the serving file and Parquet BI tools read, and the
+    # quarantine counts (the synthetic feed has no unkeyed records, and says so).
+    serving = warehouse.parent / "serving.duckdb"
+    assert f"serving file (BI tools, read-only): {serving}" in out
+    assert "Quarantine: empty" in out
+    with duckdb.connect(str(serving), read_only=True) as con:
+        assert con.execute("select count(*) from marts.fct_service_requests").fetchone() == (3000,)
+        (publish_id,) = con.execute("select publish_id from civic311.publishes").fetchone()
+    assert f"Published {publish_id}" in out
+    current = warehouse.parent / "published" / "current"
+    assert current.resolve().name == publish_id
+    assert (current / "fct_service_requests.parquet").stat().st_size > 0
+    assert (current / "geo" / "mart_service_gaps.parquet").stat().st_size > 0
