@@ -28,6 +28,7 @@ from orchestration.assets.geography import build_boundaries_asset, build_maps_as
 from orchestration.assets.ingestion import build_raw_assets
 from orchestration.assets.publishing import build_publish_asset
 from orchestration.assets.transformation import civic311_dbt_canonical, civic311_dbt_marts
+from orchestration.checks.expectations import build_expectation_checks
 from orchestration.checks.freshness import build_freshness_check
 from orchestration.checks.raw import build_raw_checks
 from orchestration.resources import build_resources, dbt_project
@@ -61,6 +62,7 @@ def build_definitions(registry: Registry | None = None, warehouse: Path | None =
     checks = [
         *(build_raw_checks(city, warehouse) for city in registry.cities),
         *(build_freshness_check(city, warehouse) for city in registry.cities),
+        *build_expectation_checks(registry, warehouse),
     ]
     gating = blocking_checks([*raw, *dbt], checks)
     marts = [key for key in civic311_dbt_marts.keys if key.path[0] == "marts"]

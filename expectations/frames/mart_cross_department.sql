@@ -1,0 +1,104 @@
+-- marts.mart_cross_department against the facts: every row, with the requests
+-- marts.fct_service_requests holds for its (city, department, category, month)
+-- and the hand-offs out of and into the department that marts.fct_request_events
+-- holds on those requests, plus a row (in_mart false) for every such group the
+-- mart lacks. department_id and category_id may be null, so groups match
+-- null-safely.
+with
+
+mart as (
+
+    select * from marts.mart_cross_department
+
+),
+
+requests as (
+
+    select city_id, request_id, department_id, category_id, requested_month
+    from marts.fct_service_requests
+
+),
+
+handoffs as (
+
+    select
+        requests.city_id,
+        requests.category_id,
+        requests.requested_month,
+        events.from_department_id,
+        events.to_department_id
+
+    from marts.fct_request_events as events
+    inner join requests
+        on events.city_id = requests.city_id
+        and events.request_id = requests.request_id
+    where events.event_type = 'reassigned'
+
+),
+
+contributions as (
+
+    select city_id, department_id, category_id, requested_month, 1 as is_request, 0 as is_out, 0 as is_in
+    from requests
+
+    union all
+
+    select city_id, from_department_id, category_id, requested_month, 0, 1, 0
+    from handoffs
+
+    union all
+
+    select city_id, to_department_id, category_id, requested_month, 0, 0, 1
+    from handoffs
+
+),
+
+facts as (
+
+    select
+        city_id,
+        department_id,
+        category_id,
+        requested_month,
+        sum(is_request) as fct_requests,
+        sum(is_out) as fct_handoffs_out,
+        sum(is_in) as fct_handoffs_in
+
+    from contributions
+    group by city_id, department_id, category_id, requested_month
+
+),
+
+final as (
+
+    select
+        coalesce(mart.city_id, facts.city_id) as city_id,
+        coalesce(mart.department_id, facts.department_id) as department_id,
+        coalesce(mart.category_id, facts.category_id) as category_id,
+        coalesce(mart.requested_month, facts.requested_month) as requested_month,
+        mart.city_id is not null as in_mart,
+        mart.requests,
+        coalesce(facts.fct_requests, 0) as fct_requests,
+        mart.handoffs_out,
+        coalesce(facts.fct_handoffs_out, 0) as fct_handoffs_out,
+        mart.handoffs_in,
+        coalesce(facts.fct_handoffs_in, 0) as fct_handoffs_in,
+        mart.duplicate_requests,
+        mart.duplicate_rate,
+        mart.department_share_of_category,
+        mart.created_elsewhere_share,
+        mart.valid_closed_requests,
+        mart.median_hours_to_close,
+        mart.all_cities_median_hours_to_close,
+        mart.future_dated_requests
+
+    from mart
+    full join facts
+        on mart.city_id = facts.city_id
+        and mart.department_id is not distinct from facts.department_id
+        and mart.category_id is not distinct from facts.category_id
+        and mart.requested_month = facts.requested_month
+
+)
+
+select * from final

@@ -1,0 +1,484 @@
+"""Great Expectations suites (expectations/*.json) as blocking Dagster asset checks.
+
+Each suite validates a pandas DataFrame that its frame query
+(expectations/frames/<suite>.sql) reads from the DuckDB warehouse: GX's SQL
+datasource fails every expectation on DuckDB with "list index out of range"
+(GX issues 10738 and 11579). Raw and intermediate frames read the rows that
+changed in the run's partition window; mart frames read the whole mart, which
+is small and may be rebuilt in full.
+"""
+
+import copy
+import json
+import math
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pandas as pd
+from dagster import (
+    AssetCheckExecutionContext,
+    AssetCheckResult,
+    AssetChecksDefinition,
+    AssetCheckSeverity,
+    AssetKey,
+    MetadataValue,
+    asset_check,
+)
+from dlt.common.normalizers.naming.snake_case import NamingConvention
+
+from ingestion.geography.spatial import configure as load_spatial
+from ingestion.pipeline import raw_dataset
+from ingestion.registry import City, Registry
+from orchestration.assets.ingestion import raw_asset_key
+from orchestration.partitions import daily_partitions
+from orchestration.resources import WAREHOUSE_POOL
+
+# GX must never try the network. It is imported lazily (the import takes seconds
+# and only a running check needs it), always after this line.
+os.environ["GX_ANALYTICS_ENABLED"] = "False"
+
+EXPECTATIONS_DIR = Path(__file__).resolve().parents[2] / "expectations"
+INT_ASSET = AssetKey(["intermediate", "int_service_requests"])
+MARTS = (
+    "fct_service_requests",
+    "fct_request_events",
+    "mart_response_times",
+    "mart_service_gaps",
+    "mart_hotspots",
+    "mart_demand_timing",
+    "mart_cross_department",
+    "mart_department_handoffs",
+    "mart_department_joint_spikes",
+)
+SAMPLE_SIZE = 10
+# A run without partitions validates every row.
+EVERYTHING = (datetime(1900, 1, 1, tzinfo=UTC), datetime(2200, 1, 1, tzinfo=UTC))
+# Kwargs that name the columns under test or are GX bookkeeping, not the rule's settings.
+_NOT_SETTINGS = {"column", "column_A", "column_B", "column_list", "batch_id", "result_format"}
+
+
+# --- suites ---------------------------------------------------------------------------------------
+
+
+class SuiteError(ValueError):
+    """A suite file is malformed; the message names the file and the fix."""
+
+
+@dataclass(frozen=True)
+class Suite:
+    name: str
+    expectations: list[dict[str, Any]]
+    meta: dict[str, Any]
+
+    @property
+    def fix(self) -> str:
+        return self.meta.get("fix", "")
+
+    def frame_sql(self, identifiers: Mapping[str, str] | None = None) -> str:
+        """The frame query, with {placeholder} identifiers (tables and columns a bound
+        parameter cannot name) replaced by their quoted values."""
+        sql = (EXPECTATIONS_DIR / self.meta["frame"]).read_text()
+        for name, value in (identifiers or {}).items():
+            sql = sql.replace("{" + name + "}", value)
+        return sql
+
+
+@cache
+def load_suite(name: str) -> Suite:
+    path = EXPECTATIONS_DIR / f"{name}.json"
+    try:
+        raw = json.loads(path.read_text())
+    except FileNotFoundError:
+        known = ", ".join(suite_names())
+        raise SuiteError(f"no suite {name!r} in {EXPECTATIONS_DIR}; the suites are: {known}") from None
+    except json.JSONDecodeError as exc:
+        raise SuiteError(f"{path} is not valid JSON: {exc}") from None
+    problems = []
+    if raw.get("name") != name:
+        problems.append(f"'name' must be {name!r}, the file's name")
+    if not isinstance(raw.get("expectations"), list) or not raw["expectations"]:
+        problems.append("'expectations' must be a non-empty list")
+    for i, expectation in enumerate(raw.get("expectations") or []):
+        if not (isinstance(expectation.get("type"), str) and isinstance(expectation.get("kwargs"), dict)):
+            problems.append(f"expectation {i + 1} needs a 'type' and a 'kwargs' object")
+    frame = (raw.get("meta") or {}).get("frame")
+    if not frame or not (EXPECTATIONS_DIR / frame).is_file():
+        problems.append(f"meta.frame must name the frame query under expectations/ (got {frame!r})")
+    if problems:
+        raise SuiteError(f"invalid suite {path}: " + "; ".join(problems))
+    return Suite(name=name, expectations=raw["expectations"], meta=raw["meta"])
+
+
+def suite_names() -> list[str]:
+    return sorted(path.stem for path in EXPECTATIONS_DIR.glob("*.json"))
+
+
+# --- frames ---------------------------------------------------------------------------------------
+
+
+def read_frame(
+    suite_name: str,
+    warehouse: Path,
+    params: Mapping[str, Any] | None = None,
+    identifiers: Mapping[str, str] | None = None,
+) -> pd.DataFrame:
+    """The suite's frame from the warehouse, read-only. Only the parameters the query
+    names are bound (DuckDB refuses extra ones)."""
+    suite = load_suite(suite_name)
+    sql = suite.frame_sql(identifiers)
+    bound = {k: v for k, v in (params or {}).items() if f"${k}" in sql}
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        for relation in suite.meta.get("relations", []):
+            _prepare(con, relation)
+        return con.execute(sql, bound).df()
+
+
+def _prepare(con: duckdb.DuckDBPyConnection, relation: str) -> None:
+    """A temporary table a frame joins, from expectations/frames/_<relation>.sql. Only
+    boundary_boxes exists: empty until some city's boundary layers are loaded."""
+    if relation != "boundary_boxes":
+        raise SuiteError(f"unknown frame relation {relation!r}; the known one is boundary_boxes")
+    loaded = con.execute(
+        "select count(*) from information_schema.tables "
+        "where table_schema = 'geography' and table_name = 'boundaries'"
+    ).fetchone()[0]
+    if loaded:
+        load_spatial(con)
+        sql = (EXPECTATIONS_DIR / "frames" / f"_{relation}.sql").read_text()
+        con.execute(f"create temp table {relation} as {sql}")
+    else:
+        con.execute(
+            f"create temp table {relation} (city_id varchar, min_latitude double, max_latitude double, "
+            "min_longitude double, max_longitude double)"
+        )
+
+
+def window_params(start: datetime, end: datetime, cities: list[City]) -> dict[str, Any]:
+    """$start, $end and $lookback_hours (city id -> hours) for a windowed frame."""
+    return {
+        "start": start,
+        "end": end,
+        "lookback_hours": {
+            "key": [city.id for city in cities],
+            "value": [float(city.source.lookback_hours) for city in cities],
+        },
+    }
+
+
+def raw_identifiers(city: City) -> dict[str, str]:
+    """The city's raw table and id column, as dlt named them, quoted for the frame query."""
+    id_column = NamingConvention().normalize_identifier(city.source.id_field)
+    return {"raw_table": f"{_quote(raw_dataset(city))}.service_requests", "id_column": _quote(id_column)}
+
+
+def _quote(identifier: str) -> str:
+    return '"' + identifier.replace('"', '""') + '"'
+
+
+# --- validation -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SuiteOutcome:
+    """What a suite found in one frame."""
+
+    suite: str
+    passed: bool
+    failed: list[dict[str, Any]]
+    evaluated: int
+    rows: int
+    city: str | None = None
+    fix: str = ""
+    unexpected_counts: dict[str, int] = field(default_factory=dict)
+
+    def metadata(self) -> dict[str, Any]:
+        metadata: dict[str, Any] = {
+            "suite": self.suite,
+            "rows_validated": self.rows,
+            "expectations_evaluated": self.evaluated,
+            "expectations_failed": len(self.failed),
+            "failed_expectations": MetadataValue.json(self.failed),
+        }
+        if self.city:
+            metadata["city"] = self.city
+        metadata.update(self.unexpected_counts)
+        return metadata
+
+    def description(self) -> str:
+        where = f" for {self.city}" if self.city else ""
+        if self.passed:
+            return f"{self.suite}{where}: all {self.evaluated} expectations hold on {self.rows:,} rows."
+        lines = [
+            f"{self.suite}{where}: {len(self.failed)} of {self.evaluated} expectations failed "
+            f"on {self.rows:,} rows."
+        ]
+        fixes = []
+        for failure in self.failed:
+            lines.append(f"- {_summary(failure)}")
+            fix = failure.get("fix") or self.fix
+            if fix and fix not in fixes:
+                fixes.append(fix)
+        lines += [f"Fix: {fix}" for fix in fixes]
+        return "\n".join(lines)
+
+
+def _summary(failure: dict[str, Any]) -> str:
+    head = f"{failure['expectation']} on {failure['column']}"
+    if failure.get("error"):
+        return f"{head} could not run: {failure['error']}"
+    count, percent = failure.get("unexpected_count"), failure.get("unexpected_percent")
+    found = f"{count:,} unexpected" if count is not None else "failed"
+    if percent is not None:
+        found += f" ({percent:.2f}%)"
+    sample = failure.get("unexpected_rows") or failure.get("partial_unexpected_list")
+    text = f"{head}: {found}"
+    if sample:
+        text += f", e.g. {json.dumps(sample[:3])}"
+    return text + (f". {failure['rule']}" if failure.get("rule") else "")
+
+
+def validate(suite_name: str, frame: pd.DataFrame, city: str | None = None) -> SuiteOutcome:
+    """Run the suite on the frame. `city` defaults to the frame's only city_id, if it has one."""
+    suite = load_suite(suite_name)
+    if city is None and "city_id" in frame.columns:
+        cities = frame["city_id"].dropna().unique()
+        city = str(cities[0]) if len(cities) == 1 else None
+    result = _run_gx(suite, frame)
+    failed, counts = [], {}
+    for outcome in result.results:
+        if outcome.success:
+            continue
+        failure = _failure(outcome)
+        failed.append(failure)
+        if failure["unexpected_count"] is not None:
+            counts[unexpected_count_key(failure)] = failure["unexpected_count"]
+    return SuiteOutcome(
+        suite=suite.name,
+        passed=not failed,
+        failed=failed,
+        evaluated=len(result.results),
+        rows=len(frame),
+        city=city,
+        fix=suite.fix,
+        unexpected_counts=counts,
+    )
+
+
+def unexpected_count_key(failure: dict[str, Any]) -> str:
+    """The metadata key of a failed expectation's count, e.g.
+    `unexpected_count: column_values_to_be_unique(source_id)`, stable from run to run."""
+    return f"unexpected_count: {failure['expectation'].removeprefix('expect_')}({failure['column']})"
+
+
+@cache
+def _gx():
+    import great_expectations as gx
+    from great_expectations.data_context.types.base import (
+        DataContextConfig,
+        InMemoryStoreBackendDefaults,
+        ProgressBarsConfig,
+    )
+
+    def config() -> DataContextConfig:
+        # In memory, no data docs site, no analytics, no progress bars in the run's logs.
+        return DataContextConfig(
+            store_backend_defaults=InMemoryStoreBackendDefaults(init_temp_docs_sites=False),
+            analytics_enabled=False,
+            progress_bars=ProgressBarsConfig(globally=False),
+        )
+
+    return gx, config
+
+
+def _run_gx(suite: Suite, frame: pd.DataFrame):
+    """Validate in a fresh ephemeral context: nothing is written to disk, and checks
+    running side by side share no GX state."""
+    gx, config = _gx()
+    context = gx.get_context(mode="ephemeral", project_config=config())
+    batch = (
+        context.data_sources.add_pandas("warehouse")
+        .add_dataframe_asset(suite.name)
+        .add_batch_definition_whole_dataframe("frame")
+        .get_batch(batch_parameters={"dataframe": frame})
+    )
+    gx_suite = context.suites.add(
+        gx.ExpectationSuite(
+            name=suite.name,
+            expectations=copy.deepcopy(suite.expectations),
+            meta=suite.meta,
+        )
+    )
+    result_format = {"result_format": "SUMMARY", "partial_unexpected_count": SAMPLE_SIZE}
+    if suite.meta.get("row_key"):
+        # which rows broke a rule, not only their values
+        result_format["unexpected_index_column_names"] = suite.meta["row_key"]
+    return batch.validate(gx_suite, result_format=result_format)
+
+
+def _failure(outcome) -> dict[str, Any]:
+    config = outcome.expectation_config
+    kwargs = dict(config.kwargs)
+    columns = kwargs.get("column_list") or [kwargs.get(k) for k in ("column", "column_A", "column_B")]
+    result = outcome.result or {}
+    percent = result.get("unexpected_percent")
+    sample = list(result.get("partial_unexpected_list") or [])[:SAMPLE_SIZE]
+    failure = {
+        "expectation": config.type,
+        "column": ", ".join(str(c) for c in columns if c),
+        "kwargs": _json_safe({k: v for k, v in kwargs.items() if k not in _NOT_SETTINGS}),
+        "unexpected_count": result.get("unexpected_count"),
+        "unexpected_percent": None if percent is None else round(float(percent), 4),
+        "partial_unexpected_list": _json_safe(sample),
+        "rule": (config.meta or {}).get("rule"),
+        "fix": (config.meta or {}).get("fix"),
+    }
+    if result.get("partial_unexpected_index_list"):
+        failure["unexpected_rows"] = _json_safe(list(result["partial_unexpected_index_list"])[:SAMPLE_SIZE])
+    if "observed_value" in result:
+        failure["observed_value"] = _json_safe(result["observed_value"])
+    error = _exception_message(outcome.exception_info)
+    if error:
+        failure["error"] = error
+    return failure
+
+
+def _exception_message(info: Any) -> str | None:
+    """GX reports an exception at the top level or per metric; the first message found."""
+    if not isinstance(info, dict):
+        return None
+    if info.get("raised_exception"):
+        return info.get("exception_message")
+    for value in info.values():
+        if isinstance(value, dict) and value.get("raised_exception"):
+            return value.get("exception_message")
+    return None
+
+
+def _json_safe(value: Any) -> Any:
+    """Sample values as JSON: timestamps as ISO text, numpy scalars as numbers, NaN as null."""
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    if value is None or value is pd.NaT or value is pd.NA:
+        return None
+    if isinstance(value, pd.Timestamp | datetime | date):
+        return value.isoformat()
+    if hasattr(value, "dtype"):  # numpy scalars, datetime64 included
+        if str(value.dtype).startswith("datetime64"):
+            return None if pd.isna(value) else pd.Timestamp(value).isoformat()
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, bool | int | float | str):
+        return value
+    return str(value)
+
+
+# --- checks ---------------------------------------------------------------------------------------
+
+
+def check_result(outcome: SuiteOutcome) -> AssetCheckResult:
+    return AssetCheckResult(
+        passed=outcome.passed,
+        severity=AssetCheckSeverity.ERROR,
+        description=None if outcome.passed else outcome.description(),
+        metadata=outcome.metadata(),
+    )
+
+
+def run_window(context: AssetCheckExecutionContext) -> tuple[datetime, datetime]:
+    """The run's partitions as one [start, end) window; every row for a run without any."""
+    if context.has_partition_key or context.has_partition_key_range:
+        window = context.partition_time_window
+        return window.start, window.end
+    return EVERYTHING
+
+
+def raw_table_exists(warehouse: Path, city: City) -> bool:
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        return bool(
+            con.execute(
+                "select count(*) from information_schema.tables "
+                "where table_schema = ? and table_name = 'service_requests'",
+                [raw_dataset(city)],
+            ).fetchone()[0]
+        )
+
+
+def build_raw_suite_check(city: City, warehouse: Path) -> AssetChecksDefinition:
+    suite_name = f"raw_{city.source.protocol}"
+    suite = load_suite(suite_name)
+
+    @asset_check(
+        asset=raw_asset_key(city),
+        name=f"{suite_name}_suite",
+        description=f"{city.name}: {suite.meta['description']} (expectations/{suite_name}.json)",
+        blocking=True,
+        partitions_def=daily_partitions,
+        pool=WAREHOUSE_POOL,
+    )
+    def _check(context: AssetCheckExecutionContext) -> AssetCheckResult:
+        if not raw_table_exists(warehouse, city):
+            # Nothing has been loaded for the city yet: there is no row to be wrong.
+            outcome = SuiteOutcome(suite_name, True, [], evaluated=0, rows=0, city=city.id)
+            return check_result(outcome)
+        start, end = run_window(context)
+        frame = read_frame(
+            suite_name, warehouse, window_params(start, end, [city]), identifiers=raw_identifiers(city)
+        )
+        return check_result(validate(suite_name, frame, city=city.id))
+
+    return _check
+
+
+def build_int_suite_check(registry: Registry, warehouse: Path) -> AssetChecksDefinition:
+    suite = load_suite("int_service_requests")
+
+    @asset_check(
+        asset=INT_ASSET,
+        name="int_service_requests_suite",
+        description=f"{suite.meta['description']} (expectations/int_service_requests.json)",
+        blocking=True,
+        partitions_def=daily_partitions,
+        pool=WAREHOUSE_POOL,
+    )
+    def _check(context: AssetCheckExecutionContext) -> AssetCheckResult:
+        start, end = run_window(context)
+        frame = read_frame(suite.name, warehouse, window_params(start, end, registry.cities))
+        return check_result(validate(suite.name, frame))
+
+    return _check
+
+
+def build_mart_suite_check(mart: str, warehouse: Path) -> AssetChecksDefinition:
+    suite = load_suite(mart)
+
+    # Not partitioned: it validates the whole mart, whatever partitions the run built.
+    @asset_check(
+        asset=AssetKey(["marts", mart]),
+        name=f"{mart}_suite",
+        description=f"{suite.meta['description']} (expectations/{mart}.json)",
+        blocking=True,
+        pool=WAREHOUSE_POOL,
+    )
+    def _check() -> AssetCheckResult:
+        return check_result(validate(mart, read_frame(mart, warehouse)))
+
+    return _check
+
+
+def build_expectation_checks(registry: Registry, warehouse: Path) -> list[AssetChecksDefinition]:
+    """Every suite as a blocking check: one per city's raw table (its protocol's suite),
+    one on int_service_requests, one per mart."""
+    return [
+        *(build_raw_suite_check(city, warehouse) for city in registry.cities),
+        build_int_suite_check(registry, warehouse),
+        *(build_mart_suite_check(mart, warehouse) for mart in MARTS),
+    ]

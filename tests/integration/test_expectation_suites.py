@@ -1,0 +1,294 @@
+"""Every GX suite on the warehouse built from the real samples, then on copies broken on
+purpose: future-dated and repeated raw rows, a future-dated request, marts that drifted
+from the facts. The checks also run through Dagster, as a run would execute them."""
+
+import duckdb
+import pytest
+from dagster import AssetKey, DagsterInstance, Definitions, asset, materialize
+
+from ingestion.registry import City, load_registry
+from orchestration.assets.ingestion import build_raw_assets, raw_asset_key
+from orchestration.checks.expectations import (
+    EVERYTHING,
+    MARTS,
+    build_expectation_checks,
+    raw_identifiers,
+    read_frame,
+    validate,
+    window_params,
+)
+from orchestration.partitions import daily_partitions
+from tests.integration.conftest import copy_warehouse
+from tests.integration.samples import FEEDS
+
+pytestmark = pytest.mark.integration
+
+REGISTRY = load_registry()
+# Columns of residents' words or whereabouts that must never reach a frame (and the UI).
+FREE_TEXT = {
+    "description",
+    "status_notes",
+    "address",
+    "incident_address",
+    "summary",
+    "reporter",
+    "media",
+    "media_url",
+    "resolution_description",
+    "service_details",
+    "case_title",
+    "closure_reason",
+    "extras",
+}
+
+
+def raw_outcome(warehouse, city: City, window=EVERYTHING):
+    suite = f"raw_{city.source.protocol}"
+    frame = read_frame(suite, warehouse, window_params(*window, [city]), raw_identifiers(city))
+    return validate(suite, frame), frame
+
+
+def int_outcome(warehouse, window=EVERYTHING):
+    frame = read_frame("int_service_requests", warehouse, window_params(*window, REGISTRY.cities))
+    return validate("int_service_requests", frame), frame
+
+
+def mart_outcome(warehouse, mart: str):
+    frame = read_frame(mart, warehouse)
+    return validate(mart, frame), frame
+
+
+def failures(outcome) -> dict[tuple[str, str], int]:
+    return {(f["expectation"], f["column"]): f["unexpected_count"] for f in outcome.failed}
+
+
+def count(warehouse, sql: str) -> int:
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        return con.execute(sql).fetchone()[0]
+
+
+def test_every_suite_passes_on_the_real_samples(samples_built):
+    for city in REGISTRY.cities:
+        outcome, frame = raw_outcome(samples_built, city)
+        assert outcome.passed, outcome.description()
+        assert (outcome.city, outcome.rows) == (city.id, FEEDS[city.id][1])
+        assert not FREE_TEXT & set(frame.columns)
+
+    outcome, frame = int_outcome(samples_built)
+    assert outcome.passed, outcome.description()
+    assert outcome.rows == count(samples_built, "select count(*) from intermediate.int_service_requests")
+    # the two NYC points in Pennsylvania are tolerated strays, not a broken feed
+    assert frame["inside_city_bbox"].eq(False).sum() == 2
+    assert not FREE_TEXT & set(frame.columns)
+
+    for mart in MARTS:
+        outcome, frame = mart_outcome(samples_built, mart)
+        assert outcome.passed, outcome.description()
+        # no group of the facts is missing, so the frame is the mart row for row
+        assert outcome.rows == count(samples_built, f"select count(*) from marts.{mart}"), mart
+        assert not FREE_TEXT & set(frame.columns)
+
+
+def test_future_dated_and_repeated_raw_rows_fail_the_raw_suites(samples_built, tmp_path):
+    warehouse = copy_warehouse(samples_built, tmp_path)
+    with duckdb.connect(str(warehouse)) as con:
+        # five NYC requests whose change stamp lies a month after they were loaded
+        con.execute(
+            "insert into raw_nyc.service_requests by name "
+            "select * replace (source_id || '-9' as source_id, unique_key || '-9' as unique_key, "
+            "_loaded_at + interval 30 day as source_updated_at) "
+            "from raw_nyc.service_requests where source_id in "
+            "('24445308', '24445313', '24445314', '24445318', '24445321')"
+        )
+        # a Boston case delivered twice
+        con.execute(
+            "insert into raw_boston.service_requests "
+            "select * from raw_boston.service_requests where source_id = '101004113298'"
+        )
+    nyc, _ = raw_outcome(warehouse, REGISTRY.city("nyc"))
+    assert (nyc.passed, nyc.rows) == (False, 1005)
+    assert failures(nyc) == {("expect_column_values_to_be_between", "source_updated_at_days_after_load"): 5}
+    assert nyc.failed[0]["partial_unexpected_list"] == [30.0] * 5
+    boston, _ = raw_outcome(warehouse, REGISTRY.city("boston"))
+    assert failures(boston) == {("expect_column_values_to_be_unique", "source_id"): 2}
+    assert boston.failed[0]["partial_unexpected_list"] == ["101004113298", "101004113298"]
+    assert "raw_ckan for boston: 1 of 12 expectations failed on 101 rows." in boston.description()
+    # the other cities' raw tables are untouched
+    assert raw_outcome(warehouse, REGISTRY.city("sf"))[0].passed
+
+
+def test_a_future_dated_request_fails_only_the_window_it_changed_in(samples_built, tmp_path):
+    warehouse = copy_warehouse(samples_built, tmp_path)
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute(
+            "update raw_jersey_city.service_requests set created_at = '2027-03-01T09:00:00-05:00' "
+            "where source_id = '20968474'"
+        )
+    # an open request; 1 of Jersey City's 20 requests changed 8-10 February 2026 (no other
+    # city's in that window): 5% future-dated is a broken feed
+    window = (
+        daily_partitions.time_window_for_partition_key("2026-02-08").start,
+        daily_partitions.time_window_for_partition_key("2026-02-10").end,
+    )
+    outcome, frame = int_outcome(warehouse, window)
+    assert (outcome.rows, set(frame["city_id"])) == (20, {"jersey_city"})
+    assert failures(outcome) == {("expect_column_values_to_be_between", "requested_at_days_after_load"): 1}
+    (row,) = outcome.failed[0]["unexpected_rows"]
+    assert (row["city_id"], row["request_id"]) == ("jersey_city", "20968474")
+    # over the whole history it is one isolated date among 29,342, flagged downstream
+    assert int_outcome(warehouse)[0].passed
+
+
+def test_points_outside_their_city_fail_the_int_suite(samples_built, tmp_path):
+    warehouse = copy_warehouse(samples_built, tmp_path)
+    with duckdb.connect(str(warehouse)) as con:
+        # latitude and longitude swapped for 200 requests of a city with boundary layers (sf:
+        # their box) and 200 of one without (boston_open311: 0.5 degrees around its median)
+        for table in ("raw_sf", "raw_boston_open311"):
+            con.execute(
+                f"update {table}.service_requests set lat = long, long = lat where source_id in "
+                f"(select source_id from {table}.service_requests order by source_id limit 200)"
+            )
+    outcome, frame = int_outcome(warehouse)
+    # 402 of 17,035 located requests (2.4%): the two Pennsylvania strays of nyc as well
+    assert failures(outcome) == {("expect_column_values_to_be_in_set", "inside_city_bbox"): 402}
+    outside = frame[frame["inside_city_bbox"].eq(False)]
+    assert outside.groupby("city_id").size().to_dict() == {"boston_open311": 200, "nyc": 2, "sf": 200}
+    rows = outcome.failed[0]["unexpected_rows"]
+    assert len(rows) == 10 and set(rows[0]) == {"city_id", "request_id", "inside_city_bbox"}
+
+
+def test_marts_that_drift_from_the_facts_fail_their_suites(samples_built, tmp_path):
+    warehouse = copy_warehouse(samples_built, tmp_path)
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute(
+            "update marts.mart_response_times set requests = requests + 1 "
+            "where city_id = 'bloomington' and department_id = 'bloomington.engineering' "
+            "and category_id = 'sidewalks' and requested_month = date '2012-05-01'"
+        )
+        # the h3 layer loses Bloomington's missed collections of May 2012 (3 requests)
+        con.execute(
+            "delete from marts.mart_service_gaps where city_id = 'bloomington' and layer = 'h3' "
+            "and category_id = 'missed_collection' and requested_month = date '2012-05-01'"
+        )
+        con.execute(
+            "update marts.fct_service_requests set hours_to_close = -hours_to_close "
+            "where city_id = 'toronto' or (city_id = 'chicago' and hours_to_close > 0)"
+        )
+    response_times, _ = mart_outcome(warehouse, "mart_response_times")
+    assert failures(response_times) == {
+        ("expect_column_pair_values_to_be_equal", "requests, fct_requests"): 1,
+        ("expect_column_pair_values_to_be_equal", "requests, counted_plus_excluded"): 1,
+    }
+    gaps, frame = mart_outcome(warehouse, "mart_service_gaps")
+    assert failures(gaps) == {("expect_column_values_to_be_in_set", "in_mart"): 1}
+    missing = frame[~frame["in_mart"]].iloc[0]
+    assert (missing["city_id"], missing["layer"], missing["fct_requests"]) == ("bloomington", "h3", 3)
+    facts, _ = mart_outcome(warehouse, "fct_service_requests")
+    assert failures(facts) == {("expect_column_values_to_be_between", "hours_to_close"): 2}
+
+
+def stand_in(key: AssetKey):
+    """The guarded asset, writing nothing: its check reads the warehouse as the test left it."""
+
+    @asset(key=key, partitions_def=daily_partitions)
+    def _asset() -> None:
+        return None
+
+    return _asset
+
+
+def test_checks_run_through_dagster(samples_built, tmp_path):
+    warehouse = copy_warehouse(samples_built, tmp_path)
+    with duckdb.connect(str(warehouse)) as con:
+        # three NYC rows whose change stamp (6 February 2018) is 5 days after their load
+        con.execute(
+            "insert into raw_nyc.service_requests by name "
+            "select * replace (source_id || '-9' as source_id, unique_key || '-9' as unique_key, "
+            "timestamptz '2018-02-06 12:00:00+00' as source_updated_at, "
+            "timestamptz '2018-02-01 12:00:00+00' as _loaded_at) "
+            "from raw_nyc.service_requests where source_id in ('24445308', '24445313', '24445314')"
+        )
+    by_key = {}
+    for check in build_expectation_checks(REGISTRY, warehouse):
+        (key,) = check.check_keys
+        by_key[(key.asset_key, key.name)] = check
+    nyc = REGISTRY.city("nyc")
+    raw_check = by_key[(raw_asset_key(nyc), "raw_socrata_suite")]
+
+    result = materialize(
+        [stand_in(raw_asset_key(nyc)), raw_check],
+        partition_key="2018-02-06",
+        instance=DagsterInstance.ephemeral(),
+        raise_on_error=False,
+    )
+    assert not result.success  # a blocking check with severity ERROR fails the run
+    (evaluation,) = result.get_asset_check_evaluations()
+    assert (evaluation.check_name, evaluation.passed, evaluation.partition) == (
+        "raw_socrata_suite",
+        False,
+        "2018-02-06",
+    )
+    metadata = {k: v.value for k, v in evaluation.metadata.items()}
+    # the partition's window with NYC's 72 h lookback: [3 February, 7 February)
+    assert metadata["rows_validated"] == 3
+    assert metadata["expectations_failed"] == 1
+    assert metadata["unexpected_count: column_values_to_be_between(source_updated_at_days_after_load)"] == 3
+    (failure,) = metadata["failed_expectations"]
+    assert failure["partial_unexpected_list"] == [5.0] * 3
+    assert {row["source_id"] for row in failure["unexpected_rows"]} == {
+        "24445308-9",
+        "24445313-9",
+        "24445314-9",
+    }
+    assert evaluation.description.startswith("raw_socrata for nyc: 1 of 10 expectations failed on 3 rows.")
+
+    # a run over a partition range checks once, over the whole range
+    intermediate, hotspots = (
+        AssetKey(["intermediate", "int_service_requests"]),
+        AssetKey(["marts", "mart_hotspots"]),
+    )
+    int_check = by_key[(intermediate, "int_service_requests_suite")]
+    mart_check = by_key[(hotspots, "mart_hotspots_suite")]
+    result = materialize(
+        [stand_in(intermediate), int_check, stand_in(hotspots), mart_check],
+        tags={
+            "dagster/asset_partition_range_start": "2026-02-08",
+            "dagster/asset_partition_range_end": "2026-02-10",
+        },
+        instance=DagsterInstance.ephemeral(),
+    )
+    assert result.success
+    evaluations = {e.check_name: e for e in result.get_asset_check_evaluations()}
+    # Jersey City's 20 requests changed 8-10 February 2026; the mart check ignores the window
+    assert evaluations["int_service_requests_suite"].passed
+    assert evaluations["int_service_requests_suite"].partition is None
+    assert evaluations["int_service_requests_suite"].metadata["rows_validated"].value == 20
+    assert evaluations["mart_hotspots_suite"].passed
+    assert evaluations["mart_hotspots_suite"].metadata["rows_validated"].value == count(
+        warehouse, "select count(*) from marts.mart_hotspots"
+    )
+
+
+def test_checks_fit_the_asset_graph(dbt_manifest, tmp_path):
+    from orchestration.assets.transformation import civic311_dbt_canonical, civic311_dbt_marts
+    from orchestration.resources import build_resources
+
+    warehouse = tmp_path / "warehouse.duckdb"
+    checks = build_expectation_checks(REGISTRY, warehouse)
+    defs = Definitions(
+        assets=[
+            *(build_raw_assets(city, warehouse) for city in REGISTRY.cities),
+            civic311_dbt_canonical,
+            civic311_dbt_marts,
+        ],
+        asset_checks=checks,
+        resources=build_resources(),
+    )
+    graph = defs.resolve_asset_graph()  # fails on a missing asset or a partitions mismatch
+    keys = {key for check in checks for key in check.check_keys}
+    assert len(keys) == len(REGISTRY.cities) + 1 + len(MARTS) == 21
+    assert all(graph.get(key).blocking for key in keys)
+    assert {key.name for key in keys if key.asset_key == raw_asset_key(REGISTRY.city("detroit"))} == {
+        "raw_seeclickfix_suite"
+    }

@@ -1,0 +1,295 @@
+"""The GX suites on hand-made frames built from real recorded requests (Bloomington's
+21 Open311 requests of May 2012): every suite loads, a good frame passes, and each
+kind of expectation fails on a frame broken on purpose, naming the expectation, the
+column and the number of bad rows."""
+
+import json
+import socket
+from datetime import datetime, timedelta
+
+import pandas as pd
+import pytest
+
+from ingestion.registry import load_registry
+from orchestration.checks.expectations import (
+    EXPECTATIONS_DIR,
+    MARTS,
+    load_suite,
+    suite_names,
+    unexpected_count_key,
+    validate,
+)
+from tests.conftest import SHARED_DATA
+
+BLOOMINGTON = SHARED_DATA / "open311" / "bloomington_2012_requests.json"
+LOADED_AT = pd.Timestamp("2024-06-01 12:00:00", tz="UTC")
+RAW_SUITES = {"raw_socrata", "raw_open311", "raw_seeclickfix", "raw_ckan"}
+
+
+@pytest.fixture(scope="module")
+def records() -> list[dict]:
+    return json.loads(BLOOMINGTON.read_text())
+
+
+def utc(text: str) -> pd.Timestamp:
+    return pd.Timestamp(datetime.fromisoformat(text)).tz_convert("UTC")
+
+
+@pytest.fixture
+def raw_frame(records) -> pd.DataFrame:
+    """What frames/raw_open311.sql reads from raw_bloomington.service_requests."""
+    return pd.DataFrame(
+        {
+            "city_id": "bloomington",
+            "source_id": [r["service_request_id"] for r in records],
+            "id_field_value": [r["service_request_id"] for r in records],
+            "source_updated_at": [utc(r["updated_datetime"]) for r in records],
+            "_loaded_at": LOADED_AT,
+            "status": [r["status"] for r in records],
+            "requested_datetime": [r["requested_datetime"] for r in records],
+            "_dlt_load_id": "1717243200.0",
+        }
+    ).pipe(with_days_after_load)
+
+
+@pytest.fixture
+def int_frame(records) -> pd.DataFrame:
+    """What frames/int_service_requests.sql reads from int_service_requests for Bloomington."""
+    located = [bool(r["lat"]) and bool(r["long"]) for r in records]
+    return pd.DataFrame(
+        {
+            "city_id": "bloomington",
+            "request_id": [r["service_request_id"] for r in records],
+            "requested_at": [utc(r["requested_datetime"]) for r in records],
+            "closed_at": [utc(r["updated_datetime"]) if r["status"] == "closed" else pd.NaT for r in records],
+            "updated_at": [utc(r["updated_datetime"]) for r in records],
+            "status": [r["status"] for r in records],
+            "latitude": [r["lat"] if ok else None for r, ok in zip(records, located, strict=True)],
+            "longitude": [r["long"] if ok else None for r, ok in zip(records, located, strict=True)],
+            "inside_city_bbox": [True if ok else None for ok in located],
+        }
+    ).pipe(with_days_after_load)
+
+
+def with_days_after_load(frame: pd.DataFrame) -> pd.DataFrame:
+    """The frames' derived columns: how many days a row's date lies after its load."""
+    if "source_updated_at" in frame:
+        frame["source_updated_at_days_after_load"] = (frame["source_updated_at"] - LOADED_AT) / timedelta(
+            days=1
+        )
+    if "requested_at" in frame:
+        frame["requested_at_days_after_load"] = (frame["requested_at"] - LOADED_AT) / timedelta(days=1)
+    return frame
+
+
+def only_failure(outcome) -> dict:
+    assert not outcome.passed
+    assert len(outcome.failed) == 1, [f["expectation"] for f in outcome.failed]
+    return outcome.failed[0]
+
+
+def test_every_suite_file_loads_and_gx_accepts_it():
+    import great_expectations as gx
+
+    assert set(suite_names()) == RAW_SUITES | {"int_service_requests", *MARTS}
+    for name in suite_names():
+        suite = load_suite(name)
+        built = gx.ExpectationSuite(name=name, expectations=json.loads(json.dumps(suite.expectations)))
+        assert len(built.expectations) == len(suite.expectations) >= 5, name
+        assert all(e["meta"]["rule"] for e in suite.expectations), name
+        sql = suite.frame_sql()
+        assert (EXPECTATIONS_DIR / suite.meta["frame"]).is_file()
+        if name in RAW_SUITES or name == "int_service_requests":
+            assert all(param in sql for param in ("$start", "$end", "$lookback_hours[city_id]")), name
+        if name in RAW_SUITES:
+            assert "{raw_table}" in sql and "{id_column}" in sql
+
+
+def test_every_protocol_of_the_registry_has_a_raw_suite():
+    protocols = {city.source.protocol for city in load_registry().cities}
+    assert protocols == {"socrata", "open311", "seeclickfix", "ckan"}
+    assert {f"raw_{p}" for p in protocols} == RAW_SUITES
+
+
+def test_good_frames_pass(raw_frame, int_frame):
+    raw = validate("raw_open311", raw_frame)
+    assert raw.passed and raw.failed == []
+    assert (raw.rows, raw.evaluated, raw.city) == (21, 12, "bloomington")
+    intermediate = validate("int_service_requests", int_frame)
+    assert intermediate.passed, intermediate.description()
+    assert (intermediate.rows, intermediate.evaluated) == (21, 11)
+    assert intermediate.description() == (
+        "int_service_requests for bloomington: all 11 expectations hold on 21 rows."
+    )
+
+
+def test_missing_value_fails_not_null(raw_frame):
+    raw_frame.loc[[3, 8], "requested_datetime"] = None
+    failure = only_failure(validate("raw_open311", raw_frame))
+    assert failure["expectation"] == "expect_column_values_to_not_be_null"
+    assert (failure["column"], failure["unexpected_count"]) == ("requested_datetime", 2)
+
+
+def test_repeated_source_id_fails_unique(raw_frame):
+    twice = pd.concat([raw_frame, raw_frame.iloc[[6]]], ignore_index=True)
+    failure = only_failure(validate("raw_open311", twice))
+    assert failure["expectation"] == "expect_column_values_to_be_unique"
+    assert (failure["column"], failure["unexpected_count"]) == ("source_id", 2)
+    assert failure["partial_unexpected_list"] == ["4fbd14bbb1fe2c5214000000"] * 2
+    # the suite's row_key names the rows, not only their values
+    assert (
+        failure["unexpected_rows"]
+        == [{"city_id": "bloomington", "source_id": "4fbd14bbb1fe2c5214000000"}] * 2
+    )
+
+
+def test_status_outside_the_protocol_domain_fails_in_set(raw_frame):
+    raw_frame.loc[[0, 1, 2], "status"] = "acknowledged"
+    failure = only_failure(validate("raw_open311", raw_frame))
+    assert failure["expectation"] == "expect_column_values_to_be_in_set"
+    assert (failure["column"], failure["unexpected_count"]) == ("status", 3)
+    assert failure["kwargs"] == {"value_set": ["open", "closed"]}
+    assert failure["partial_unexpected_list"] == ["acknowledged"] * 3
+
+
+def test_id_field_other_than_source_id_fails_pair_equal(raw_frame):
+    raw_frame.loc[0, "id_field_value"] = "4fbd40b2"
+    failure = only_failure(validate("raw_open311", raw_frame))
+    assert failure["expectation"] == "expect_column_pair_values_to_be_equal"
+    assert (failure["column"], failure["unexpected_count"]) == ("source_id, id_field_value", 1)
+    assert failure["partial_unexpected_list"] == [["4fbd40b2b1fe2c4b02000001", "4fbd40b2"]]
+
+
+def test_change_stamp_from_the_future_fails_between(raw_frame):
+    raw_frame.loc[[4, 5, 6, 7], "source_updated_at"] = LOADED_AT + timedelta(days=2)
+    outcome = validate("raw_open311", with_days_after_load(raw_frame))
+    failure = only_failure(outcome)
+    assert failure["expectation"] == "expect_column_values_to_be_between"
+    assert (failure["column"], failure["unexpected_count"]) == ("source_updated_at_days_after_load", 4)
+    assert failure["kwargs"] == {"max_value": 1}
+    assert failure["partial_unexpected_list"] == [2.0] * 4
+    assert failure["unexpected_rows"][0] == {
+        "city_id": "bloomington",
+        "source_id": "4fbd1835b1fe2c7c2d000001",
+        "source_updated_at_days_after_load": 2.0,
+    }
+    assert outcome.metadata()[unexpected_count_key(failure)] == 4
+
+
+def test_closing_before_the_request_fails_pair_greater_beyond_five_percent(int_frame):
+    # Bloomington closed 3 of its 21 requests; 1 closed an hour before it was made
+    int_frame.loc[6, "closed_at"] = int_frame.loc[6, "requested_at"] - timedelta(hours=1)
+    failure = only_failure(validate("int_service_requests", int_frame))
+    assert failure["expectation"] == "expect_column_pair_values_a_to_be_greater_than_b"
+    assert (failure["column"], failure["unexpected_count"]) == ("closed_at, requested_at", 1)
+    assert failure["unexpected_percent"] == pytest.approx(100 / 3, abs=1e-4)
+    assert failure["kwargs"] == {"or_equal": True, "ignore_row_if": "either_value_is_missing", "mostly": 0.95}
+    assert failure["partial_unexpected_list"] == [["2012-05-23T15:47:55", "2012-05-23T16:47:55"]]
+
+
+def test_repeated_request_fails_compound_unique(int_frame):
+    twice = pd.concat([int_frame, int_frame.iloc[[0]]], ignore_index=True)
+    failure = only_failure(validate("int_service_requests", twice))
+    assert failure["expectation"] == "expect_compound_columns_to_be_unique"
+    assert (failure["column"], failure["unexpected_count"]) == ("city_id, request_id", 2)
+
+
+def test_point_outside_the_city_fails_beyond_one_percent(int_frame):
+    int_frame.loc[1, "inside_city_bbox"] = False  # 1 of 13 located rows
+    failure = only_failure(validate("int_service_requests", int_frame))
+    assert failure["expectation"] == "expect_column_values_to_be_in_set"
+    assert (failure["column"], failure["unexpected_count"]) == ("inside_city_bbox", 1)
+    assert failure["unexpected_percent"] == pytest.approx(100 / 13, abs=1e-4)
+    assert failure["kwargs"] == {"value_set": [True], "mostly": 0.99}
+
+
+def test_dates_before_1990_fail_between(int_frame):
+    int_frame.loc[[0, 1], "requested_at"] = pd.Timestamp("1900-01-01", tz="UTC")
+    failure = only_failure(validate("int_service_requests", with_days_after_load(int_frame)))
+    assert failure["expectation"] == "expect_column_values_to_be_between"
+    assert (failure["column"], failure["unexpected_count"]) == ("requested_at", 2)
+    assert failure["partial_unexpected_list"] == ["1900-01-01T00:00:00+00:00"] * 2
+
+
+def test_future_requests_pass_up_to_one_percent(int_frame):
+    """100 requests (Bloomington's 21 repeated under new ids): 1 future-dated is tolerated
+    (mostly 0.99), 2 are a broken feed."""
+    copies = []
+    for n in range(5):
+        copy = int_frame.copy()
+        copy["request_id"] = copy["request_id"] + f"-{n}"
+        copies.append(copy)
+    frame = pd.concat(copies, ignore_index=True).iloc[:100].copy()
+    frame.loc[0, "requested_at"] = LOADED_AT + timedelta(days=3)
+    assert validate("int_service_requests", with_days_after_load(frame)).passed
+    frame.loc[1, "requested_at"] = LOADED_AT + timedelta(days=3)
+    failure = only_failure(validate("int_service_requests", with_days_after_load(frame)))
+    assert failure["expectation"] == "expect_column_values_to_be_between"
+    assert (failure["column"], failure["unexpected_count"]) == ("requested_at_days_after_load", 2)
+    assert failure["unexpected_percent"] == 2.0
+    assert failure["kwargs"] == {"max_value": 1, "mostly": 0.99}
+
+
+def test_a_missing_column_is_a_failure_that_says_so(raw_frame):
+    failure = only_failure(validate("raw_open311", raw_frame.drop(columns=["requested_datetime"])))
+    assert failure["column"] == "requested_datetime"
+    assert failure["unexpected_count"] is None
+    assert 'The column "requested_datetime" in BatchData does not exist' in failure["error"]
+
+
+def test_metadata_and_description_of_a_failure(raw_frame):
+    raw_frame.loc[[0, 1, 2], "status"] = "acknowledged"
+    raw_frame = pd.concat([raw_frame, raw_frame.iloc[[6]]], ignore_index=True)
+    outcome = validate("raw_open311", raw_frame)
+    metadata = outcome.metadata()
+    assert set(metadata) == {
+        "suite",
+        "rows_validated",
+        "expectations_evaluated",
+        "expectations_failed",
+        "failed_expectations",
+        "city",
+        "unexpected_count: column_values_to_be_unique(source_id)",
+        "unexpected_count: column_values_to_be_in_set(status)",
+    }
+    assert (metadata["suite"], metadata["city"], metadata["rows_validated"]) == (
+        "raw_open311",
+        "bloomington",
+        22,
+    )
+    assert (metadata["expectations_evaluated"], metadata["expectations_failed"]) == (12, 2)
+    assert metadata["unexpected_count: column_values_to_be_unique(source_id)"] == 2
+    failed = metadata["failed_expectations"].data
+    assert json.loads(json.dumps(failed)) == failed  # plain JSON, as Dagster stores it
+    assert {f["expectation"] for f in failed} == {
+        "expect_column_values_to_be_unique",
+        "expect_column_values_to_be_in_set",
+    }
+    assert set(failed[0]) >= {
+        "expectation",
+        "column",
+        "kwargs",
+        "unexpected_count",
+        "unexpected_percent",
+        "partial_unexpected_list",
+    }
+    text = outcome.description()
+    assert text.startswith("raw_open311 for bloomington: 2 of 12 expectations failed on 22 rows.")
+    assert "expect_column_values_to_be_in_set on status: 3 unexpected (13.64%)" in text
+    assert "expect_column_values_to_be_unique on source_id: 2 unexpected" in text
+    assert "Fix: A repeated id means the merge key changed" in text
+    assert "Fix: The server answers another status vocabulary" in text
+
+
+def test_validation_stays_offline_and_writes_nothing(raw_frame, tmp_path, monkeypatch):
+    attempts = []
+
+    def refuse(sock, address):
+        attempts.append(address)
+        raise OSError("the tests have no network")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.chdir(tmp_path)
+    assert validate("raw_open311", raw_frame).passed
+    assert attempts == []
+    assert list(tmp_path.iterdir()) == []
