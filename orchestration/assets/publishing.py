@@ -27,6 +27,7 @@ from dagster import (
     MetadataValue,
     asset,
 )
+from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
 
 from orchestration.resources import WAREHOUSE_POOL
 from orchestration.serving import publish, published_dir, serving_path
@@ -40,8 +41,11 @@ def failing_checks(instance: DagsterInstance, checks: Sequence[AssetCheckKey]) -
     latest = instance.event_log_storage.get_latest_asset_check_execution_by_key(list(checks))
     failing = {}
     for key, record in latest.items():
+        # A planned record (its run still going, or gone) has no evaluation yet.
+        if record.status != AssetCheckExecutionRecordStatus.FAILED:
+            continue
         evaluation = record.evaluation
-        if evaluation is None or evaluation.passed or evaluation.severity != AssetCheckSeverity.ERROR:
+        if evaluation is None or evaluation.severity != AssetCheckSeverity.ERROR:
             continue
         name = f"{key.asset_key.to_user_string()}:{key.name}"
         failing[name] = evaluation.description or f"failed in run {record.run_id}"

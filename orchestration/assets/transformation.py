@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from dagster import AssetExecutionContext, AssetKey, AssetsDefinition
-from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, dbt_assets
+from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
 
 from orchestration.partitions import daily_partitions
 from orchestration.resources import WAREHOUSE_POOL, dbt_manifest_is_stale, dbt_project
@@ -63,9 +63,7 @@ def build_dbt_assets(name: str, select: str = "fqn:*", exclude: str | None = Non
         name=name,
         select=select,
         exclude=exclude,
-        dagster_dbt_translator=CivicDbtTranslator(
-            settings=DagsterDbtTranslatorSettings(enable_source_tests_as_checks=True)
-        ),
+        dagster_dbt_translator=CivicDbtTranslator(),
         partitions_def=daily_partitions,
         pool=WAREHOUSE_POOL,
     )
@@ -84,6 +82,11 @@ def build_dbt_assets(name: str, select: str = "fqn:*", exclude: str | None = Non
 # blocking checks on int_service_requests (dbt tests and its GX suite) then decide
 # whether the second step (the spatial join, the snapshot, facts, dimensions and
 # marts) runs at all.
+# The raw source tests run in the first step and fail it when one fails, which
+# stops everything after it. They are reported as observations on the raw
+# assets, not as Dagster checks: a step that runs checks on an asset is exempt
+# from that asset's blocking checks (dagster's build_node_deps), so as checks
+# they would let this step start before the raw checks had passed.
 CANONICAL_SELECT = (
     "source:* resource_type:seed path:models/staging path:models/quarantine int_service_requests"
 )

@@ -1,0 +1,116 @@
+"""Write-audit-publish through Dagster, on the real NYC sample: a good backfill is
+published; a bad partition fails its check, the marts are not rebuilt, the serving
+file keeps every byte, and the run's check metadata names the failed expectation.
+A publish started on its own after that refuses too."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import date, datetime
+
+import duckdb
+import pytest
+from dagster import AssetCheckSeverity, DagsterInstance
+
+from ingestion.registry import load_registry
+from ingestion.replay import ReplayServer
+from ingestion.replay.records import system_stamp
+from orchestration.assets.publishing import SERVED
+from orchestration.definitions import build_definitions
+from orchestration.demo import run_job, run_partition_range
+from tests.conftest import NYC_SODA_SAMPLE, content_hash, write_registry
+
+pytestmark = pytest.mark.integration
+
+# The sample's rows change in June-November 2012 (the replay stamps :updated_at
+# from created_date). The bad rows change on 2012-12-01, a partition of their own.
+FIRST, LAST = date(2012, 6, 1), date(2012, 11, 30)
+BAD_DAY = date(2012, 12, 1)
+BAD_ROWS = 40
+
+
+def digest(path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def future_dated(records: list[dict]) -> list[dict]:
+    """Copies of real requests, made in 2031 by their clock: a feed whose clock is off."""
+    bad = []
+    for n, record in enumerate(records[:BAD_ROWS]):
+        row = {k: v for k, v in record.items() if not k.startswith(":")}
+        row["unique_key"] = f"9{n:08d}"
+        row["created_date"] = "2031-06-01T10:00:00.000"
+        row[":updated_at"] = system_stamp(datetime(2012, 12, 1, 10))  # naive UTC, as Socrata stamps
+        bad.append(row)
+    return bad
+
+
+def materialized(result) -> set[str]:
+    return {
+        event.event_specific_data.materialization.asset_key.to_user_string()
+        for event in result.get_asset_materialization_events()
+    }
+
+
+def test_a_bad_partition_is_stopped_before_the_marts_and_the_publish(
+    tmp_path, warehouse, monkeypatch, dbt_manifest
+):
+    monkeypatch.setenv("CIVIC311_CITIES", str(write_registry(tmp_path / "cities.yaml", page_size=400)))
+    serving = warehouse.parent / "serving.duckdb"
+    records = json.loads(NYC_SODA_SAMPLE.read_text())
+    instance = DagsterInstance.get()
+    with ReplayServer() as server:
+        server.add_dataset(
+            "fhrw-4uyv",
+            records + future_dated(records),
+            id_field="unique_key",
+            updated_at_fields=("created_date",),
+            prefix="/nyc",
+        )
+        server.add_dataset("erm2-nwe9", [], id_field="unique_key", prefix="/nyc")
+        monkeypatch.setenv("CIVIC311_REPLAY_URL", server.url)
+        defs = build_definitions(load_registry(), warehouse)
+
+        good = run_partition_range(FIRST, LAST, defs=defs, instance=instance)
+        assert good.success
+        assert {"marts/fct_service_requests", SERVED.to_user_string()} <= materialized(good)
+        published = digest(serving)
+        with duckdb.connect(str(serving), read_only=True) as con:
+            assert con.execute("select count(*) from marts.fct_service_requests").fetchone() == (1000,)
+        with duckdb.connect(str(warehouse), read_only=True) as con:
+            facts = content_hash(con, "fct_service_requests")
+
+        bad = run_partition_range(BAD_DAY, BAD_DAY, defs=defs, instance=instance)
+
+    assert not bad.success
+    # The raw load ran and kept the bad rows (nothing lost) ...
+    assert "raw/nyc/service_requests" in materialized(bad)
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        assert con.execute(
+            "select count(*) from raw_nyc.service_requests "
+            "where source_id like '9%' and length(source_id) = 9"
+        ).fetchone() == (BAD_ROWS,)
+        # ... but nothing after the failed check was rebuilt.
+        assert content_hash(con, "fct_service_requests") == facts
+    assert not {key for key in materialized(bad) if key.startswith(("marts/", "serving/"))}
+    assert digest(serving) == published
+
+    # The feed itself is well formed (the raw checks pass); its requests' dates are not.
+    failed = {
+        (e.asset_key.to_user_string(), e.check_name): e
+        for e in bad.get_asset_check_evaluations()
+        if not e.passed and e.severity == AssetCheckSeverity.ERROR
+    }
+    assert set(failed) == {("intermediate/int_service_requests", "int_service_requests_suite")}
+    failed = failed["intermediate/int_service_requests", "int_service_requests_suite"]
+    said = json.dumps(failed.metadata["failed_expectations"].value)
+    assert "expect_column_values_to_be_between" in said and "requested_at" in said
+    assert "requested_at" in failed.description
+
+    # Publishing on its own, as from the UI, audits the same checks and refuses.
+    alone = run_job("publish", defs=defs, instance=instance)
+    assert not alone.success
+    failure = next(e for e in alone.all_events if e.event_type_value == "STEP_FAILURE")
+    assert "int_service_requests_suite" in str(failure.event_specific_data.error)
+    assert digest(serving) == published
