@@ -172,9 +172,15 @@ def window_params(start: datetime, end: datetime, cities: list[City]) -> dict[st
 
 
 def raw_identifiers(city: City) -> dict[str, str]:
-    """The city's raw table and id column, as dlt named them, quoted for the frame query."""
+    """The city's raw table and id column, as dlt named them, and the columns its
+    protocol's suite checks (meta.protocol_columns), quoted for the frame query."""
     id_column = NamingConvention().normalize_identifier(city.source.id_field)
-    return {"raw_table": f"{_quote(raw_dataset(city))}.service_requests", "id_column": _quote(id_column)}
+    columns = load_suite(f"raw_{city.source.protocol}").meta["protocol_columns"]
+    return {
+        "raw_table": f"{_quote(raw_dataset(city))}.service_requests",
+        "id_column": _quote(id_column),
+        "protocol_columns": ", ".join(_quote(c) for c in columns),
+    }
 
 
 def _quote(identifier: str) -> str:

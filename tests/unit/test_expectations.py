@@ -37,7 +37,7 @@ def utc(text: str) -> pd.Timestamp:
 
 @pytest.fixture
 def raw_frame(records) -> pd.DataFrame:
-    """What frames/raw_open311.sql reads from raw_bloomington.service_requests."""
+    """What frames/raw.sql reads from raw_bloomington.service_requests for the Open311 suite."""
     return pd.DataFrame(
         {
             "city_id": "bloomington",
@@ -102,7 +102,8 @@ def test_every_suite_file_loads_and_gx_accepts_it():
         if name in RAW_SUITES or name == "int_service_requests":
             assert all(param in sql for param in ("$start", "$end", "$lookback_hours[city_id]")), name
         if name in RAW_SUITES:
-            assert "{raw_table}" in sql and "{id_column}" in sql
+            assert "{raw_table}" in sql and "{id_column}" in sql and "{protocol_columns}" in sql
+            assert suite.meta["protocol_columns"], name
 
 
 def test_every_protocol_of_the_registry_has_a_raw_suite():
