@@ -23,6 +23,8 @@ from orchestration.resources import WAREHOUSE_POOL
 
 def newest_change(warehouse: Path, city: City) -> datetime | None:
     """The latest source_updated_at in the city's raw requests; None before its first load."""
+    if not warehouse.exists():
+        return None
     schema = raw_dataset(city)
     with duckdb.connect(str(warehouse), read_only=True) as con:
         exists = con.execute(
