@@ -3,8 +3,9 @@
 `publish` copies every table and view of the warehouse's `marts` schema (facts,
 dimensions, marts; views are materialized) into a new DuckDB file beside the
 serving file, records the publish in `civic311.publishes`, and writes each table
-as Parquet into a new folder under the published directory. Only when everything
-is written does it swap both in:
+as Parquet into a new folder under the published directory, with GeoParquet of
+dim_area and the area marts in its `geo/`. Only when everything is written does
+it swap both in:
 
 - the file with `os.replace`, atomic on one filesystem. A reader's open connection
   keeps reading the file it opened; a new connection gets the new file. No reader
