@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 
 import dlt
+import duckdb
 from dlt.common.pipeline import LoadInfo
 from dlt.pipeline.pipeline import Pipeline
 from dlt.sources import DltSource
@@ -33,6 +34,18 @@ def warehouse_path() -> Path:
 
 def raw_dataset(city: City) -> str:
     return f"raw_{city.id}"
+
+
+def raw_table_exists(warehouse: Path, city: City, table: str = "service_requests") -> bool:
+    """Whether the city has loaded `table` yet (False before the warehouse exists)."""
+    if not warehouse.exists():
+        return False
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        (found,) = con.execute(
+            "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
+            [raw_dataset(city), table],
+        ).fetchone()
+    return bool(found)
 
 
 def city_pipeline(city: City, warehouse: Path | None = None, name_suffix: str = "") -> Pipeline:

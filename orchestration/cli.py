@@ -110,10 +110,11 @@ def cmd_quarantine(args: argparse.Namespace) -> int:
     from ingestion.pipeline import warehouse_path
     from orchestration.quarantine import format_counts, quarantine_counts
 
+    warehouse = warehouse_path()
     try:
-        counts = quarantine_counts(warehouse_path(), args.city)
+        counts = quarantine_counts(warehouse, args.city)
     except FileNotFoundError as exc:
-        print(f"civic311 quarantine: {exc}", file=sys.stderr)
+        print(f"civic311 quarantine: {warehouse}: {exc}", file=sys.stderr)
         return 2
     print(format_counts(counts))
     return 0

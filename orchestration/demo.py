@@ -20,7 +20,7 @@ from dagster._core.storage.tags import (
 from ingestion.pipeline import warehouse_path
 from ingestion.registry import City, load_registry
 from ingestion.synthetic import SYNTHETIC_ENV
-from orchestration.quarantine import format_counts, quarantine_counts
+from orchestration.quarantine import format_counts, read_counts
 from orchestration.serving import published_dir, serving_path
 
 JOB_NAME = "daily_refresh"
@@ -263,7 +263,7 @@ def summary(warehouse: Path, city_id: str, maps: dict[str, str] | None = None) -
         ).fetchone()
         marts = mart_lines(con, city)
         drawn = map_lines(con, city, maps) if maps is not None else []
-    held = format_counts(quarantine_counts(warehouse))
+        held = format_counts(read_counts(con))
     lines = [
         "",
         "civic311 demo: SYNTHETIC NYC-shaped data (generated, not real 311 records)",

@@ -22,21 +22,26 @@ class QuarantineCount(NamedTuple):
 def quarantine_counts(warehouse: Path, city_id: str | None = None) -> list[QuarantineCount]:
     """Rows per (city, stage, rule), with the number of loads they came in."""
     with duckdb.connect(str(warehouse), read_only=True) as con:
-        built = con.execute(
-            "select count(*) from duckdb_views() where schema_name = 'quarantine' "
-            "and view_name = 'service_requests'"
-        ).fetchone()[0]
-        if not built:
-            raise FileNotFoundError(
-                f"{warehouse} has no quarantine.service_requests yet: run a refresh "
-                "(civic311 demo, or the daily_refresh job) first"
-            )
-        rows = con.execute(
-            "select city_id, stage, rule, count(*), count(distinct load_id), max(quarantined_at) "
-            "from quarantine.service_requests where $city is null or city_id = $city "
-            "group by all order by city_id, stage, rule",
-            {"city": city_id},
-        ).fetchall()
+        return read_counts(con, city_id)
+
+
+def read_counts(con: duckdb.DuckDBPyConnection, city_id: str | None = None) -> list[QuarantineCount]:
+    """quarantine_counts on a connection already open on the warehouse."""
+    (built,) = con.execute(
+        "select count(*) from duckdb_views() "
+        "where schema_name = 'quarantine' and view_name = 'service_requests'"
+    ).fetchone()
+    if not built:
+        raise FileNotFoundError(
+            "the warehouse has no quarantine.service_requests yet: run a refresh "
+            "(civic311 demo, or the daily_refresh job) first"
+        )
+    rows = con.execute(
+        "select city_id, stage, rule, count(*), count(distinct load_id), max(quarantined_at) "
+        "from quarantine.service_requests where $city is null or city_id = $city "
+        "group by all order by city_id, stage, rule",
+        {"city": city_id},
+    ).fetchall()
     return [QuarantineCount(*row) for row in rows]
 
 

@@ -160,33 +160,27 @@ def _write_geoparquet(con: duckdb.DuckDBPyConnection, folder: Path) -> dict[str,
     from ingestion.geography.layers import WGS84
     from ingestion.geography.maps import h3_cell_polygons, write_geoparquet
 
-    has_boundaries = con.execute(
+    (has_boundaries,) = con.execute(
         "select count(*) from duckdb_tables() where database_name = 'warehouse' "
         "and schema_name = 'geography' and table_name = 'boundaries'"
-    ).fetchone()[0]
-    shapes = (
-        con.execute("select city_id, layer, area_id, geometry_wkb from warehouse.geography.boundaries").df()
-        if has_boundaries
-        else None
-    )
+    ).fetchone()
     polygons = {}
-    if shapes is not None and len(shapes):
-        geometry = shapely.from_wkb(shapes["geometry_wkb"].map(bytes))
-        simplified = shapely.simplify(geometry, GEO_TOLERANCE_DEGREES, preserve_topology=True)
-        polygons = dict(
-            zip(zip(shapes.city_id, shapes.layer, shapes.area_id, strict=True), simplified, strict=True)
+    if has_boundaries:
+        shapes = con.execute(
+            "select city_id, layer, area_id, geometry_wkb from warehouse.geography.boundaries"
+        ).df()
+        simplified = shapely.simplify(
+            shapely.from_wkb(shapes["geometry_wkb"].map(bytes)), GEO_TOLERANCE_DEGREES, preserve_topology=True
         )
-    cells = [
+        keys = zip(shapes.city_id, shapes.layer, shapes.area_id, strict=True)
+        polygons = dict(zip(keys, simplified, strict=True))
+    cells = h3_cell_polygons(
         r[0]
         for r in con.execute(
             f"select distinct area_id from {SCHEMA}.dim_area where layer = 'h3' and area_type = 'h3'"
         ).fetchall()
-    ]
-    if cells:
-        h3_shapes = h3_cell_polygons(cells)
-        h3_by_cell = dict(zip(h3_shapes.area_id, h3_shapes.geometry, strict=True))
-    else:
-        h3_by_cell = {}
+    )
+    h3_by_cell = dict(zip(cells.area_id, cells.geometry, strict=True))
     folder.mkdir()
     rows = {}
     for table in GEO_TABLES:

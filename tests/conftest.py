@@ -67,6 +67,11 @@ def content_hash(con: duckdb.DuckDBPyConnection, table: str) -> tuple[int, str]:
     return len(rows), hashlib.sha256("\n".join(text).encode()).hexdigest()
 
 
+def file_digest(path: Path) -> str:
+    """sha256 of a file's bytes: a served file must keep every byte when nothing is published."""
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
 def query(warehouse: Path, sql: str, params=None) -> list[tuple]:
     """Rows of one query against a warehouse, opened read-only."""
     with duckdb.connect(str(warehouse), read_only=True) as con:

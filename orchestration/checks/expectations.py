@@ -33,11 +33,11 @@ from dagster import (
 from dlt.common.normalizers.naming.snake_case import NamingConvention
 
 from ingestion.geography.spatial import configure as load_spatial
-from ingestion.pipeline import raw_dataset
+from ingestion.pipeline import raw_dataset, raw_table_exists
 from ingestion.registry import City, Registry
 from orchestration.assets.ingestion import raw_asset_key
 from orchestration.partitions import daily_partitions
-from orchestration.resources import WAREHOUSE_POOL
+from orchestration.resources import DBT_PROJECT_DIR, WAREHOUSE_POOL
 
 # GX must never try the network. It is imported lazily (the import takes seconds
 # and only a running check needs it), always after this line.
@@ -45,16 +45,14 @@ os.environ["GX_ANALYTICS_ENABLED"] = "False"
 
 EXPECTATIONS_DIR = Path(__file__).resolve().parents[2] / "expectations"
 INT_ASSET = AssetKey(["intermediate", "int_service_requests"])
-MARTS = (
-    "fct_service_requests",
-    "fct_request_events",
-    "mart_response_times",
-    "mart_service_gaps",
-    "mart_hotspots",
-    "mart_demand_timing",
-    "mart_cross_department",
-    "mart_department_handoffs",
-    "mart_department_joint_spikes",
+# Every fact and mart model of the dbt project is guarded by its suite of the same
+# name: a new one without a suite stops the code location from loading (SuiteError).
+MARTS = tuple(
+    sorted(
+        p.stem
+        for p in (DBT_PROJECT_DIR / "models" / "marts").glob("*.sql")
+        if p.stem.startswith(("fct_", "mart_"))
+    )
 )
 SAMPLE_SIZE = 10
 # A run without partitions validates every row.
@@ -405,17 +403,6 @@ def run_window(context: AssetCheckExecutionContext) -> tuple[datetime, datetime]
         window = context.partition_time_window
         return window.start, window.end
     return EVERYTHING
-
-
-def raw_table_exists(warehouse: Path, city: City) -> bool:
-    with duckdb.connect(str(warehouse), read_only=True) as con:
-        return bool(
-            con.execute(
-                "select count(*) from information_schema.tables "
-                "where table_schema = ? and table_name = 'service_requests'",
-                [raw_dataset(city)],
-            ).fetchone()[0]
-        )
 
 
 def build_raw_suite_check(city: City, warehouse: Path) -> AssetChecksDefinition:

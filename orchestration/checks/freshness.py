@@ -14,7 +14,7 @@ from dagster import (
     asset_check,
 )
 
-from ingestion.pipeline import raw_dataset
+from ingestion.pipeline import raw_dataset, raw_table_exists
 from ingestion.registry import City
 from orchestration.assets.ingestion import raw_asset_key
 from orchestration.partitions import daily_partitions
@@ -23,18 +23,12 @@ from orchestration.resources import WAREHOUSE_POOL
 
 def newest_change(warehouse: Path, city: City) -> datetime | None:
     """The latest source_updated_at in the city's raw requests; None before its first load."""
-    if not warehouse.exists():
+    if not raw_table_exists(warehouse, city):
         return None
-    schema = raw_dataset(city)
     with duckdb.connect(str(warehouse), read_only=True) as con:
-        exists = con.execute(
-            "select count(*) from information_schema.tables where table_schema = ? "
-            "and table_name = 'service_requests'",
-            [schema],
+        return con.execute(
+            f'select max(source_updated_at) from "{raw_dataset(city)}".service_requests'
         ).fetchone()[0]
-        if not exists:
-            return None
-        return con.execute(f'select max(source_updated_at) from "{schema}".service_requests').fetchone()[0]
 
 
 def build_freshness_check(city: City, warehouse: Path) -> AssetChecksDefinition:

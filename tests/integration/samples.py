@@ -53,6 +53,12 @@ EXPORTS = {
 START, END = datetime(2000, 1, 1, tzinfo=UTC), datetime(2027, 1, 1, tzinfo=UTC)
 
 
+def detroit_issues() -> list[dict]:
+    """The Detroit issues of the nationwide SeeClickFix pages: those with its address."""
+    pages = sorted((D / "seeclickfix").glob("scf_v2_issues_nationwide_*.json"))
+    return [i for p in pages for i in load_scf_issues(p) if "Detroit" in (i.get("address") or "")]
+
+
 def replay_registry(tmp_path: Path) -> Registry:
     """The packaged registry without pacing: the replay sets no rate limit, and the
     pacing the live cities need would only slow the tests."""
@@ -73,12 +79,7 @@ def load_api_samples(registry: Registry, warehouse: Path) -> None:
             if city.id == "chicago":
                 server.add_dataset("v6vf-nfxy", CHICAGO_ROWS, id_field="sr_number", prefix="/chicago")
             elif city.id == "detroit":
-                # The nationwide pages hold many places; Detroit's are those with its address.
-                pages = sorted((D / "seeclickfix").glob("scf_v2_issues_nationwide_*.json"))
-                issues = [
-                    i for p in pages for i in load_scf_issues(p) if "Detroit" in (i.get("address") or "")
-                ]
-                server.mount("/detroit", SeeClickFixApi({"detroit": issues}))
+                server.mount("/detroit", SeeClickFixApi({"detroit": detroit_issues()}))
             else:
                 mount_city(server, city, files)
             source = source_for(city, START, END, base_url=city.base_url(server.url), backoff_seconds=0.01)

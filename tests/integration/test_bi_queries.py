@@ -6,7 +6,6 @@ that what BI tools read is what passed."""
 
 from __future__ import annotations
 
-import hashlib
 import re
 from pathlib import Path
 
@@ -14,7 +13,7 @@ import duckdb
 import pytest
 
 from orchestration.serving import Publish, publish
-from tests.conftest import REPO
+from tests.conftest import REPO, file_digest
 
 pytestmark = pytest.mark.integration
 
@@ -87,7 +86,7 @@ def test_a_read_only_connection_cannot_change_the_serving_file(published):
     """What the doc tells BI users to rely on, both ways it gives to open the file from
     Python: read_only (duckdb-engine's connect argument) and access_mode=READ_ONLY (what
     duckdb-engine makes of `?access_mode=READ_ONLY` in a Superset URI)."""
-    before = hashlib.sha256(published.serving.read_bytes()).hexdigest()
+    before = file_digest(published.serving)
     writes = (
         "create table marts.scratch as select 1 as x",
         "update marts.dim_city set city_name = 'changed'",
@@ -105,4 +104,4 @@ def test_a_read_only_connection_cannot_change_the_serving_file(published):
             (hotspots,) = con.execute("select count(*) from marts.mart_hotspots").fetchone()
         assert changed == 0
         assert hotspots == published.rows["mart_hotspots"] > 0
-    assert hashlib.sha256(published.serving.read_bytes()).hexdigest() == before
+    assert file_digest(published.serving) == before

@@ -5,7 +5,6 @@ A publish started on its own after that refuses too."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 from datetime import date, datetime, timedelta
 
@@ -19,7 +18,7 @@ from ingestion.replay.records import derive_updated_at, parse_timestamp, system_
 from orchestration.assets.publishing import SERVED
 from orchestration.definitions import build_definitions
 from orchestration.demo import run_job, run_partition_range
-from tests.conftest import NYC_SODA_SAMPLE, content_hash, write_registry
+from tests.conftest import NYC_SODA_SAMPLE, content_hash, file_digest, write_registry
 
 pytestmark = pytest.mark.integration
 
@@ -28,10 +27,6 @@ pytestmark = pytest.mark.integration
 FIRST, LAST = date(2012, 6, 1), date(2012, 11, 30)
 BAD_DAY = date(2012, 12, 1)
 BAD_ROWS = 40
-
-
-def digest(path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def future_dated(records: list[dict]) -> list[dict]:
@@ -106,7 +101,7 @@ def test_a_bad_partition_is_stopped_before_the_marts_and_the_publish(
         # Nothing lost, per partition run: served = modelled + quarantined.
         assert sum(modelled_and_quarantined(warehouse)) == served_in(feed, FIRST, LAST, lookback) == 1000
         assert {"marts/fct_service_requests", SERVED.to_user_string()} <= materialized(good)
-        published = digest(serving)
+        published = file_digest(serving)
         with duckdb.connect(str(serving), read_only=True) as con:
             assert con.execute("select count(*) from marts.fct_service_requests").fetchone() == (1000,)
         with duckdb.connect(str(warehouse), read_only=True) as con:
@@ -130,7 +125,7 @@ def test_a_bad_partition_is_stopped_before_the_marts_and_the_publish(
         # ... but nothing after the failed check was rebuilt.
         assert content_hash(con, "fct_service_requests") == facts
     assert not {key for key in materialized(bad) if key.startswith(("marts/", "serving/"))}
-    assert digest(serving) == published
+    assert file_digest(serving) == published
 
     # The feed itself is well formed (the raw checks pass); its requests' dates are not.
     failed = {
@@ -149,4 +144,4 @@ def test_a_bad_partition_is_stopped_before_the_marts_and_the_publish(
     assert not alone.success
     failure = next(e for e in alone.all_events if e.event_type_value == "STEP_FAILURE")
     assert "int_service_requests_suite" in str(failure.event_specific_data.error)
-    assert digest(serving) == published
+    assert file_digest(serving) == published

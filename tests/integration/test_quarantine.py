@@ -19,7 +19,7 @@ from ingestion.replay.seeclickfix import load_scf_issues
 from orchestration.quarantine import format_counts, quarantine_counts
 from tests.conftest import dbt_build
 from tests.integration.conftest import copy_warehouse
-from tests.integration.samples import EXPORTS, FEEDS, D, replay_registry
+from tests.integration.samples import EXPORTS, FEEDS, detroit_issues, replay_registry
 from tests.integration.test_socrata_cities import CHICAGO_ROWS
 
 pytestmark = pytest.mark.integration
@@ -37,8 +37,7 @@ def api_records(city: City) -> list[dict]:
     if city.id == "chicago":
         return CHICAGO_ROWS
     if city.id == "detroit":
-        pages = sorted((D / "seeclickfix").glob("scf_v2_issues_nationwide_*.json"))
-        return [i for p in pages for i in load_scf_issues(p) if "Detroit" in (i.get("address") or "")]
+        return detroit_issues()
     return [record for path in files for record in LOADERS[city.source.protocol](path)]
 
 

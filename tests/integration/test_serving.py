@@ -3,7 +3,6 @@ everything or nothing, and a reader never sees two publishes at once."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import subprocess
 import sys
@@ -17,13 +16,10 @@ import pytest
 import shapely
 
 from orchestration.serving import GEO_TABLES, PublishError, publish
+from tests.conftest import file_digest
 from tests.integration.conftest import copy_warehouse
 
 pytestmark = pytest.mark.integration
-
-
-def digest(path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def test_a_publish_serves_every_mart_as_built(samples_built, tmp_path):
@@ -72,10 +68,10 @@ def test_a_failed_publish_leaves_the_last_one_byte_for_byte(samples_built, tmp_p
     empty.parent.mkdir()
     duckdb.connect(str(empty)).close()
     first = publish(samples_built, serving, parquet)
-    before, files = digest(serving), sorted(p.name for p in tmp_path.iterdir())
+    before, files = file_digest(serving), sorted(p.name for p in tmp_path.iterdir())
     with pytest.raises(PublishError, match="no tables in schema marts"):
         publish(empty, serving, parquet)
-    assert digest(serving) == before
+    assert file_digest(serving) == before
     assert sorted(p.name for p in tmp_path.iterdir()) == files  # no half-written file left behind
     assert (parquet / "current").resolve() == first.parquet_dir
     assert sorted(p.name for p in parquet.iterdir()) == sorted(["current", first.publish_id])
