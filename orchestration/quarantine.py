@@ -21,6 +21,11 @@ class QuarantineCount(NamedTuple):
 
 def quarantine_counts(warehouse: Path, city_id: str | None = None) -> list[QuarantineCount]:
     """Rows per (city, stage, rule), with the number of loads they came in."""
+    if not warehouse.exists():
+        raise FileNotFoundError(
+            "there is no warehouse here yet: run a refresh (civic311 demo, or the daily_refresh job) "
+            "first, or point CIVIC311_WAREHOUSE at yours"
+        )
     with duckdb.connect(str(warehouse), read_only=True) as con:
         return read_counts(con, city_id)
 

@@ -16,6 +16,7 @@ from ingestion.replay.ckan import load_ckan_records
 from ingestion.replay.open311 import load_open311_records
 from ingestion.replay.records import api_field_name, load_records
 from ingestion.replay.seeclickfix import load_scf_issues
+from orchestration.cli import main
 from orchestration.quarantine import format_counts, quarantine_counts
 from tests.conftest import dbt_build
 from tests.integration.conftest import copy_warehouse
@@ -122,3 +123,11 @@ def test_a_hard_rule_moves_a_request_to_quarantine_with_its_raw_row(samples_buil
         ("toronto", "missing_requested_at", 1),
     ]
     assert "toronto" in format_counts(counts) and victim not in format_counts(counts)
+
+
+def test_the_quarantine_command_names_the_missing_warehouse(tmp_path, monkeypatch, capsys):
+    missing = tmp_path / "nowhere" / "warehouse.duckdb"
+    monkeypatch.setenv("CIVIC311_WAREHOUSE", str(missing))
+    assert main(["quarantine"]) == 2
+    said = capsys.readouterr().err
+    assert str(missing) in said and "CIVIC311_WAREHOUSE" in said and "Traceback" not in said
