@@ -188,18 +188,70 @@ Source = Annotated[
 ]
 
 
+ColumnName = Annotated[str, Field(pattern=r"^[a-z0-9_]+$")]
+SchemaName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")]
+
+
+class ExportSchema(_Strict):
+    """One known layout of a city's export files: the columns its header holds, each
+    title reduced as the API names its fields ("Created Date" -> created_date), and the
+    API field a column stands for where the two names differ. A file is read with the
+    schema that knows every one of its columns (ingestion/sources/exports/schemas.py)."""
+
+    name: SchemaName
+    description: str = ""
+    columns: tuple[ColumnName, ...] = Field(min_length=1)
+    rename: dict[ColumnName, ColumnName] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ExportSchema:
+        twice = sorted({c for c in self.columns if self.columns.count(c) > 1})
+        if twice:
+            raise ValueError(f"columns: {twice[0]!r} is listed twice")
+        unknown = sorted(set(self.rename) - set(self.columns))
+        if unknown:
+            raise ValueError(f"rename: {unknown[0]!r} is not one of the schema's columns")
+        fields = [self.field(c) for c in self.columns]
+        clash = sorted({f for f in fields if fields.count(f) > 1})
+        if clash:
+            raise ValueError(f"rename: two columns would both become {clash[0]!r}")
+        return self
+
+    def field(self, column: str) -> str:
+        """The API field a column of this layout stands for."""
+        return self.rename.get(column, column)
+
+
 class ExportSpec(_Strict):
     """How the city's portal export files map onto the fields its API serves."""
 
-    # Columns whose export title does not reduce to the API name (lowercase,
-    # non-alphanumerics to "_"): export title -> API field name.
-    columns: dict[str, str] = Field(default_factory=dict)
-    # Floating local timestamp layout in the export, rewritten to ISO like the API's.
-    timestamp_format: str = "%m/%d/%Y %I:%M:%S %p"
+    # The layouts the city's exports come in; a file's header picks one.
+    schemas: tuple[ExportSchema, ...] = Field(min_length=1)
+    # The API field holding when the request was made: the load refuses a file whose
+    # request times are implausible (before 1990 or in the future) in bulk.
+    requested_at_field: ColumnName
+    # Every API field holding a date or time; each is read by the one timestamp reader.
+    timestamp_fields: tuple[ColumnName, ...] = Field(min_length=1)
     # Fields whose latest value stands in for the API's change stamp.
-    updated_at_fields: tuple[str, ...] = Field(min_length=1)
+    updated_at_fields: tuple[ColumnName, ...] = Field(min_length=1)
+    # The timestamp layout, when the data cannot show it (a file whose every date has
+    # day and month of 12 or less); by default each column's layout is read from its values.
+    timestamp_format: Literal["iso", "month_first", "day_first", "epoch_seconds"] | None = None
     # Cell values that mean "no value" (an R export writes NA).
     null_values: tuple[str, ...] = ("",)
+
+    @model_validator(mode="after")
+    def _fields_are_timestamps(self) -> ExportSpec:
+        if self.requested_at_field not in self.timestamp_fields:
+            raise ValueError("requested_at_field: must be one of timestamp_fields")
+        stray = [f for f in self.updated_at_fields if f not in self.timestamp_fields]
+        if stray:
+            raise ValueError(f"updated_at_fields: {stray[0]!r} must be one of timestamp_fields")
+        names = [schema.name for schema in self.schemas]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ValueError(f"schemas: the name {twice[0]!r} is used twice")
+        return self
 
 
 LayerName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")]
@@ -304,6 +356,21 @@ class City(_Strict):
     export: ExportSpec | None = None
     boundaries: list[BoundaryLayer] = Field(default_factory=list)
 
+    @model_validator(mode="after")
+    def _schemas_carry_the_keys(self) -> City:
+        if self.export is None:
+            return self
+        needed = (self.source.id_field, self.export.requested_at_field)
+        for schema in self.export.schemas:
+            fields = {schema.field(column) for column in schema.columns}
+            missing = [f for f in needed if f not in fields]
+            if missing:
+                raise ValueError(
+                    f"export.schemas: schema {schema.name!r} has no column for {missing[0]!r} "
+                    "(the id field and requested_at_field)"
+                )
+        return self
+
     @field_validator("boundaries")
     @classmethod
     def _unique_layers(cls, layers: list[BoundaryLayer]) -> list[BoundaryLayer]:
@@ -386,6 +453,12 @@ _FIXES = {
     "source": "give exactly one of url (https://...), path or package ('package:path/in/it')",
     "population": "name a layer property, or a table source with key_column and value_column",
     "key": "name the feature property that identifies each area",
+    "schemas": "give each export layout a unique name, its columns and the id and request-time columns",
+    "columns": 'list each column of the layout once, as its title reduces ("Created Date" -> created_date)',
+    "rename": "map a column of the layout to the API field it stands for, e.g. {opened: requested_datetime}",
+    "requested_at_field": "name the API field holding the request time; list it in timestamp_fields too",
+    "timestamp_fields": "list every API field that holds a date or time, e.g. [created_date, closed_date]",
+    "timestamp_format": "use iso, month_first, day_first or epoch_seconds, or leave it out",
 }
 
 

@@ -12,6 +12,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from ingestion.sources.exports.schemas import column_name
+
 SYSTEM_FIELDS = (":id", ":created_at", ":updated_at")
 DEFAULT_UPDATED_AT_FIELDS = ("resolution_action_updated_date", "closed_date", "created_date")
 DEFAULT_CREATED_FIELD = "created_date"
@@ -22,7 +24,6 @@ SYSTEM_STAMP_FORMAT = "%Y-%m-%dT%H:%M:%S.000Z"
 # decide when a record was last touched.
 _PLACEHOLDER_CUTOFF = datetime(1990, 1, 1)
 
-_NON_ALNUM = re.compile(r"[^0-9a-z]+")
 # Strict shape check first: datetime.fromisoformat alone would also accept "20160620",
 # turning eight-digit ids into dates.
 _ISO_SHAPE = re.compile(
@@ -32,8 +33,9 @@ _US_STAMP = re.compile(r"(\d{2})/(\d{2})/(\d{4}) (\d{2}):(\d{2}):(\d{2}) ([AP])M
 
 
 def api_field_name(display: str) -> str:
-    """Map a portal export column title to the field name the SODA API uses."""
-    return _NON_ALNUM.sub("_", display.lower()).strip("_")
+    """Map a portal export column title to the field name the SODA API uses (the export
+    loader's own reduction, so the replay and the loader always agree)."""
+    return column_name(display)
 
 
 def parse_timestamp(value: Any) -> datetime | None:

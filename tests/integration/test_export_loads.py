@@ -262,10 +262,10 @@ def test_rows_without_id_and_malformed_lines_are_quarantined_once(registry, tmp_
     path = tmp_path / "export.csv"
     path.write_text(
         "Unique Key,Created Date,Closed Date,Status\n"
-        "101,01/02/2020 10:00:00 AM,,Open\n"
-        ",01/02/2020 11:00:00 AM,,Open\n"
-        "103,01/02/2020 12:00:00 PM,01/03/2020 01:00:00 AM,Closed,extra cell\n"
-        "104,01/02/2020 12:00:00 PM,01/03/2020 02:30:00 AM,Closed\n"
+        "101,01/20/2020 10:00:00 AM,,Open\n"
+        ",01/20/2020 11:00:00 AM,,Open\n"
+        "103,01/20/2020 12:00:00 PM,01/21/2020 01:00:00 AM,Closed,extra cell\n"
+        "104,01/20/2020 12:00:00 PM,01/21/2020 02:30:00 AM,Closed\n"
     )
     warehouse = tmp_path / "w.duckdb"
     for _ in range(2):
@@ -279,9 +279,9 @@ def test_rows_without_id_and_malformed_lines_are_quarantined_once(registry, tmp_
             (
                 "malformed_csv_line",
                 '{"cells":5,"expected":4,'
-                '"line":"103,01/02/2020 12:00:00 PM,01/03/2020 01:00:00 AM,Closed,extra cell"}',
+                '"line":"103,01/20/2020 12:00:00 PM,01/21/2020 01:00:00 AM,Closed,extra cell"}',
             ),
-            ("missing_unique_key", '{"created_date":"2020-01-02T11:00:00.000","status":"Open"}'),
+            ("missing_unique_key", '{"created_date":"2020-01-20T11:00:00.000","status":"Open"}'),
         ]
 
 
@@ -289,9 +289,9 @@ def test_a_repeated_id_keeps_its_newest_row_on_first_load_and_reload(registry, t
     path = tmp_path / "export.csv"
     path.write_text(
         "Unique Key,Created Date,Closed Date,Status\n"
-        "7,01/02/2020 10:00:00 AM,,Open\n"
-        "7,01/02/2020 10:00:00 AM,01/05/2020 10:00:00 AM,Closed\n"
-        "8,01/02/2020 10:00:00 AM,,Open\n"
+        "7,01/20/2020 10:00:00 AM,,Open\n"
+        "7,01/20/2020 10:00:00 AM,01/25/2020 10:00:00 AM,Closed\n"
+        "8,01/20/2020 10:00:00 AM,,Open\n"
     )
     warehouse = tmp_path / "w.duckdb"
     for _ in range(2):
@@ -300,8 +300,8 @@ def test_a_repeated_id_keeps_its_newest_row_on_first_load_and_reload(registry, t
             warehouse,
             "select source_id, status, source_updated_at from raw_nyc.service_requests_export order by 1",
         ) == [
-            ("7", "Closed", datetime(2020, 1, 5, 15, tzinfo=UTC)),
-            ("8", "Open", datetime(2020, 1, 2, 15, tzinfo=UTC)),
+            ("7", "Closed", datetime(2020, 1, 25, 15, tzinfo=UTC)),
+            ("8", "Open", datetime(2020, 1, 20, 15, tzinfo=UTC)),
         ]
 
 
@@ -309,11 +309,11 @@ def test_a_later_export_updates_rows_by_key(registry, tmp_path):
     warehouse = tmp_path / "w.duckdb"
     first, later = tmp_path / "first.csv", tmp_path / "later.csv"
     first.write_text(
-        "Unique Key,Created Date,Status\n21,01/02/2020 10:00:00 AM,Open\n22,01/02/2020 10:00:00 AM,Open\n"
+        "Unique Key,Created Date,Status\n21,01/20/2020 10:00:00 AM,Open\n22,01/20/2020 10:00:00 AM,Open\n"
     )
     later.write_text(
         "Unique Key,Created Date,Closed Date,Status\n"
-        "22,01/02/2020 10:00:00 AM,01/04/2020 09:00:00 AM,Closed\n"
+        "22,01/20/2020 10:00:00 AM,01/24/2020 09:00:00 AM,Closed\n"
     )
     load_export(registry.city("nyc"), first, warehouse)
     load_export(registry.city("nyc"), later, warehouse)
@@ -321,15 +321,15 @@ def test_a_later_export_updates_rows_by_key(registry, tmp_path):
         warehouse, "select source_id, status, closed_date from raw_nyc.service_requests_export order by 1"
     ) == [
         ("21", "Open", None),
-        ("22", "Closed", "2020-01-04T09:00:00.000"),
+        ("22", "Closed", "2020-01-24T09:00:00.000"),
     ]
 
 
 def test_a_file_that_breaks_mid_read_names_the_city_file_and_fix(registry, tmp_path):
     path = tmp_path / "export.csv"
     # Far enough into the file that only the streaming reader meets the bad bytes.
-    good = "".join(f"{i},Open\n" for i in range(1, 300_000)).encode()
-    path.write_bytes(b"Unique Key,Status\n" + good + b"300000,\xff\xfe broken\n")
+    good = "".join(f"{i},,Open\n" for i in range(1, 300_000)).encode()
+    path.write_bytes(b"Unique Key,Created Date,Status\n" + good + b"300000,,\xff\xfe broken\n")
     with pytest.raises(ExportError) as raised:
         load_export(registry.city("nyc"), path, tmp_path / "w.duckdb")
     message = str(raised.value)
@@ -365,8 +365,12 @@ def test_a_json_export_without_the_id_field_is_refused(registry, tmp_path):
     with pytest.raises(ExportError) as raised:
         load_export(registry.city("nyc"), path, tmp_path / "w.duckdb")
     message = str(raised.value)
-    assert message.startswith(f"nyc: export file {path} has no column for the id field 'unique_key'")
-    assert "Fix: check that this is New York City's 311 export" in message
+    assert message.startswith(
+        f"nyc: export file {path} matches none of New York City's known export layouts "
+        "(portal, portal_53_columns); the closest is 'portal', with columns 'portal' does not have: "
+        "srnumber, createddate; columns it needs and the file lacks: unique_key, created_date. "
+    )
+    assert "check too that the file is this city's 311 export" in message
 
 
 def test_a_singer_taps_output_loads_like_the_records_it_wraps(registry, tmp_path):

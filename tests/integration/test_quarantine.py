@@ -14,8 +14,9 @@ import pytest
 from ingestion.registry import City
 from ingestion.replay.ckan import load_ckan_records
 from ingestion.replay.open311 import load_open311_records
-from ingestion.replay.records import api_field_name, load_records
+from ingestion.replay.records import load_records
 from ingestion.replay.seeclickfix import load_scf_issues
+from ingestion.sources.exports.files import mapped_names
 from orchestration.cli import main
 from orchestration.quarantine import format_counts, quarantine_counts
 from tests.conftest import dbt_build
@@ -45,12 +46,12 @@ def api_records(city: City) -> list[dict]:
 def export_ids(city: City) -> list[str]:
     """The id of every data line of the city's export samples, read with the csv module."""
     ids = []
-    renamed = city.export.columns if city.export else {}
     for path in EXPORTS.get(city.id, []):
         with path.open(newline="", encoding="utf-8-sig") as handle:
-            for row in csv.DictReader(handle):
-                fields = {renamed.get(api_field_name(k), api_field_name(k)): v for k, v in row.items() if k}
-                ids.append(fields[city.source.id_field])
+            rows = csv.reader(handle)
+            _, names = mapped_names(city, path, next(rows))
+            position = names.index(city.source.id_field)
+            ids += [row[position] for row in rows]
     return ids
 
 

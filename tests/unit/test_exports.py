@@ -13,9 +13,10 @@ import pytest
 
 from ingestion.registry import load_registry, parse_registry
 from ingestion.sources.exports import files
-from ingestion.sources.exports.files import ExportError, ExportFile, field_name
+from ingestion.sources.exports.files import ExportError, ExportFile, mapped_names
 from ingestion.sources.exports.readahead import THREAD_NAME, read_ahead
-from ingestion.sources.exports.shape import BatchShaper, TimestampColumns, iso_text, latest_utc
+from ingestion.sources.exports.schemas import column_name
+from ingestion.sources.exports.shape import BatchShaper
 from tests.conftest import NYC_SODA_SAMPLE, SHARED_DATA
 
 NYC_MIXED = SHARED_DATA / "nyc" / "nyc311_mixed_2010_2020_sample.csv"
@@ -35,7 +36,7 @@ def read_all(city, path) -> pa.Table:
 
 
 def shaped(city, path) -> tuple[pa.Table, list[dict]]:
-    shape = BatchShaper(city, LOADED_AT)
+    shape = BatchShaper(city, path, LOADED_AT)
     tables, rejected = [], []
     for batch in ExportFile.open(city, path).batches():
         table, bad = shape(batch)
@@ -51,22 +52,53 @@ def row(table: pa.Table, column: str, value: str) -> dict:
 
 
 @pytest.mark.parametrize(
-    ("city_id", "title", "name"),
+    ("title", "name"),
     [
-        ("nyc", "Created Date", "created_date"),
-        ("nyc", "X Coordinate (State Plane)", "x_coordinate_state_plane"),
-        ("nyc", "School or Citywide Complaint", "school_or_citywide_complaint"),
-        ("nyc", ":@computed_region_efsh_h5xi", ":@computed_region_efsh_h5xi"),
-        ("sf", "CaseID", "service_request_id"),
-        ("sf", "Responsible.Agency", "agency_responsible"),
-        ("sf", "Status.Notes", "status_notes"),
-        ("sf", "Opened", "requested_datetime"),
-        ("sf", "", ""),
-        ("la", "SRNumber", "srnumber"),
+        ("Created Date", "created_date"),
+        ("X Coordinate (State Plane)", "x_coordinate_state_plane"),
+        ("School or Citywide Complaint", "school_or_citywide_complaint"),
+        (":@computed_region_efsh_h5xi", ":@computed_region_efsh_h5xi"),
+        ("Status.Notes", "status_notes"),
+        ("SRNumber", "srnumber"),
+        ("", ""),
     ],
 )
-def test_titles_map_to_api_field_names(registry, city_id, title, name):
-    assert field_name(title, registry.city(city_id).export) == name
+def test_titles_reduce_as_the_api_names_fields(title, name):
+    assert column_name(title) == name
+
+
+@pytest.mark.parametrize(
+    ("city_id", "titles", "schema", "names"),
+    [
+        (
+            "sf",
+            ["", "CaseID", "Opened", "Responsible.Agency", "Status.Notes", "Neighborhood"],
+            "portal",
+            ["", "service_request_id", "requested_datetime", "agency_responsible", "status_notes",
+             "neighborhoods_sffind_boundaries"],
+        ),
+        (
+            "sf",
+            ["service_request_id", "requested_datetime", ":@computed_region_6qbp_sg9q"],
+            "api",
+            ["service_request_id", "requested_datetime", ":@computed_region_6qbp_sg9q"],
+        ),
+        (
+            "sf",
+            ["unique_key", "created_date", "resolution_action_updated_date", "agency_name", "complaint_type"],
+            "bigquery",
+            ["service_request_id", "requested_datetime", "updated_datetime", "agency_responsible",
+             "service_subtype"],
+        ),
+        ("nyc", ["Unique Key", "Created Date", "School Name"], "portal_53_columns", None),
+        ("nyc", ["Unique Key", "Created Date", "BBL"], "portal", None),
+        ("la", ["SRNumber", "CreatedDate", "CreatedByUserOrganization"], "myla311_2019", None),
+    ],
+)  # fmt: skip
+def test_a_header_picks_its_city_layout(registry, tmp_path, city_id, titles, schema, names):
+    found, mapped = mapped_names(registry.city(city_id), tmp_path / "export.csv", titles)
+    assert found.name == schema
+    assert mapped == (names or [column_name(t) for t in titles])
 
 
 def test_nyc_csv_reads_as_text_with_api_names(registry):
@@ -113,52 +145,6 @@ def test_json_lines_export(registry, tmp_path):
     assert table["unique_key"].to_pylist() == [r["unique_key"] for r in records]
 
 
-def test_timestamps_rewrite_to_the_api_iso_form():
-    column = pa.chunked_array(
-        [["04/18/2019 09:55:45 PM", None, "12/31/2017 12:00:00 AM"], ["01/01/1900 12:00:00 AM", "N/A"]]
-    )
-    text, moments = TimestampColumns("%m/%d/%Y %I:%M:%S %p").rewrite("closed_date", column)
-    # A value that does not parse stays as it was; nulls stay null.
-    assert text.to_pylist() == [
-        "2019-04-18T21:55:45.000",
-        None,
-        "2017-12-31T00:00:00.000",
-        "1900-01-01T00:00:00.000",
-        "N/A",
-    ]
-    assert moments.null_count == 2
-
-
-def test_a_column_that_is_not_in_the_layout_stays_as_it_is():
-    stamps = TimestampColumns("%m/%d/%Y %I:%M:%S %p")
-    column = pa.chunked_array([["2023-11-28T01:31:07.000", "04/18/2019 09:55:45 PM"]])
-    assert stamps.rewrite("requested_datetime", column) == (column, None)
-    # Decided once: later batches of the column are not reconsidered.
-    assert stamps.is_timestamp == {"requested_datetime": False}
-
-
-def test_iso_text_of_years_outside_four_digits_takes_the_general_route():
-    moments = pa.array([datetime(2019, 4, 18, 21, 55, 45), datetime(10, 1, 1)], pa.timestamp("s"))
-    assert iso_text(moments).to_pylist()[0] == "2019-04-18T21:55:45.000"
-    assert iso_text(moments[:1]).to_pylist() == ["2019-04-18T21:55:45.000"]
-
-
-def test_latest_local_time_becomes_utc_across_dst():
-    stamp = pa.timestamp("s")
-    created = pa.array(
-        [datetime(2019, 7, 1, 12), datetime(2019, 11, 3, 1, 30), datetime(2019, 3, 10, 2, 30)], stamp
-    )
-    closed = pa.array([datetime(2019, 7, 2, 9), None, None], stamp)
-    latest = latest_utc([created, closed], 3, "America/New_York").to_pylist()
-    assert latest == [
-        datetime(2019, 7, 2, 13, tzinfo=UTC),  # EDT
-        datetime(2019, 11, 3, 5, 30, tzinfo=UTC),  # 01:30 happens twice: the earlier (EDT)
-        # 02:30 never happens: the last instant before the gap, 01:59:59 EST.
-        datetime(2019, 3, 10, 6, 59, 59, tzinfo=UTC),
-    ]
-    assert latest_utc([], 2, "America/New_York").to_pylist() == [None, None]
-
-
 def test_shaped_nyc_rows_carry_keys_iso_times_and_utc_change_stamp(registry):
     table, rejected = shaped(registry.city("nyc"), NYC_MIXED)
     assert rejected == []
@@ -186,25 +172,25 @@ def test_rows_without_an_id_are_quarantined_not_dropped(registry, tmp_path):
     path = tmp_path / "export.csv"
     path.write_text(
         "Unique Key,Created Date,Status\n"
-        "11,01/02/2020 10:00:00 AM,Open\n"
-        ",01/02/2020 11:00:00 AM,Open\n"
-        "13,01/02/2020 12:00:00 PM,Closed\n"
+        "11,01/20/2020 10:00:00 AM,Open\n"
+        ",01/20/2020 11:00:00 AM,Open\n"
+        "13,01/20/2020 12:00:00 PM,Closed\n"
     )
     table, rejected = shaped(registry.city("nyc"), path)
     assert table["source_id"].to_pylist() == ["11", "13"]
-    assert rejected == [{"created_date": "2020-01-02T11:00:00.000", "status": "Open"}]
+    assert rejected == [{"created_date": "2020-01-20T11:00:00.000", "status": "Open"}]
 
 
 def test_malformed_csv_lines_are_collected_for_quarantine(registry, tmp_path):
     path = tmp_path / "export.csv"
-    path.write_text('Unique Key,Status\n1,Open\n2,Open,extra\n3,"Closed\nafter a visit"\n')
+    path.write_text('Unique Key,Created Date,Status\n1,,Open\n2,,Open,extra\n3,,"Closed\nafter a visit"\n')
     export = ExportFile.open(registry.city("nyc"), path)
     table = pa.concat_tables(export.batches())
     assert table.to_pylist() == [
-        {"unique_key": "1", "status": "Open"},
-        {"unique_key": "3", "status": "Closed\nafter a visit"},
+        {"unique_key": "1", "created_date": None, "status": "Open"},
+        {"unique_key": "3", "created_date": None, "status": "Closed\nafter a visit"},
     ]
-    assert export.malformed.take() == [{"line": "2,Open,extra", "cells": 3, "expected": 2}]
+    assert export.malformed.take() == [{"line": "2,,Open,extra", "cells": 4, "expected": 3}]
 
 
 @pytest.mark.parametrize(
@@ -219,14 +205,16 @@ def test_malformed_csv_lines_are_collected_for_quarantine(registry, tmp_path):
         (
             "export.csv",
             b"SRNumber,CreatedDate\n1-1,x\n",
-            "no column for the id field 'unique_key'",
-            "export.columns",
+            "matches none of New York City's known export layouts (portal, portal_53_columns); the "
+            "closest is 'portal', with columns 'portal' does not have: srnumber, createddate; columns "
+            "it needs and the file lacks: unique_key, created_date",
+            "add them to that schema's columns under export.schemas of city 'nyc'",
         ),
         (
             "export.csv",
-            b"Unique Key,Status,STATUS\n1,a,b\n",
+            b"Unique Key,Created Date,Status,STATUS\n1,,a,b\n",
             "map to the same field (status)",
-            "export.columns",
+            "re-export the file with one column per field",
         ),
     ],
 )
@@ -264,7 +252,7 @@ def test_city_without_an_export_block(tmp_path):
     }
     path = tmp_path / "export.csv"
     path.write_text("service_request_id\n1\n")
-    with pytest.raises(ExportError, match=r"metro: .*no export block.*Fix: add `export:"):
+    with pytest.raises(ExportError, match=r"metro: .*no export block.*Fix: add an `export:` block"):
         ExportFile.open(parse_registry(raw).city("metro"), path)
 
 
@@ -290,7 +278,7 @@ def test_read_ahead_stops_its_worker_when_the_consumer_stops():
 
 def test_an_export_without_change_fields_says_so(registry, tmp_path, caplog):
     path = tmp_path / "export.csv"
-    path.write_text("Unique Key,Status\n1,Open\n")
+    path.write_text("Unique Key,Created Date,Status\n1,,Open\n")
     with caplog.at_level(logging.WARNING, logger="civic311.exports"):
         table, _ = shaped(registry.city("nyc"), path)
     assert table["source_updated_at"].to_pylist() == [None]

@@ -21,10 +21,10 @@ renamed as (
     select
         city_id,
         source_id as request_id,
-        {{ raw_field(raw, 'requested_datetime', 'timestamptz') }} as requested_at,
+        {{ text_to_instant(raw_field(raw, 'requested_datetime'), timezone) }} as requested_at,
         source_updated_at as updated_at,
-        {{ raw_field(raw, 'updated_datetime', 'timestamptz') }} as updated_datetime,
-        {{ raw_field(raw, 'expected_datetime', 'timestamptz') }} as due_at,
+        {{ text_to_instant(raw_field(raw, 'updated_datetime'), timezone) }} as updated_datetime,
+        {{ text_to_instant(raw_field(raw, 'expected_datetime'), timezone) }} as due_at,
         {{ canonical_status(raw_field(raw, 'status')) }} as status,
         {{ raw_field(raw, 'status') }} as source_status,
         {{ raw_field(raw, 'status_notes') }} as status_notes,

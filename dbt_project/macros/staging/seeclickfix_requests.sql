@@ -16,9 +16,9 @@ renamed as (
     select
         city_id,
         source_id as request_id,
-        {{ raw_field(raw, 'created_at', 'timestamptz') }} as requested_at,
+        {{ text_to_instant(raw_field(raw, 'created_at'), timezone) }} as requested_at,
         source_updated_at as updated_at,
-        {{ raw_field(raw, 'closed_at', 'timestamptz') }} as closed_at,
+        {{ text_to_instant(raw_field(raw, 'closed_at'), timezone) }} as closed_at,
         {{ raw_field(raw, 'status') }} as source_status,
         {{ raw_field(raw, 'request_type') }} as request_type,
         {{ raw_field(raw, 'summary') }} as summary,
@@ -28,8 +28,8 @@ renamed as (
         {{ raw_field(raw, 'lat', 'double') }} as latitude,
         {{ raw_field(raw, 'lng', 'double') }} as longitude,
         {{ raw_field(raw, 'rating', 'integer') }} as rating,
-        {{ raw_field(raw, 'acknowledged_at', 'timestamptz') }} as acknowledged_at,
-        {{ raw_field(raw, 'reopened_at', 'timestamptz') }} as reopened_at,
+        {{ text_to_instant(raw_field(raw, 'acknowledged_at'), timezone) }} as acknowledged_at,
+        {{ text_to_instant(raw_field(raw, 'reopened_at'), timezone) }} as reopened_at,
         {{ raw_field(raw, 'html_url') }} as html_url,
         _loaded_at as loaded_at
 

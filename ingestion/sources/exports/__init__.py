@@ -54,6 +54,8 @@ class ExportCounts:
     rows_loaded: int = 0
     rows_quarantined: int = 0
     columns: dict[str, None] = field(default_factory=dict)
+    schema: str = ""
+    timestamps: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -66,6 +68,9 @@ class ExportSummary:
     rows_quarantined: int
     columns: tuple[str, ...]
     seconds: float
+    # The known layout the header fitted, and how each timestamp field was read.
+    schema: str = ""
+    timestamps: dict[str, str] = field(default_factory=dict)
 
 
 @dlt.source(name="exports", max_table_nesting=0)
@@ -76,7 +81,7 @@ def export_source(city: City, path: Path, counts: ExportCounts | None = None) ->
 
     def rows() -> Iterator[pa.Table]:
         loaded_at = datetime.now(UTC)
-        shape = BatchShaper(city, loaded_at)
+        shape = BatchShaper(city, export.path, loaded_at)
         id_rule = f"missing_{city.source.id_field}"
         shaped = ((batch.num_rows, *shape(batch)) for batch in export.batches())
         # Reading and shaping run a batch or two ahead, on a second core.
@@ -90,7 +95,12 @@ def export_source(city: City, path: Path, counts: ExportCounts | None = None) ->
                 yield rejected_table(city.id, id_rule, rejected, loaded_at)
             yield from malformed_lines(export, counts, loaded_at)
         yield from malformed_lines(export, counts, loaded_at)
+        # Every batch is read: a timestamp column that was not read with certainty stops
+        # the load here, before dlt writes anything to the warehouse.
+        shape.finish()
         counts.columns.update(shape.columns)
+        counts.schema = export.schema.name if export.schema else ""
+        counts.timestamps = shape.timestamps.layouts()
 
     return dlt.resource(
         rows,
@@ -163,6 +173,8 @@ def load_export(city: City, path: Path | str, warehouse: Path | None = None) -> 
         rows_quarantined=counts.rows_quarantined,
         columns=tuple(counts.columns),
         seconds=time.perf_counter() - started,
+        schema=counts.schema,
+        timestamps=counts.timestamps,
     )
 
 

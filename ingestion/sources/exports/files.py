@@ -5,9 +5,10 @@ CSV is parsed by pyarrow's streaming reader, every column as text, so a
 per row. JSON exports (a SODA JSON array, or JSON Lines) are decoded
 record by record; they are the rarer, smaller path.
 
-Titles map to API names with `api_field_name` ("Created Date" -> created_date),
-then through the city's `export.columns` (old titles of the same field). A
-malformed CSV line is not dropped: it is handed back for quarantine.
+Titles are reduced the way the API names its fields ("Created Date" ->
+created_date); the header then picks one of the city's known layouts
+(`export.schemas`, see schemas.py), which names the API field behind each
+column. A malformed CSV line is not dropped: it is handed back for quarantine.
 """
 
 from __future__ import annotations
@@ -27,9 +28,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-from ingestion.registry import City, ExportSpec
-from ingestion.replay.records import api_field_name
+from ingestion.registry import City, ExportSchema, ExportSpec
 from ingestion.sources.arrow import META_COLUMNS, json_text
+from ingestion.sources.exports.schemas import SchemaMismatch, column_name, decides, match_schema
 
 log = logging.getLogger("civic311.exports")
 
@@ -57,19 +58,29 @@ def export_spec(city: City) -> ExportSpec:
     if city.export is None:
         raise ExportError(
             f"{city.id}: the registry has no export block for this city, so its export files cannot be "
-            "mapped. Fix: add `export: {updated_at_fields: [...]}` to the city in ingestion/cities.yaml."
+            "mapped. Fix: add an `export:` block (its schemas and timestamp fields) to the city in "
+            "ingestion/cities.yaml, as docs/adding-a-city.md shows."
         )
     return city.export
 
 
-def field_name(title: str, spec: ExportSpec) -> str:
-    """The API field a column title stands for; "" for an untitled column."""
-    if title.startswith(":"):
-        # Socrata's own fields (":id", ":@computed_region_…") keep the API's spelling,
-        # so they land in the same columns as the API's rows.
-        return title
-    reduced = api_field_name(title)
-    return spec.columns.get(reduced, reduced)
+def mapped_names(city: City, path: Path, titles: list[str]) -> tuple[ExportSchema, list[str]]:
+    """The city's layout for these column titles, and the API field of each column ("" for
+    an untitled one). Socrata's own fields (":id", ":@computed_region_…") keep the API's
+    spelling, so they land in the same columns as the API's rows."""
+    columns = [column_name(title) for title in titles]
+    try:
+        schema = match_schema(city, columns).schema
+    except SchemaMismatch as mismatch:
+        raise _error(city, path, str(mismatch), _SCHEMA_FIX.format(city=city.id)) from None
+    return schema, [schema.field(c) if decides(c) else c for c in columns]
+
+
+_SCHEMA_FIX = (
+    "if the file is a known layout with new columns, add them to that schema's columns under "
+    "export.schemas of city '{city}' in ingestion/cities.yaml; if it is another layout, add a schema "
+    "there (docs/adding-a-city.md); check too that the file is this city's 311 export"
+)
 
 
 @dataclass
@@ -105,6 +116,8 @@ class ExportFile:
     # Per CSV column, its API field name ("" when untitled and dropped).
     names: tuple[str, ...] = ()
     malformed: MalformedLines | None = None
+    # The known layout the header fits (a JSON export's is found from its first records).
+    schema: ExportSchema | None = None
 
     @classmethod
     def open(cls, city: City, path: Path | str) -> ExportFile:
@@ -116,7 +129,7 @@ class ExportFile:
             )
         found = cls(city, path, _detect_format(city, path))
         if found.format == "csv":
-            found.names = _csv_names(city, path)
+            found.schema, found.names = _csv_names(city, path)
             found.malformed = MalformedLines(expected=len(found.names))
         return found
 
@@ -172,14 +185,13 @@ class ExportFile:
         nulls = frozenset(spec.null_values)
         records = _json_array(self) if self.format == "json_array" else _json_lines(self)
         batch: list[dict] = []
-        first = True
         for record in records:
             batch.append(record)
             if len(batch) == JSON_BATCH_ROWS:
-                yield _records_batch(self, batch, nulls, check_id=first)
-                batch, first = [], False
+                yield _records_batch(self, batch, nulls)
+                batch = []
         if batch:
-            yield _records_batch(self, batch, nulls, check_id=first)
+            yield _records_batch(self, batch, nulls)
 
 
 def _error(city: City, path: Path, problem: str, fix: str) -> ExportError:
@@ -230,8 +242,7 @@ def _detect_format(city: City, path: Path) -> Format:
     )
 
 
-def _csv_names(city: City, path: Path) -> tuple[str, ...]:
-    spec = export_spec(city)
+def _csv_names(city: City, path: Path) -> tuple[ExportSchema, tuple[str, ...]]:
     try:
         with path.open(newline="", encoding="utf-8-sig") as handle:
             titles = next(csv.reader(handle), None)
@@ -241,18 +252,16 @@ def _csv_names(city: City, path: Path) -> tuple[str, ...]:
         raise _error(city, path, f"has an unreadable header ({exc})", "re-download the export") from None
     if not titles:
         raise _error(city, path, "is empty (no header line)", "re-download the export")
-    names = [field_name(title, spec) for title in titles]
+    schema, names = mapped_names(city, path, titles)
     for position, name in enumerate(names, start=1):
         if not name:
             # R's write.csv puts its row index first, untitled; it is not a field of the city.
             log.warning("%s: export file %s: column %d has no title; dropped", city.id, path.name, position)
     _check_names(city, path, titles, names)
-    return tuple(names)
+    return schema, tuple(names)
 
 
-def _check_names(
-    city: City, path: Path, titles: list[str], names: list[str], require_id: bool = True
-) -> None:
+def _check_names(city: City, path: Path, titles: list[str], names: list[str]) -> None:
     twice = sorted(n for n, count in Counter(n for n in names if n).items() if count > 1)
     if twice:
         clashing = ", ".join(repr(t) for t, n in zip(titles, names, strict=True) if n in twice)
@@ -260,8 +269,8 @@ def _check_names(
             city,
             path,
             f"has columns {clashing} that map to the same field ({', '.join(twice)})",
-            f"map one of them to another name under export.columns of city '{city.id}' in "
-            "ingestion/cities.yaml",
+            "re-export the file with one column per field (two titles that differ only in case or "
+            "punctuation name the same field)",
         )
     reserved = sorted(set(names) & set(META_COLUMNS))
     if reserved:
@@ -269,17 +278,7 @@ def _check_names(
             city,
             path,
             f"has columns named {', '.join(reserved)}, which civic311 reserves",
-            f"rename them under export.columns of city '{city.id}' in ingestion/cities.yaml",
-        )
-    id_field = city.source.id_field
-    if require_id and id_field not in names:
-        shown = ", ".join(n for n in names[:12] if n) + (", …" if len(names) > 12 else "")
-        raise _error(
-            city,
-            path,
-            f"has no column for the id field '{id_field}' (its columns map to: {shown})",
-            f"check that this is {city.name}'s 311 export; if its id column has another title, map "
-            f"that title to '{id_field}' under export.columns of city '{city.id}' in ingestion/cities.yaml",
+            f"rename them in the schema's rename of city '{city.id}' in ingestion/cities.yaml",
         )
 
 
@@ -366,15 +365,28 @@ def _object(export: ExportFile, record: object) -> dict:
     return record
 
 
-def _records_batch(export: ExportFile, records: list[dict], nulls: frozenset, check_id: bool) -> pa.Table:
-    """Records as one text batch: nested values as JSON text, like the API adapter keeps them."""
-    spec = export_spec(export.city)
+def _records_batch(export: ExportFile, records: list[dict], nulls: frozenset) -> pa.Table:
+    """Records as one text batch: nested values as JSON text, like the API adapter keeps them.
+    The first batch's keys pick the layout; a later key must belong to it too."""
     keys: dict[str, None] = {}
     for record in records:
         keys.update(dict.fromkeys(record))
     titles = list(keys)
-    names = [field_name(key, spec) for key in titles]
-    _check_names(export.city, export.path, titles, names, require_id=check_id)
+    if export.schema is None:
+        export.schema, names = mapped_names(export.city, export.path, titles)
+    else:
+        columns = [column_name(title) for title in titles]
+        unknown = [c for c in columns if decides(c) and c not in export.schema.columns]
+        if unknown:
+            raise _error(
+                export.city,
+                export.path,
+                f"has records further on with fields the layout {export.schema.name!r} of its first "
+                f"records does not have: {', '.join(unknown[:12])}",
+                _SCHEMA_FIX.format(city=export.city.id),
+            )
+        names = [export.schema.field(c) if decides(c) else c for c in columns]
+    _check_names(export.city, export.path, titles, names)
     # SODA values are text except a few nested ones (location): only those are
     # converted in Python; pyarrow takes the rest as they are.
     nested = [key for key in titles if not isinstance(_first_value(records, key), str | None)]

@@ -23,7 +23,7 @@ from ingestion.sources.arrow import ColumnTypes, records_to_table
 from ingestion.sources.http import HttpClient
 from ingestion.sources.resource import naive_utc, service_requests_resource
 from ingestion.sources.socrata.client import SocrataClient, SocrataError, Window, advice
-from ingestion.sources.timestamps import parse_instant
+from ingestion.sources.timestamps import read_instants
 
 __all__ = ["SocrataError", "Window", "socrata_source"]
 
@@ -61,7 +61,7 @@ def socrata_source(
                     rows,
                     city_id=city.id,
                     source_ids=[_source_id(r, source.id_field) for r in rows],
-                    updated_at=[parse_instant(r[":updated_at"]) for r in rows],
+                    updated_at=read_instants([r.get(":updated_at") for r in rows]),
                     loaded_at=loaded_at,
                     types=types,
                 )

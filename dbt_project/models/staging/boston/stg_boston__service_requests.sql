@@ -13,13 +13,13 @@ renamed as (
     select
         city_id,
         source_id as request_id,
-        {{ raw_field(raw, 'open_dt', 'timestamp') }} as requested_at_local,
-        {{ raw_field(raw, 'closed_dt', 'timestamp') }} as closed_at_local,
+        {{ raw_field(raw, 'open_dt') }} as requested_at_text,
+        {{ raw_field(raw, 'closed_dt') }} as closed_at_text,
         -- sla_target_dt since 2023; the 2022 and earlier files call it target_dt.
         coalesce(
-            {{ raw_field(raw, 'sla_target_dt', 'timestamp') }},
-            {{ raw_field(raw, 'target_dt', 'timestamp') }}
-        ) as due_at_local,
+            {{ raw_field(raw, 'sla_target_dt') }},
+            {{ raw_field(raw, 'target_dt') }}
+        ) as due_at_text,
         source_updated_at as updated_at,
         {{ raw_field(raw, 'case_status') }} as source_status,
         {{ raw_field(raw, 'closure_reason') }} as status_notes,
@@ -67,12 +67,12 @@ final as (
     select
         city_id,
         request_id,
-        {{ local_to_utc('requested_at_local', 'America/New_York') }} as requested_at,
-        requested_at_local,
+        {{ text_to_instant('requested_at_text', 'America/New_York') }} as requested_at,
+        {{ text_to_wall_clock('requested_at_text', 'America/New_York') }} as requested_at_local,
         updated_at,
-        {{ local_to_utc('closed_at_local', 'America/New_York') }} as closed_at,
-        closed_at_local,
-        {{ local_to_utc('due_at_local', 'America/New_York') }} as due_at,
+        {{ text_to_instant('closed_at_text', 'America/New_York') }} as closed_at,
+        {{ text_to_wall_clock('closed_at_text', 'America/New_York') }} as closed_at_local,
+        {{ text_to_instant('due_at_text', 'America/New_York') }} as due_at,
         {{ canonical_status('source_status') }} as status,
         source_status,
         status_notes,

@@ -13,8 +13,8 @@ renamed as (
     select
         city_id,
         source_id as request_id,
-        {{ raw_field(raw, 'createddate', 'timestamp') }} as requested_at_local,
-        {{ raw_field(raw, 'closeddate', 'timestamp') }} as closed_at_local,
+        {{ raw_field(raw, 'createddate') }} as requested_at_text,
+        {{ raw_field(raw, 'closeddate') }} as closed_at_text,
         source_updated_at as updated_at,
         {{ raw_field(raw, 'status') }} as source_status,
         {{ raw_field(raw, 'actiontaken') }} as status_notes,
@@ -50,11 +50,11 @@ final as (
     select
         city_id,
         request_id,
-        {{ local_to_utc('requested_at_local', 'America/Los_Angeles') }} as requested_at,
-        requested_at_local,
+        {{ text_to_instant('requested_at_text', 'America/Los_Angeles') }} as requested_at,
+        {{ text_to_wall_clock('requested_at_text', 'America/Los_Angeles') }} as requested_at_local,
         updated_at,
-        {{ local_to_utc('closed_at_local', 'America/Los_Angeles') }} as closed_at,
-        closed_at_local,
+        {{ text_to_instant('closed_at_text', 'America/Los_Angeles') }} as closed_at,
+        {{ text_to_wall_clock('closed_at_text', 'America/Los_Angeles') }} as closed_at_local,
         cast(null as timestamptz) as due_at,
         case
             when lower(source_status) in ('forward', 'referred out') then 'in_progress'
