@@ -4,11 +4,13 @@ the organisations named in the real recorded issues."""
 from __future__ import annotations
 
 import json
+import logging
 
 import pytest
 
 from ingestion.registry import load_registry, organization_matches
 from ingestion.replay.seeclickfix import load_scf_issues
+from ingestion.sources.seeclickfix import split_foreign
 from tests.conftest import SHARED_DATA
 
 SCF = SHARED_DATA / "seeclickfix"
@@ -76,3 +78,25 @@ def test_jersey_citys_entries_take_only_organisations_of_its_issues(nationwide):
     assert sorted(i["id"] for i in taken) == [17411279, 17411567, 17411578, 17411616]
     assert all("Jersey City" in i["address"] for i in taken)
     assert not any(organization_of(i) in DETROIT_ORGANIZATIONS for i in taken)
+
+
+def test_a_page_is_split_by_organisation_and_an_issue_without_one_is_foreign(nationwide):
+    detroit = load_registry().city("detroit")
+    ours, foreign = split_foreign(detroit, nationwide)
+    assert len(ours) + len(foreign) == 500
+    assert {organization_of(i) for i in ours} == DETROIT_ORGANIZATIONS
+    assert len(ours) == 44
+    # Eight issues carry an empty request_type: no organisation, so not Detroit's.
+    assert sum(1 for i in foreign if organization_of(i) is None) == 8
+
+
+def test_a_page_without_request_type_is_kept_unjudged_and_only_counted(caplog):
+    jersey = load_registry().city("jersey_city")
+    page = load_scf_issues(SCF / "scf_v2_issues_jerseycity_page1_envelope.json")
+    assert not any("request_type" in i for i in page)
+    caplog.set_level(logging.DEBUG, logger="civic311.seeclickfix")
+    ours, foreign = split_foreign(jersey, page)
+    assert (len(ours), foreign) == (20, [])
+    assert [r.getMessage() for r in caplog.records] == [
+        "jersey_city: 20 issues kept unjudged: the page has no request_type, so no organisation"
+    ]
