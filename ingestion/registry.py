@@ -12,7 +12,9 @@ Each city has one source, whose `protocol` picks the adapter under
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from datetime import datetime
+from fnmatch import fnmatchcase
 from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Literal
@@ -140,13 +142,33 @@ class Open311Source(_HttpSource):
     api_key_env: EnvVarName | None = None
 
 
+def organization_key(name: str) -> str:
+    """An organisation name as SeeClickFix names are compared: whitespace collapsed, case folded."""
+    return " ".join(name.split()).casefold()
+
+
+def organization_matches(name: str | None, entries: Iterable[str]) -> bool:
+    """Whether `name` is one of `entries`: an exact name or a shell-style glob
+    ("City of Detroit - *"), compared by `organization_key`. A missing or blank name matches none."""
+    if not isinstance(name, str) or not name.strip():
+        return False
+    key = organization_key(name)
+    return any(key == entry or fnmatchcase(key, entry) for entry in map(organization_key, entries))
+
+
 class SeeClickFixSource(_HttpSource):
-    """SeeClickFix v2 issues of one place: `{base_url}/issues?place_url=...`."""
+    """SeeClickFix v2 issues of one place: `{base_url}/issues?place_url=...`.
+
+    A place serves the issues of every organisation whose area overlaps it;
+    `organizations` names the ones that handle the city's (each issue's
+    `request_type.organization`), and the adapter quarantines the rest.
+    """
 
     protocol: Literal["seeclickfix"]
     base_url: BaseUrl = "https://seeclickfix.com/api/v2"
     id_field: str = "id"
     place_url: str = Field(pattern=r"^[a-z0-9_-]+$")
+    organizations: tuple[str, ...]
     per_page: int = Field(default=SEECLICKFIX_MAX_PER_PAGE, ge=1, le=SEECLICKFIX_MAX_PER_PAGE)
     # Archived issues are only returned when asked for by name.
     statuses: tuple[Literal["open", "acknowledged", "closed", "archived"], ...] = (
@@ -156,6 +178,22 @@ class SeeClickFixSource(_HttpSource):
         "archived",
     )
     requests_per_minute: float | None = Field(default=20, gt=0)
+
+    @field_validator("organizations")
+    @classmethod
+    def _some_organization(cls, entries: tuple[str, ...]) -> tuple[str, ...]:
+        if not entries:
+            raise ValueError("names no organisation, so every issue of the place would be quarantined")
+        blank = [str(position) for position, entry in enumerate(entries, 1) if not entry.strip()]
+        if len(blank) == 1:
+            raise ValueError(f"entry {blank[0]} is blank")
+        if blank:
+            raise ValueError(f"entries {', '.join(blank)} are blank")
+        return entries
+
+    def handles(self, organization: str | None) -> bool:
+        """Whether an issue handled by `organization` belongs to the city."""
+        return organization_matches(organization, self.organizations)
 
 
 class CkanSource(_HttpSource):
@@ -444,6 +482,10 @@ _FIXES = {
     "app_token_env": "name an environment variable (e.g. CIVIC311_NYC_APP_TOKEN), never the token",
     "api_key_env": "name an environment variable (e.g. CIVIC311_BOSTON_API_KEY), never the key",
     "place_url": "give the SeeClickFix place slug from the city's URL, e.g. 'detroit'",
+    "organizations": (
+        "list the names of the SeeClickFix organisations that handle the city's issues (an issue's "
+        "request_type.organization), exact or as globs, e.g. ['City of Detroit', 'City of Detroit - *']"
+    ),
     "resources_by_year": "map each year to the CKAN DataStore resource id of that year",
     "updated_at_fields": "list the record fields that change when a request does, e.g. [closed_dt, open_dt]",
     "statuses": "choose from open, acknowledged, closed, archived",

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import logging
+import re
+from collections import Counter
 from datetime import UTC, datetime
 
 import pytest
@@ -15,6 +17,8 @@ from ingestion.replay.seeclickfix import SeeClickFixApi, load_scf_issues
 from ingestion.replay.server import Fault, FaultPlan, RateLimit, ReplayServer
 from ingestion.sources import source_for
 from ingestion.sources.http import SourceError
+from orchestration.cli import main
+from orchestration.quarantine import quarantine_counts
 from tests.conftest import SHARED_DATA, dbt_build, query
 
 pytestmark = pytest.mark.integration
@@ -157,10 +161,77 @@ def test_per_page_above_the_cap_is_clamped_and_paging_still_completes(nationwide
         load(everywhere, server, tmp_path / "w.duckdb", DETROIT_WINDOW)
         asked = server.requests
     assert len({i["id"] for i in nationwide}) == 491
-    assert_each_issue_once(tmp_path / "w.duckdb", "detroit", nationwide)
+    # Each issue once: Detroit's in service_requests, the others' in quarantine.
+    landed = query(
+        tmp_path / "w.duckdb",
+        "select source_id from raw_detroit.service_requests union all "
+        "select json_extract_string(payload, '$.id') from raw_detroit.rejected_service_requests",
+    )
+    assert sorted(i for (i,) in landed) == sorted({str(i["id"]) for i in nationwide})
     assert {r.query["per_page"] for r in asked} == {"250"}
     # Served 100 at a time: 491 issues, plus the one each seek reads again, in 5 pages.
     assert len(asked) == 5
+
+
+def test_issues_of_other_organisations_are_quarantined_never_filed_under_the_city(
+    nationwide, tmp_path, caplog, capsys, monkeypatch
+):
+    # Every issue of the nationwide pages served as Detroit's place: 184 organisations.
+    # Expected figures from the JSON alone, keyed like the loader (one issue per id;
+    # an id repeated across pages names the same organisation both times).
+    detroit_names = {
+        "City of Detroit",
+        "City of Detroit - Buildings, Safety, Engineering & Environmental Dept.",
+        "City of Detroit - General Services Division",
+        "Detroit Water & Sewerage Dept.",
+    }
+    organisation_by_id = {str(i["id"]): (i["request_type"] or {}).get("organization") for i in nationwide}
+    kept = {key: name for key, name in organisation_by_id.items() if name in detroit_names}
+    foreign = set(organisation_by_id) - set(kept)
+    assert (len(nationwide), len(organisation_by_id), len(kept), len(foreign)) == (500, 491, 44, 447)
+    assert len(set(organisation_by_id.values()) - {None}) == 184
+
+    caplog.set_level(logging.INFO, logger="civic311.seeclickfix")
+    warehouse = tmp_path / "w.duckdb"
+    detroit_city = city("detroit")
+    with serve(detroit_city, nationwide) as server:
+        for _ in range(2):  # a rerun of the window files and quarantines nothing twice
+            load(detroit_city, server, warehouse, DETROIT_WINDOW)
+
+    filed = query(
+        warehouse,
+        "select source_id, json_extract_string(request_type, '$.organization') "
+        "from raw_detroit.service_requests",
+    )
+    assert sorted(filed) == sorted(kept.items())
+    assert Counter(kept.values()) == {
+        "City of Detroit": 31,
+        "City of Detroit - Buildings, Safety, Engineering & Environmental Dept.": 8,
+        "City of Detroit - General Services Division": 3,
+        "Detroit Water & Sewerage Dept.": 2,
+    }
+    quarantined = query(
+        warehouse,
+        "select rule, json_extract_string(payload, '$.id') from raw_detroit.rejected_service_requests",
+    )
+    assert {rule for rule, _ in quarantined} == {"foreign_organization"}
+    assert sorted(key for _, key in quarantined) == sorted(foreign)
+    assert len(filed) + len(quarantined) == len(organisation_by_id)
+    # The logs count what was quarantined, without a resident's name, text or address.
+    counted = [int(m.group(1)) for m in re.finditer(r"(\d+) issues of other organisations", caplog.text)]
+    assert sum(counted) == 2 * len(foreign)
+    private = {i["address"] for i in nationwide} | {i["reporter"]["name"] for i in nationwide}
+    private |= {i["description"] for i in nationwide if len(i["description"] or "") >= 8}
+    assert not [text for text in private if len(text or "") >= 4 and text in caplog.text]
+
+    # The rule shows by name in quarantine.service_requests and in `civic311 quarantine`.
+    dbt_build(warehouse, "+path:models/quarantine", tmp_path)
+    counts = [(c.city_id, c.stage, c.rule, c.rows) for c in quarantine_counts(warehouse)]
+    assert counts == [("detroit", "ingestion", "foreign_organization", 447)]
+    monkeypatch.setenv("CIVIC311_WAREHOUSE", str(warehouse))
+    assert main(["quarantine", "--city", "detroit"]) == 0
+    printed = capsys.readouterr().out
+    assert re.search(r"detroit +ingestion +foreign_organization +447", printed)
 
 
 CHAOS = {
@@ -240,10 +311,12 @@ def test_rerunning_a_window_is_idempotent(detroit, jersey_city, tmp_path):
 
 
 def test_new_upstream_fields_become_columns_and_type_drift_a_variant(detroit, tmp_path):
-    detroit_city = city("detroit", per_page=50)
+    # Chapel Hill's details=true issues (2017-2018) carry questions, votes, assignee, ...
+    # They stand in for Detroit's here, so its organisation counts as Detroit's.
+    organizations = (*load_registry().city("detroit").source.organizations, "Town of Chapel Hill")
+    detroit_city = city("detroit", per_page=50, organizations=organizations)
     with serve(detroit_city, detroit) as server:
         load(detroit_city, server, tmp_path / "w.duckdb", DETROIT_WINDOW)
-    # Chapel Hill's details=true issues (2017-2018) carry questions, votes, assignee, ...
     chapel_hill = load_scf_issues(SCF / "scf_v2_issues_int_chapelhill_details_rt11386.json")
     # ... and a later version of a Detroit issue sends its rating as text.
     drift = FaultPlan(update_after_page={1: [{"id": 17411547, "rating": "3"}]})

@@ -158,3 +158,36 @@ def test_every_credential_variable_is_listed_in_env_example():
     for city in load_registry().cities:
         name = getattr(city.source, "app_token_env", None) or getattr(city.source, "api_key_env", None)
         assert name is None or f"\n{name}=" in listed, f"{city.id}: add {name}= to .env.example"
+
+
+@pytest.mark.parametrize(
+    ("organizations", "field", "said"),
+    [
+        (None, "source.organizations", "is required but missing"),
+        ([], "source.organizations", "names no organisation"),
+        (["City of Detroit", "  "], "source.organizations", "entry 2 is blank"),
+        (["", "City of Detroit", "\t"], "source.organizations", "entries 1, 3 are blank"),
+        ("City of Detroit", "source.organizations", "valid tuple"),
+        ([17], "source.organizations.0", "valid string"),
+    ],
+)
+def test_seeclickfix_city_must_name_its_organisations(organizations, field, said):
+    source = {"protocol": "seeclickfix", "place_url": "detroit"}
+    if organizations is not None:
+        source["organizations"] = organizations
+    raw = {"cities": [{"id": "detroit", "name": "Detroit", "timezone": "America/Detroit", "source": source}]}
+    with pytest.raises(RegistryError) as err:
+        parse_registry(raw, "test.yaml")
+    message = str(err.value)
+    assert f"city 'detroit': field '{field}'" in message and said in message
+    assert "Fix: list the names of the SeeClickFix organisations" in message
+    assert "request_type.organization" in message
+    assert message.count("\n  - ") == 1  # one error, not a cascade
+
+
+def test_every_seeclickfix_city_in_the_registry_names_its_organisations():
+    cities = [c for c in load_registry().cities if c.source.protocol == "seeclickfix"]
+    assert {c.id: c.source.organizations for c in cities} == {
+        "detroit": ("City of Detroit", "City of Detroit - *", "Detroit Water & Sewerage Dept."),
+        "jersey_city": ("Sidewalk Concern", "Litter", "Construction Concerns", "Housing"),
+    }

@@ -2,7 +2,8 @@
     record as the feed delivered it (JSON) and the dlt load that brought it.
 
     - ingestion: records the adapter could not key (no id, a malformed export
-      line), from each city's raw_<city>.rejected_service_requests;
+      line) or that are not the city's (a SeeClickFix issue of another
+      organisation), from each city's raw_<city>.rejected_service_requests;
     - canonical: loaded requests that break a hard rule of the canonical model
       (macros/hard_rules.sql), with their raw row.
 

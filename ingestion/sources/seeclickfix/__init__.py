@@ -12,9 +12,18 @@ Runs from a plain script as well as from Dagster:
 Public issues need no credential. `source_id` is the issue id; `source_updated_at`
 is its `updated_at`, or, when the page has a reduced field set without it, the
 latest of created_at / acknowledged_at / closed_at / reopened_at (see client.py).
+
+A place's pages can hold issues of other organisations than the city's. An issue
+is the city's when its handling organisation (`request_type.organization`, a
+name: issues carry no organisation id) matches the registry's
+`source.organizations`; any other, or one with no organisation, goes to
+`rejected_service_requests` with the rule `foreign_organization` and never to
+`service_requests`. A page without `request_type` at all (a reduced field set)
+cannot be judged: its issues are kept, and the page's count is logged.
 """
 
-from collections.abc import Iterator
+import logging
+from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 
 import dlt
@@ -34,9 +43,40 @@ from ingestion.sources.seeclickfix.client import (
     issue_updated_at,
 )
 
-__all__ = ["SeeClickFixError", "http_client", "seeclickfix_source"]
+__all__ = ["FOREIGN_RULE", "SeeClickFixError", "http_client", "seeclickfix_source", "split_foreign"]
 
 UNKEYED_RULE = "issue without an id or any timestamp"
+FOREIGN_RULE = "foreign_organization"
+
+log = logging.getLogger("civic311.seeclickfix")
+
+
+def organization(issue: Mapping[str, object]) -> str | None:
+    """The name of the organisation handling the issue, if it says."""
+    request_type = issue.get("request_type")
+    name = request_type.get("organization") if isinstance(request_type, Mapping) else None
+    return name if isinstance(name, str) else None
+
+
+def split_foreign(city: City, issues: list[dict]) -> tuple[list[dict], list[dict]]:
+    """(the city's issues, the other organisations' issues) of one page.
+
+    A page whose issues carry no `request_type` field cannot be judged: all of it
+    is kept, and the count logged (counts only: issues hold residents' names).
+    """
+    if not any("request_type" in issue for issue in issues):
+        log.warning(
+            "%s: %d issues kept unjudged: the page has no request_type, so no organisation",
+            city.id,
+            len(issues),
+        )
+        return issues, []
+    ours, foreign = [], []
+    for issue in issues:
+        (ours if city.source.handles(organization(issue)) else foreign).append(issue)
+    if foreign:
+        log.info("%s: %d issues of other organisations quarantined (%s)", city.id, len(foreign), FOREIGN_RULE)
+    return ours, foreign
 
 
 def http_client(
@@ -73,7 +113,10 @@ def seeclickfix_source(
         window = Window(start=naive_utc(updated.last_value), end=naive_utc(updated.end_value))
         loaded_at = datetime.now(UTC)
         types = ColumnTypes.from_schema(city.id, "service_requests")
-        for issues in client.pages(window):
+        for page in client.pages(window):
+            issues, foreign = split_foreign(city, page)
+            if foreign:
+                yield rejected_table(city.id, FOREIGN_RULE, foreign, loaded_at)
             stamps = [issue_updated_at(issue) for issue in issues]
             keyed = [(i, s) for i, s in zip(issues, stamps, strict=True) if i.get("id") is not None and s]
             if len(keyed) < len(issues):
