@@ -43,6 +43,8 @@ ENV_ASSIGNMENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*=")
 # A value standing for one: <city_id>, N, PATH, CITY=PATH, YYYY-MM-DD.
 PLACEHOLDER = re.compile(r"<[^<>]+>|[A-Z][A-Z0-9_]*(?:[-=:/.][A-Z0-9_]+)*")
 OPERATORS = {"|", "||", "&&", ";", "&"}
+# `> out.csv`, `2>&1`, `< in.json` (but not a `<placeholder>`): where output goes is not the command.
+REDIRECTION = re.compile(r"(?<!\S)(?:\d*>>?|&>>?)(?:&\d+|\s*[^\s|&;]+)|(?<!\S)<(?:\s+|(?!\S*>))[^\s|&;]+")
 MOST_VARIANTS = 256
 FENCE = re.compile(r"(?P<indent>[ \t]*)(?P<fence>`{3,}|~{3,})[ \t]*(?P<language>[^\s`]*)")
 
@@ -185,7 +187,7 @@ def peel(token: str) -> list[str]:
 
 
 def tokens(text: str) -> list[str]:
-    lexer = shlex.shlex(text, posix=True, punctuation_chars=";&|")
+    lexer = shlex.shlex(REDIRECTION.sub("", text), posix=True, punctuation_chars=";&|")
     lexer.whitespace_split = True
     lexer.commenters = ""
     try:
@@ -647,6 +649,26 @@ def test_the_old_replay_flags_are_reported_with_file_and_line():
         "docs/adding-a-city.md:2: civic311 replay --city chicago --file path/to/records.json\n"
         "    civic311: unrecognized arguments: --city chicago --file path/to/records.json"
     )
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "civic311 --help",
+        "civic311 quarantine --help",
+        "civic311 quarantine --city CITY > counts.txt 2>&1",
+        "civic311 load --city <city_id> --from-file path/to/export.csv",
+        "civic311 demo --end YYYY-MM-DD",
+        "make test && ruff check .",
+        "dbt --version",
+        "dbt docs generate",
+        "dbt build --select +mart_hotspots,tag:daily --exclude path:models/staging",
+        ".venv/bin/python bench/spatial.py --points 1000 5000 --threads 2",
+        "python -m pytest tests/unit -q",
+    ],
+)
+def test_a_right_command_is_accepted(text):
+    check(DocCommand("doc.md", 1, text))
 
 
 @pytest.mark.parametrize(
