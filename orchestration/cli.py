@@ -147,6 +147,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def cmd_dev(args: argparse.Namespace) -> int:
     feeds = [p for p in DEMO_DIR.glob("synthetic_nyc_*.json") if _is_record_file(p)]
     feed = max(feeds, key=lambda p: p.stat().st_mtime, default=None)
+    # A replay the caller points at (a city being added: docs/adding-a-city.md) wins over the demo's.
+    if os.environ.get("CIVIC311_REPLAY_URL"):
+        feed = None
     server = _demo_server(feed).start() if feed else None
     env = dict(os.environ)
     if server:
