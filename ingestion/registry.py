@@ -386,10 +386,29 @@ class BoundaryLayer(_Strict):
         return all(file.url is None for file in self.files)
 
 
+class BoundingBox(_Strict):
+    """The degrees a city's requests lie within (WGS84). The plausibility test pads it by
+    0.05 degrees (about 5 km), so a request on the city line still falls inside."""
+
+    south: float = Field(ge=-90, le=90)
+    west: float = Field(ge=-180, le=180)
+    north: float = Field(ge=-90, le=90)
+    east: float = Field(ge=-180, le=180)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> BoundingBox:
+        if self.south >= self.north or self.west >= self.east:
+            raise ValueError("south must be below north and west left of east")
+        return self
+
+
 class City(_Strict):
     id: CityId
     name: str = Field(min_length=1)
     timezone: str
+    # Where the city's requests can lie: more than 1% of a city's located requests
+    # outside it fails the build (a shifted or swapped feed).
+    bbox: BoundingBox
     source: Source
     export: ExportSpec | None = None
     boundaries: list[BoundaryLayer] = Field(default_factory=list)
@@ -495,6 +514,11 @@ _FIXES = {
     "source": "give exactly one of url (https://...), path or package ('package:path/in/it')",
     "population": "name a layer property, or a table source with key_column and value_column",
     "key": "name the feature property that identifies each area",
+    "bbox": "give the city's extent in degrees, e.g. {south: 40.49, west: -74.26, north: 40.92, east: -73.7}",
+    **dict.fromkeys(
+        ("south", "west", "north", "east"),
+        "give the city's extent in degrees: latitudes within ±90, longitudes within ±180",
+    ),
     "schemas": "give each export layout a unique name, its columns and the id and request-time columns",
     "columns": 'list each column of the layout once, as its title reduces ("Created Date" -> created_date)',
     "rename": "map a column of the layout to the API field it stands for, e.g. {opened: requested_datetime}",

@@ -32,7 +32,6 @@ from dagster import (
 )
 from dlt.common.normalizers.naming.snake_case import NamingConvention
 
-from ingestion.geography.spatial import configure as load_spatial
 from ingestion.pipeline import raw_dataset, raw_table_exists
 from ingestion.registry import City, Registry
 from orchestration.assets.ingestion import raw_asset_key
@@ -132,29 +131,7 @@ def read_frame(
     sql = suite.frame_sql(identifiers)
     bound = {k: v for k, v in (params or {}).items() if f"${k}" in sql}
     with duckdb.connect(str(warehouse), read_only=True) as con:
-        for relation in suite.meta.get("relations", []):
-            _prepare(con, relation)
         return con.execute(sql, bound).df()
-
-
-def _prepare(con: duckdb.DuckDBPyConnection, relation: str) -> None:
-    """A temporary table a frame joins, from expectations/frames/_<relation>.sql. Only
-    boundary_boxes exists: empty until some city's boundary layers are loaded."""
-    if relation != "boundary_boxes":
-        raise SuiteError(f"unknown frame relation {relation!r}; the known one is boundary_boxes")
-    loaded = con.execute(
-        "select count(*) from information_schema.tables "
-        "where table_schema = 'geography' and table_name = 'boundaries'"
-    ).fetchone()[0]
-    if loaded:
-        load_spatial(con)
-        sql = (EXPECTATIONS_DIR / "frames" / f"_{relation}.sql").read_text()
-        con.execute(f"create temp table {relation} as {sql}")
-    else:
-        con.execute(
-            f"create temp table {relation} (city_id varchar, min_latitude double, max_latitude double, "
-            "min_longitude double, max_longitude double)"
-        )
 
 
 def window_params(start: datetime, end: datetime, cities: list[City]) -> dict[str, Any]:
@@ -200,6 +177,8 @@ class SuiteOutcome:
     city: str | None = None
     fix: str = ""
     unexpected_counts: dict[str, int] = field(default_factory=dict)
+    # A suite validated city by city: each city's outcome (True when it passed).
+    cities: dict[str, bool] = field(default_factory=dict)
 
     def metadata(self) -> dict[str, Any]:
         metadata: dict[str, Any] = {
@@ -211,6 +190,10 @@ class SuiteOutcome:
         }
         if self.city:
             metadata["city"] = self.city
+        if self.cities:
+            metadata["cities_validated"] = len(self.cities)
+            failed = sorted(city for city, passed in self.cities.items() if not passed)
+            metadata["cities_failed"] = MetadataValue.json(failed)
         metadata.update(self.unexpected_counts)
         return metadata
 
@@ -234,6 +217,8 @@ class SuiteOutcome:
 
 def _summary(failure: dict[str, Any]) -> str:
     head = f"{failure['expectation']} on {failure['column']}"
+    if failure.get("city"):
+        head = f"{failure['city']}: {head}"
     if failure.get("error"):
         return f"{head} could not run: {failure['error']}"
     count, percent = failure.get("unexpected_count"), failure.get("unexpected_percent")
@@ -271,6 +256,32 @@ def validate(suite_name: str, frame: pd.DataFrame, city: str | None = None) -> S
         city=city,
         fix=suite.fix,
         unexpected_counts=counts,
+    )
+
+
+def validate_by_city(suite_name: str, frame: pd.DataFrame) -> SuiteOutcome:
+    """Each city's rows validated on their own, so a `mostly` threshold is the city's:
+    a small city whose every row breaks a rule fails, however many good rows a large
+    city adds to the window. Fails when any city fails; each failure names its city."""
+    if frame.empty:
+        return validate(suite_name, frame)
+    outcomes = [
+        validate(suite_name, rows.reset_index(drop=True), city=str(city))
+        for city, rows in frame.groupby("city_id", sort=True)
+    ]
+    counts: dict[str, int] = {}
+    for outcome in outcomes:
+        for key, count in outcome.unexpected_counts.items():
+            counts[key] = counts.get(key, 0) + count
+    return SuiteOutcome(
+        suite=outcomes[0].suite,
+        passed=all(o.passed for o in outcomes),
+        failed=[{"city": o.city, **failure} for o in outcomes for failure in o.failed],
+        evaluated=sum(o.evaluated for o in outcomes),
+        rows=len(frame),
+        fix=outcomes[0].fix,
+        unexpected_counts=counts,
+        cities={o.city: o.passed for o in outcomes},
     )
 
 
@@ -445,7 +456,7 @@ def build_int_suite_check(registry: Registry, warehouse: Path) -> AssetChecksDef
     def _check(context: AssetCheckExecutionContext) -> AssetCheckResult:
         start, end = run_window(context)
         frame = read_frame(suite.name, warehouse, window_params(start, end, registry.cities))
-        return check_result(validate(suite.name, frame))
+        return check_result(validate_by_city(suite.name, frame))
 
     return _check
 

@@ -1,6 +1,6 @@
 """Every GX suite on the warehouse built from the real samples, then on copies broken on
-purpose: future-dated and repeated raw rows, a future-dated request, marts that drifted
-from the facts. The checks also run through Dagster, as a run would execute them."""
+purpose: future-dated and repeated raw rows, one city's closings before its requests,
+marts that drifted from the facts. The checks also run through Dagster, as a run would execute them."""
 
 import duckdb
 import pytest
@@ -15,6 +15,7 @@ from orchestration.checks.expectations import (
     raw_identifiers,
     read_frame,
     validate,
+    validate_by_city,
     window_params,
 )
 from orchestration.partitions import daily_partitions
@@ -50,7 +51,7 @@ def raw_outcome(warehouse, city: City, window=EVERYTHING):
 
 def int_outcome(warehouse, window=EVERYTHING):
     frame = read_frame("int_service_requests", warehouse, window_params(*window, REGISTRY.cities))
-    return validate("int_service_requests", frame), frame
+    return validate_by_city("int_service_requests", frame), frame
 
 
 def mart_outcome(warehouse, mart: str):
@@ -77,8 +78,7 @@ def test_every_suite_passes_on_the_real_samples(samples_built):
     outcome, frame = int_outcome(samples_built)
     assert outcome.passed, outcome.description()
     assert outcome.rows == count(samples_built, "select count(*) from intermediate.int_service_requests")
-    # the two NYC points in Pennsylvania are tolerated strays, not a broken feed
-    assert frame["inside_city_bbox"].eq(False).sum() == 2
+    assert len(outcome.cities) == len(REGISTRY.cities)
     assert not FREE_TEXT & set(frame.columns)
 
     for mart in MARTS:
@@ -117,45 +117,23 @@ def test_future_dated_and_repeated_raw_rows_fail_the_raw_suites(samples_built, t
     assert raw_outcome(warehouse, REGISTRY.city("sf"))[0].passed
 
 
-def test_a_future_dated_request_fails_only_the_window_it_changed_in(samples_built, tmp_path):
+def test_closings_before_requests_fail_the_int_suite_city_by_city(samples_built, tmp_path):
     warehouse = copy_warehouse(samples_built, tmp_path)
     with duckdb.connect(str(warehouse)) as con:
+        # Bloomington's 3 closed requests closed a day before they were made: 3 of the
+        # window's 3,045 closed requests pooled, all of Bloomington's on its own
         con.execute(
-            "update raw_jersey_city.service_requests set created_at = '2027-03-01T09:00:00-05:00' "
-            "where source_id = '20968474'"
+            "update raw_bloomington.service_requests set updated_datetime = "
+            "strftime(cast(requested_datetime as timestamptz) - interval 1 day, '%Y-%m-%dT%H:%M:%S+00:00') "
+            "where status = 'closed'"
         )
-    # an open request; 1 of Jersey City's 20 requests changed 8-10 February 2026 (no other
-    # city's in that window): 5% future-dated is a broken feed
-    window = (
-        daily_partitions.time_window_for_partition_key("2026-02-08").start,
-        daily_partitions.time_window_for_partition_key("2026-02-10").end,
-    )
-    outcome, frame = int_outcome(warehouse, window)
-    assert (outcome.rows, set(frame["city_id"])) == (20, {"jersey_city"})
-    assert failures(outcome) == {("expect_column_values_to_be_between", "requested_at_days_after_load"): 1}
-    (row,) = outcome.failed[0]["unexpected_rows"]
-    assert (row["city_id"], row["request_id"]) == ("jersey_city", "20968474")
-    # over the whole history it is one isolated date among 29,342, flagged downstream
-    assert int_outcome(warehouse)[0].passed
-
-
-def test_points_outside_their_city_fail_the_int_suite(samples_built, tmp_path):
-    warehouse = copy_warehouse(samples_built, tmp_path)
-    with duckdb.connect(str(warehouse)) as con:
-        # latitude and longitude swapped for 200 requests of a city with boundary layers (sf:
-        # their box) and 200 of one without (boston_open311: 0.5 degrees around its median)
-        for table in ("raw_sf", "raw_boston_open311"):
-            con.execute(
-                f"update {table}.service_requests set lat = long, long = lat where source_id in "
-                f"(select source_id from {table}.service_requests order by source_id limit 200)"
-            )
     outcome, frame = int_outcome(warehouse)
-    # 402 of 17,035 located requests (2.4%): the two Pennsylvania strays of nyc as well
-    assert failures(outcome) == {("expect_column_values_to_be_in_set", "inside_city_bbox"): 402}
-    outside = frame[frame["inside_city_bbox"].eq(False)]
-    assert outside.groupby("city_id").size().to_dict() == {"boston_open311": 200, "nyc": 2, "sf": 200}
-    rows = outcome.failed[0]["unexpected_rows"]
-    assert len(rows) == 10 and set(rows[0]) == {"city_id", "request_id", "inside_city_bbox"}
+    assert outcome.cities["bloomington"] is False
+    assert [c for c, passed in outcome.cities.items() if not passed] == ["bloomington"]
+    assert failures(outcome) == {
+        ("expect_column_pair_values_a_to_be_greater_than_b", "closed_at, requested_at"): 3
+    }
+    assert validate("int_service_requests", frame).passed  # pooled, it would pass
 
 
 def test_marts_that_drift_from_the_facts_fail_their_suites(samples_built, tmp_path):

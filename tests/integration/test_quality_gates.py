@@ -127,21 +127,20 @@ def test_a_bad_partition_is_stopped_before_the_marts_and_the_publish(
     assert not {key for key in materialized(bad) if key.startswith(("marts/", "serving/"))}
     assert file_digest(serving) == published
 
-    # The feed itself is well formed (the raw checks pass); its requests' dates are not.
+    # The feed itself is well formed (the raw checks pass); its requests' dates are not:
+    # the plausibility test (a dbt test, blocking on int_service_requests) fails.
     failed = {
         (e.asset_key.to_user_string(), e.check_name): e
         for e in bad.get_asset_check_evaluations()
         if not e.passed and e.severity == AssetCheckSeverity.ERROR
     }
-    assert set(failed) == {("intermediate/int_service_requests", "int_service_requests_suite")}
-    failed = failed["intermediate/int_service_requests", "int_service_requests_suite"]
-    said = json.dumps(failed.metadata["failed_expectations"].value)
-    assert "expect_column_values_to_be_between" in said and "requested_at" in said
-    assert "requested_at" in failed.description
+    assert set(failed) == {("intermediate/int_service_requests", "assert_requests_are_plausible")}
+    failed = failed["intermediate/int_service_requests", "assert_requests_are_plausible"]
+    assert failed.metadata["dagster_dbt/failed_row_count"].value == 1  # nyc, requested_in_future
 
     # Publishing on its own, as from the UI, audits the same checks and refuses.
     alone = run_job("publish", defs=defs, instance=instance)
     assert not alone.success
     failure = next(e for e in alone.all_events if e.event_type_value == "STEP_FAILURE")
-    assert "int_service_requests_suite" in str(failure.event_specific_data.error)
+    assert "assert_requests_are_plausible" in str(failure.event_specific_data.error)
     assert file_digest(serving) == published

@@ -1,4 +1,5 @@
-"""dim_city reads the seed cities.csv; it must say what the registry says."""
+"""dim_city and the plausibility test read the seed cities.csv; it must say what the
+registry says."""
 
 from __future__ import annotations
 
@@ -22,3 +23,6 @@ def test_city_seed_matches_the_registry():
             city.timezone,
             city.source.protocol,
         ), city.id
+        box = city.bbox
+        seeded_box = tuple(float(row[side]) for side in ("south", "west", "north", "east"))
+        assert seeded_box == (box.south, box.west, box.north, box.east), city.id

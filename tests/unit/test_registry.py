@@ -11,6 +11,7 @@ VALID = {
             "id": "nyc",
             "name": "New York City",
             "timezone": "America/New_York",
+            "bbox": {"south": 40.496, "west": -74.256, "north": 40.916, "east": -73.7},
             "source": {
                 "protocol": "socrata",
                 "base_url": "https://data.cityofnewyork.us/",
@@ -87,11 +88,29 @@ def test_ckan_window_reads_its_years_and_the_one_before():
     ],
 )
 def test_protocol_limits_are_enforced_with_a_fix(source, field, fix):
-    raw = {"cities": [{"id": "x", "name": "X", "timezone": "UTC", "source": source}]}
+    box = {"south": 1, "west": 1, "north": 2, "east": 2}
+    raw = {"cities": [{"id": "x", "name": "X", "timezone": "UTC", "bbox": box, "source": source}]}
     with pytest.raises(RegistryError) as err:
         parse_registry(raw, "test.yaml")
     assert f"city 'x': field 'source.{field}'" in str(err.value)
     assert fix in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("change", "field", "said"),
+    [
+        (lambda c: c.pop("bbox"), "bbox", "is required but missing"),
+        (lambda c: c["bbox"].update(south=41), "bbox", "south must be below north"),
+        (lambda c: c["bbox"].update(west=-73), "bbox", "west left of east"),
+        (lambda c: c["bbox"].update(north=95), "bbox.north", "less than or equal to 90"),
+    ],
+)
+def test_a_city_declares_the_box_its_requests_lie_in(change, field, said):
+    with pytest.raises(RegistryError) as err:
+        parse_registry(broken(change), "test.yaml")
+    message = str(err.value)
+    assert f"city 'nyc': field '{field}'" in message and said in message
+    assert "Fix: give the city's extent in degrees" in message
 
 
 def test_valid_entry_normalises_base_url():
@@ -136,6 +155,7 @@ def test_environment_selects_registry(tmp_path, monkeypatch):
     other = tmp_path / "cities.yaml"
     other.write_text(
         "cities:\n  - id: only_here\n    name: X\n    timezone: UTC\n"
+        "    bbox: {south: 1, west: 1, north: 2, east: 2}\n"
         "    source: {protocol: socrata, base_url: 'http://127.0.0.1:1', "
         "dataset_id: abcd-1234, id_field: id}\n"
     )
@@ -175,7 +195,9 @@ def test_seeclickfix_city_must_name_its_organisations(organizations, field, said
     source = {"protocol": "seeclickfix", "place_url": "detroit"}
     if organizations is not None:
         source["organizations"] = organizations
-    raw = {"cities": [{"id": "detroit", "name": "Detroit", "timezone": "America/Detroit", "source": source}]}
+    box = {"south": 42.255, "west": -83.288, "north": 42.45, "east": -82.91}
+    raw = {"cities": [{"id": "detroit", "name": "Detroit", "timezone": "America/Detroit", "bbox": box,
+                       "source": source}]}  # fmt: skip
     with pytest.raises(RegistryError) as err:
         parse_registry(raw, "test.yaml")
     message = str(err.value)
