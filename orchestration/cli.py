@@ -101,8 +101,10 @@ def cmd_load(args: argparse.Namespace) -> int:
         print(
             f"{city.id}: {summary.path}: {summary.rows_read:,} rows read, {summary.rows_loaded:,} loaded "
             f"into raw_{city.id}.service_requests_export, {summary.rows_quarantined:,} quarantined "
-            f"({len(summary.columns)} columns, {summary.seconds:.1f} s)"
+            f"({len(summary.columns)} columns, layout {summary.schema}, {summary.seconds:.1f} s)"
         )
+        for field, layout in summary.timestamps.items():
+            print(f"  {field}: {layout}")
     return 0
 
 
