@@ -2,7 +2,7 @@
 
 Three families of text are read, each with certainty or not at all:
 
-- `iso`: ISO 8601. With `Z` or an offset ("2016-07-13 15:11:07+00:00") it is an
+- `iso`: ISO 8601. With `Z`, `UTC` or an offset ("2016-07-13 15:11:07+00:00") it is an
   instant and is only converted to UTC. Without one ("2019-04-18T21:55:45.000",
   "2022-01-01 00:13:00", "2019-04-18") it is a wall-clock time on the city's clock.
 - `slash`: "04/18/2019 09:55:45 PM", "1/1/20 0:05", "4/18/2019": month and day
@@ -49,7 +49,7 @@ _PATTERNS: dict[Family, str] = {
     "iso": (
         r"^(?P<year>\d{4})-(?P<month>\d{2})-(?P<day>\d{2})"
         r"(?:[T ](?P<hour>\d{2}):(?P<minute>\d{2})(?::(?P<second>\d{2})(?:[.,](?P<fraction>\d{1,9}))?)?"
-        r" ?(?P<zone>[Zz]|[+-]\d{2}(?::?\d{2})?)?)?$"
+        r" ?(?P<zone>[Zz]|UTC|[+-]\d{2}(?::?\d{2})?)?)?$"
     ),
     "slash": (
         r"^(?P<first>\d{1,2})/(?P<second_part>\d{1,2})/(?P<year>\d{4}|\d{2})"
@@ -146,7 +146,8 @@ def _iso(values: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         _number(parts, "hour", 0),
     )
     zone = parts.field("zone")
-    zone = pc.if_else(pc.is_null(zone), "", zone)
+    # "UTC" as BigQuery's CSV export writes it is the same instant as "Z".
+    zone = pc.if_else(pc.is_null(zone), "", pc.replace_substring(zone, "UTC", "Z"))
     is_instant = pc.not_equal(zone, "").to_numpy(zero_copy_only=False)
     # "+05", "+0530", "+05:30" or "Z": the offset in seconds east of UTC.
     digits = pc.replace_substring(pc.utf8_slice_codeunits(zone, 1), ":", "")
@@ -288,7 +289,7 @@ def parse_instant(value: object, tz: tzinfo = UTC) -> datetime | None:
         )
     except ValueError:
         return None
-    zone = part["zone"]
+    zone = "Z" if part["zone"] == "UTC" else part["zone"]
     if zone:
         digits = zone[1:].replace(":", "")
         hours, minutes = int(digits[:2] or 0), int(digits[2:4] or 0)

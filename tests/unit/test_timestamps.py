@@ -37,7 +37,8 @@ def test_iso_with_an_offset_is_an_instant_and_without_one_a_wall_clock_time():
     reading = read(
         pa.array(
             [
-                "2016-07-13 15:11:07+00:00",  # the BigQuery export's form
+                "2016-07-13 15:11:07+00:00",  # the BigQuery export's form through pandas
+                "2016-07-13 15:11:07 UTC",  # and BigQuery's own CSV export
                 "2016-07-13T08:11:07-07:00",
                 "2016-07-13T15:11:07.123Z",
                 "2016-07-13T20:41+0530",
@@ -52,6 +53,7 @@ def test_iso_with_an_offset_is_an_instant_and_without_one_a_wall_clock_time():
     assert reading.text.to_pylist() == [
         "2016-07-13T15:11:07.000Z",
         "2016-07-13T15:11:07.000Z",
+        "2016-07-13T15:11:07.000Z",
         "2016-07-13T15:11:07.123Z",
         "2016-07-13T15:11:00.000Z",
         "2019-04-18T21:55:45.000",
@@ -59,6 +61,7 @@ def test_iso_with_an_offset_is_an_instant_and_without_one_a_wall_clock_time():
         "2019-04-18T00:00:00.000",
     ]
     assert reading.utc.to_pylist() == [
+        utc(2016, 7, 13, 15, 11, 7),
         utc(2016, 7, 13, 15, 11, 7),
         utc(2016, 7, 13, 15, 11, 7),
         utc(2016, 7, 13, 15, 11, 7, 123000),
@@ -172,6 +175,8 @@ def test_the_scalar_and_the_vectorised_reader_agree():
         "2019-11-03 01:59:59",
         "2022-01-03 06:44:23.4",
         "2022-01-03 06:44:23.123456",
+        "2016-07-13 15:11:07 UTC",
+        "2016-07-13 15:11:07 EST",
     ]
     zone = ZoneInfo(NEW_YORK)
     assert read_instants(values, zone) == [parse_instant(v, zone) for v in values]
