@@ -296,6 +296,15 @@ class BoundaryLayer(_Strict):
         return all(file.url is None for file in self.files)
 
 
+class TaxonomySpec(_Strict):
+    """How the city's service types may fall outside the taxonomy (docs/taxonomy.md)."""
+
+    # The largest share of a run window's requests that may be unclassified (no seed
+    # row, no rule): above it, the blocking check unclassified_share_within_threshold
+    # stops the marts for that run.
+    max_unclassified_share: float = Field(default=0.05, ge=0, le=1)
+
+
 class City(_Strict):
     id: CityId
     name: str = Field(min_length=1)
@@ -303,6 +312,7 @@ class City(_Strict):
     source: Source
     export: ExportSpec | None = None
     boundaries: list[BoundaryLayer] = Field(default_factory=list)
+    taxonomy: TaxonomySpec = Field(default_factory=TaxonomySpec)
 
     @field_validator("boundaries")
     @classmethod
@@ -386,6 +396,8 @@ _FIXES = {
     "source": "give exactly one of url (https://...), path or package ('package:path/in/it')",
     "population": "name a layer property, or a table source with key_column and value_column",
     "key": "name the feature property that identifies each area",
+    "max_unclassified_share": "give a share from 0 to 1, e.g. 0.05 (5% of a window's requests may be unclassified)",
+    "taxonomy": "give a mapping such as {max_unclassified_share: 0.05}",
 }
 
 

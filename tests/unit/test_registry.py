@@ -109,6 +109,12 @@ def test_valid_entry_normalises_base_url():
         (lambda c: c.update(id="New-York"), "id", "lowercase letters"),
         (lambda c: c["source"].update(page_size=60_000), "source.page_size", "50000"),
         (
+            lambda c: c.update(taxonomy={"max_unclassified_share": 5}),
+            "taxonomy.max_unclassified_share",
+            "from 0 to 1",
+        ),
+        (lambda c: c.update(taxonomy=0.05), "taxonomy", "{max_unclassified_share: 0.05}"),
+        (
             lambda c: c["source"].update(base_url="https://x.org/?$$app_token=secret"),
             "source.base_url",
             "no query",
@@ -158,3 +164,9 @@ def test_every_credential_variable_is_listed_in_env_example():
     for city in load_registry().cities:
         name = getattr(city.source, "app_token_env", None) or getattr(city.source, "api_key_env", None)
         assert name is None or f"\n{name}=" in listed, f"{city.id}: add {name}= to .env.example"
+
+
+def test_the_unclassified_share_threshold_defaults_to_five_percent():
+    assert parse_registry(VALID).city("nyc").taxonomy.max_unclassified_share == 0.05
+    raw = broken(lambda c: c.update(taxonomy={"max_unclassified_share": 0.2}))
+    assert parse_registry(raw).city("nyc").taxonomy.max_unclassified_share == 0.2
