@@ -396,7 +396,7 @@ _FIXES = {
     "source": "give exactly one of url (https://...), path or package ('package:path/in/it')",
     "population": "name a layer property, or a table source with key_column and value_column",
     "key": "name the feature property that identifies each area",
-    "max_unclassified_share": "give a share from 0 to 1, e.g. 0.05 (5% of a window's requests may be unclassified)",
+    "max_unclassified_share": "give a share from 0 to 1, e.g. 0.05 (5% of a window's requests unclassified)",
     "taxonomy": "give a mapping such as {max_unclassified_share: 0.05}",
 }
 
