@@ -225,7 +225,9 @@ def test_the_rules_alone_give_most_requests_their_seed_category(built, tmp_path)
             "delete from reference.service_type_categories where list_contains($c, city_id)", {"c": measured}
         )
         con.execute("delete from reference.service_type_rules where city_id <> '*'")
-    dbt_build(warehouse, "int_service_types", tmp_path)
+        # SF's departments from its queue-family rules alone
+        con.execute("delete from reference.departments where city_id = 'sf'")
+    dbt_build(warehouse, "int_service_types int_departments", tmp_path)
     with duckdb.connect(str(warehouse), read_only=True) as con:
         con.execute(f"attach '{built}' as seeded (read_only)")
         rows = con.execute(
@@ -260,6 +262,25 @@ def test_the_rules_alone_give_most_requests_their_seed_category(built, tmp_path)
         "sf": 0.932,
         "chicago": 1.0,
     }
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        con.execute(f"attach '{built}' as seeded (read_only)")
+        requests, agreeing, queues, queues_agreeing = con.execute(
+            """
+            with compared as (
+                select seeded_departments.requests,
+                       rules_only.department_id = seeded_departments.department_id as same
+                from seeded.intermediate.int_departments as seeded_departments
+                inner join intermediate.int_departments as rules_only
+                    on seeded_departments.city_id = rules_only.city_id
+                    and seeded_departments.department = rules_only.department
+                where seeded_departments.city_id = 'sf'
+            )
+            select sum(requests), sum(requests) filter (where same), count(*), count(*) filter (where same)
+            from compared
+            """
+        ).fetchone()
+    print(f"departments sf: {agreeing / requests:.1%} of {requests:,} requests, {queues_agreeing}/{queues}")
+    assert (round(agreeing / requests, 3), queues_agreeing, queues) == (0.970, 148, 167)
 
 
 # --- a type and an agency nobody has mapped -------------------------------------------------------
