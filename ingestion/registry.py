@@ -402,6 +402,15 @@ class BoundingBox(_Strict):
         return self
 
 
+class TaxonomySpec(_Strict):
+    """How the city's service types may fall outside the taxonomy (docs/taxonomy.md)."""
+
+    # The largest share of a run window's requests that may be unclassified (no seed
+    # row, no rule): above it, the blocking check unclassified_share_within_threshold
+    # stops the marts for that run.
+    max_unclassified_share: float = Field(default=0.05, ge=0, le=1)
+
+
 class City(_Strict):
     id: CityId
     name: str = Field(min_length=1)
@@ -412,6 +421,7 @@ class City(_Strict):
     source: Source
     export: ExportSpec | None = None
     boundaries: list[BoundaryLayer] = Field(default_factory=list)
+    taxonomy: TaxonomySpec = Field(default_factory=TaxonomySpec)
 
     @model_validator(mode="after")
     def _schemas_carry_the_keys(self) -> City:
@@ -525,6 +535,8 @@ _FIXES = {
     "requested_at_field": "name the API field holding the request time; list it in timestamp_fields too",
     "timestamp_fields": "list every API field that holds a date or time, e.g. [created_date, closed_date]",
     "timestamp_format": "use iso, month_first, day_first or epoch_seconds, or leave it out",
+    "max_unclassified_share": "give a share from 0 to 1, e.g. 0.05 (5% of a window's requests unclassified)",
+    "taxonomy": "give a mapping such as {max_unclassified_share: 0.05}",
 }
 
 

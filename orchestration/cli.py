@@ -6,6 +6,7 @@ civic311 generate   write the synthetic NYC feed
 civic311 replay     serve recorded records as cities' APIs (any protocol), on 127.0.0.1
 civic311 load       load a portal export file (CSV or JSON) of a city into the warehouse
 civic311 quarantine count what was received and not modelled, by city and rule
+civic311 taxonomy   list the service types and departments no seed row maps (or print them as seed rows)
 """
 
 from __future__ import annotations
@@ -119,6 +120,40 @@ def cmd_quarantine(args: argparse.Namespace) -> int:
         print(f"civic311 quarantine: {warehouse}: {exc}", file=sys.stderr)
         return 2
     print(format_counts(counts))
+    return 0
+
+
+def cmd_taxonomy(args: argparse.Namespace) -> int:
+    from ingestion.pipeline import warehouse_path
+    from orchestration.taxonomy import (
+        department_seed_rows,
+        format_unmapped,
+        read_unmapped,
+        to_csv,
+        type_seed_rows,
+    )
+
+    warehouse = warehouse_path()
+    try:
+        unmapped = read_unmapped(warehouse, args.city)
+    except FileNotFoundError as exc:
+        print(f"civic311 taxonomy: {warehouse}: {exc}", file=sys.stderr)
+        return 2
+    if not args.csv:
+        print(format_unmapped(unmapped))
+        return 0
+    if args.departments:
+        rows, seed, empty = department_seed_rows(unmapped.departments), "departments.csv", "department_id"
+    else:
+        rows, seed, empty = type_seed_rows(unmapped.types), "service_type_categories.csv", "category_id"
+    sys.stdout.write(to_csv(rows))
+    # The rows alone go to stdout, so that `>> dbt_project/seeds/<seed>` appends them as they stand.
+    blank = sum(1 for row in rows if not row[2 if args.departments else 3])
+    print(
+        f"{len(rows)} rows for dbt_project/seeds/{seed}; {blank} have no rule and an empty {empty}: "
+        "fill it in (dbt build names them until then).",
+        file=sys.stderr,
+    )
     return 0
 
 
@@ -237,6 +272,26 @@ def _parser() -> argparse.ArgumentParser:
     quarantine = sub.add_parser("quarantine", help="count quarantined records by city, stage and rule")
     quarantine.add_argument("--city", default=None, help="one registry city id")
     quarantine.set_defaults(func=cmd_quarantine)
+
+    taxonomy = sub.add_parser("taxonomy", help="the service types and departments no seed row maps")
+    taxonomy_sub = taxonomy.add_subparsers(dest="taxonomy_command", required=True)
+    unmapped = taxonomy_sub.add_parser(
+        "unmapped", help="list them, with their requests and what the rules give them instead"
+    )
+    unmapped.add_argument("--city", default=None, help="one registry city id")
+    unmapped.add_argument(
+        "--csv",
+        action="store_true",
+        help="print service_type_categories.csv rows (city_id,service_name,service_subtype,category_id), "
+        "ready to append to the seed",
+    )
+    unmapped.add_argument(
+        "--departments",
+        action="store_true",
+        help="with --csv: print departments.csv rows "
+        "(city_id,source_department,department_id,department_name)",
+    )
+    unmapped.set_defaults(func=cmd_taxonomy)
     return parser
 
 

@@ -4,8 +4,9 @@
       + source_ids_present_and_unique (blocking), dbt source tests (blocking),
         fresh_within_cadence (warning)              (Open311 cities also raw/<city>/services)
     geography/boundaries           every city's boundary layers (geopandas)
-    reference/ staging/ quarantine/ intermediate/int_service_requests
-                                   dbt step 1: the canonical model and its tests
+    reference/ staging/ quarantine/ intermediate/int_service_requests, int_service_types, int_departments
+                                   dbt step 1: the canonical model, its taxonomy and their tests
+      + int_service_requests_suite (GX), unclassified_share_within_threshold (blocking)
     intermediate/int_request_areas, snapshots/, marts/
                                    dbt step 2, run only when step 1's blocking checks pass
     serving/marts                  publish: the marts that passed every check -> serving file + Parquet
@@ -31,6 +32,7 @@ from orchestration.assets.transformation import civic311_dbt_canonical, civic311
 from orchestration.checks.expectations import build_expectation_checks
 from orchestration.checks.freshness import build_freshness_check
 from orchestration.checks.raw import build_raw_checks
+from orchestration.checks.taxonomy import build_taxonomy_check
 from orchestration.resources import build_resources, dbt_project
 from orchestration.schedules import (
     boundaries_job,
@@ -50,7 +52,8 @@ def blocking_checks(
     assets: Sequence[AssetsDefinition], checks: Sequence[AssetChecksDefinition]
 ) -> list[AssetCheckKey]:
     """Every blocking check: dbt tests of severity error (dagster-dbt marks them
-    blocking), the GX suites and the raw key checks. The publish and the maps audit them."""
+    blocking), the GX suites, the raw key checks and the taxonomy gate. The publish
+    and the maps audit them."""
     return [spec.key for definition in (*assets, *checks) for spec in definition.check_specs if spec.blocking]
 
 
@@ -63,6 +66,7 @@ def build_definitions(registry: Registry | None = None, warehouse: Path | None =
         *(build_raw_checks(city, warehouse) for city in registry.cities),
         *(build_freshness_check(city, warehouse) for city in registry.cities),
         *build_expectation_checks(registry, warehouse),
+        build_taxonomy_check(registry, warehouse),
     ]
     gating = blocking_checks([*raw, *dbt], checks)
     marts = [key for key in civic311_dbt_marts.keys if key.path[0] == "marts"]

@@ -1,20 +1,9 @@
-{#- The category rule, written once for the marts and the tests. A request
-    takes the category of the row with its exact subtype, else of the row for
-    any subtype (service_subtype null in the seed: seeds load an empty string
-    as null). -#}
-{% macro join_service_category(requests) %}
-    left join {{ ref('service_type_categories') }} as exact_subtype_category
-        on exact_subtype_category.city_id = {{ requests }}.city_id
-        and exact_subtype_category.service_name = {{ requests }}.service_name
-        and exact_subtype_category.service_subtype = {{ requests }}.service_subtype
-    left join {{ ref('service_type_categories') }} as any_subtype_category
-        on any_subtype_category.city_id = {{ requests }}.city_id
-        and any_subtype_category.service_name = {{ requests }}.service_name
-        and any_subtype_category.service_subtype is null
-{% endmacro %}
-
-{% macro service_category_id() -%}
-    coalesce(exact_subtype_category.category_id, any_subtype_category.category_id)
+{#- The text a service_type_rules pattern is tried on: the type and its subtype,
+    `service_name / service_subtype`, with every underscore read as a space (SF
+    writes Illegal_Dumping), so that `\b` marks a word's ends in every city's
+    spelling. Null when the request has no type: no rule matches it. -#}
+{% macro service_type_rule_text(service_name, service_subtype) -%}
+    replace({{ service_name }} || ' / ' || coalesce({{ service_subtype }}, ''), '_', ' ')
 {%- endmacro %}
 
 {#- dbt reports only how many rows a failing test returned; this logs the rows

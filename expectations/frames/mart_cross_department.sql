@@ -2,8 +2,7 @@
 -- marts.fct_service_requests holds for its (city, department, category, month)
 -- and the hand-offs out of and into the department that marts.fct_request_events
 -- holds on those requests, plus a row (in_mart false) for every such group the
--- mart lacks. department_id and category_id may be null, so groups match
--- null-safely.
+-- mart lacks.
 with
 
 mart as (
@@ -95,8 +94,8 @@ final as (
     from mart
     full join facts
         on mart.city_id = facts.city_id
-        and mart.department_id is not distinct from facts.department_id
-        and mart.category_id is not distinct from facts.category_id
+        and mart.department_id = facts.department_id
+        and mart.category_id = facts.category_id
         and mart.requested_month = facts.requested_month
 
 )

@@ -20,7 +20,7 @@ facts as (
 
     select
         city_id,
-        coalesce(category_id, 'unmapped') as category_id,
+        category_id,
         count(*) filter (
             where not coalesce(is_information_only, false)
                 and not is_duplicate
@@ -29,7 +29,7 @@ facts as (
         ) as fct_demand_requests
 
     from marts.fct_service_requests
-    group by city_id, coalesce(category_id, 'unmapped')
+    group by city_id, category_id
 
 ),
 

@@ -1,8 +1,7 @@
 -- marts.mart_department_handoffs against marts.fct_request_events: every row,
 -- with the reassigned events the facts hold for its (city, from department, to
 -- department, city-local month of the hand-off), plus a row (in_mart false) for
--- every such group the mart lacks. Departments may be null, so groups match
--- null-safely.
+-- every such group the mart lacks.
 with
 
 mart as (
@@ -42,8 +41,8 @@ final as (
     from mart
     full join facts
         on mart.city_id = facts.city_id
-        and mart.from_department_id is not distinct from facts.from_department_id
-        and mart.to_department_id is not distinct from facts.to_department_id
+        and mart.from_department_id = facts.from_department_id
+        and mart.to_department_id = facts.to_department_id
         and mart.handoff_month = facts.handoff_month
 
 )

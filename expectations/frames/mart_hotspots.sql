@@ -25,12 +25,12 @@ layers as (
 
 fact_groups as (
 
-    select city_id, coalesce(category_id, 'unmapped') as category_id, requested_week, count(*) as fct_requests
+    select city_id, category_id, requested_week, count(*) as fct_requests
     from marts.fct_service_requests
     where not coalesce(is_information_only, false)
         and not is_duplicate
         and requested_at >= timestamptz '2000-01-01 00:00:00+00'
-    group by city_id, coalesce(category_id, 'unmapped'), requested_week
+    group by city_id, category_id, requested_week
 
 ),
 

@@ -1,7 +1,6 @@
 -- marts.mart_response_times against marts.fct_service_requests: every row, with
 -- the requests the facts hold for its (city, department, category, month), plus
--- a row (in_mart false) for every such group the mart lacks. department_id and
--- category_id may be null (unmapped), so groups match null-safely.
+-- a row (in_mart false) for every such group the mart lacks.
 with
 
 mart as (
@@ -50,8 +49,8 @@ final as (
     from mart
     full join facts
         on mart.city_id = facts.city_id
-        and mart.department_id is not distinct from facts.department_id
-        and mart.category_id is not distinct from facts.category_id
+        and mart.department_id = facts.department_id
+        and mart.category_id = facts.category_id
         and mart.requested_month = facts.requested_month
 
 )

@@ -24,9 +24,9 @@ layers as (
 
 fact_groups as (
 
-    select city_id, coalesce(category_id, 'unmapped') as category_id, requested_month, count(*) as fct_requests
+    select city_id, category_id, requested_month, count(*) as fct_requests
     from marts.fct_service_requests
-    group by city_id, coalesce(category_id, 'unmapped'), requested_month
+    group by city_id, category_id, requested_month
 
 ),
 

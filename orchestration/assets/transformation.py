@@ -78,8 +78,9 @@ def build_dbt_assets(name: str, select: str = "fqn:*", exclude: str | None = Non
 # Two steps, so the canonical model is audited before anything is built on it:
 # dbt writes a model before it tests it (dbt-core 8979), and a dbt test stops only
 # dbt nodes. The first step builds the reference seeds, every city's staging view,
-# the canonical union and the quarantine, and runs the raw source tests; the
-# blocking checks on int_service_requests (dbt tests and its GX suite) then decide
+# the canonical union, its taxonomy (int_service_types, int_departments) and the
+# quarantine, and runs the raw source tests; the blocking checks on
+# int_service_requests (dbt tests, its GX suite and the taxonomy gate) then decide
 # whether the second step (the spatial join, the snapshot, facts, dimensions and
 # marts) runs at all.
 # The raw source tests run in the first step and fail it when one fails, which
@@ -88,7 +89,8 @@ def build_dbt_assets(name: str, select: str = "fqn:*", exclude: str | None = Non
 # from that asset's blocking checks (dagster's build_node_deps), so as checks
 # they would let this step start before the raw checks had passed.
 CANONICAL_SELECT = (
-    "source:* resource_type:seed path:models/staging path:models/quarantine int_service_requests"
+    "source:* resource_type:seed path:models/staging path:models/quarantine "
+    "int_service_requests int_service_types int_departments"
 )
 
 civic311_dbt_canonical = build_dbt_assets("civic311_dbt_canonical", select=CANONICAL_SELECT)

@@ -189,9 +189,7 @@ def table_state(warehouse: Path) -> list[tuple]:
     [
         (
             # Half the closing times unreadable (a text export of an Excel sheet, say).
-            lambda row, n: (
-                row | ({"Closed Date": "see notes"} if n % 2 and row["Closed Date"] else {})
-            ),
+            lambda row, n: row | ({"Closed Date": "see notes"} if n % 2 and row["Closed Date"] else {}),
             "column 'closed_date': 976 of its 1,949 values (50.08%) read as month/day/year, below 99.9%; "
             "unparsed e.g. 'see notes'",
         ),

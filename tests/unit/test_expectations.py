@@ -215,8 +215,12 @@ def test_a_city_is_judged_on_its_own_rows_never_pooled(int_frame):
     assert outcome.failed[0]["unexpected_count"] == 2
     metadata = outcome.metadata()
     assert (metadata["cities_validated"], metadata["cities_failed"].data) == (2, ["bloomington"])
-    assert outcome.description().splitlines()[1].startswith(
-        "- bloomington: expect_column_pair_values_a_to_be_greater_than_b on closed_at, requested_at: 2"
+    assert (
+        outcome.description()
+        .splitlines()[1]
+        .startswith(
+            "- bloomington: expect_column_pair_values_a_to_be_greater_than_b on closed_at, requested_at: 2"
+        )
     )
 
 

@@ -128,6 +128,12 @@ def test_valid_entry_normalises_base_url():
         (lambda c: c.update(id="New-York"), "id", "lowercase letters"),
         (lambda c: c["source"].update(page_size=60_000), "source.page_size", "50000"),
         (
+            lambda c: c.update(taxonomy={"max_unclassified_share": 5}),
+            "taxonomy.max_unclassified_share",
+            "from 0 to 1",
+        ),
+        (lambda c: c.update(taxonomy=0.05), "taxonomy", "{max_unclassified_share: 0.05}"),
+        (
             lambda c: c["source"].update(base_url="https://x.org/?$$app_token=secret"),
             "source.base_url",
             "no query",
@@ -213,3 +219,9 @@ def test_every_seeclickfix_city_in_the_registry_names_its_organisations():
         "detroit": ("City of Detroit", "City of Detroit - *", "Detroit Water & Sewerage Dept."),
         "jersey_city": ("Sidewalk Concern", "Litter", "Construction Concerns", "Housing"),
     }
+
+
+def test_the_unclassified_share_threshold_defaults_to_five_percent():
+    assert parse_registry(VALID).city("nyc").taxonomy.max_unclassified_share == 0.05
+    raw = broken(lambda c: c.update(taxonomy={"max_unclassified_share": 0.2}))
+    assert parse_registry(raw).city("nyc").taxonomy.max_unclassified_share == 0.2

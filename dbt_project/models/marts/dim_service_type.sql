@@ -19,7 +19,8 @@ service_types as (
         city_id,
         service_name,
         service_subtype,
-        category_id
+        category_id,
+        category_source
 
     from requests
 
@@ -33,7 +34,8 @@ final as (
         service_types.service_name,
         service_types.service_subtype,
         service_types.category_id,
-        categories.category_name
+        categories.category_name,
+        service_types.category_source
 
     from service_types
     left join categories on service_types.category_id = categories.category_id

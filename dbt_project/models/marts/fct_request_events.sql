@@ -22,31 +22,48 @@ changed as (
 
 ),
 
+history as (
+
+    select snapshot.*
+    from {{ ref('snp_service_requests') }} as snapshot
+    semi join changed using (city_id, request_id)
+
+),
+
+-- every name the history holds, current or not, mapped by the department rule
+-- of int_departments (macros/departments.sql)
+named_departments as (
+
+    select distinct city_id, department
+    from history
+    where department is not null
+
+),
+
 departments as (
 
-    select * from {{ ref('departments') }}
+    {{ classified_departments('named_departments') }}
 
 ),
 
 versions as (
 
     select
-        snapshot.city_id,
-        snapshot.request_id,
-        snapshot.requested_at,
-        snapshot.status,
-        snapshot.closed_at,
-        timezone('UTC', snapshot.version_at) as version_at,
-        {{ canonical_department_id('snapshot.city_id', 'snapshot.department') }} as department_id,
+        history.city_id,
+        history.request_id,
+        history.requested_at,
+        history.status,
+        history.closed_at,
+        timezone('UTC', history.version_at) as version_at,
+        {{ canonical_department_id('history.city_id', 'history.department') }} as department_id,
         row_number() over (
-            partition by snapshot.city_id, snapshot.request_id order by snapshot.dbt_valid_from
+            partition by history.city_id, history.request_id order by history.dbt_valid_from
         ) as version_seq
 
-    from {{ ref('snp_service_requests') }} as snapshot
-    semi join changed using (city_id, request_id)
+    from history
     left join departments
-        on snapshot.city_id = departments.city_id
-        and snapshot.department = departments.source_department
+        on history.city_id = departments.city_id
+        and history.department = departments.department
 
 ),
 

@@ -38,9 +38,15 @@ requests as (
 
 ),
 
+service_types as (
+
+    select * from {{ ref('int_service_types') }}
+
+),
+
 departments as (
 
-    select * from {{ ref('departments') }}
+    select * from {{ ref('int_departments') }}
 
 ),
 
@@ -54,15 +60,20 @@ classified as (
 
     select
         requests.*,
-        {{ service_category_id() }} as category_id,
+        service_types.category_id,
+        service_types.category_source,
         {{ canonical_department_id('requests.city_id', 'requests.department') }} as department_id,
+        {{ department_is_mapped('requests.department') }} as department_mapped,
         slas.sla_hours
 
     from requests
-    {{ join_service_category('requests') }}
+    left join service_types
+        on requests.city_id = service_types.city_id
+        and requests.service_name is not distinct from service_types.service_name
+        and requests.service_subtype is not distinct from service_types.service_subtype
     left join departments
         on requests.city_id = departments.city_id
-        and requests.department = departments.source_department
+        and requests.department = departments.department
     left join slas
         on requests.city_id = slas.city_id
         and requests.service_name = slas.service_name
@@ -112,7 +123,9 @@ final as (
         request_id,
         md5(concat_ws('|', city_id, service_name, coalesce(service_subtype, ''))) as service_type_id,
         category_id,
+        category_source,
         department_id,
+        department_mapped,
         coalesce(zip, 'unlocated') as area_id,
         requested_at,
         requested_at_local,

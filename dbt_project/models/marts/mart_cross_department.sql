@@ -185,7 +185,8 @@ all_cities_medians as (
         quantile_cont(hours_to_close, 0.5) as median_hours_to_close
 
     from classified
-    where is_valid_closed and category_id is not null
+    -- unclassified types are no one category across cities: no all-cities median
+    where is_valid_closed and category_id <> 'unclassified'
     group by category_id, requested_month
 
 ),

@@ -9,24 +9,19 @@
 
 {#- When in the week demand arrives: a dense 168-hour grid per (city, category).
     An incremental run recomputes the (city, category) groups holding a request
-    that changed in the partition window. The category is coalesced to
-    'unmapped', because a null key never matches in delete+insert. -#}
+    that changed in the partition window. -#}
 
 with
 
 requests as (
 
-    select
-        *,
-        coalesce(category_id, 'unmapped') as grid_category_id
-
-    from {{ ref('fct_service_requests') }}
+    select * from {{ ref('fct_service_requests') }}
 
 ),
 
 affected_groups as (
 
-    select distinct city_id, grid_category_id
+    select distinct city_id, category_id
     from requests
     where {{ changed_in_window('updated_at') }}
 
@@ -36,7 +31,7 @@ group_requests as (
 
     select requests.*
     from requests
-    semi join affected_groups using (city_id, grid_category_id)
+    semi join affected_groups using (city_id, category_id)
 
 ),
 
@@ -44,7 +39,7 @@ demand as (
 
     select
         city_id,
-        grid_category_id,
+        category_id,
         requested_week,
         cast((isodow(requested_at_local) - 1) * 24 + hour(requested_at_local) as integer) as hour_of_week
 
@@ -65,7 +60,7 @@ grid as (
 
     select
         affected_groups.city_id,
-        affected_groups.grid_category_id,
+        affected_groups.category_id,
         hours.hour_of_week
 
     from affected_groups
@@ -75,9 +70,9 @@ grid as (
 
 cell_counts as (
 
-    select city_id, grid_category_id, hour_of_week, count(*) as requests
+    select city_id, category_id, hour_of_week, count(*) as requests
     from demand
-    group by city_id, grid_category_id, hour_of_week
+    group by city_id, category_id, hour_of_week
 
 ),
 
@@ -85,12 +80,12 @@ group_spans as (
 
     select
         city_id,
-        grid_category_id,
+        category_id,
         count(*) as group_requests,
         date_diff('week', min(requested_week), max(requested_week)) + 1 as weeks_observed
 
     from demand
-    group by city_id, grid_category_id
+    group by city_id, category_id
 
 ),
 
@@ -98,7 +93,7 @@ final as (
 
     select
         grid.city_id,
-        grid.grid_category_id as category_id,
+        grid.category_id,
         grid.hour_of_week,
         cast(grid.hour_of_week // 24 + 1 as integer) as day_of_week,
         -- by position, so the names never depend on the session's locale
@@ -114,11 +109,11 @@ final as (
     from grid
     left join cell_counts
         on grid.city_id = cell_counts.city_id
-        and grid.grid_category_id = cell_counts.grid_category_id
+        and grid.category_id = cell_counts.category_id
         and grid.hour_of_week = cell_counts.hour_of_week
     left join group_spans
         on grid.city_id = group_spans.city_id
-        and grid.grid_category_id = group_spans.grid_category_id
+        and grid.category_id = group_spans.category_id
 
 )
 

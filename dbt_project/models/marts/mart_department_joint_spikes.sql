@@ -35,8 +35,7 @@ requests as (
         city_id,
         area_id,
         requested_week,
-        -- a null key never matches in a join; `<city>.unmapped` names a department the seed lacks
-        coalesce(department_id, city_id || '.unmapped') as spike_department_id,
+        department_id,
         {{ is_demand() }} as is_demand,
         {{ changed_in_window('updated_at') }} as is_changed
 
@@ -46,7 +45,7 @@ requests as (
 
 demand as (
 
-    select city_id, area_id, spike_department_id, requested_week
+    select city_id, area_id, department_id, requested_week
     from requests
     where is_demand
 
@@ -110,7 +109,7 @@ context_weeks as (
 
 scored as (
 
-    {{ weekly_spike_test('demand', ['area_id', 'spike_department_id'], 'city_bounds', 'context_weeks') }}
+    {{ weekly_spike_test('demand', ['area_id', 'department_id'], 'city_bounds', 'context_weeks') }}
 
 ),
 
@@ -121,7 +120,7 @@ joint_spikes as (
         area_id,
         requested_week,
         count(*) filter (where is_spike) as spiking_departments,
-        string_agg(spike_department_id, ',' order by spike_department_id) filter (where is_spike)
+        string_agg(department_id, ',' order by department_id) filter (where is_spike)
             as department_ids,
         sum(requests) filter (where is_spike) as requests,
         sum(requests) as area_requests

@@ -23,12 +23,7 @@ with
 
 fct as (
 
-    select
-        *,
-        -- a null key would never match in a join or a delete+insert
-        coalesce(category_id, 'unmapped') as hotspot_category_id
-
-    from {{ ref('fct_service_requests') }}
+    select * from {{ ref('fct_service_requests') }}
 
 ),
 
@@ -36,7 +31,7 @@ fct as (
 
 demand_requests as (
 
-    select city_id, request_id, hotspot_category_id, requested_week
+    select city_id, request_id, category_id, requested_week
     from fct
     where {{ is_demand() }}
 
@@ -49,7 +44,7 @@ demand as (
         demand_requests.city_id,
         request_areas.layer,
         request_areas.area_id,
-        demand_requests.hotspot_category_id,
+        demand_requests.category_id,
         demand_requests.requested_week
 
     from demand_requests
@@ -136,7 +131,7 @@ context_weeks as (
 
 scored as (
 
-    {{ weekly_spike_test('demand', ['layer', 'area_id', 'hotspot_category_id'], 'city_starts', 'context_weeks') }}
+    {{ weekly_spike_test('demand', ['layer', 'area_id', 'category_id'], 'city_starts', 'context_weeks') }}
 
 ),
 
@@ -146,7 +141,7 @@ final as (
         scored.city_id,
         scored.layer,
         scored.area_id,
-        scored.hotspot_category_id as category_id,
+        scored.category_id,
         scored.requested_week,
         cast(scored.requests as integer) as requests,
         cast({{ weekly_spike_rule().baseline_weeks }} as integer) as baseline_weeks,

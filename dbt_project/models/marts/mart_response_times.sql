@@ -151,11 +151,10 @@ final as (
             as pct_closed_within_sla
 
     from aggregated
-    {#- department_id and category_id may be null (unmapped): match them null-safely. #}
     left join kaplan_meier
         on aggregated.city_id = kaplan_meier.city_id
-        and aggregated.department_id is not distinct from kaplan_meier.department_id
-        and aggregated.category_id is not distinct from kaplan_meier.category_id
+        and aggregated.department_id = kaplan_meier.department_id
+        and aggregated.category_id = kaplan_meier.category_id
         and aggregated.requested_month = kaplan_meier.requested_month
 
 )

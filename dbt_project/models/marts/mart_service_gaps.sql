@@ -28,12 +28,7 @@ with
 
 fct as (
 
-    select
-        *,
-        -- a null key would never match in a join or a delete+insert
-        coalesce(category_id, 'unmapped') as gap_category_id
-
-    from {{ ref('fct_service_requests') }}
+    select * from {{ ref('fct_service_requests') }}
 
 ),
 
@@ -105,7 +100,7 @@ durations as (
     select
         city_id,
         request_id,
-        gap_category_id,
+        category_id,
         requested_month,
         -- a still-open request is censored at its age on the as-of clock
         coalesce(hours_to_close, {{ hours_between('requested_at', as_of()) }}) as duration_hours,
@@ -129,14 +124,14 @@ area_durations as (
 area_km as (
 
     {{ kaplan_meier_median(
-        'area_durations', ['city_id', 'layer', 'area_id', 'gap_category_id', 'requested_month']
+        'area_durations', ['city_id', 'layer', 'area_id', 'category_id', 'requested_month']
     ) }}
 
 ),
 
 city_km as (
 
-    {{ kaplan_meier_median('durations', ['city_id', 'gap_category_id', 'requested_month']) }}
+    {{ kaplan_meier_median('durations', ['city_id', 'category_id', 'requested_month']) }}
 
 ),
 
@@ -146,7 +141,7 @@ area_figures as (
         city_id,
         layer,
         area_id,
-        gap_category_id,
+        category_id,
         requested_month,
         count(*) as requests,
         count(*) filter (where exclusion_reason is null) as counted_requests,
@@ -157,7 +152,7 @@ area_figures as (
         quantile_cont(hours_to_close, 0.5) filter (where exclusion_reason is null) as median_hours_to_close
 
     from placed
-    group by city_id, layer, area_id, gap_category_id, requested_month
+    group by city_id, layer, area_id, category_id, requested_month
 
 ),
 
@@ -165,12 +160,12 @@ city_figures as (
 
     select
         city_id,
-        gap_category_id,
+        category_id,
         requested_month,
         quantile_cont(hours_to_close, 0.5) filter (where exclusion_reason is null) as city_median_hours_to_close
 
     from requests
-    group by city_id, gap_category_id, requested_month
+    group by city_id, category_id, requested_month
 
 ),
 
@@ -206,15 +201,15 @@ compared as (
         on area_figures.city_id = area_km.city_id
         and area_figures.layer = area_km.layer
         and area_figures.area_id = area_km.area_id
-        and area_figures.gap_category_id = area_km.gap_category_id
+        and area_figures.category_id = area_km.category_id
         and area_figures.requested_month = area_km.requested_month
     left join city_figures
         on area_figures.city_id = city_figures.city_id
-        and area_figures.gap_category_id = city_figures.gap_category_id
+        and area_figures.category_id = city_figures.category_id
         and area_figures.requested_month = city_figures.requested_month
     left join city_km
         on area_figures.city_id = city_km.city_id
-        and area_figures.gap_category_id = city_km.gap_category_id
+        and area_figures.category_id = city_km.category_id
         and area_figures.requested_month = city_km.requested_month
 
 ),
@@ -254,7 +249,7 @@ chronic as (
         *,
         -- months with no row had no requests, so they count as not gaps
         cast(count(*) filter (where is_gap) over (
-            partition by city_id, layer, area_id, gap_category_id
+            partition by city_id, layer, area_id, category_id
             order by month_number
             range between {{ chronic_window_months - 1 }} preceding and current row
         ) as integer) as gap_months_in_last_4
@@ -269,7 +264,7 @@ final as (
         chronic.city_id,
         chronic.layer,
         chronic.area_id,
-        chronic.gap_category_id as category_id,
+        chronic.category_id,
         chronic.requested_month,
         cast(chronic.requests as integer) as requests,
         cast(chronic.counted_requests as integer) as counted_requests,
