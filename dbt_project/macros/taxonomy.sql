@@ -6,17 +6,3 @@
     replace({{ service_name }} || ' / ' || coalesce({{ service_subtype }}, ''), '_', ' ')
 {%- endmacro %}
 
-{#- dbt reports only how many rows a failing test returned; this logs the rows
-    themselves, so the output says which types or departments to map. -#}
-{% macro log_unmapped(sql, what) %}
-    {% if execute %}
-        {% set found = run_query(sql) %}
-        {% for row in found.rows %}
-            {% set fields = [] %}
-            {% for column in found.column_names %}
-                {% do fields.append(column ~ '=' ~ row[column]) %}
-            {% endfor %}
-            {% do log('unmapped ' ~ what ~ ': ' ~ (fields | join(', ')), info=True) %}
-        {% endfor %}
-    {% endif %}
-{% endmacro %}

@@ -18,5 +18,5 @@ where seed_department_id is null
 order by city_id, department
 {% endset %}
 
-{{ log_unmapped(unmapped, 'department') }}
+{{ log_rows(unmapped, 'unmapped department') }}
 {{ unmapped }}

@@ -21,5 +21,5 @@ where seed_category_id is null
 order by city_id, service_name, service_subtype
 {% endset %}
 
-{{ log_unmapped(unmapped, 'service type') }}
+{{ log_rows(unmapped, 'unmapped service type') }}
 {{ unmapped }}
