@@ -295,3 +295,25 @@ def test_the_shaper_refuses_the_file_when_it_is_done(nyc):
     assert "Fix: re-export the columns in one layout, or declare it with export.timestamp_format" in message
     assert "nothing was loaded" in message
     assert LOADED_AT + timedelta(days=1) == shape.timestamps.latest_plausible
+
+
+@pytest.mark.parametrize(
+    ("family", "layout"),
+    [("slash", "%m/%d/%Y %I:%M:%S %p"), ("iso", "%Y-%m-%dT%H:%M:%S.000"), ("iso", "%Y-%m-%d %H:%M:%S")],
+)
+def test_the_fixed_width_fast_path_reads_what_the_regex_reads(family, layout):
+    """Values of an export's usual width are read from their bytes; the same values with a
+    space after them (another width) go through the regex. Both must agree, invalid
+    dates included."""
+    start = datetime(2018, 12, 30, 22, 0)
+    moments = [start + timedelta(minutes=97 * n, seconds=n % 60) for n in range(3000)]
+    texts = [moment.strftime(layout) for moment in moments] + [
+        "02/30/2019 10:00:00 AM" if family == "slash" else "2019-02-30 10:00:00",
+        "13/01/2019 10:00:00 AM" if family == "slash" else "2019-13-01 10:00:00",
+        "00/01/2019 00:00:00 AM" if family == "slash" else "2019-01-01 24:00:00",
+    ]
+    fast = read(pa.array(texts), family, NEW_YORK)
+    slow = read(pa.array([text + " " for text in texts]), family, NEW_YORK)
+    assert fast.utc.to_pylist() == slow.utc.to_pylist()
+    assert fast.parsed == 3000
+    assert fast.text.to_pylist()[:3000] == slow.text.to_pylist()[:3000]
