@@ -17,14 +17,17 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Callable
 from datetime import date, timedelta
 from pathlib import Path
+from typing import TypeVar
 
 from ingestion.registry import RegistryError, load_registry
 from ingestion.replay import Fault, FaultPlan, ReplayServer
 from ingestion.replay.catalog import mount_city
 from ingestion.synthetic import SYNTHETIC_ENV
 
+T = TypeVar("T")
 DEMO_DIR = Path("data/demo")
 DEMO_CITY = "nyc"
 DEMO_END = date(2026, 11, 1)
@@ -109,22 +112,29 @@ def cmd_load(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_quarantine(args: argparse.Namespace) -> int:
+def _read_warehouse(command: str, read: Callable[[Path], T]) -> T | None:
+    """What `read` finds in the working warehouse; None, said on stderr, when there is none yet."""
     from ingestion.pipeline import warehouse_path
-    from orchestration.quarantine import format_counts, quarantine_counts
 
     warehouse = warehouse_path()
     try:
-        counts = quarantine_counts(warehouse, args.city)
+        return read(warehouse)
     except FileNotFoundError as exc:
-        print(f"civic311 quarantine: {warehouse}: {exc}", file=sys.stderr)
+        print(f"civic311 {command}: {warehouse}: {exc}", file=sys.stderr)
+        return None
+
+
+def cmd_quarantine(args: argparse.Namespace) -> int:
+    from orchestration.quarantine import format_counts, quarantine_counts
+
+    counts = _read_warehouse("quarantine", lambda warehouse: quarantine_counts(warehouse, args.city))
+    if counts is None:
         return 2
     print(format_counts(counts))
     return 0
 
 
 def cmd_taxonomy(args: argparse.Namespace) -> int:
-    from ingestion.pipeline import warehouse_path
     from orchestration.taxonomy import (
         department_seed_rows,
         format_unmapped,
@@ -133,11 +143,8 @@ def cmd_taxonomy(args: argparse.Namespace) -> int:
         type_seed_rows,
     )
 
-    warehouse = warehouse_path()
-    try:
-        unmapped = read_unmapped(warehouse, args.city)
-    except FileNotFoundError as exc:
-        print(f"civic311 taxonomy: {warehouse}: {exc}", file=sys.stderr)
+    unmapped = _read_warehouse("taxonomy", lambda warehouse: read_unmapped(warehouse, args.city))
+    if unmapped is None:
         return 2
     if not args.csv:
         print(format_unmapped(unmapped))

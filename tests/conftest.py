@@ -78,29 +78,16 @@ def query(warehouse: Path, sql: str, params=None) -> list[tuple]:
         return con.execute(sql, params or []).fetchall()
 
 
-def run_dbt(
-    warehouse: Path,
-    select: str,
-    work_dir: Path,
-    dbt_vars: dict | None = None,
-    full_refresh: bool = False,
-    exclude: str | None = None,
+def dbt(
+    warehouse: Path, work_dir: Path, *args: str, project: Path = REPO / "dbt_project"
 ) -> subprocess.CompletedProcess:
-    """`dbt build --select <select>` into `warehouse`, with its own target dir so it
-    never touches the manifest Dagster reads. Hands back the outcome, for builds
-    that must fail; `dbt_build` is the one that must succeed."""
+    """`dbt <args>` on `warehouse` and `project`, with its own target and log dirs under
+    `work_dir`, so it never touches the manifest Dagster reads."""
     env = {**os.environ, "CIVIC311_WAREHOUSE": str(warehouse), "DBT_SEND_ANONYMOUS_USAGE_STATS": "False"}
-    project = REPO / "dbt_project"
     return subprocess.run(  # noqa: S603 - fixed argv
         [
             str(Path(sys.executable).with_name("dbt")),
-            "build",
-            "--select",
-            select,
-            # A test runs only when all it reads is selected: a partial build (say
-            # +int_service_requests) must not run a seed's test on unbuilt seeds.
-            "--indirect-selection",
-            "cautious",
+            *args,
             "--project-dir",
             str(project),
             "--profiles-dir",
@@ -109,14 +96,37 @@ def run_dbt(
             str(work_dir / "dbt_target"),
             "--log-path",
             str(work_dir / "dbt_logs"),
-            *(["--vars", json.dumps(dbt_vars)] if dbt_vars else []),
-            *(["--full-refresh"] if full_refresh else []),
-            *(["--exclude", exclude] if exclude else []),
         ],
         env=env,
         capture_output=True,
         text=True,
         timeout=600,
+    )
+
+
+def run_dbt(
+    warehouse: Path,
+    select: str,
+    work_dir: Path,
+    dbt_vars: dict | None = None,
+    full_refresh: bool = False,
+    exclude: str | None = None,
+) -> subprocess.CompletedProcess:
+    """`dbt build --select <select>` into `warehouse`. Hands back the outcome, for builds
+    that must fail; `dbt_build` is the one that must succeed."""
+    return dbt(
+        warehouse,
+        work_dir,
+        "build",
+        "--select",
+        select,
+        # A test runs only when all it reads is selected: a partial build (say
+        # +int_service_requests) must not run a seed's test on unbuilt seeds.
+        "--indirect-selection",
+        "cautious",
+        *(["--vars", json.dumps(dbt_vars)] if dbt_vars else []),
+        *(["--full-refresh"] if full_refresh else []),
+        *(["--exclude", exclude] if exclude else []),
     )
 
 

@@ -11,10 +11,7 @@ city to its own threshold."""
 from __future__ import annotations
 
 import copy
-import os
 import shutil
-import subprocess
-import sys
 from collections import Counter
 from pathlib import Path
 
@@ -26,7 +23,7 @@ from ingestion.registry import load_registry, parse_registry
 from orchestration.checks.expectations import EVERYTHING, MARTS, read_frame, validate
 from orchestration.checks.taxonomy import unclassified_shares
 from orchestration.cli import main
-from tests.conftest import REPO, dbt_build, query
+from tests.conftest import REPO, dbt, dbt_build, query
 from tests.integration.conftest import SAMPLES_AS_OF, copy_warehouse
 
 pytestmark = pytest.mark.integration
@@ -445,29 +442,6 @@ def test_every_fact_and_mart_suite_passes_with_them(unicorns):
 # --- civic311 taxonomy unmapped -------------------------------------------------------------------
 
 
-def dbt_in(project: Path, warehouse: Path, *args: str) -> subprocess.CompletedProcess:
-    """dbt run in a copy of the project (its seeds edited), on `warehouse`."""
-    env = {**os.environ, "CIVIC311_WAREHOUSE": str(warehouse), "DBT_SEND_ANONYMOUS_USAGE_STATS": "False"}
-    return subprocess.run(  # noqa: S603 - fixed argv
-        [
-            str(Path(sys.executable).with_name("dbt")),
-            *args,
-            "--project-dir",
-            str(project),
-            "--profiles-dir",
-            str(project),
-            "--target-path",
-            str(project / "target"),
-            "--log-path",
-            str(project / "logs"),
-        ],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-
-
 def test_the_cli_lists_them_and_its_csv_maps_what_a_rule_classified(unicorns, tmp_path, monkeypatch, capsys):
     warehouse = copy_warehouse(unicorns[0], tmp_path / "db")
     monkeypatch.setenv("CIVIC311_WAREHOUSE", str(warehouse))
@@ -497,9 +471,10 @@ def test_the_cli_lists_them_and_its_csv_maps_what_a_rule_classified(unicorns, tm
     for seed, rows in (("service_type_categories", type_rows), ("departments", department_rows)):
         with (project / "seeds" / f"{seed}.csv").open("a") as csv_file:
             csv_file.write(rows)
-    seeded = dbt_in(project, warehouse, "seed", "--select", "service_type_categories departments")
+    seeds = "service_type_categories departments"
+    seeded = dbt(warehouse, project, "seed", "--select", seeds, project=project)
     assert seeded.returncode == 0, seeded.stdout[-3000:]
-    rebuilt = dbt_in(project, warehouse, "run", "--select", TAXONOMY)
+    rebuilt = dbt(warehouse, project, "run", "--select", TAXONOMY, project=project)
     assert rebuilt.returncode == 0, rebuilt.stdout[-3000:]
     assert dict(
         query(
@@ -515,7 +490,7 @@ def test_the_cli_lists_them_and_its_csv_maps_what_a_rule_classified(unicorns, tm
         [UNMAPPED_AGENCY],
     ) == [("source", UNMAPPED_DEPARTMENT)]
     # The rows nobody has chosen for stay loud: the seeds' tests name them.
-    tested = dbt_in(project, warehouse, "test", "--select", "service_type_categories departments")
+    tested = dbt(warehouse, project, "test", "--select", seeds, project=project)
     assert tested.returncode != 0
     assert "not_null_service_type_categories_category_id" in tested.stdout
     assert "not_null_departments_department_id" in tested.stdout
