@@ -9,6 +9,8 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import duckdb
@@ -38,11 +40,25 @@ def write_registry(path: Path, cities: tuple[str, ...] = ("nyc",), **source_over
 
 
 @pytest.fixture
-def warehouse(tmp_path, monkeypatch) -> Path:
+def dagster_home(tmp_path) -> Iterator[Path]:
+    """A Dagster instance folder, in memory (/dev/shm) where the machine has it: the
+    instance's SQLite event log commits every event on its own, and a ranged run over a
+    few months writes thousands (one per asset per partition), each a sync to disk."""
+    memory = Path("/dev/shm")
+    if memory.is_dir() and os.access(memory, os.W_OK):
+        home = Path(tempfile.mkdtemp(prefix="civic311-dagster-", dir=memory))
+    else:
+        home = tmp_path / "dagster_home"
+        home.mkdir()
+    yield home
+    shutil.rmtree(home, ignore_errors=True)
+
+
+@pytest.fixture
+def warehouse(tmp_path, dagster_home, monkeypatch) -> Path:
     """A temporary working warehouse and Dagster home, wired through the environment."""
     path = tmp_path / "warehouse.duckdb"
-    home = tmp_path / "dagster_home"
-    home.mkdir()
+    home = dagster_home
     shutil.copy(REPO / "orchestration" / "dagster.yaml", home / "dagster.yaml")
     monkeypatch.setenv("CIVIC311_WAREHOUSE", str(path))
     monkeypatch.setenv("DAGSTER_HOME", str(home))
