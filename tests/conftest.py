@@ -11,6 +11,7 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
 
 import duckdb
@@ -20,6 +21,11 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data" / "311"
 NYC_SODA_SAMPLE = SHARED_DATA / "nyc" / "nyc311_soda_fhrw-4uyv_sample.json"
+# The days its requests were made (2012-06-26 13:38 to 2012-11-21 02:18, New York time,
+# the same UTC days), from which the replay stamps each :updated_at: a run over these
+# daily partitions serves every request. No wider: Dagster stores events for every
+# asset and partition of a run, and those dominate the time of a ranged run.
+NYC_SODA_SAMPLE_DAYS = (date(2012, 6, 26), date(2012, 11, 21))
 
 
 def pytest_configure(config):

@@ -4,7 +4,7 @@ blocking raw check and dbt, materialized by Dagster into a temporary warehouse."
 from __future__ import annotations
 
 import json
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 
 import duckdb
 import pytest
@@ -13,13 +13,13 @@ from ingestion.registry import load_registry
 from ingestion.replay import ReplayServer
 from orchestration.definitions import build_definitions
 from orchestration.demo import run_partition_range
-from tests.conftest import NYC_SODA_SAMPLE, write_registry
+from tests.conftest import NYC_SODA_SAMPLE, NYC_SODA_SAMPLE_DAYS, write_registry
 
 pytestmark = pytest.mark.integration
 
-# The replay stamps each row's :updated_at from its created_date, all in
-# June-November 2012: one run over those daily partitions, as a backfill runs.
-FIRST, LAST = date(2012, 6, 1), date(2012, 11, 30)
+# The replay stamps each row's :updated_at from its created_date: one run over
+# those daily partitions, as a backfill runs.
+FIRST, LAST = NYC_SODA_SAMPLE_DAYS
 
 FCT_HASH = """
     select count(*), md5(string_agg(

@@ -18,13 +18,13 @@ from ingestion.replay.records import derive_updated_at, parse_timestamp, system_
 from orchestration.assets.publishing import SERVED
 from orchestration.definitions import build_definitions
 from orchestration.demo import run_job, run_partition_range
-from tests.conftest import NYC_SODA_SAMPLE, content_hash, file_digest, write_registry
+from tests.conftest import NYC_SODA_SAMPLE, NYC_SODA_SAMPLE_DAYS, content_hash, file_digest, write_registry
 
 pytestmark = pytest.mark.integration
 
-# The sample's rows change in June-November 2012 (the replay stamps :updated_at
-# from created_date). The bad rows change on 2012-12-01, a partition of their own.
-FIRST, LAST = date(2012, 6, 1), date(2012, 11, 30)
+# The sample's rows change on these days (the replay stamps :updated_at from
+# created_date). The bad rows change on 2012-12-01, a partition of their own.
+FIRST, LAST = NYC_SODA_SAMPLE_DAYS
 BAD_DAY = date(2012, 12, 1)
 BAD_ROWS = 40
 

@@ -19,13 +19,13 @@ from orchestration.assets.transformation import civic311_dbt_canonical
 from orchestration.checks.taxonomy import CHECK_NAME
 from orchestration.definitions import build_definitions
 from orchestration.demo import run_job, run_partition_range
-from tests.conftest import NYC_SODA_SAMPLE, write_registry
+from tests.conftest import NYC_SODA_SAMPLE, NYC_SODA_SAMPLE_DAYS, write_registry
 
 pytestmark = pytest.mark.integration
 
-# The sample's rows change in June-November 2012; the late rows change on
-# 2012-12-01, a partition whose window (with NYC's 72 h lookback) holds only them.
-FIRST, LAST = date(2012, 6, 1), date(2012, 11, 30)
+# The sample's rows change on these days; the late rows change on 2012-12-01,
+# a partition whose window (with NYC's 72 h lookback) holds only them.
+FIRST, LAST = NYC_SODA_SAMPLE_DAYS
 LATE_DAY = date(2012, 12, 1)
 LATE_ROWS = 40
 GATE = ("intermediate/int_service_requests", CHECK_NAME)
