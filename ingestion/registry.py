@@ -411,6 +411,30 @@ class TaxonomySpec(_Strict):
     max_unclassified_share: float = Field(default=0.05, ge=0, le=1)
 
 
+class MetricsSpec(_Strict):
+    """What the city's response-time figures leave out (docs/metrics.md, "Exclusions")."""
+
+    # Source channels through which the city's own staff or crews log work they found
+    # or did themselves (LA's "Driver Self Report"): such a request is demand, but its
+    # open-to-close time is a logging practice, not a response. Matched to the
+    # channel as the feed gives it, ignoring case and surrounding spaces.
+    staff_channels: list[str] = Field(default_factory=list)
+    # A request closed at most this many seconds after it was created was closed
+    # on creation: a referral or a record, not work the city timed.
+    closed_on_creation_seconds: int = Field(default=60, ge=0)
+
+    @field_validator("staff_channels")
+    @classmethod
+    def _named_channels(cls, channels: list[str]) -> list[str]:
+        folded = [c.strip().lower() for c in channels]
+        if any(not c for c in folded):
+            raise ValueError("an empty channel name matches nothing")
+        twice = sorted({c for c in folded if folded.count(c) > 1})
+        if twice:
+            raise ValueError(f"channel {twice[0]!r} is listed twice (case is ignored)")
+        return channels
+
+
 class City(_Strict):
     id: CityId
     name: str = Field(min_length=1)
@@ -422,6 +446,7 @@ class City(_Strict):
     export: ExportSpec | None = None
     boundaries: list[BoundaryLayer] = Field(default_factory=list)
     taxonomy: TaxonomySpec = Field(default_factory=TaxonomySpec)
+    metrics: MetricsSpec = Field(default_factory=MetricsSpec)
 
     @model_validator(mode="after")
     def _schemas_carry_the_keys(self) -> City:
@@ -537,6 +562,13 @@ _FIXES = {
     "timestamp_format": "use iso, month_first, day_first or epoch_seconds, or leave it out",
     "max_unclassified_share": "give a share from 0 to 1, e.g. 0.05 (5% of a window's requests unclassified)",
     "taxonomy": "give a mapping such as {max_unclassified_share: 0.05}",
+    "staff_channels": (
+        "list the source channels staff and crews log their own work through, e.g. [Driver Self Report]"
+    ),
+    "closed_on_creation_seconds": "give whole seconds from 0, e.g. 60",
+    "metrics": (
+        "give a mapping such as {staff_channels: [Driver Self Report], closed_on_creation_seconds: 60}"
+    ),
 }
 
 

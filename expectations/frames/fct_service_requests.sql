@@ -12,9 +12,17 @@ facts as (
         status,
         hours_to_close,
         hours_to_close_null_reason,
-        exclusion_reason
+        exclusion_reason,
+        is_staff_initiated
 
     from marts.fct_service_requests
+
+),
+
+cities as (
+
+    select city_id, closed_on_creation_seconds
+    from reference.cities
 
 ),
 
@@ -31,9 +39,17 @@ final as (
         facts.*,
         -- exactly one of a duration and the reason it has none
         (facts.hours_to_close is null) <> (facts.hours_to_close_null_reason is null) as duration_or_reason,
+        case facts.exclusion_reason
+            when 'staff_initiated' then coalesce(facts.is_staff_initiated, false)
+            when 'closed_on_creation'
+                then coalesce(round(facts.hours_to_close * 3600) <= cities.closed_on_creation_seconds, false)
+            else true
+        end as exclusion_matches_its_rule,
         requests.request_id is not null as in_intermediate
 
     from facts
+    left join cities
+        on facts.city_id = cities.city_id
     left join requests
         on facts.city_id = requests.city_id
         and facts.request_id = requests.request_id

@@ -44,6 +44,10 @@ final as (
         mart.city_id is not null as in_mart,
         mart.cells_in_group,
         mart.requests,
+        mart.staff_initiated_requests,
+        mart.closed_on_creation_requests,
+        mart.staff_initiated_requests + mart.closed_on_creation_requests <= mart.requests
+            as flagged_within_requests,
         mart.group_requests,
         coalesce(facts.fct_demand_requests, 0) as fct_demand_requests,
         mart.share_of_week,

@@ -30,7 +30,9 @@ final as (
         mart.counted_requests
             + mart.excluded_information_only
             + mart.excluded_duplicate
-            + mart.excluded_invalid_duration as counted_plus_excluded,
+            + mart.excluded_invalid_duration
+            + mart.excluded_staff_initiated
+            + mart.excluded_closed_on_creation as counted_plus_excluded,
         mart.counted_requests,
         mart.valid_closed_requests,
         mart.median_hours_to_close,

@@ -24,6 +24,7 @@ GROUP_FIGURES = (
     "excluded_information_only",
     "excluded_duplicate",
     "excluded_invalid_duration",
+    "excluded_closed_on_creation",
     "counted_requests",
     "valid_closed_requests",
     "open_requests",
@@ -34,8 +35,9 @@ GROUP_FIGURES = (
 # One NYC agency's response times from the three recorded files, with the documented
 # exclusions applied here rather than read from fct: the category from the seed (by
 # subtype, else by name), a resolution saying "duplicate of", dates before 2000, after
-# as-of or closed before opened. Dates are New York wall-clock times: each becomes a
-# UTC instant before durations are taken, so a DST change in between counts.
+# as-of or closed before opened, closed within 60 s of creation (NYC declares no staff
+# channel). Dates are New York wall-clock times: each becomes a UTC instant before
+# durations are taken, so a DST change in between counts.
 AGENCY_FROM_RAW_FILES = f"""
 with
 
@@ -95,6 +97,7 @@ judged as (
                 or created_at > timestamptz '{AS_OF}' or closed_at > timestamptz '{AS_OF}'
                 or closed_at < created_at
                 then 'invalid_duration'
+            when epoch(closed_at) - epoch(created_at) <= 60 then 'closed_on_creation'
         end as exclusion
     from categorised
 ),
@@ -114,6 +117,7 @@ select
     count(*) filter (where exclusion = 'information_only') as excluded_information_only,
     count(*) filter (where exclusion = 'duplicate') as excluded_duplicate,
     count(*) filter (where exclusion = 'invalid_duration') as excluded_invalid_duration,
+    count(*) filter (where exclusion = 'closed_on_creation') as excluded_closed_on_creation,
     count(*) filter (where exclusion is null) as counted_requests,
     count(hours) as valid_closed_requests,
     count(*) filter (where exclusion is null and closed_at is null) as open_requests,
@@ -150,7 +154,8 @@ def test_every_request_lands_in_one_group(warehouse):
         )
         parts_add_up = con.execute(
             "select bool_and(counted_requests = requests - excluded_information_only - excluded_duplicate"
-            " - excluded_invalid_duration and open_requests = open_0_1_days + open_1_3_days"
+            " - excluded_invalid_duration - excluded_staff_initiated - excluded_closed_on_creation"
+            " and open_requests = open_0_1_days + open_1_3_days"
             " + open_3_7_days + open_7_30_days + open_30_plus_days) from marts.mart_response_times"
         ).fetchone()[0]
     # NYC: 1,000 SODA rows + 1,999 + 117 export rows; SF: 1,771 + 10,000 + 108.
@@ -174,9 +179,10 @@ def test_nyc_hpd_matches_the_recorded_files(warehouse):
     assert expected.keys() == actual.keys()
     pairs = {key: (figures, actual[key]) for key, figures in expected.items()}
     assert {key: pair for key, pair in pairs.items() if not same_figures(*pair)} == {}
-    totals = [sum(figures[i] for figures in expected.values()) for i in range(7)]
-    # requests, information-only, duplicate, invalid duration, counted, valid closed, open
-    assert totals == [1003, 2, 46, 0, 955, 950, 5]
+    totals = [sum(figures[i] for figures in expected.values()) for i in range(8)]
+    # requests, information-only, duplicate, invalid duration, closed on creation, counted,
+    # valid closed, open
+    assert totals == [1003, 2, 46, 0, 17, 938, 933, 5]
     # Closed across a DST change: their hours differ from the wall-clock difference.
     assert sum(row[-1] for row in from_files) == 45
     # The largest group: November 2012 housing conditions, 285 closed, 9 of them across
@@ -214,3 +220,65 @@ def test_kaplan_meier_median_counts_the_long_open_requests(warehouse):
     assert km_median == pytest.approx(kaplan_meier_median(durations))
     # Closed-only, half closed within a day; counting the 144 still open, it takes twice that.
     assert (median, km_median) == (pytest.approx(23.1), pytest.approx(46.75))
+
+
+# LA graffiti straight from the export: crews' own entries (RequestSource "Driver Self
+# Report", the registry's staff channel) and requests closed within 60 s of creation are
+# excluded; the rest are timed in UTC (the export is Los Angeles wall-clock time).
+LA_GRAFFITI_FROM_FILE = f"""
+with
+
+export as (
+    select
+        RequestSource as channel,
+        timezone('America/Los_Angeles', strptime(CreatedDate, '%m/%d/%Y %I:%M:%S %p')) as created_at,
+        timezone('America/Los_Angeles', strptime(ClosedDate, '%m/%d/%Y %I:%M:%S %p')) as closed_at
+    from read_csv('{SHARED_DATA / "la" / "myla311_2017_subset.csv"}', all_varchar = true)
+    where RequestType = 'Graffiti Removal' and Owner = 'OCB'
+),
+
+judged as (
+    select
+        *,
+        case
+            when closed_at < created_at or closed_at > timestamptz '{AS_OF}' then 'invalid_duration'
+            when channel = 'Driver Self Report' then 'staff_initiated'
+            when date_diff('second', created_at, closed_at) <= 60 then 'closed_on_creation'
+        end as exclusion,
+        date_diff('second', created_at, closed_at) / 3600 as hours
+    from export
+)
+
+select
+    count(*),
+    count(*) filter (where exclusion = 'staff_initiated'),
+    count(*) filter (where exclusion = 'closed_on_creation'),
+    count(*) filter (where exclusion is null),
+    quantile_cont(hours, 0.5) filter (where exclusion is null),
+    quantile_cont(hours, 0.5)
+from judged
+"""
+
+
+def test_la_graffiti_times_the_response_not_the_crews_own_entries(warehouse):
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        expected = con.execute(LA_GRAFFITI_FROM_FILE).fetchone()
+        mart = con.execute(
+            "select requests, excluded_staff_initiated, excluded_closed_on_creation, counted_requests,"
+            " median_hours_to_close from marts.mart_response_times"
+            " where city_id = 'la' and department_id = 'la.ocb' and category_id = 'graffiti'"
+        ).fetchall()
+        staff_rows = con.execute(
+            "select count(*), bool_and(is_staff_initiated) from marts.fct_service_requests"
+            " where city_id = 'la' and exclusion_reason = 'staff_initiated'"
+        ).fetchone()
+
+    requests, staff, closed_on_creation, counted, median, median_timing_everything = expected
+    # The sample's graffiti is all from December 2017: one mart row.
+    assert mart == [(requests, staff, closed_on_creation, counted, pytest.approx(median))]
+    # 1,761 of 2,863 are crews' own entries; timed with them, the median was 0 hours.
+    assert (requests, staff) == (2863, 1761)
+    assert median_timing_everything == 0
+    assert median == pytest.approx(64.4, abs=0.05)
+    # Every crew entry of the city, whatever its type, is flagged in the facts.
+    assert staff_rows == (2019, True)

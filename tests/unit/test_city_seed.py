@@ -1,5 +1,5 @@
-"""dim_city and the plausibility test read the seed cities.csv; it must say what the
-registry says."""
+"""dim_city, the plausibility test and the response-time exclusions read the seeds
+cities.csv and staff_channels.csv; they must say what the registry says."""
 
 from __future__ import annotations
 
@@ -26,3 +26,20 @@ def test_city_seed_matches_the_registry():
         box = city.bbox
         seeded_box = tuple(float(row[side]) for side in ("south", "west", "north", "east"))
         assert seeded_box == (box.south, box.west, box.north, box.east), city.id
+        assert int(row["closed_on_creation_seconds"]) == city.metrics.closed_on_creation_seconds, (
+            f"set {city.id}'s closed_on_creation_seconds in dbt_project/seeds/cities.csv to the registry's "
+            f"metrics.closed_on_creation_seconds, {city.metrics.closed_on_creation_seconds}"
+        )
+
+
+def test_staff_channel_seed_matches_the_registry():
+    with (REPO / "dbt_project" / "seeds" / "staff_channels.csv").open(newline="") as f:
+        seeded = sorted((row["city_id"], row["channel"]) for row in csv.DictReader(f))
+    declared = sorted(
+        (city.id, channel) for city in load_registry().cities for channel in city.metrics.staff_channels
+    )
+    assert seeded == declared, (
+        "dbt_project/seeds/staff_channels.csv must list each city's registry metrics.staff_channels, "
+        f"one row per channel: add {sorted(set(declared) - set(seeded))}, "
+        f"remove {sorted(set(seeded) - set(declared))}"
+    )

@@ -56,6 +56,18 @@ slas as (
 
 ),
 
+cities as (
+
+    select city_id, closed_on_creation_seconds from {{ ref('cities') }}
+
+),
+
+staff_channels as (
+
+    select distinct city_id, lower(trim(channel)) as channel from {{ ref('staff_channels') }}
+
+),
+
 classified as (
 
     select
@@ -64,7 +76,9 @@ classified as (
         service_types.category_source,
         {{ canonical_department_id('requests.city_id', 'requests.department') }} as department_id,
         {{ department_is_mapped('requests.department') }} as department_mapped,
-        slas.sla_hours
+        slas.sla_hours,
+        staff_channels.channel is not null as is_staff_initiated,
+        cities.closed_on_creation_seconds
 
     from requests
     left join service_types
@@ -77,6 +91,11 @@ classified as (
     left join slas
         on requests.city_id = slas.city_id
         and requests.service_name = slas.service_name
+    left join cities
+        on requests.city_id = cities.city_id
+    left join staff_channels
+        on requests.city_id = staff_channels.city_id
+        and lower(trim(requests.channel)) = staff_channels.channel
 
 ),
 
@@ -152,6 +171,7 @@ final as (
         is_duplicate,
         parent_request_id,
         category_id = 'information_only' as is_information_only,
+        is_staff_initiated,
         hours_to_close,
         hours_to_close_null_reason,
         case
@@ -163,6 +183,12 @@ final as (
             when is_duplicate then 'duplicate'
             when hours_to_close_null_reason in ('date_before_2000', 'date_in_future', 'closed_before_requested')
                 then 'invalid_duration'
+            -- a crew's own entry or a request closed as it was made: the gap between
+            -- the two times is how the work was logged, not how long a response took
+            when is_staff_initiated then 'staff_initiated'
+            when date_diff('second', requested_at, closed_at) <= closed_on_creation_seconds
+                and hours_to_close is not null
+                then 'closed_on_creation'
         end as exclusion_reason,
         loaded_at
 

@@ -41,7 +41,9 @@ demand as (
         city_id,
         category_id,
         requested_week,
-        cast((isodow(requested_at_local) - 1) * 24 + hour(requested_at_local) as integer) as hour_of_week
+        cast((isodow(requested_at_local) - 1) * 24 + hour(requested_at_local) as integer) as hour_of_week,
+        is_staff_initiated,
+        exclusion_reason = 'closed_on_creation' as is_closed_on_creation
 
     from group_requests
     where {{ is_demand() }}
@@ -70,7 +72,14 @@ grid as (
 
 cell_counts as (
 
-    select city_id, category_id, hour_of_week, count(*) as requests
+    select
+        city_id,
+        category_id,
+        hour_of_week,
+        count(*) as requests,
+        count(*) filter (where is_staff_initiated) as staff_initiated_requests,
+        count(*) filter (where is_closed_on_creation) as closed_on_creation_requests
+
     from demand
     group by city_id, category_id, hour_of_week
 
@@ -102,6 +111,8 @@ final as (
         ] as day_name,
         cast(grid.hour_of_week % 24 as integer) as hour_of_day,
         coalesce(cell_counts.requests, 0) as requests,
+        coalesce(cell_counts.staff_initiated_requests, 0) as staff_initiated_requests,
+        coalesce(cell_counts.closed_on_creation_requests, 0) as closed_on_creation_requests,
         coalesce(cell_counts.requests / group_spans.group_requests, 0.0) as share_of_week,
         cast(coalesce(group_spans.weeks_observed, 0) as integer) as weeks_observed,
         coalesce(cell_counts.requests, 0) / group_spans.weeks_observed as requests_per_week_average

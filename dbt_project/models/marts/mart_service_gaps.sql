@@ -145,6 +145,8 @@ area_figures as (
         requested_month,
         count(*) as requests,
         count(*) filter (where exclusion_reason is null) as counted_requests,
+        count(*) filter (where exclusion_reason = 'staff_initiated') as excluded_staff_initiated,
+        count(*) filter (where exclusion_reason = 'closed_on_creation') as excluded_closed_on_creation,
         count(*) filter (
             where exclusion_reason is null and hours_to_close_null_reason = 'not_closed'
         ) as open_requests,
@@ -268,11 +270,18 @@ final as (
         chronic.requested_month,
         cast(chronic.requests as integer) as requests,
         cast(chronic.counted_requests as integer) as counted_requests,
+        cast(chronic.excluded_staff_initiated as integer) as excluded_staff_initiated,
+        cast(chronic.excluded_closed_on_creation as integer) as excluded_closed_on_creation,
         cast(chronic.open_requests as integer) as open_requests,
         cast(chronic.future_dated_requests as integer) as future_dated_requests,
         chronic.population,
         case
-            when chronic.population > 0 then 1000.0 * chronic.counted_requests / chronic.population
+            -- demand: the crews' own entries and requests closed on creation are
+            -- needs the area had, though no response time
+            when chronic.population > 0
+                then 1000.0
+                    * (chronic.counted_requests + chronic.excluded_staff_initiated + chronic.excluded_closed_on_creation)
+                    / chronic.population
         end as requests_per_1000_residents,
         chronic.median_hours_to_close,
         chronic.km_median_hours_to_close,
