@@ -46,7 +46,13 @@ final as (
             + mart.open_30_plus_days as open_in_age_buckets,
         mart.sla_requests,
         mart.closed_within_sla_requests,
-        mart.pct_closed_within_sla
+        mart.pct_closed_within_sla,
+        -- the city's as-of on exactly the groups with open requests
+        case
+            when mart.city_id is null then null
+            when mart.open_requests > 0 then mart.as_of is not distinct from cities.as_of
+            else mart.as_of is null
+        end as as_of_shown_when_open
 
     from mart
     full join facts
@@ -54,6 +60,8 @@ final as (
         and mart.department_id = facts.department_id
         and mart.category_id = facts.category_id
         and mart.requested_month = facts.requested_month
+    left join marts.dim_city as cities
+        on mart.city_id = cities.city_id
 
 )
 

@@ -62,7 +62,12 @@ final as (
         mart.city_median_hours_to_close,
         mart.city_km_median_hours_to_close,
         mart.gap_index,
-        mart.gap_months_in_last_4
+        mart.gap_months_in_last_4,
+        -- an as-of, where shown, is the city's
+        case
+            when mart.as_of is null then true
+            else mart.as_of = cities.as_of
+        end as as_of_is_the_citys
 
     from mart
     full join facts
@@ -70,6 +75,8 @@ final as (
         and mart.layer = facts.layer
         and mart.category_id = facts.category_id
         and mart.requested_month = facts.requested_month
+    left join marts.dim_city as cities
+        on mart.city_id = cities.city_id
 
 )
 

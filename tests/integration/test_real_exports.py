@@ -21,7 +21,8 @@ import pytest
 
 from ingestion.registry import load_registry
 from ingestion.sources.exports import load_export
-from tests.conftest import REPO, SHARED_DATA, query, run_dbt
+from orchestration.serving import publish
+from tests.conftest import REPO, SHARED_DATA, dbt_build, query, run_dbt
 
 pytestmark = pytest.mark.integration
 
@@ -223,3 +224,69 @@ def test_a_file_not_read_with_certainty_is_refused_with_nothing_written(tmp_path
     assert "Fix: re-export the columns in one layout, or declare it with export.timestamp_format" in message
     assert "Traceback" not in refused.stderr
     assert table_state(warehouse) == before
+
+
+# The LA export's newest change stamp, and its requests still open then by age, leaving
+# out a crew's own entry and feedback (a question, information_only in the seed): all
+# its times are Los Angeles wall-clock times.
+LA_OPEN_WHEN_TAKEN = f"""
+with
+
+export as (
+    select
+        RequestSource as channel,
+        RequestType as service_name,
+        timezone('America/Los_Angeles', strptime(CreatedDate, '{PORTAL_LAYOUT}')) as created_at,
+        timezone('America/Los_Angeles', strptime(ClosedDate, '{PORTAL_LAYOUT}')) as closed_at,
+        timezone('America/Los_Angeles', strptime(UpdatedDate, '{PORTAL_LAYOUT}')) as updated_at
+    from read_csv('{LA_2017}', all_varchar = true)
+),
+
+taken as (
+    select max(greatest(created_at, closed_at, updated_at)) as as_of from export
+),
+
+open_ages as (
+    select date_diff('second', created_at, taken.as_of) / 86400 as age_days
+    from export, taken
+    where closed_at is null and channel <> 'Driver Self Report' and service_name <> 'Feedback'
+)
+
+select
+    (select as_of from taken),
+    count(*) filter (where age_days < 30),
+    count(*) filter (where age_days >= 30)
+from open_ages
+"""
+
+
+def test_an_old_export_ages_its_open_requests_as_of_when_it_was_taken(tmp_path):
+    """MyLA311's 2017 export, loaded and built with no pinned as-of years later: its
+    open requests are aged to the day the export was taken, which the marts and the
+    serving file show."""
+    warehouse = tmp_path / "warehouse.duckdb"
+    load_export(load_registry().city("la"), LA_2017, warehouse)
+    dbt_build(warehouse, "civic311", tmp_path)
+    served = publish(warehouse, tmp_path / "serving.duckdb", tmp_path / "published")
+
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        taken_at, under_30_days, over_30_days = con.execute(LA_OPEN_WHEN_TAKEN).fetchone()
+        city = con.execute("select as_of, as_of_source from marts.dim_city where city_id = 'la'").fetchone()
+        aged = con.execute(
+            "select sum(open_requests), sum(open_30_plus_days),"
+            " list(distinct as_of) filter (where open_requests > 0),"
+            " bool_and(as_of is null) filter (where open_requests = 0)"
+            " from marts.mart_response_times where city_id = 'la'"
+        ).fetchone()
+        censored_at = con.execute(
+            "select list(distinct as_of) from marts.mart_service_gaps"
+            " where city_id = 'la' and as_of is not null"
+        ).fetchone()[0]
+    served_as_of = query(served.serving, "select as_of from marts.dim_city where city_id = 'la'")
+
+    # Taken in March 2019: the newest update is 5:15:04 PM on 12 March, Pacific time.
+    assert taken_at == datetime(2019, 3, 13, 0, 15, 4, tzinfo=ZoneInfo("UTC"))
+    assert city == (taken_at, "newest_change")
+    assert aged == (under_30_days + over_30_days, over_30_days, [taken_at], True)
+    assert censored_at == [taken_at]
+    assert served_as_of == [(taken_at,)]

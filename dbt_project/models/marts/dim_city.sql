@@ -1,3 +1,10 @@
+{#- One row per city feed, with the city's as-of: the instant its figures that
+    move with the clock (the ages of open requests, Kaplan–Meier censoring) are
+    measured at. The var as_of, when set, is every city's; otherwise it is the
+    newest change the city's data holds (its latest updated_at, requested_at or
+    closed_at, never after the build time): near the wall clock for a live
+    feed, the day it was taken for an export. -#}
+
 with
 
 cities as (
@@ -6,17 +13,41 @@ cities as (
 
 ),
 
-final as (
+newest_changes as (
 
     select
         city_id,
-        city_name,
-        municipality,
-        country,
-        timezone,
-        protocol
+        max(greatest(updated_at, requested_at, closed_at)) as newest_change
+
+    from {{ ref('fct_service_requests') }}
+    group by city_id
+
+),
+
+final as (
+
+    select
+        cities.city_id,
+        cities.city_name,
+        cities.municipality,
+        cities.country,
+        cities.timezone,
+        cities.protocol,
+        {% if var('as_of', none) -%}
+        {{ as_of() }} as as_of,
+        'var_as_of' as as_of_source
+        {%- else -%}
+        -- (least() skips a null: a city with no requests would get the build time)
+        case
+            when newest_changes.newest_change is not null
+                then least(newest_changes.newest_change, current_timestamp)
+        end as as_of,
+        case when newest_changes.newest_change is not null then 'newest_change' end as as_of_source
+        {%- endif %}
 
     from cities
+    left join newest_changes
+        on cities.city_id = newest_changes.city_id
 
 )
 

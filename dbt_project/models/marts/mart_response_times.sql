@@ -8,7 +8,8 @@
 }}
 
 {#- Response times per city, department, category and city-local month of
-    request. A run recomputes whole (city, month) periods: those holding a
+    request, open requests measured at their city's as-of (dim_city.as_of).
+    A run recomputes whole (city, month) periods: those holding a
     request that changed in the partition window, and, on an incremental run,
     those whose figures move with the as-of time alone: a period with open
     requests (Kaplan–Meier censoring and backlog ages grow with the clock) or
@@ -41,10 +42,16 @@ requests as (
 
 ),
 
+cities as (
+
+    select city_id, as_of from {{ ref('dim_city') }}
+
+),
+
 classified as (
 
     select
-        city_id,
+        requests.city_id,
         department_id,
         category_id,
         requested_month,
@@ -55,9 +62,11 @@ classified as (
         closed_within_sla,
         exclusion_reason is null as is_counted,
         exclusion_reason is null and hours_to_close_null_reason = 'not_closed' as is_open,
-        {{ hours_between('requested_at', as_of()) }} as hours_since_requested
+        cities.as_of,
+        {{ hours_between('requests.requested_at', 'cities.as_of') }} as hours_since_requested
 
     from requests
+    left join cities on requests.city_id = cities.city_id
 
 ),
 
@@ -117,7 +126,10 @@ aggregated as (
         count(*) filter (
             where is_counted and hours_to_close is not null and sla_due_at is not null
         ) as sla_requests,
-        count(*) filter (where is_counted and closed_within_sla) as closed_within_sla_requests
+        count(*) filter (where is_counted and closed_within_sla) as closed_within_sla_requests,
+        -- only open requests are measured against the as-of; a group without
+        -- them does not depend on it (and is not recomputed as it moves)
+        max(as_of) filter (where is_open) as as_of
 
     from classified
     group by city_id, department_id, category_id, requested_month
@@ -152,7 +164,8 @@ final as (
         aggregated.sla_requests,
         aggregated.closed_within_sla_requests,
         100.0 * aggregated.closed_within_sla_requests / nullif(aggregated.sla_requests, 0)
-            as pct_closed_within_sla
+            as pct_closed_within_sla,
+        aggregated.as_of
 
     from aggregated
     left join kaplan_meier

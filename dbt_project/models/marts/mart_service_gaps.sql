@@ -95,19 +95,28 @@ placed as (
 
 ),
 
+cities as (
+
+    select city_id, as_of from {{ ref('dim_city') }}
+
+),
+
 durations as (
 
     select
-        city_id,
-        request_id,
-        category_id,
-        requested_month,
-        -- a still-open request is censored at its age on the as-of clock
-        coalesce(hours_to_close, {{ hours_between('requested_at', as_of()) }}) as duration_hours,
-        hours_to_close is not null as is_event
+        requests.city_id,
+        requests.request_id,
+        requests.category_id,
+        requests.requested_month,
+        -- a still-open request is censored at its age on its city's as-of clock
+        coalesce(
+            requests.hours_to_close, {{ hours_between('requests.requested_at', 'cities.as_of') }}
+        ) as duration_hours,
+        requests.hours_to_close is not null as is_event
 
     from requests
-    where exclusion_reason is null
+    left join cities on requests.city_id = cities.city_id
+    where requests.exclusion_reason is null
 
 ),
 
@@ -164,7 +173,10 @@ city_figures as (
         city_id,
         category_id,
         requested_month,
-        quantile_cont(hours_to_close, 0.5) filter (where exclusion_reason is null) as city_median_hours_to_close
+        quantile_cont(hours_to_close, 0.5) filter (where exclusion_reason is null) as city_median_hours_to_close,
+        count(*) filter (
+            where exclusion_reason is null and hours_to_close_null_reason = 'not_closed'
+        ) as city_open_requests
 
     from requests
     group by city_id, category_id, requested_month
@@ -185,6 +197,9 @@ compared as (
         area_km.km_median_hours as km_median_hours_to_close,
         city_figures.city_median_hours_to_close,
         city_km.km_median_hours as city_km_median_hours_to_close,
+        -- the row's Kaplan–Meier medians (the area's and the city's) censor open
+        -- requests at the as-of; without any, no figure of the row depends on it
+        case when city_figures.city_open_requests > 0 then cities.as_of end as as_of,
         case
             when city_figures.city_median_hours_to_close > 0
                 then area_figures.median_hours_to_close / city_figures.city_median_hours_to_close
@@ -213,6 +228,8 @@ compared as (
         on area_figures.city_id = city_km.city_id
         and area_figures.category_id = city_km.category_id
         and area_figures.requested_month = city_km.requested_month
+    left join cities
+        on area_figures.city_id = cities.city_id
 
 ),
 
@@ -294,6 +311,7 @@ final as (
         chronic.is_gap,
         chronic.gap_months_in_last_4,
         chronic.gap_months_in_last_4 >= {{ chronic_min_gap_months }} as chronically_underserved,
+        chronic.as_of,
         layer_versions.layer_version
 
     from chronic
