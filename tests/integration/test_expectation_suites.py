@@ -265,7 +265,7 @@ def test_checks_fit_the_asset_graph(dbt_manifest, tmp_path):
     )
     graph = defs.resolve_asset_graph()  # fails on a missing asset or a partitions mismatch
     keys = {key for check in checks for key in check.check_keys}
-    assert len(keys) == len(REGISTRY.cities) + 1 + len(MARTS) == 21
+    assert len(keys) == len(REGISTRY.cities) + 1 + len(MARTS) == 22
     assert all(graph.get(key).blocking for key in keys)
     assert {key.name for key in keys if key.asset_key == raw_asset_key(REGISTRY.city("detroit"))} == {
         "raw_seeclickfix_suite"

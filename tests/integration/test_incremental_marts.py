@@ -45,6 +45,7 @@ INCREMENTAL_MODELS = [
     "fct_service_requests",
     "fct_request_events",
     "mart_response_times",
+    "mart_response_times_by_type",
     "mart_service_gaps",
     "mart_hotspots",
     "mart_demand_timing",

@@ -1,4 +1,4 @@
-"""The acceptance view of the marts over every real sample: each of the five marts
+"""The acceptance view of the marts over every real sample: each mart
 answers for New York, Los Angeles and San Francisco, the facts hold every
 request once, and the area marts rate requests by the residents of each area."""
 
@@ -17,6 +17,7 @@ pytestmark = pytest.mark.integration
 
 MARTS = [
     "mart_response_times",
+    "mart_response_times_by_type",
     "mart_service_gaps",
     "mart_hotspots",
     "mart_demand_timing",

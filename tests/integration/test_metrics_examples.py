@@ -19,6 +19,7 @@ def test_the_doc_has_examples_for_every_mart():
     text = "\n".join(EXAMPLES)
     for mart in (
         "mart_response_times",
+        "mart_response_times_by_type",
         "mart_service_gaps",
         "mart_hotspots",
         "mart_demand_timing",

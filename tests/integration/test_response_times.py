@@ -133,7 +133,7 @@ group by all
 def warehouse(samples_raw, tmp_path_factory):
     work = tmp_path_factory.mktemp("response_times")
     path = copy_warehouse(samples_raw, work / "db")
-    dbt_build(path, "+mart_response_times", work, dbt_vars={"as_of": AS_OF})
+    dbt_build(path, "+mart_response_times +mart_response_times_by_type", work, dbt_vars={"as_of": AS_OF})
     return path
 
 
@@ -282,3 +282,106 @@ def test_la_graffiti_times_the_response_not_the_crews_own_entries(warehouse):
     assert median == pytest.approx(64.4, abs=0.05)
     # Every crew entry of the city, whatever its type, is flagged in the facts.
     assert staff_rows == (2019, True)
+
+
+# Los Angeles sanitation's bulky-item types straight from the export, each on its own:
+# the same exclusions as LA_GRAFFITI_FROM_FILE, then the spread of the closing times
+# and Tukey's outliers (beyond 1.5 interquartile ranges from the quartiles).
+LA_BULKY_TYPES_FROM_FILE = f"""
+with
+
+export as (
+    select
+        RequestType as service_name,
+        RequestSource as channel,
+        timezone('America/Los_Angeles', strptime(CreatedDate, '%m/%d/%Y %I:%M:%S %p')) as created_at,
+        timezone('America/Los_Angeles', strptime(ClosedDate, '%m/%d/%Y %I:%M:%S %p')) as closed_at
+    from read_csv('{SHARED_DATA / "la" / "myla311_2017_subset.csv"}', all_varchar = true)
+    where Owner = 'BOS' and RequestType in (
+        'Bulky Items', 'Illegal Dumping Pickup', 'Metal/Household Appliances', 'Electronic Waste'
+    )
+),
+
+judged as (
+    select
+        *,
+        case
+            when closed_at < created_at or closed_at > timestamptz '{AS_OF}' then 'invalid_duration'
+            when channel = 'Driver Self Report' then 'staff_initiated'
+            when date_diff('second', created_at, closed_at) <= 60 then 'closed_on_creation'
+        end as exclusion,
+        date_diff('second', created_at, closed_at) / 3600 as hours
+    from export
+),
+
+counted as (
+    select service_name, hours from judged where exclusion is null
+),
+
+spread as (
+    select
+        service_name,
+        count(*) as counted_requests,
+        count(hours) as valid_closed_requests,
+        quantile_cont(hours, 0.25) as q1,
+        quantile_cont(hours, 0.5) as median,
+        quantile_cont(hours, 0.75) as q3,
+        quantile_cont(hours, 0.9) as p90,
+        min(hours) as shortest,
+        max(hours) as longest
+    from counted
+    group by service_name
+)
+
+select
+    spread.service_name,
+    (select count(*) from judged where judged.service_name = spread.service_name),
+    (select count(*) from judged where judged.service_name = spread.service_name
+        and exclusion = 'staff_initiated'),
+    counted_requests, valid_closed_requests, q1, median, q3, p90, shortest, longest,
+    (select count(*) from counted where counted.service_name = spread.service_name
+        and (hours < q1 - 1.5 * (q3 - q1) or hours > q3 + 1.5 * (q3 - q1)))
+from spread
+order by 1
+"""
+
+
+def test_la_bulky_item_types_each_have_their_own_spread(warehouse):
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        expected = con.execute(LA_BULKY_TYPES_FROM_FILE).fetchall()
+        mart = con.execute(
+            "select service_name, requests, excluded_staff_initiated, counted_requests,"
+            " valid_closed_requests, q1_hours_to_close, median_hours_to_close, q3_hours_to_close,"
+            " p90_hours_to_close, min_hours_to_close, max_hours_to_close, outlier_requests"
+            " from marts.mart_response_times_by_type where city_id = 'la'"
+            " and department_id = 'la.sanitation' and service_name = any(?) order by 1",
+            [[row[0] for row in expected]],
+        ).fetchall()
+        categories = dict(
+            con.execute(
+                "select service_name, category_id from marts.mart_response_times_by_type"
+                " where city_id = 'la' and service_name = any(?)",
+                [[row[0] for row in expected]],
+            ).fetchall()
+        )
+        pooled = con.execute(
+            "select requests from marts.mart_response_times"
+            " where city_id = 'la' and department_id = 'la.sanitation' and category_id = 'bulky_items'"
+        ).fetchall()
+
+    assert [row[0] for row in expected] == [
+        "Bulky Items",
+        "Electronic Waste",
+        "Illegal Dumping Pickup",
+        "Metal/Household Appliances",
+    ]
+    # Three of them are pooled in mart_response_times as bulky_items.
+    bulky = [row for row in expected if categories[row[0]] == "bulky_items"]
+    assert [row[0] for row in bulky] == ["Bulky Items", "Electronic Waste", "Metal/Household Appliances"]
+    assert pooled == [(sum(row[1] for row in bulky),)]
+    assert len(mart) == len(expected)
+    for want, got in zip(expected, mart, strict=True):
+        assert same_figures(want, got), (want, got)
+    # How long do e-waste pickups take? Half within 5.3 days, a quarter beyond 6.1.
+    e_waste = dict((row[0], row) for row in mart)["Electronic Waste"]
+    assert (round(e_waste[6] / 24, 1), round(e_waste[7] / 24, 1)) == (5.3, 6.1)

@@ -48,6 +48,7 @@ def test_every_mart_column_has_a_definition():
     assert not undefined, f"describe these columns in their model YAML: {undefined}"
     assert {model for model, _, _ in documented_columns()} >= {
         "mart_response_times",
+        "mart_response_times_by_type",
         "mart_service_gaps",
         "mart_hotspots",
         "mart_demand_timing",
