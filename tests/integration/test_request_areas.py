@@ -319,6 +319,20 @@ def test_nyc_community_boards_place_requests_without_a_point(joined):
     assert not_in_vintage == [("unlocated", "355", 1), ("unlocated", "483", 1)]
 
 
+def test_chicago_community_area_places_the_request_without_a_point(joined):
+    """Chicago's two requests at 1200 W 81st St carry community area 71: the one
+    with a point lands there by it, the other, without one, by the city's code."""
+    placed = request_areas(joined, "chicago", "community_area")
+    assert placed[["area_id", "placed_by"]].to_dict("index") == {
+        "SR24-00000001": {"area_id": "71", "placed_by": "point"},
+        "SR24-00000002": {"area_id": "71", "placed_by": "reported_code"},
+        "SR24-00000003": {"area_id": "unlocated", "placed_by": "unlocated"},
+    }
+    assert query(
+        joined, "select count(*) from geography.placement_disagreements where city_id = 'chicago'"
+    ) == [(0,)]
+
+
 def test_a_new_vintage_or_reported_code_rejoins_only_its_layer(joined, tmp_path):
     warehouse = copy_warehouse(joined, tmp_path / "w")
     before = dict(
