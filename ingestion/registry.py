@@ -293,6 +293,8 @@ class ExportSpec(_Strict):
 
 
 LayerName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")]
+# A key of a staging model's `extras` JSON: read as the path '$.<key>' in SQL.
+ExtrasKey = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")]
 # A year, a month or a day: when the boundaries were drawn or published.
 Vintage = Annotated[str, Field(pattern=r"^\d{4}(-\d{2}(-\d{2})?)?$")]
 # Layers every city has without a boundary file (see int_request_areas).
@@ -362,6 +364,11 @@ class BoundaryLayer(_Strict):
     # A property listing the ZIP codes each area covers ("10001, 10119"): the
     # crosswalk that places a request with a ZIP but no point.
     zip_property: str | None = None
+    # The key of the city's staging `extras` holding the city's own code for the
+    # request's area in this layer, in the layer's key (LA's `neighborhood_council`,
+    # from MyLA311's NC): a request with no point is placed by it when the layer
+    # has that area (int_request_areas).
+    reported_code: ExtrasKey | None = None
 
     @field_validator("name")
     @classmethod
@@ -549,6 +556,10 @@ _FIXES = {
     "source": "give exactly one of url (https://...), path or package ('package:path/in/it')",
     "population": "name a layer property, or a table source with key_column and value_column",
     "key": "name the feature property that identifies each area",
+    "reported_code": (
+        "name the key of the city's staging extras that holds the city's own code for the layer's "
+        "areas, in lowercase letters, digits and underscores, e.g. neighborhood_council"
+    ),
     "bbox": "give the city's extent in degrees, e.g. {south: 40.49, west: -74.26, north: 40.92, east: -73.7}",
     **dict.fromkeys(
         ("south", "west", "north", "east"),

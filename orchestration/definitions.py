@@ -7,7 +7,7 @@
     reference/ staging/ quarantine/ intermediate/int_service_requests, int_service_types, int_departments
                                    dbt step 1: the canonical model, its taxonomy and their tests
       + int_service_requests_suite (GX), unclassified_share_within_threshold (blocking)
-    intermediate/int_request_areas, snapshots/, marts/
+    intermediate/int_request_areas, geography/placement_disagreements, snapshots/, marts/
                                    dbt step 2, run only when step 1's blocking checks pass
     serving/marts                  publish: the marts that passed every check -> serving file + Parquet
     maps/<city>                    gap and hotspot maps (shown in the asset's metadata), area exports

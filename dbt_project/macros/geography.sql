@@ -84,3 +84,16 @@ layer_versions as (
     ) as new_layers
         on {{ facts }}.city_id = new_layers.city_id
 {%- endmacro %}
+
+
+{#- geography.boundaries' reported_code column, or a typed null when the table was
+    loaded before layers could name one (the next boundary load adds it). -#}
+{% macro boundaries_reported_code() -%}
+    {%- set columns = [] -%}
+    {%- if execute -%}
+        {%- for column in adapter.get_columns_in_relation(source('geography', 'boundaries')) -%}
+            {%- do columns.append(column.name | lower) -%}
+        {%- endfor -%}
+    {%- endif -%}
+    {{ 'reported_code' if 'reported_code' in columns else 'cast(null as varchar) as reported_code' }}
+{%- endmacro %}

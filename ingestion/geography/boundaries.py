@@ -1,7 +1,8 @@
 """Boundary layers from the registry into the warehouse's `geography` schema.
 
     geography.boundaries       one row per (city, layer, area): name, population,
-                               km², the polygon as WKB, the layer's vintage and version
+                               km², the polygon as WKB, the layer's vintage and version,
+                               and its reported_code (where the city's own code is)
     geography.boundary_pieces  each area cut into small pieces (layers.subdivide):
                                what the spatial join tests points against
     geography.zip_areas        ZIP -> area, for requests with a ZIP but no point
@@ -219,7 +220,10 @@ def load_layer(city: City, layer: BoundaryLayer, *, cache_dir: Path) -> LoadedLa
             log.warning("%s: %d ZIP(s) span several %s areas", city.id, twice["zip"].nunique(), layer.name)
             zips = zips.drop_duplicates("zip", keep=False)
 
-    digest = hashlib.sha256(layer.model_dump_json().encode())
+    # A layer that declares no reported code digests as before the field existed,
+    # so declaring one rejoins only the layers that do.
+    declaration = layer.model_dump_json(exclude={"reported_code"} if layer.reported_code is None else None)
+    digest = hashlib.sha256(declaration.encode())
     for file in files:
         digest.update(file.read_bytes())
     return LoadedLayer(
@@ -241,7 +245,10 @@ def _ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
             vintage varchar not null, layer_version varchar not null,
             area_id varchar not null, area_name varchar, population bigint, population_source varchar,
             parts integer, area_km2 double, geometry_wkb blob not null, loaded_at timestamptz not null,
+            reported_code varchar,
             primary key (city_id, layer, area_id))""")
+    # A geography schema loaded before layers could declare a reported code.
+    con.execute(f"alter table {SCHEMA}.boundaries add column if not exists reported_code varchar")
     con.execute(f"""
         create table if not exists {SCHEMA}.boundary_pieces (
             city_id varchar not null, layer varchar not null, layer_version varchar not null,
@@ -311,7 +318,7 @@ def _insert(con: duckdb.DuckDBPyConnection, layer: LoadedLayer) -> None:
     )
     con.execute(
         f"""insert into {SCHEMA}.boundaries
-        select ?, ?, ?, ?, ?, area_id, area_name, population, ?, parts, area_km2, geometry_wkb, now()
+        select ?, ?, ?, ?, ?, area_id, area_name, population, ?, parts, area_km2, geometry_wkb, now(), ?
         from new_areas""",
         [
             layer.city_id,
@@ -320,6 +327,7 @@ def _insert(con: duckdb.DuckDBPyConnection, layer: LoadedLayer) -> None:
             layer.spec.vintage,
             layer.version,
             layer.population_source,
+            layer.spec.reported_code,
         ],
     )
     con.unregister("new_areas")

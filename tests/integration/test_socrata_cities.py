@@ -128,7 +128,8 @@ def test_los_angeles_reads_each_years_dataset(tmp_path):
 
 # No recorded v6vf-nfxy rows exist in ../shared, so these three are written here
 # in the dataset's shape (field names and value forms as SODA returns them) to
-# pin down the mapping of Chicago's duplicate flags, departments and statuses.
+# pin down the mapping of Chicago's duplicate flags, departments and statuses, and
+# the community area the city reports (the point's, in the 2013 boundaries).
 CHICAGO_ROWS = [
     {
         "sr_number": "SR24-00000001",
@@ -145,6 +146,7 @@ CHICAGO_ROWS = [
         "zip_code": "60620",
         "duplicate": False,
         "legacy_record": False,
+        "community_area": "71",  # Auburn Gresham
         "latitude": "41.74685764",
         "longitude": "-87.65364015",
     },
@@ -164,6 +166,7 @@ CHICAGO_ROWS = [
         "duplicate": True,
         "parent_sr_number": "SR24-00000001",
         "legacy_record": False,
+        "community_area": "71",
     },
     {
         "sr_number": "SR24-00000003",

@@ -3,11 +3,14 @@ per area, WGS84, valid polygons, whatever the source's projection or shape."""
 
 from __future__ import annotations
 
+import duckdb
 import geopandas as gpd
 import pytest
 from shapely.geometry import Polygon
 
 from ingestion.geography import WGS84, LayerError, normalise_layer, read_layer
+from ingestion.geography.boundaries import load_layer, write_layers
+from ingestion.registry import FileSource, load_registry
 from tests.conftest import SHARED_DATA
 
 SF_NEIGHBOURHOODS = SHARED_DATA / "sf" / "sf_analysis_neighborhoods.geojson"
@@ -112,3 +115,35 @@ def test_subdivide_refuses_a_piece_size_it_could_never_reach():
     square = Polygon([(0, 0), (1, 0), (1, 1), (0, 1)])
     with pytest.raises(ValueError, match="at least 16"):
         subdivide(square, 4)
+
+
+def test_a_reported_code_is_stored_with_the_layer_and_moves_its_version(tmp_path):
+    """The extras key of the city's own code reaches geography.boundaries, also in a
+    warehouse whose table predates the column; declaring it gives the layer a new
+    version, so int_request_areas rejoins it."""
+    city = load_registry().city("la")
+    plain = city.layer("council_district").model_copy(
+        update={"source": FileSource(path=str(SHARED_DATA / "la" / "la_city_council_districts_2012.geojson"))}
+    )
+    coded = plain.model_copy(update={"reported_code": "council_district"})
+    warehouse = tmp_path / "warehouse.duckdb"
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute("create schema geography")
+        con.execute(
+            """create table geography.boundaries (
+            city_id varchar not null, layer varchar not null, layer_label varchar not null,
+            vintage varchar not null, layer_version varchar not null,
+            area_id varchar not null, area_name varchar, population bigint, population_source varchar,
+            parts integer, area_km2 double, geometry_wkb blob not null, loaded_at timestamptz not null,
+            primary key (city_id, layer, area_id))"""
+        )
+    before = load_layer(city, plain, cache_dir=tmp_path)
+    assert write_layers(warehouse, "la", [before]) == {"council_district": "new"}
+    after = load_layer(city, coded, cache_dir=tmp_path)
+    assert after.version != before.version
+    assert write_layers(warehouse, "la", [after]) == {"council_district": "changed"}
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        stored = con.execute(
+            "select reported_code, layer_version, count(*) from geography.boundaries group by all"
+        ).fetchall()
+    assert stored == [("council_district", after.version, 15)]

@@ -33,8 +33,22 @@ def test_the_packaged_registry_declares_the_sample_cities_layers():
         "council_district",
     ]
     assert registry.city("sf").layer("analysis_neighborhood").key == "nhood"
-    # chicago_open311 shares Chicago's layers (a YAML anchor).
-    assert registry.city("chicago_open311").boundaries == registry.city("chicago").boundaries
+    # chicago_open311 shares Chicago's layers (YAML anchors), but its feed reports no
+    # community area, so it reads no code for one.
+    assert [
+        layer.model_copy(update={"reported_code": None}) for layer in registry.city("chicago").boundaries
+    ] == (registry.city("chicago_open311").boundaries)
+    reported = {
+        (city.id, layer.name): layer.reported_code
+        for city in registry.cities
+        for layer in city.boundaries
+        if layer.reported_code
+    }
+    assert reported == {
+        ("nyc", "community_district"): "community_district",
+        ("chicago", "community_area"): "community_area",
+        ("la", "neighborhood_council"): "neighborhood_council",
+    }
 
 
 @pytest.mark.parametrize(
@@ -45,6 +59,7 @@ def test_the_packaged_registry_declares_the_sample_cities_layers():
         ([layer(), layer()], "appears twice"),
         ([layer(vintage="last year")], "year (or date)"),
         ([layer(population={"source": {"path": "p.csv"}, "vintage": "2020"})], "key_column and value_column"),
+        ([layer(reported_code="$.nc")], "the key of the city's staging extras"),
     ],
 )
 def test_a_bad_layer_is_refused_with_the_city_the_field_and_the_fix(layers, message):

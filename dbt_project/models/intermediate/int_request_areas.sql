@@ -6,8 +6,10 @@
     of the point, resolution var('h3_resolution'), default 8).
 
     A request is placed by its point (DuckDB spatial, against the layer's
-    subdivided pieces); with no point but a ZIP, through the layer's ZIP
-    crosswalk; otherwise it is `unlocated`, with the reason, and still counted.
+    subdivided pieces); with no point, by the city's own code for its area in
+    the layer (the extras key the layer's reported_code names) when the layer
+    has that area, else through the layer's ZIP crosswalk; otherwise it is
+    `unlocated`, with the reason, and still counted.
 
     Incremental: a run rejoins the requests updated in its window, and every
     request of a layer whose version (vintage + file digest) differs from the
@@ -18,6 +20,7 @@
         materialized='incremental',
         incremental_strategy='delete+insert',
         unique_key=['city_id', 'layer', 'request_id'],
+        on_schema_change='append_new_columns',
         post_hook="{{ delete_removed_layers() }}"
     )
 }}
@@ -33,7 +36,7 @@ with
 
 requests as (
 
-    select city_id, request_id, updated_at, latitude, longitude, zip
+    select city_id, request_id, updated_at, latitude, longitude, zip, extras
     from {{ ref('int_service_requests') }}
 
 ),
@@ -41,10 +44,10 @@ requests as (
 boundary_layers as (
 
     {% if has_boundaries -%}
-    select distinct city_id, layer, vintage, layer_version
+    select distinct city_id, layer, vintage, layer_version, {{ boundaries_reported_code() }}
     from {{ source('geography', 'boundaries') }}
     {%- else -%}
-    {{ no_rows(['city_id', 'layer', 'vintage', 'layer_version']) }}
+    {{ no_rows(['city_id', 'layer', 'vintage', 'layer_version', 'reported_code']) }}
     {%- endif %}
 
 ),
@@ -53,9 +56,9 @@ layers as (
 
     select * from boundary_layers
     union all
-    select distinct city_id, 'zip', 'as reported', 'zip:reported' from requests
+    select distinct city_id, 'zip', 'as reported', 'zip:reported', null from requests
     union all
-    select distinct city_id, 'h3', 'h3 v4 resolution {{ h3_resolution }}', 'h3:{{ h3_resolution }}'
+    select distinct city_id, 'h3', 'h3 v4 resolution {{ h3_resolution }}', 'h3:{{ h3_resolution }}', null
     from requests
 
 ),
@@ -77,7 +80,18 @@ moved_layers as (
 
 work as (
 
-    select requests.*, layers.layer, layers.vintage, layers.layer_version
+    select
+        requests.city_id,
+        requests.request_id,
+        requests.updated_at,
+        requests.latitude,
+        requests.longitude,
+        requests.zip,
+        requests.latitude is not null and requests.longitude is not null as has_point,
+        layers.layer,
+        layers.vintage,
+        layers.layer_version,
+        json_extract_string(requests.extras, '$.' || layers.reported_code) as reported_area_id
     from requests
     inner join layers using (city_id)
     where {{ changed_in_window('requests.updated_at') }}
@@ -130,6 +144,17 @@ zip_areas as (
 
 ),
 
+-- the areas of each layer's vintage: a reported code places a request only if it is one
+layer_areas as (
+
+    {% if has_boundaries -%}
+    select city_id, layer, area_id from {{ source('geography', 'boundaries') }}
+    {%- else -%}
+    {{ no_rows(['city_id', 'layer', 'area_id']) }}
+    {%- endif %}
+
+),
+
 cells as (
 
     select city_id, request_id, h3_cell(latitude, longitude, {{ h3_resolution }}) as area_id
@@ -146,15 +171,19 @@ placed as (
         work.vintage,
         work.layer_version,
         work.updated_at,
-        work.latitude is not null and work.longitude is not null as has_point,
+        work.has_point,
+        work.reported_area_id,
+        -- Without a point, the city's code beats the ZIP crosswalk: it names an
+        -- area of this very layer, where a ZIP is another geography mapped onto it.
         case
             when work.layer = 'zip' then work.zip
             when work.layer = 'h3' then cells.area_id
-            else coalesce(point_areas.area_id, crosswalk.area_id)
+            else coalesce(point_areas.area_id, coded.area_id, crosswalk.area_id)
         end as area_id,
         case
             when work.layer = 'zip' then 'reported_zip'
             when work.layer = 'h3' or point_areas.area_id is not null then 'point'
+            when coded.area_id is not null then 'reported_code'
             when crosswalk.area_id is not null then 'zip_crosswalk'
         end as placed_by
 
@@ -164,9 +193,14 @@ placed as (
         and point_areas.city_id = work.city_id
         and point_areas.request_id = work.request_id
         and point_areas.layer = work.layer
+    left join layer_areas as coded
+        on not work.has_point
+        and coded.city_id = work.city_id
+        and coded.layer = work.layer
+        and coded.area_id = work.reported_area_id
     left join zip_areas as crosswalk
         on work.layer not in ('zip', 'h3')
-        and work.latitude is null
+        and not work.has_point
         and crosswalk.city_id = work.city_id
         and crosswalk.layer = work.layer
         and crosswalk.zip = work.zip
@@ -189,8 +223,10 @@ final as (
             when area_id is not null then null
             when layer = 'zip' then 'no_zip'
             when has_point then 'outside_layer'
+            when reported_area_id is not null then 'reported_code_not_in_vintage'
             else 'no_coordinates'
         end as unlocated_reason,
+        reported_area_id,
         vintage,
         layer_version,
         updated_at,

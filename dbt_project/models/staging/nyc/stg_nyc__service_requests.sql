@@ -31,6 +31,8 @@ renamed as (
             'agency_name', {{ raw_field(raw, 'agency_name') }},
             'borough', {{ raw_field(raw, 'borough') }},
             'community_board', {{ raw_field(raw, 'community_board') }},
+            -- The board as the community_district layer's key: the city's own placement.
+            'community_district', {{ community_board_district(raw_field(raw, 'community_board')) }},
             'bbl', {{ raw_field(raw, 'bbl') }},
             'location_type', {{ raw_field(raw, 'location_type') }},
             'incident_city', {{ raw_field(raw, 'city') }},
