@@ -13,7 +13,8 @@ from tests.conftest import REPO
 
 MARTS = REPO / "dbt_project" / "models" / "marts"
 METRICS_DOC = REPO / "docs" / "metrics.md"
-# The fact's columns that carry a metric rule; every mart column is a metric or a key of one.
+# The fact's and dimensions' columns that carry a metric rule; every mart column is a
+# metric or a key of one.
 FACT_METRICS = {
     "fct_service_requests": [
         "hours_to_close",
@@ -21,7 +22,9 @@ FACT_METRICS = {
         "sla_due_at",
         "closed_within_sla",
         "exclusion_reason",
-    ]
+        "is_staff_initiated",
+    ],
+    "dim_city": ["as_of", "as_of_source"],
 }
 
 
