@@ -18,6 +18,7 @@ import pytest
 import shapely
 
 from ingestion.registry import Registry, load_registry, parse_registry
+from orchestration.definitions import build_definitions
 from tests.conftest import NYC_SODA_SAMPLE, SHARED_DATA, content_hash, dbt_build, query
 from tests.integration.conftest import SAMPLES_AS_OF, copy_warehouse
 from tests.integration.samples import load_boundaries
@@ -425,3 +426,22 @@ def test_after_a_new_vintage_and_reported_code_the_area_marts_equal_a_full_refre
     assert council_vintages == [("2013",)]
     assert la_coded > 1700 and unlocated_after == unlocated_before - la_coded
     assert incremental == full
+
+
+def test_the_daily_refresh_rebuilds_the_disagreements_and_the_boundary_job_only_loads(dbt_manifest):
+    """placement_disagreements reads the requests' join, so it runs with every refresh;
+    refresh_boundaries, run before any request is joined (as the demo does), loads
+    the boundary tables and nothing built on them."""
+    defs = build_definitions()
+
+    def selected(job: str) -> set[str]:
+        return {key.to_user_string() for key in defs.resolve_job_def(job).asset_layer.executable_asset_keys}
+
+    assert selected("refresh_boundaries") == {
+        "geography/boundaries",
+        "geography/boundary_pieces",
+        "geography/zip_areas",
+    }
+    assert {"geography/placement_disagreements", "intermediate/int_request_areas"} <= selected(
+        "daily_refresh"
+    )
