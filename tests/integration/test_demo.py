@@ -55,7 +55,7 @@ def test_demo_builds_one_fact_row_per_generated_request(
                 "and table_name like 'mart_%'"
             ).fetchall()
         }
-    assert len(marts) == 7
+    assert len(marts) == 8
     # Three days are too few for an 8-week baseline, so no joint spikes; the portal's
     # synthetic next-day changes give the last run hand-offs and reopenings to catch.
     assert all(n > 0 for t, n in marts.items() if t != "mart_department_joint_spikes"), marts
