@@ -222,19 +222,19 @@ def test_kaplan_meier_median_counts_the_long_open_requests(warehouse):
     assert (median, km_median) == (pytest.approx(23.1), pytest.approx(46.75))
 
 
-# LA graffiti straight from the export: crews' own entries (RequestSource "Driver Self
-# Report", the registry's staff channel) and requests closed within 60 s of creation are
-# excluded; the rest are timed in UTC (the export is Los Angeles wall-clock time).
-LA_GRAFFITI_FROM_FILE = f"""
-with
-
+# LA's export judged by the documented rules: a crew's own entry (RequestSource "Driver
+# Self Report", the registry's staff channel) and a request closed within 60 s of
+# creation are excluded; the rest are timed in UTC (the export is Los Angeles
+# wall-clock time). No LA request is information-only or a duplicate in these types.
+LA_JUDGED = f"""
 export as (
     select
+        RequestType as service_name,
+        Owner as owner,
         RequestSource as channel,
         timezone('America/Los_Angeles', strptime(CreatedDate, '%m/%d/%Y %I:%M:%S %p')) as created_at,
         timezone('America/Los_Angeles', strptime(ClosedDate, '%m/%d/%Y %I:%M:%S %p')) as closed_at
     from read_csv('{SHARED_DATA / "la" / "myla311_2017_subset.csv"}', all_varchar = true)
-    where RequestType = 'Graffiti Removal' and Owner = 'OCB'
 ),
 
 judged as (
@@ -248,6 +248,11 @@ judged as (
         date_diff('second', created_at, closed_at) / 3600 as hours
     from export
 )
+"""
+
+# LA graffiti straight from the export.
+LA_GRAFFITI_FROM_FILE = f"""
+with {LA_JUDGED}
 
 select
     count(*),
@@ -257,6 +262,7 @@ select
     quantile_cont(hours, 0.5) filter (where exclusion is null),
     quantile_cont(hours, 0.5)
 from judged
+where service_name = 'Graffiti Removal' and owner = 'OCB'
 """
 
 
@@ -285,37 +291,20 @@ def test_la_graffiti_times_the_response_not_the_crews_own_entries(warehouse):
 
 
 # Los Angeles sanitation's bulky-item types straight from the export, each on its own:
-# the same exclusions as LA_GRAFFITI_FROM_FILE, then the spread of the closing times
-# and Tukey's outliers (beyond 1.5 interquartile ranges from the quartiles).
+# the spread of the closing times and Tukey's outliers (beyond 1.5 interquartile ranges
+# from the quartiles).
 LA_BULKY_TYPES_FROM_FILE = f"""
-with
+with {LA_JUDGED},
 
-export as (
-    select
-        RequestType as service_name,
-        RequestSource as channel,
-        timezone('America/Los_Angeles', strptime(CreatedDate, '%m/%d/%Y %I:%M:%S %p')) as created_at,
-        timezone('America/Los_Angeles', strptime(ClosedDate, '%m/%d/%Y %I:%M:%S %p')) as closed_at
-    from read_csv('{SHARED_DATA / "la" / "myla311_2017_subset.csv"}', all_varchar = true)
-    where Owner = 'BOS' and RequestType in (
+bulky as (
+    select * from judged
+    where owner = 'BOS' and service_name in (
         'Bulky Items', 'Illegal Dumping Pickup', 'Metal/Household Appliances', 'Electronic Waste'
     )
 ),
 
-judged as (
-    select
-        *,
-        case
-            when closed_at < created_at or closed_at > timestamptz '{AS_OF}' then 'invalid_duration'
-            when channel = 'Driver Self Report' then 'staff_initiated'
-            when date_diff('second', created_at, closed_at) <= 60 then 'closed_on_creation'
-        end as exclusion,
-        date_diff('second', created_at, closed_at) / 3600 as hours
-    from export
-),
-
 counted as (
-    select service_name, hours from judged where exclusion is null
+    select service_name, hours from bulky where exclusion is null
 ),
 
 spread as (
@@ -335,8 +324,8 @@ spread as (
 
 select
     spread.service_name,
-    (select count(*) from judged where judged.service_name = spread.service_name),
-    (select count(*) from judged where judged.service_name = spread.service_name
+    (select count(*) from bulky where bulky.service_name = spread.service_name),
+    (select count(*) from bulky where bulky.service_name = spread.service_name
         and exclusion = 'staff_initiated'),
     counted_requests, valid_closed_requests, q1, median, q3, p90, shortest, longest,
     (select count(*) from counted where counted.service_name = spread.service_name
