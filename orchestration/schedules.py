@@ -10,12 +10,21 @@ from dagster import (
 )
 
 from ingestion.registry import City
+from orchestration.assets.transformation import civic311_dbt_marts
 from orchestration.partitions import daily_partitions
 
+# The geography group holds the boundary loads and the dbt models built on the
+# requests' join to them (models/geography): those run with every refresh, the
+# loads only when refresh_boundaries runs, before any request may be joined.
+DBT_GEOGRAPHY = AssetSelection.groups("geography") & AssetSelection.assets(civic311_dbt_marts)
+BOUNDARY_LOADS = AssetSelection.groups("geography") - AssetSelection.assets(civic311_dbt_marts)
 # Every dbt layer, then the publish. The canonical model unions all cities and the
 # marts compare them, so a refresh of any city rebuilds (incrementally) all of it,
 # and publishes it when every blocking check passed.
-DBT_LAYERS = AssetSelection.groups("reference", "staging", "quarantine", "intermediate", "snapshots", "marts")
+DBT_LAYERS = (
+    AssetSelection.groups("reference", "staging", "quarantine", "intermediate", "snapshots", "marts")
+    | DBT_GEOGRAPHY
+)
 PUBLISH = AssetSelection.groups("serving")
 
 daily_refresh_job = define_asset_job(
@@ -32,7 +41,7 @@ daily_refresh_schedule = build_schedule_from_partitioned_job(
 
 boundaries_job = define_asset_job(
     name="refresh_boundaries",
-    selection=AssetSelection.groups("geography"),
+    selection=BOUNDARY_LOADS,
     description="Reload the boundary layers; the next refresh rejoins the layers whose version moved.",
 )
 

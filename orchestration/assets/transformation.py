@@ -41,11 +41,7 @@ class CivicDbtTranslator(DagsterDbtTranslator):
         return AssetKey([layer(dbt_resource_props), dbt_resource_props["name"]])
 
     def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
-        # A model of models/geography (placement_disagreements) reads the requests' join
-        # to the layers, so it is rebuilt with the intermediate models on every refresh;
-        # the geography group is the boundary loads, which refresh_boundaries runs alone.
-        group = layer(dbt_resource_props)
-        return "intermediate" if group == "geography" else group
+        return layer(dbt_resource_props)
 
 
 def partition_window_vars(context: AssetExecutionContext) -> dict[str, str]:
