@@ -21,6 +21,7 @@ import pytest
 
 from ingestion.registry import load_registry
 from ingestion.sources.exports import load_export
+from ingestion.sources.exports.files import ExportError
 from orchestration.serving import publish
 from tests.conftest import REPO, SHARED_DATA, dbt_build, query, run_dbt
 
@@ -290,3 +291,47 @@ def test_an_old_export_ages_its_open_requests_as_of_when_it_was_taken(tmp_path):
     assert aged == (under_30_days + over_30_days, over_30_days, [taken_at], True)
     assert censored_at == [taken_at]
     assert served_as_of == [(taken_at,)]
+
+
+def test_a_download_cut_inside_a_cell_or_holding_a_nul_is_refused_with_nothing_written(tmp_path):
+    """The NYC export loaded, then damaged copies of it: one cut inside the quoted
+    location of request 32801674 (which once overwrote the stored row's location with
+    "(40"), and NULs at the head and deep in the file. Each is refused naming the line
+    and byte offset, and the warehouse is as it was. The same file without its final
+    newline is whole, and loading it again changes nothing."""
+    warehouse = tmp_path / "warehouse.duckdb"
+    assert civic311_load("nyc", NYC_MIXED, warehouse).returncode == 0
+    before = table_state(warehouse)
+    location = "select location from raw_nyc.service_requests_export where source_id = '32801674'"
+    stored_location = query(warehouse, location)
+    lines = NYC_MIXED.read_bytes().splitlines(keepends=True)
+    record = next(n for n, line in enumerate(lines) if line.startswith(b"32801674,"))
+    offset = sum(len(line) for line in lines[:record])
+
+    cut = tmp_path / "nyc_cut.csv"
+    cut.write_bytes(b"".join(lines[:record]) + lines[record][: lines[record].index(b'"(40') + 4])
+    refused = civic311_load("nyc", cut, warehouse)
+    assert refused.returncode == 2
+    assert refused.stderr.strip() == (
+        f"civic311 load: nyc: export file {cut} ends inside a quoted cell: its last record, from line "
+        f"{record + 1:,} (byte offset {offset:,}), is cut off. Fix: download the export again; the "
+        "download stopped before the end of the file."
+    )
+
+    city = load_registry().city("nyc")
+    for line in (1, 1499):  # in the first 4 KiB, and far past it
+        damaged = tmp_path / f"nyc_nul_{line}.csv"
+        at = sum(len(text) for text in lines[:line]) + 5
+        whole = b"".join(lines)
+        damaged.write_bytes(whole[:at] + b"\x00" + whole[at:])
+        with pytest.raises(ExportError) as raised:
+            load_export(city, damaged, warehouse)
+        assert f"holds a NUL byte on line {line + 1:,} (byte offset {at:,})" in str(raised.value)
+        assert "Fix: download the export again" in str(raised.value)
+    assert table_state(warehouse) == before
+    assert query(warehouse, location) == stored_location == [("(40.6247342, -74.0364273)",)]
+
+    unterminated = tmp_path / "nyc_no_final_newline.csv"
+    unterminated.write_bytes(b"".join(lines).removesuffix(b"\n"))
+    load_export(city, unterminated, warehouse)
+    assert table_state(warehouse)[0][:2] == before[0][:2]

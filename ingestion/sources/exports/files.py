@@ -129,6 +129,7 @@ class ExportFile:
             )
         found = cls(city, path, _detect_format(city, path))
         if found.format == "csv":
+            _check_csv_bytes(city, path)
             found.schema, found.names = _csv_names(city, path)
             found.malformed = MalformedLines(expected=len(found.names))
         return found
@@ -221,7 +222,8 @@ def _detect_format(city: City, path: Path) -> Format:
         head = handle.read(4096)
     if head.startswith((b"PK\x03\x04", b"\x1f\x8b", b"BZh")):
         raise _error(city, path, "is compressed", "unpack it and load the CSV or JSON file inside")
-    if b"\x00" in head or head.startswith(b"PAR1"):
+    # A NUL in a .csv is damage, which _check_csv_bytes locates; elsewhere it means binary.
+    if head.startswith(b"PAR1") or (b"\x00" in head and not name.endswith(_CSV_SUFFIXES)):
         raise _error(city, path, "is a binary file, not a CSV or JSON export", "export the data as CSV")
     first = head.lstrip(b"\xef\xbb\xbf \t\r\n")[:1]
     if name.endswith(_JSON_SUFFIXES) or (first in (b"[", b"{") and not name.endswith(_CSV_SUFFIXES)):
@@ -240,6 +242,66 @@ def _detect_format(city: City, path: Path) -> Format:
     raise _error(
         city, path, "is neither a CSV nor a JSON export", "give a .csv or .json export of the city's 311 data"
     )
+
+
+def _check_csv_bytes(city: City, path: Path) -> None:
+    """Refuse a CSV with a NUL byte anywhere, or one that ends inside a quoted cell.
+
+    pyarrow would store the NUL, and close the open quote at the end of the file, so a
+    download cut inside the last cell would overwrite a good row with its first part.
+    A file lacking only its final newline is complete. One pass of bytes.count: a
+    well-formed CSV holds an even number of quote characters (a quoted cell opens and
+    closes, an escaped quote is doubled), so only an odd count is parsed to see
+    where the unfinished record begins (a stray quote inside an unquoted cell is odd
+    too, and harmless)."""
+    quotes = lines = offset = 0
+    with path.open("rb") as handle:
+        while chunk := handle.read(_READ_BYTES):
+            if (at := chunk.find(b"\x00")) >= 0:
+                line = lines + chunk.count(b"\n", 0, at) + 1
+                raise _error(
+                    city,
+                    path,
+                    f"holds a NUL byte on line {line:,} "
+                    f"(byte offset {offset + at:,}); no 311 record holds one, so the file is damaged",
+                    "download the export again; civic311 refuses the whole file rather than guess "
+                    "which rows the damage reaches",
+                )
+            quotes += chunk.count(b'"')
+            lines += chunk.count(b"\n")
+            offset += len(chunk)
+    if quotes % 2:
+        _check_last_record(city, path)
+
+
+def _check_last_record(city: City, path: Path) -> None:
+    """Parse the file strictly, tracking where each record starts; refuse it when its end
+    comes inside a quoted cell, naming where that unfinished record begins."""
+    consumed = {"lines": 0, "bytes": 0}
+
+    def lines_of() -> Iterator[str]:
+        with path.open("rb") as handle:
+            for line in handle:
+                consumed["lines"] += 1
+                consumed["bytes"] += len(line)
+                yield line.decode("utf-8", errors="replace")
+
+    reader = csv.reader(lines_of(), strict=True)
+    while True:
+        start_line, start_byte = consumed["lines"] + 1, consumed["bytes"]
+        try:
+            if next(reader, None) is None:
+                return
+        except csv.Error as exc:
+            if "unexpected end of data" not in str(exc):
+                return  # a quoting fault pyarrow reads and quarantine judges, not a cut
+            raise _error(
+                city,
+                path,
+                f"ends inside a quoted cell: its last record, from line {start_line:,} "
+                f"(byte offset {start_byte:,}), is cut off",
+                "download the export again; the download stopped before the end of the file",
+            ) from None
 
 
 def _csv_names(city: City, path: Path) -> tuple[ExportSchema, tuple[str, ...]]:
