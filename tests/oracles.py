@@ -5,6 +5,23 @@ from __future__ import annotations
 
 import math
 
+from tests.conftest import SHARED_DATA
+
+# MyLA311's 2017 export as a SQL CTE `la_export`, read independently of the loader:
+# its wall-clock times (Los Angeles) as UTC instants.
+LA_EXPORT = f"""
+la_export as (
+    select
+        RequestType as service_name,
+        Owner as owner,
+        RequestSource as channel,
+        timezone('America/Los_Angeles', strptime(CreatedDate, '%m/%d/%Y %I:%M:%S %p')) as created_at,
+        timezone('America/Los_Angeles', strptime(ClosedDate, '%m/%d/%Y %I:%M:%S %p')) as closed_at,
+        timezone('America/Los_Angeles', strptime(UpdatedDate, '%m/%d/%Y %I:%M:%S %p')) as updated_at
+    from read_csv('{SHARED_DATA / "la" / "myla311_2017_subset.csv"}', all_varchar = true)
+)
+"""
+
 
 def poisson_upper_tail(k: int, rate: float) -> float:
     """P(X >= k) for X ~ Poisson(rate), summed term by term in log space."""

@@ -97,3 +97,14 @@ layer_versions as (
     {%- endif -%}
     {{ 'reported_code' if 'reported_code' in columns else 'cast(null as varchar) as reported_code' }}
 {%- endmacro %}
+
+
+{#- Every area of every boundary layer, (city_id, layer, area_id): what a city's
+    reported code is checked against. No rows before the first boundary load. -#}
+{% macro boundary_areas() -%}
+    {%- if geography_loaded() -%}
+    select city_id, layer, area_id from {{ source('geography', 'boundaries') }}
+    {%- else -%}
+    {{ no_rows(['city_id', 'layer', 'area_id']) }}
+    {%- endif -%}
+{%- endmacro %}

@@ -24,6 +24,7 @@ from ingestion.sources.exports import load_export
 from ingestion.sources.exports.files import ExportError
 from orchestration.serving import publish
 from tests.conftest import REPO, SHARED_DATA, dbt_build, query, run_dbt
+from tests.oracles import LA_EXPORT
 
 pytestmark = pytest.mark.integration
 
@@ -231,25 +232,15 @@ def test_a_file_not_read_with_certainty_is_refused_with_nothing_written(tmp_path
 # out a crew's own entry and feedback (a question, information_only in the seed): all
 # its times are Los Angeles wall-clock times.
 LA_OPEN_WHEN_TAKEN = f"""
-with
-
-export as (
-    select
-        RequestSource as channel,
-        RequestType as service_name,
-        timezone('America/Los_Angeles', strptime(CreatedDate, '{PORTAL_LAYOUT}')) as created_at,
-        timezone('America/Los_Angeles', strptime(ClosedDate, '{PORTAL_LAYOUT}')) as closed_at,
-        timezone('America/Los_Angeles', strptime(UpdatedDate, '{PORTAL_LAYOUT}')) as updated_at
-    from read_csv('{LA_2017}', all_varchar = true)
-),
+with {LA_EXPORT},
 
 taken as (
-    select max(greatest(created_at, closed_at, updated_at)) as as_of from export
+    select max(greatest(created_at, closed_at, updated_at)) as as_of from la_export
 ),
 
 open_ages as (
     select date_diff('second', created_at, taken.as_of) / 86400 as age_days
-    from export, taken
+    from la_export, taken
     where closed_at is null and channel <> 'Driver Self Report' and service_name <> 'Feedback'
 )
 

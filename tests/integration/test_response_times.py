@@ -13,7 +13,7 @@ import pytest
 
 from tests.conftest import SHARED_DATA, dbt_build
 from tests.integration.conftest import copy_warehouse
-from tests.oracles import kaplan_meier_median
+from tests.oracles import LA_EXPORT, kaplan_meier_median
 
 pytestmark = pytest.mark.integration
 
@@ -227,15 +227,7 @@ def test_kaplan_meier_median_counts_the_long_open_requests(warehouse):
 # creation are excluded; the rest are timed in UTC (the export is Los Angeles
 # wall-clock time). No LA request is information-only or a duplicate in these types.
 LA_JUDGED = f"""
-export as (
-    select
-        RequestType as service_name,
-        Owner as owner,
-        RequestSource as channel,
-        timezone('America/Los_Angeles', strptime(CreatedDate, '%m/%d/%Y %I:%M:%S %p')) as created_at,
-        timezone('America/Los_Angeles', strptime(ClosedDate, '%m/%d/%Y %I:%M:%S %p')) as closed_at
-    from read_csv('{SHARED_DATA / "la" / "myla311_2017_subset.csv"}', all_varchar = true)
-),
+{LA_EXPORT},
 
 judged as (
     select
@@ -246,7 +238,7 @@ judged as (
             when date_diff('second', created_at, closed_at) <= 60 then 'closed_on_creation'
         end as exclusion,
         date_diff('second', created_at, closed_at) / 3600 as hours
-    from export
+    from la_export
 )
 """
 

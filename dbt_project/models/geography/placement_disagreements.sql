@@ -5,8 +5,6 @@
 
 -- depends_on: {{ source('geography', 'boundaries') }}
 
-{% set has_boundaries = geography_loaded() %}
-
 with
 
 coded_requests as (
@@ -19,11 +17,7 @@ coded_requests as (
 
 layer_areas as (
 
-    {% if has_boundaries -%}
-    select city_id, layer, area_id from {{ source('geography', 'boundaries') }}
-    {%- else -%}
-    {{ no_rows(['city_id', 'layer', 'area_id']) }}
-    {%- endif %}
+    {{ boundary_areas() }}
 
 ),
 

@@ -147,11 +147,7 @@ zip_areas as (
 -- the areas of each layer's vintage: a reported code places a request only if it is one
 layer_areas as (
 
-    {% if has_boundaries -%}
-    select city_id, layer, area_id from {{ source('geography', 'boundaries') }}
-    {%- else -%}
-    {{ no_rows(['city_id', 'layer', 'area_id']) }}
-    {%- endif %}
+    {{ boundary_areas() }}
 
 ),
 
