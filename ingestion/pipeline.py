@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
+import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 
 import dlt
@@ -18,9 +21,12 @@ from dlt.pipeline.pipeline import Pipeline
 from dlt.sources import DltSource
 
 from ingestion.registry import City
+from ingestion.warehouse_lock import warehouse_lock
 
 DEFAULT_WAREHOUSE = Path("data/warehouse.duckdb")
 log = logging.getLogger("civic311.pipeline")
+# Each run's dlt working folder: <warehouse dir>/.dlt/<warehouse stem>/runs/<run>/<pipeline name>.
+RUNS = "runs"
 
 # Telemetry stays off, and Arrow loads carry dlt's load id like dict loads do.
 os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")
@@ -48,37 +54,87 @@ def raw_table_exists(warehouse: Path, city: City, table: str = "service_requests
     return bool(found)
 
 
+def working_root(warehouse: Path) -> Path:
+    """dlt's local working folders of a warehouse's loads: beside it, so two
+    warehouses (a test's and the demo's) never share one."""
+    return warehouse.parent / ".dlt" / warehouse.stem
+
+
+def _run_folder() -> str:
+    return f"{datetime.now(UTC):%Y%m%dT%H%M%S}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+
+
 def city_pipeline(city: City, warehouse: Path | None = None, name_suffix: str = "") -> Pipeline:
-    """The city's pipeline. Building it touches no file: dlt creates the warehouse
-    on the first run, in a folder that must exist by then. A `name_suffix` gives
-    another load path of the city (exports) its own state in the same dataset."""
+    """The city's pipeline, in a working folder of its own run.
+
+    Building it touches no file: dlt creates the warehouse on the first run, in a
+    folder that must exist by then. Every call gets a new working folder, so two
+    loads never take over each other's packages; the pipeline's state and schema
+    live in the dataset, and dlt restores them from there. A `name_suffix` gives
+    another load path of the city (exports) its own state in the same dataset.
+    """
     warehouse = Path(warehouse or warehouse_path()).resolve()
     return dlt.pipeline(
         pipeline_name=f"civic311_{city.id}{name_suffix}",
         destination=dlt.destinations.duckdb(str(warehouse)),
         dataset_name=raw_dataset(city),
-        # Local working files sit beside the warehouse they belong to, so two
-        # warehouses (a test's and the demo's) never share pipeline state.
-        pipelines_dir=str(warehouse.parent / ".dlt" / warehouse.stem),
+        pipelines_dir=str(working_root(warehouse) / RUNS / _run_folder()),
     )
 
 
-def finish_pending(pipeline: Pipeline) -> LoadInfo | None:
-    """Normalize and load what a killed run left behind.
+def _left_behind(pipeline: Pipeline) -> list[Path]:
+    """Working folders of earlier runs of this pipeline (same city and kind) that
+    are still on disk, oldest first: a run removes its own when it ends, so these
+    are runs that were killed or failed. The folder all runs shared before runs
+    had their own is looked at too."""
+    root = Path(pipeline.pipelines_dir).parent.parent
+    name = pipeline.pipeline_name
+    folders = [root / name, *sorted((root / RUNS).glob(f"*/{name}"))]
+    return [folder for folder in folders if folder.is_dir() and folder != Path(pipeline.working_dir)]
 
-    dlt keeps a run's extracted and normalized packages on disk until they are
-    loaded; a process killed part-way leaves them there. `Pipeline.run` would
-    load them and then *skip* the data it was given, so every civic311 load
-    finishes them first, explicitly, and then extracts its own window. A package
-    that was still being extracted is never committed and is simply re-read.
+
+def finish_pending(pipeline: Pipeline) -> list[LoadInfo]:
+    """Normalize and load what killed runs of this pipeline left behind.
+
+    dlt keeps a run's extracted and normalized packages in its working folder
+    until they are loaded; a process killed part-way leaves them there. Every
+    civic311 load finishes them first, under the warehouse lock, before it
+    extracts its own window; the folder is removed once nothing in it is pending.
+    A package that was still being extracted was never committed and is simply
+    read again. A leftover that fails to load stays for the next run.
     """
-    if not pipeline.has_pending_data:
-        return None
-    log.warning("%s: loading packages left by an interrupted run first", pipeline.pipeline_name)
-    return pipeline.run()
+    loaded = []
+    for working_dir in _left_behind(pipeline):
+        left = dlt.pipeline(
+            pipeline_name=pipeline.pipeline_name,
+            destination=pipeline.destination,
+            dataset_name=pipeline.dataset_name,
+            pipelines_dir=str(working_dir.parent),
+        )
+        if left.has_pending_data:
+            log.warning("%s: loading packages left by an interrupted run first", pipeline.pipeline_name)
+            loaded.append(left.run())
+        shutil.rmtree(working_dir.parent if working_dir.parent.parent.name == RUNS else working_dir)
+    return loaded
 
 
-def run_source(pipeline: Pipeline, source: DltSource) -> LoadInfo:
-    """Finish any interrupted load, then load `source`."""
-    finish_pending(pipeline)
-    return pipeline.run(source)
+def release(pipeline: Pipeline) -> None:
+    """Remove the run's working folder, unless it holds packages still to load."""
+    folder = Path(pipeline.pipelines_dir)
+    if folder.parent.name == RUNS and not pipeline.has_pending_data:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def load_source(
+    city: City, source: DltSource, warehouse: Path | None = None, name_suffix: str = ""
+) -> LoadInfo:
+    """Load `source` into the city's dataset under the writer lock: first what killed
+    runs left behind, then the source, in a working folder of this run's own."""
+    warehouse = Path(warehouse or warehouse_path()).resolve()
+    with warehouse_lock(warehouse):
+        pipeline = city_pipeline(city, warehouse, name_suffix)
+        try:
+            finish_pending(pipeline)
+            return pipeline.run(source)
+        finally:
+            release(pipeline)

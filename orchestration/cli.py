@@ -22,10 +22,11 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import TypeVar
 
-from ingestion.registry import RegistryError, load_registry
+from ingestion.registry import load_registry
 from ingestion.replay import Fault, FaultPlan, ReplayServer
 from ingestion.replay.catalog import mount_city
 from ingestion.synthetic import SYNTHETIC_ENV
+from orchestration.failures import failure_line
 
 T = TypeVar("T")
 DEMO_DIR = Path("data/demo")
@@ -98,7 +99,7 @@ def cmd_load(args: argparse.Namespace) -> int:
     city = load_registry().city(args.city)
     for path in args.from_file:
         try:
-            summary = load_export(city, Path(path))
+            summary = load_export(city, Path(path), wait=args.wait)
         except ExportError as exc:
             print(f"civic311 load: {exc}", file=sys.stderr)
             return 2
@@ -235,6 +236,9 @@ def cmd_dev(args: argparse.Namespace) -> int:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="civic311", description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--debug", action="store_true", help="show the traceback of a failure, not just its one line"
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     def feed_options(p: argparse.ArgumentParser) -> None:
@@ -274,6 +278,14 @@ def _parser() -> argparse.ArgumentParser:
     load.add_argument(
         "--from-file", action="append", required=True, metavar="PATH", help="CSV or JSON export"
     )
+    load.add_argument(
+        "--wait",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="while another process writes the warehouse, wait at most this long, then exit 2 "
+        "(default: wait until it has finished)",
+    )
     load.set_defaults(func=cmd_load)
 
     quarantine = sub.add_parser("quarantine", help="count quarantined records by city, stage and rule")
@@ -307,10 +319,19 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "replay":
         # Dagster logs runs itself; only the standalone server needs a handler.
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    else:
+        # civic311's own warnings (a load waiting for the lock, finishing a killed run's
+        # packages) are one line each; dlt's tracebacks only with --debug.
+        logging.basicConfig(level=logging.WARNING, format=f"civic311 {args.command}: %(message)s")
+        if not args.debug:
+            os.environ.setdefault("RUNTIME__LOG_LEVEL", "CRITICAL")
     try:
         return args.func(args)
-    except RegistryError as exc:
-        print(f"civic311: {exc}", file=sys.stderr)
+    except Exception as exc:
+        said = failure_line(exc)
+        if said is None or args.debug:
+            raise
+        print(f"civic311 {args.command}: {said}", file=sys.stderr)
         return 2
 
 

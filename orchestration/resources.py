@@ -4,17 +4,63 @@ run config or shown in the UI."""
 
 from __future__ import annotations
 
+import functools
+import inspect
 import os
 import shutil
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TypeVar
 
 from dagster_dbt import DbtCliResource, DbtProject
 from dagster_dlt import DagsterDltResource
 
+from ingestion.pipeline import warehouse_path
+from ingestion.warehouse_lock import warehouse_lock
+
 # Every step that opens the DuckDB warehouse runs in this pool; the instance
 # (orchestration/dagster.yaml) gives it one slot, as DuckDB allows one writer.
+# The pool orders Dagster's own steps; `holds_warehouse` also keeps out any other
+# process (a `civic311 load`, another Dagster instance) with the OS-level lock.
 WAREHOUSE_POOL = "duckdb_warehouse"
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def holds_warehouse(warehouse: Path | None = None) -> Callable[[F], F]:
+    """Run a Dagster step's body under the warehouse's writer lock
+    (ingestion/warehouse_lock.py). A step that finds it held waits as long as it
+    takes and says in the run's log who holds it. The warehouse defaults to
+    `$CIVIC311_WAREHOUSE`, read when the step runs, as dbt reads it."""
+
+    def locked(context: Any) -> Any:
+        run_id = getattr(context, "run_id", "?")
+        return warehouse_lock(
+            warehouse or warehouse_path(),
+            command=f"dagster run {run_id}, step {context.op_def.name}",
+            say=context.log.warning,
+        )
+
+    def decorate(body: F) -> F:
+        if inspect.isgeneratorfunction(body):
+
+            @functools.wraps(body)
+            def stepping(context, *args, **kwargs):
+                with locked(context):
+                    yield from body(context, *args, **kwargs)
+
+            return stepping  # type: ignore[return-value]
+
+        @functools.wraps(body)
+        def step(context, *args, **kwargs):
+            with locked(context):
+                return body(context, *args, **kwargs)
+
+        return step  # type: ignore[return-value]
+
+    return decorate
+
 
 DBT_PROJECT_DIR = Path(__file__).resolve().parent.parent / "dbt_project"
 

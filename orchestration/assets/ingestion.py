@@ -20,12 +20,12 @@ from dagster import (
 from dagster_dlt import DagsterDltResource, DagsterDltTranslator, dlt_assets
 from dagster_dlt.translator import DltResourceTranslatorData
 
-from ingestion.pipeline import city_pipeline, finish_pending, raw_dataset
+from ingestion.pipeline import city_pipeline, finish_pending, raw_dataset, release
 from ingestion.registry import City
 from ingestion.sources import source_for
 from ingestion.sources.resource import REJECTED_TABLE
 from orchestration.partitions import daily_partitions
-from orchestration.resources import WAREHOUSE_POOL, replay_url
+from orchestration.resources import WAREHOUSE_POOL, holds_warehouse, replay_url
 
 _DESCRIPTIONS = {
     "service_requests": "{name} service requests as its {protocol} feed delivered them, merged on "
@@ -99,22 +99,32 @@ def build_raw_assets(city: City, warehouse: Path) -> AssetsDefinition:
         partitions_def=daily_partitions,
         pool=WAREHOUSE_POOL,
     )
+    @holds_warehouse(warehouse)
     def _raw(context: AssetExecutionContext, dlt: DagsterDltResource):
         window = context.partition_time_window
-        warehouse.parent.mkdir(parents=True, exist_ok=True)
-        finish_pending(pipeline)
-        source = source_for(city, start=window.start, end=window.end, base_url=city.base_url(replay_url()))
-        for result in dlt.run(
-            context=context, dlt_source=source, dlt_pipeline=pipeline, dagster_dlt_translator=translator
-        ):
-            if isinstance(result, MaterializeResult) and result.asset_key == raw_asset_key(city):
-                report = load_report(warehouse, city)
-                if report["variant_columns"]:
-                    context.log.warning(
-                        f"{city.id}: type drift kept in variant columns {report['variant_columns']}"
-                    )
-                result = result._replace(metadata={**(result.metadata or {}), **_metadata(report)})
-            yield result
+        # This run's own working folder: what a killed run left is finished first.
+        run_pipeline = city_pipeline(city, warehouse)
+        try:
+            finish_pending(run_pipeline)
+            source = source_for(
+                city, start=window.start, end=window.end, base_url=city.base_url(replay_url())
+            )
+            for result in dlt.run(
+                context=context,
+                dlt_source=source,
+                dlt_pipeline=run_pipeline,
+                dagster_dlt_translator=translator,
+            ):
+                if isinstance(result, MaterializeResult) and result.asset_key == raw_asset_key(city):
+                    report = load_report(warehouse, city)
+                    if report["variant_columns"]:
+                        context.log.warning(
+                            f"{city.id}: type drift kept in variant columns {report['variant_columns']}"
+                        )
+                    result = result._replace(metadata={**(result.metadata or {}), **_metadata(report)})
+                yield result
+        finally:
+            release(run_pipeline)
 
     return _raw
 

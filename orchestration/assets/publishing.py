@@ -29,7 +29,7 @@ from dagster import (
 )
 from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
 
-from orchestration.resources import WAREHOUSE_POOL
+from orchestration.resources import WAREHOUSE_POOL, holds_warehouse
 from orchestration.serving import publish, published_dir, serving_path
 
 SERVED = AssetKey(["serving", "marts"])
@@ -83,6 +83,7 @@ def build_publish_asset(
             "(docs/bi.md)."
         ),
     )
+    @holds_warehouse(warehouse)
     def served_marts(context: AssetExecutionContext) -> MaterializeResult:
         audit(context.instance, gating_checks, "Publishing")
         done = publish(warehouse, serving_path(warehouse), published_dir(warehouse), label=context.run_id)

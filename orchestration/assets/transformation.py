@@ -13,7 +13,7 @@ from dagster import AssetExecutionContext, AssetKey, AssetsDefinition
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
 
 from orchestration.partitions import daily_partitions
-from orchestration.resources import WAREHOUSE_POOL, dbt_manifest_is_stale, dbt_project
+from orchestration.resources import WAREHOUSE_POOL, dbt_manifest_is_stale, dbt_project, holds_warehouse
 
 # A fresh clone has no manifest yet, and an edited project has an old one.
 # `dagster dev` re-parses on start (prepare_if_dev in definitions.py); every
@@ -67,6 +67,7 @@ def build_dbt_assets(name: str, select: str = "fqn:*", exclude: str | None = Non
         partitions_def=daily_partitions,
         pool=WAREHOUSE_POOL,
     )
+    @holds_warehouse()
     def _models(context: AssetExecutionContext, dbt: DbtCliResource):
         window = partition_window_vars(context)
         args = ["build", *(["--vars", json.dumps(window)] if window else [])]

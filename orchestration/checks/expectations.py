@@ -36,7 +36,7 @@ from ingestion.pipeline import raw_dataset, raw_table_exists
 from ingestion.registry import City, Registry
 from orchestration.assets.ingestion import raw_asset_key
 from orchestration.partitions import daily_partitions
-from orchestration.resources import DBT_PROJECT_DIR, WAREHOUSE_POOL
+from orchestration.resources import DBT_PROJECT_DIR, WAREHOUSE_POOL, holds_warehouse
 
 # GX must never try the network. It is imported lazily (the import takes seconds
 # and only a running check needs it), always after this line.
@@ -428,6 +428,7 @@ def build_raw_suite_check(city: City, warehouse: Path) -> AssetChecksDefinition:
         partitions_def=daily_partitions,
         pool=WAREHOUSE_POOL,
     )
+    @holds_warehouse(warehouse)
     def _check(context: AssetCheckExecutionContext) -> AssetCheckResult:
         if not raw_table_exists(warehouse, city):
             # Nothing has been loaded for the city yet: there is no row to be wrong.
@@ -453,6 +454,7 @@ def build_int_suite_check(registry: Registry, warehouse: Path) -> AssetChecksDef
         partitions_def=daily_partitions,
         pool=WAREHOUSE_POOL,
     )
+    @holds_warehouse(warehouse)
     def _check(context: AssetCheckExecutionContext) -> AssetCheckResult:
         start, end = run_window(context)
         frame = read_frame(suite.name, warehouse, window_params(start, end, registry.cities))
@@ -472,7 +474,8 @@ def build_mart_suite_check(mart: str, warehouse: Path) -> AssetChecksDefinition:
         blocking=True,
         pool=WAREHOUSE_POOL,
     )
-    def _check() -> AssetCheckResult:
+    @holds_warehouse(warehouse)
+    def _check(context: AssetCheckExecutionContext) -> AssetCheckResult:
         return check_result(validate(mart, read_frame(mart, warehouse)))
 
     return _check

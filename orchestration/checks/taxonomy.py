@@ -24,7 +24,7 @@ from dagster import (
 from ingestion.registry import Registry
 from orchestration.checks.expectations import INT_ASSET, run_window, window_params
 from orchestration.partitions import daily_partitions
-from orchestration.resources import WAREHOUSE_POOL
+from orchestration.resources import WAREHOUSE_POOL, holds_warehouse
 
 CHECK_NAME = "unclassified_share_within_threshold"
 TOP_TYPES = 20
@@ -188,6 +188,7 @@ def build_taxonomy_check(registry: Registry, warehouse: Path) -> AssetChecksDefi
         partitions_def=daily_partitions,
         pool=WAREHOUSE_POOL,
     )
+    @holds_warehouse(warehouse)
     def _check(context: AssetCheckExecutionContext) -> AssetCheckResult:
         start, end = run_window(context)
         report = unclassified_shares(warehouse, registry, start, end)

@@ -99,7 +99,7 @@ def main(argv: list[str]) -> int:
     registry_path, city_id, warehouse, replay_url, start, end, *rest = argv
     if rest:
         _install(rest[0])
-    from ingestion.pipeline import city_pipeline, run_source
+    from ingestion.pipeline import load_source
     from ingestion.registry import load_registry
     from ingestion.sources import source_for
 
@@ -116,7 +116,7 @@ def main(argv: list[str]) -> int:
         base_url=city.base_url(replay_url),
         backoff_seconds=0.01,
     )
-    run_source(city_pipeline(city, Path(warehouse)), source)
+    load_source(city, source, Path(warehouse))
     return 0
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import yaml
 
 from ingestion.geography.boundaries import MIRROR_ENV, load_layer, write_layers
-from ingestion.pipeline import city_pipeline, run_source
+from ingestion.pipeline import load_source
 from ingestion.registry import Registry, load_registry
 from ingestion.replay import ReplayServer
 from ingestion.replay.catalog import mount_city
@@ -83,7 +83,7 @@ def load_api_samples(registry: Registry, warehouse: Path) -> None:
             else:
                 mount_city(server, city, files)
             source = source_for(city, START, END, base_url=city.base_url(server.url), backoff_seconds=0.01)
-            run_source(city_pipeline(city, warehouse), source).raise_on_failed_jobs()
+            load_source(city, source, warehouse).raise_on_failed_jobs()
 
 
 def load_export_samples(registry: Registry, warehouse: Path) -> None:

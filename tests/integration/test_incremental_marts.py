@@ -18,7 +18,7 @@ from datetime import UTC, date, datetime
 import duckdb
 import pytest
 
-from ingestion.pipeline import city_pipeline, run_source
+from ingestion.pipeline import load_source
 from ingestion.registry import load_registry
 from ingestion.replay import ReplayServer
 from ingestion.sources import source_for
@@ -107,7 +107,7 @@ def test_window_by_window_equals_a_full_refresh(tmp_path, monkeypatch):
             source = source_for(
                 city, utc(start), utc(end), base_url=city.base_url(server.url), backoff_seconds=0.01
             )
-            run_source(city_pipeline(city, warehouse), source).raise_on_failed_jobs()
+            load_source(city, source, warehouse).raise_on_failed_jobs()
             dbt_build(
                 warehouse,
                 "civic311",
@@ -163,7 +163,7 @@ def test_a_window_rewrites_only_what_changed_in_it(tmp_path, monkeypatch):
             base_url=city.base_url(server.url),
             backoff_seconds=0.01,
         )
-        run_source(city_pipeline(city, warehouse), source).raise_on_failed_jobs()
+        load_source(city, source, warehouse).raise_on_failed_jobs()
     select = "+fct_service_requests"
     dbt_build(warehouse, select, tmp_path / "first", dbt_vars={"as_of": LATER})
     with duckdb.connect(str(warehouse)) as con:

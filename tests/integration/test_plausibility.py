@@ -11,7 +11,7 @@ import re
 import duckdb
 import pytest
 
-from ingestion.pipeline import city_pipeline, run_source
+from ingestion.pipeline import load_source
 from ingestion.registry import load_registry
 from ingestion.replay import ReplayServer
 from ingestion.sources import source_for
@@ -104,7 +104,7 @@ def test_1900_era_requests_that_bypass_the_loader_fail_the_build(tmp_path):
         server.add_dataset("fhrw-4uyv", records, id_field="unique_key", prefix="/nyc")
         server.add_dataset("erm2-nwe9", [], id_field="unique_key", prefix="/nyc")
         source = source_for(nyc, START, END, base_url=nyc.base_url(server.url), backoff_seconds=0.01)
-        run_source(city_pipeline(nyc, warehouse), source).raise_on_failed_jobs()
+        load_source(nyc, source, warehouse).raise_on_failed_jobs()
     done = run_dbt(warehouse, f"+int_service_requests cities {TEST}", tmp_path)
     assert done.returncode != 0
     assert implausible(done.stdout) == {

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 import duckdb
 import pytest
 
-from ingestion.pipeline import city_pipeline, run_source
+from ingestion.pipeline import load_source
 from ingestion.registry import load_registry
 from ingestion.replay import ReplayServer
 from ingestion.sources import source_for
@@ -24,7 +24,7 @@ LA_EXPORT = SHARED_DATA / "la" / "myla311_2017_subset.csv"
 
 def _load(city, server, warehouse, start, end):
     source = source_for(city, start=start, end=end, base_url=city.base_url(server.url), backoff_seconds=0.01)
-    run_source(city_pipeline(city, warehouse), source).raise_on_failed_jobs()
+    load_source(city, source, warehouse).raise_on_failed_jobs()
 
 
 def test_san_francisco_soda_records(tmp_path):

@@ -31,12 +31,13 @@ from dlt.destinations.exceptions import DatabaseUndefinedRelation
 from dlt.pipeline.exceptions import PipelineStepFailed
 from dlt.sources import DltResource
 
-from ingestion.pipeline import city_pipeline, finish_pending, warehouse_path
+from ingestion.pipeline import city_pipeline, finish_pending, release, warehouse_path
 from ingestion.registry import City
 from ingestion.sources.exports.files import ExportError, ExportFile
 from ingestion.sources.exports.readahead import read_ahead
 from ingestion.sources.exports.shape import BatchShaper
 from ingestion.sources.resource import rejected_table
+from ingestion.warehouse_lock import warehouse_lock
 
 __all__ = ["EXPORT_TABLE", "ExportError", "ExportSummary", "export_source", "load_export"]
 
@@ -139,15 +140,39 @@ def export_pipeline(city: City, warehouse: Path | None = None) -> dlt.Pipeline:
     return city_pipeline(city, warehouse, name_suffix="_export")
 
 
-def load_export(city: City, path: Path | str, warehouse: Path | None = None) -> ExportSummary:
-    """Load one export file of `city` into the warehouse; reloading a file changes nothing."""
+def load_export(
+    city: City, path: Path | str, warehouse: Path | None = None, *, wait: float | None = None
+) -> ExportSummary:
+    """Load one export file of `city` into the warehouse; reloading a file changes nothing.
+    Holds the warehouse's writer lock throughout, waiting for it `wait` seconds at most
+    (None: as long as it takes)."""
     started = time.perf_counter()
     counts = ExportCounts()
     source = export_source(city, Path(path), counts)
-    pipeline = export_pipeline(city, warehouse)
-    # A load killed part-way left packages behind: they go in first, so this file is
-    # then loaded (and merged) rather than skipped.
-    finish_pending(pipeline)
+    warehouse = Path(warehouse or warehouse_path()).resolve()
+    with warehouse_lock(warehouse, wait=wait):
+        pipeline = export_pipeline(city, warehouse)
+        try:
+            # A load killed part-way left packages behind: they go in first, so this
+            # file is then loaded (and merged) rather than skipped.
+            finish_pending(pipeline)
+            _run(pipeline, source, counts)
+        finally:
+            release(pipeline)
+    return ExportSummary(
+        city_id=city.id,
+        path=Path(path),
+        rows_read=counts.rows_read,
+        rows_loaded=counts.rows_loaded,
+        rows_quarantined=counts.rows_quarantined,
+        columns=tuple(counts.columns),
+        seconds=time.perf_counter() - started,
+        schema=counts.schema,
+        timestamps=counts.timestamps,
+    )
+
+
+def _run(pipeline: dlt.Pipeline, source: DltResource, counts: ExportCounts) -> None:
     first_load = _export_table_is_empty(pipeline)
     if first_load:
         # Nothing to merge with: append straight into the table, skipping the staging
@@ -165,17 +190,6 @@ def load_export(city: City, path: Path | str, warehouse: Path | None = None) -> 
         raise bad_file from None
     if first_load and counts.rows_loaded:
         _keep_newest_per_key(pipeline)
-    return ExportSummary(
-        city_id=city.id,
-        path=Path(path),
-        rows_read=counts.rows_read,
-        rows_loaded=counts.rows_loaded,
-        rows_quarantined=counts.rows_quarantined,
-        columns=tuple(counts.columns),
-        seconds=time.perf_counter() - started,
-        schema=counts.schema,
-        timestamps=counts.timestamps,
-    )
 
 
 def _export_error(failed: BaseException) -> ExportError | None:
