@@ -114,12 +114,17 @@ def cmd_load(args: argparse.Namespace) -> int:
 
 
 def _read_warehouse(command: str, read: Callable[[Path], T]) -> T | None:
-    """What `read` finds in the working warehouse; None, said on stderr, when there is none yet."""
+    """What `read` finds in the working warehouse; None, said on stderr, when there is none yet.
+    A writer keeps DuckDB from opening the file even to read, so this waits for the writer lock."""
     from ingestion.pipeline import warehouse_path
+    from ingestion.warehouse_lock import warehouse_lock
 
     warehouse = warehouse_path()
     try:
-        return read(warehouse)
+        if not warehouse.exists():
+            return read(warehouse)
+        with warehouse_lock(warehouse):
+            return read(warehouse)
     except FileNotFoundError as exc:
         print(f"civic311 {command}: {warehouse}: {exc}", file=sys.stderr)
         return None
