@@ -89,6 +89,40 @@ def content_hash(con: duckdb.DuckDBPyConnection, table: str) -> tuple[int, str]:
     return len(rows), hashlib.sha256("\n".join(text).encode()).hexdigest()
 
 
+# Set by each load (dlt's load and row ids, civic311's load time), so two loads differ in them.
+LOAD_COLUMNS = {"_loaded_at", "_dlt_load_id", "_dlt_id"}
+
+
+def dataset_hash(warehouse: Path, schema: str) -> dict[str, tuple]:
+    """Per table of a dataset (dlt's own tables aside): (rows, md5 of its sorted rows),
+    with the columns that differ between two loads of the same rows left out."""
+    hashes = {}
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        tables = [
+            r[0]
+            for r in con.execute(
+                "select table_name from information_schema.tables where table_schema = ? "
+                "and table_name not like '\\_dlt%' escape '\\' order by 1",
+                [schema],
+            ).fetchall()
+        ]
+        for table in tables:
+            columns = [
+                r[0]
+                for r in con.execute(
+                    "select column_name from information_schema.columns where table_schema = ? "
+                    "and table_name = ? order by column_name",
+                    [schema, table],
+                ).fetchall()
+                if r[0] not in LOAD_COLUMNS
+            ]
+            row = " || '|' || ".join(f"coalesce(cast(\"{c}\" as varchar), '<null>')" for c in columns)
+            hashes[table] = con.execute(
+                f'select count(*), md5(string_agg({row}, \'\\n\' order by {row})) from "{schema}"."{table}"'  # noqa: S608
+            ).fetchone()
+    return hashes
+
+
 def file_digest(path: Path) -> str:
     """sha256 of a file's bytes: a served file must keep every byte when nothing is published."""
     return hashlib.sha256(path.read_bytes()).hexdigest()

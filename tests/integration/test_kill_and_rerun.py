@@ -17,7 +17,6 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import duckdb
 import pytest
 
 from ingestion.registry import load_registry
@@ -25,12 +24,10 @@ from ingestion.replay import ReplayServer
 from ingestion.replay.ckan import CkanApi, load_ckan_records
 from ingestion.replay.open311 import Open311Api, load_open311_records
 from ingestion.replay.seeclickfix import SeeClickFixApi, load_scf_issues
-from tests.conftest import NYC_SODA_SAMPLE, REPO, SHARED_DATA, write_registry
+from tests.conftest import NYC_SODA_SAMPLE, REPO, SHARED_DATA, dataset_hash, write_registry
 from tests.integration.killable_load import KILL_POINTS
 
 pytestmark = pytest.mark.integration
-
-VOLATILE = {"_loaded_at", "_dlt_load_id", "_dlt_id"}
 
 
 @dataclass(frozen=True)
@@ -125,35 +122,6 @@ CASES: dict[str, Callable[[], Case]] = {
 }
 
 
-def table_hash(warehouse: Path, schema: str) -> dict[str, tuple]:
-    """Per table of the city's dataset: (rows, md5 of its sorted rows)."""
-    hashes = {}
-    with duckdb.connect(str(warehouse), read_only=True) as con:
-        tables = [
-            r[0]
-            for r in con.execute(
-                "select table_name from information_schema.tables where table_schema = ? "
-                "and table_name not like '\\_dlt%' escape '\\' order by 1",
-                [schema],
-            ).fetchall()
-        ]
-        for table in tables:
-            columns = [
-                r[0]
-                for r in con.execute(
-                    "select column_name from information_schema.columns where table_schema = ? "
-                    "and table_name = ? order by column_name",
-                    [schema, table],
-                ).fetchall()
-                if r[0] not in VOLATILE
-            ]
-            row = " || '|' || ".join(f"coalesce(cast(\"{c}\" as varchar), '<null>')" for c in columns)
-            hashes[table] = con.execute(
-                f'select count(*), md5(string_agg({row}, \'\\n\' order by {row})) from "{schema}"."{table}"'  # noqa: S608
-            ).fetchone()
-    return hashes
-
-
 @pytest.fixture(scope="module", params=sorted(CASES))
 def feed(request, tmp_path_factory) -> Iterator[tuple[Case, Path, str]]:
     case = CASES[request.param]()
@@ -179,7 +147,7 @@ def clean(feed, tmp_path_factory) -> dict[str, tuple]:
     warehouse = tmp_path_factory.mktemp("clean") / "warehouse.duckdb"
     done = _load(feed, warehouse)
     assert done.returncode == 0, done.stderr[-3000:]
-    return table_hash(warehouse, f"raw_{feed[0].city_id}")
+    return dataset_hash(warehouse, f"raw_{feed[0].city_id}")
 
 
 @pytest.mark.parametrize("kill_at", KILL_POINTS)
@@ -190,5 +158,5 @@ def test_killed_run_then_rerun_matches_a_clean_run(feed, clean, kill_at, tmp_pat
 
     rerun = _load(feed, warehouse)
     assert rerun.returncode == 0, rerun.stderr[-3000:]
-    assert table_hash(warehouse, f"raw_{feed[0].city_id}") == clean
+    assert dataset_hash(warehouse, f"raw_{feed[0].city_id}") == clean
     assert clean[feed[0].table][0] > 0
