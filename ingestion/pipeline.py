@@ -7,7 +7,6 @@ in that dataset too, next to the rows it describes.
 
 from __future__ import annotations
 
-import logging
 import os
 from pathlib import Path
 
@@ -17,10 +16,11 @@ from dlt.common.pipeline import LoadInfo
 from dlt.pipeline.pipeline import Pipeline
 from dlt.sources import DltSource
 
+from ingestion.redact import get_logger
 from ingestion.registry import City
 
 DEFAULT_WAREHOUSE = Path("data/warehouse.duckdb")
-log = logging.getLogger("civic311.pipeline")
+log = get_logger("civic311.pipeline")
 
 # Telemetry stays off, and Arrow loads carry dlt's load id like dict loads do.
 os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")
