@@ -12,6 +12,8 @@ from pathlib import Path
 from dagster_dbt import DbtCliResource, DbtProject
 from dagster_dlt import DagsterDltResource
 
+from ingestion.registry import REPLAY_URL_ENV, checked_replay_url
+
 # Every step that opens the DuckDB warehouse runs in this pool; the instance
 # (orchestration/dagster.yaml) gives it one slot, as DuckDB allows one writer.
 WAREHOUSE_POOL = "duckdb_warehouse"
@@ -48,7 +50,7 @@ def dbt_manifest_is_stale() -> bool:
 
 def replay_url() -> str | None:
     """`CIVIC311_REPLAY_URL`: read every city from this local replay server instead of its portal."""
-    return os.environ.get("CIVIC311_REPLAY_URL") or None
+    return checked_replay_url(os.environ.get(REPLAY_URL_ENV) or None)
 
 
 def build_resources() -> dict[str, object]:
