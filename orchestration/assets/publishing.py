@@ -29,6 +29,7 @@ from dagster import (
 )
 from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
 
+from orchestration.redaction import redacted
 from orchestration.resources import WAREHOUSE_POOL
 from orchestration.serving import publish, published_dir, serving_path
 
@@ -83,6 +84,7 @@ def build_publish_asset(
             "(docs/bi.md)."
         ),
     )
+    @redacted
     def served_marts(context: AssetExecutionContext) -> MaterializeResult:
         audit(context.instance, gating_checks, "Publishing")
         done = publish(warehouse, serving_path(warehouse), published_dir(warehouse), label=context.run_id)
