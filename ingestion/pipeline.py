@@ -7,7 +7,6 @@ in that dataset too, next to the rows it describes.
 
 from __future__ import annotations
 
-import logging
 import os
 import shutil
 import uuid
@@ -20,11 +19,12 @@ from dlt.common.pipeline import LoadInfo
 from dlt.pipeline.pipeline import Pipeline
 from dlt.sources import DltSource
 
+from ingestion.redact import get_logger
 from ingestion.registry import City
 from ingestion.warehouse_lock import warehouse_lock
 
 DEFAULT_WAREHOUSE = Path("data/warehouse.duckdb")
-log = logging.getLogger("civic311.pipeline")
+log = get_logger("civic311.pipeline")
 # Each run's dlt working folder: <warehouse dir>/.dlt/<warehouse stem>/runs/<run>/<pipeline name>.
 RUNS = "runs"
 

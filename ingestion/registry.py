@@ -17,11 +17,15 @@ from datetime import datetime
 from fnmatch import fnmatchcase
 from functools import cached_property
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Literal, NamedTuple
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_core import PydanticCustomError
+
+from ingestion.redact import RedactedError, redact_url, remember_credential_variable
 
 DEFAULT_REGISTRY = Path(__file__).with_name("cities.yaml")
 SOCRATA_MAX_LIMIT = 50_000
@@ -31,13 +35,73 @@ CKAN_MAX_LIMIT = 32_000
 
 CityId = Annotated[str, Field(pattern=r"^[a-z0-9_]+$")]
 EnvVarName = Annotated[str, Field(pattern=r"^[A-Z_][A-Z0-9_]*$")]
-BaseUrl = Annotated[str, Field(pattern=r"^https?://[^?#]+$")]
 SocrataId = Annotated[str, Field(pattern=r"^[a-z0-9]{4}-[a-z0-9]{4}$")]
 Year = Annotated[int, Field(ge=1990, le=2100)]
 
 
-class RegistryError(ValueError):
+class RegistryError(RedactedError, ValueError):
     """A registry entry is invalid; the message says which city, which field and the fix."""
+
+
+class UrlProblem(NamedTuple):
+    """What is wrong with a URL, shown without its secret part; `credential` when the
+    wrong part is one that carries credentials (user name, password, query, fragment)."""
+
+    message: str
+    credential: bool
+
+
+def url_problem(url: str, base: bool = True) -> UrlProblem | None:
+    """What makes `url` unfit for civic311, or None. A URL never carries a credential:
+    a user name and password in it (or, in a `base` URL, a query string or fragment) would
+    be sent along and repeated in logs, errors and stored run events."""
+    shown = redact_url(url)
+    if any(character.isspace() for character in url):
+        return UrlProblem(f"contains whitespace ({shown!r})", credential=False)
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises on a port that is not a number
+    except ValueError:
+        return UrlProblem(f"is not a valid URL ({shown!r})", credential=False)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return UrlProblem(f"must be an http:// or https:// URL with a host ({shown!r})", credential=False)
+    if "@" in parts.netloc:
+        return UrlProblem(f"carries a user name or password ({shown!r})", credential=True)
+    if base and (parts.query or "?" in url):
+        return UrlProblem(f"carries a query string ({shown!r})", credential=True)
+    if base and (parts.fragment or "#" in url):
+        return UrlProblem(f"carries a fragment ({shown!r})", credential=True)
+    return None
+
+
+REPLAY_URL_ENV = "CIVIC311_REPLAY_URL"
+
+
+def checked_replay_url(url: str | None) -> str | None:
+    """The replay URL from the environment, held to a base URL's rules (no user name,
+    password, query string or spaces); refused in one line that names the variable."""
+    problem = url_problem(url) if url else None
+    if problem:
+        raise RegistryError(
+            f"{REPLAY_URL_ENV} {problem.message}: set it to the replay's root alone, "
+            "e.g. http://127.0.0.1:8311 (a credential goes in the variable a city's registry entry names)"
+        )
+    return url
+
+
+def _base_url_fix(source: type[BaseModel], problem: UrlProblem) -> str:
+    """The fix for a bad base URL; a credential goes in the variable the protocol names."""
+    if not problem.credential:
+        return (
+            "give the API root as an http:// or https:// URL with no spaces, e.g. 'https://data.example.org'"
+        )
+    for field, header in (("app_token_env", "the X-App-Token header"), ("api_key_env", "a header")):
+        if field in source.model_fields:
+            return (
+                "give the API root alone, e.g. 'https://data.example.org', and put a token or key in an "
+                f"environment variable named by source.{field} (it is sent only in {header})"
+            )
+    return "give the API root alone, e.g. 'https://seeclickfix.com/api/v2'; this protocol takes no credential"
 
 
 class _Strict(BaseModel):
@@ -47,7 +111,7 @@ class _Strict(BaseModel):
 class _HttpSource(_Strict):
     """Settings every HTTP adapter shares."""
 
-    base_url: BaseUrl
+    base_url: str
     id_field: str = Field(min_length=1)
     # Late changes are read again: each run starts this far before its window.
     lookback_hours: float = Field(default=72, ge=0)
@@ -61,12 +125,26 @@ class _HttpSource(_Strict):
 
     @field_validator("base_url")
     @classmethod
-    def _no_trailing_slash(cls, value: str) -> str:
+    def _a_plain_base_url(cls, value: str) -> str:
+        problem = url_problem(value, base=True)
+        if problem:
+            raise PydanticCustomError("bad_url", problem.message, {"fix": _base_url_fix(cls, problem)})
         return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _remember_credential_variable(self) -> _HttpSource:
+        # The redactor hides this variable's value wherever civic311 writes text.
+        remember_credential_variable(self.credential_variable)
+        return self
+
+    @property
+    def credential_variable(self) -> str | None:
+        """The environment variable the city's credential is read from, if it has one."""
+        return getattr(self, "app_token_env", None) or getattr(self, "api_key_env", None)
 
     def secret(self) -> str | None:
         """The credential, read from the environment only when a request is made."""
-        name = getattr(self, "app_token_env", None) or getattr(self, "api_key_env", None)
+        name = self.credential_variable
         return os.environ.get(name) if name else None
 
 
@@ -165,7 +243,7 @@ class SeeClickFixSource(_HttpSource):
     """
 
     protocol: Literal["seeclickfix"]
-    base_url: BaseUrl = "https://seeclickfix.com/api/v2"
+    base_url: str = "https://seeclickfix.com/api/v2"
     id_field: str = "id"
     place_url: str = Field(pattern=r"^[a-z0-9_-]+$")
     organizations: tuple[str, ...]
@@ -308,10 +386,25 @@ class FileSource(_Strict):
     data/boundaries/; with $CIVIC311_BOUNDARY_MIRROR set, `mirror` names the same
     file under that directory instead (tests and offline machines)."""
 
-    url: Annotated[str, Field(pattern=r"^https://\S+$")] | None = None
+    url: str | None = None
     path: str | None = None
     package: Annotated[str, Field(pattern=r"^[A-Za-z_][\w.]*:\S+$")] | None = None
     mirror: str | None = None
+
+    @field_validator("url")
+    @classmethod
+    def _a_public_url(cls, value: str | None) -> str | None:
+        # A download URL may need a query (an export's format); a credential it may not.
+        problem = url_problem(value, base=False) if value is not None else None
+        if problem is None and value is not None and not value.startswith("https://"):
+            problem = UrlProblem(f"must be an https:// URL ({redact_url(value)!r})", credential=False)
+        if problem:
+            fix = (
+                "give a public https:// URL with no user name, password or spaces, "
+                "or download the file and give its path"
+            )
+            raise PydanticCustomError("bad_url", problem.message, {"fix": fix})
+        return value
 
     @model_validator(mode="after")
     def _exactly_one(self) -> FileSource:
@@ -607,7 +700,9 @@ def _explain(raw: dict, exc: ValidationError, origin: str) -> RegistryError:
             named, _, message = message.removeprefix("Value error, ").partition(": ")
             field = f"{field}.{named}" if field != "entry" else named
         leaf = next((p for p in reversed(field.split(".")) if not p.isdigit()), field)
-        fix = _FIXES.get(leaf, "see ingestion/cities.yaml and docs/adding-a-city.md for a valid entry")
+        fix = (err.get("ctx") or {}).get("fix") or _FIXES.get(
+            leaf, "see ingestion/cities.yaml and docs/adding-a-city.md for a valid entry"
+        )
         lines.append(f"  - {city}: field '{field}' {message}. Fix: {fix}.")
     return RegistryError("\n".join(lines))
 
@@ -618,7 +713,10 @@ def parse_registry(raw: object, origin: str = "<memory>") -> Registry:
     try:
         return Registry.model_validate(raw)
     except ValidationError as exc:
-        raise _explain(raw, exc, origin) from None
+        error = _explain(raw, exc, origin)
+    # Raised outside the except block: pydantic's own error repeats every input value,
+    # a URL's password too, and must not ride along as the context of ours.
+    raise error
 
 
 def registry_path() -> Path:
@@ -636,5 +734,11 @@ def load_registry(path: Path | None = None) -> Registry:
             "or unset it to use ingestion/cities.yaml"
         ) from None
     except yaml.YAMLError as exc:
-        raise RegistryError(f"city registry {path} is not valid YAML: {exc}") from None
-    return parse_registry(raw, str(path))
+        # The problem and where, not PyYAML's text: that quotes the line, which may hold a secret.
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or "it cannot be parsed"
+        error = RegistryError(f"city registry {path} is not valid YAML{where}: {problem}")
+    else:
+        return parse_registry(raw, str(path))
+    raise error

@@ -22,7 +22,8 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import TypeVar
 
-from ingestion.registry import load_registry
+from ingestion.redact import install_filter, redact
+from ingestion.registry import REPLAY_URL_ENV, checked_replay_url, load_registry
 from ingestion.replay import Fault, FaultPlan, ReplayServer
 from ingestion.replay.catalog import mount_city
 from ingestion.synthetic import SYNTHETIC_ENV
@@ -198,7 +199,7 @@ def cmd_dev(args: argparse.Namespace) -> int:
     feeds = [p for p in DEMO_DIR.glob("synthetic_nyc_*.json") if _is_record_file(p)]
     feed = max(feeds, key=lambda p: p.stat().st_mtime, default=None)
     # A replay the caller points at (a city being added: docs/adding-a-city.md) wins over the demo's.
-    if os.environ.get("CIVIC311_REPLAY_URL"):
+    if checked_replay_url(os.environ.get(REPLAY_URL_ENV)):  # refused in one line if it carries a credential
         feed = None
     server = _demo_server(feed).start() if feed else None
     env = dict(os.environ)
@@ -330,13 +331,15 @@ def main(argv: list[str] | None = None) -> int:
         logging.basicConfig(level=logging.WARNING, format=f"civic311 {args.command}: %(message)s")
         if not args.debug:
             os.environ.setdefault("RUNTIME__LOG_LEVEL", "CRITICAL")
+    for handler in logging.getLogger().handlers:
+        install_filter(handler)  # other libraries' lines are redacted too
     try:
         return args.func(args)
     except Exception as exc:
         said = failure_line(exc)
         if said is None or args.debug:
             raise
-        print(f"civic311 {args.command}: {said}", file=sys.stderr)
+        print(f"civic311 {args.command}: {redact(said)}", file=sys.stderr)
         return 2
 
 

@@ -17,6 +17,7 @@ from dagster_dbt import DbtCliResource, DbtProject
 from dagster_dlt import DagsterDltResource
 
 from ingestion.pipeline import warehouse_path
+from ingestion.registry import REPLAY_URL_ENV, checked_replay_url
 from ingestion.warehouse_lock import warehouse_lock
 
 # Every step that opens the DuckDB warehouse runs in this pool; the instance
@@ -94,7 +95,7 @@ def dbt_manifest_is_stale() -> bool:
 
 def replay_url() -> str | None:
     """`CIVIC311_REPLAY_URL`: read every city from this local replay server instead of its portal."""
-    return os.environ.get("CIVIC311_REPLAY_URL") or None
+    return checked_replay_url(os.environ.get(REPLAY_URL_ENV) or None)
 
 
 def build_resources() -> dict[str, object]:

@@ -32,12 +32,14 @@ from pathlib import Path
 
 import duckdb
 
+from ingestion.redact import RedactedError
+
 SERVING_NAME = "serving.duckdb"
 PUBLISHED_NAME = "published"
 SCHEMA = "marts"
 
 
-class PublishError(RuntimeError):
+class PublishError(RedactedError, RuntimeError):
     """A publish that cannot be made; the previous one is left as it was."""
 
 

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import hashlib
 import importlib.resources
-import logging
 import os
 import re
 from dataclasses import dataclass, field
@@ -33,9 +32,10 @@ import requests
 import shapely
 
 from ingestion.geography.layers import LayerError, normalise_layer, subdivide
+from ingestion.redact import get_logger
 from ingestion.registry import BoundaryLayer, City, FileSource
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 MIRROR_ENV = "CIVIC311_BOUNDARY_MIRROR"

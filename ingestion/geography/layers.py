@@ -14,11 +14,13 @@ from pathlib import Path
 import geopandas as gpd
 import shapely
 
+from ingestion.redact import RedactedError
+
 WGS84 = "EPSG:4326"
 POLYGONAL = ("Polygon", "MultiPolygon")
 
 
-class LayerError(ValueError):
+class LayerError(RedactedError, ValueError):
     """A boundary layer that cannot be used as declared; the message says what to fix."""
 
 

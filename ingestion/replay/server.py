@@ -10,8 +10,6 @@ holds a credential.
 
 from __future__ import annotations
 
-import logging
-import re
 import threading
 import time
 from collections import deque
@@ -21,18 +19,18 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
 
+from ingestion.redact import get_logger, redact
 from ingestion.replay.api import Api, Response
 from ingestion.replay.dataset import Dataset
 from ingestion.replay.records import DEFAULT_CREATED_FIELD, DEFAULT_UPDATED_AT_FIELDS
 from ingestion.replay.socrata import MAX_LIMIT, SocrataApi
 
-logger = logging.getLogger("civic311.replay")
+logger = get_logger("civic311.replay")
 
 __all__ = ["MAX_LIMIT", "Fault", "FaultPlan", "RateLimit", "RecordedRequest", "ReplayServer"]
 
 # Credentials some clients pass as query parameters; they must never reach a log line.
 _SECRET_PARAMS = ("$$app_token", "api_key", "apikey", "key", "token")
-_TOKEN_PARAM = re.compile(r"((?:^|&)(?:(?:\$|%24){2}app_token|api_?key|key|token)=)[^&\s]*", re.IGNORECASE)
 _SECRET_HEADERS = ("x-app-token", "authorization", "x-api-key")
 _REDACTED = "[redacted]"
 
@@ -112,12 +110,14 @@ class ReplayServer:
         faults: FaultPlan | None = None,
         app_token: str | None = None,
         rate_limit: RateLimit | None = None,
+        echo_rejected_token: bool = False,
     ) -> None:
         self.host = host
         self.port = port
         self.faults = faults
         self.rate_limit = rate_limit
         self._app_token = app_token
+        self._echo_rejected_token = echo_rejected_token
         self._mounts: dict[str, Api] = {}
         self._requests: list[RecordedRequest] = []
         self._lock = threading.Lock()
@@ -168,7 +168,7 @@ class ReplayServer:
         """Serve a SODA dataset at `{prefix}/resource/{dataset_id}.json`."""
         api = self.mounted(prefix)
         if api is None:
-            api = self.mount(prefix, SocrataApi(app_token=self._app_token))
+            api = self.mount(prefix, SocrataApi(self._app_token, self._echo_rejected_token))
         if not isinstance(api, SocrataApi):
             raise ValueError(f"{prefix or '/'} already serves {type(api).__name__}, not Socrata")
         return api.add_dataset(dataset_id, records, id_field, updated_at_fields, created_field)
@@ -297,11 +297,6 @@ class ReplayServer:
             inserts, updates = plan.changes_after(page)
             if inserts or updates:
                 api.apply_changes(inserts, updates)
-
-
-def redact(text: str) -> str:
-    """Hide a credential passed as a query parameter."""
-    return _TOKEN_PARAM.sub(r"\1" + _REDACTED, text)
 
 
 def _send(handler: _Handler, response: Response) -> None:

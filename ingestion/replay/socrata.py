@@ -36,8 +36,10 @@ class _Query:
 class SocrataApi:
     """Datasets served at /resource/<id>.json, optionally behind an X-App-Token."""
 
-    def __init__(self, app_token: str | None = None) -> None:
+    def __init__(self, app_token: str | None = None, echo_rejected_token: bool = False) -> None:
         self._app_token = app_token
+        # A careless portal quotes the token it refuses: the client must not repeat it.
+        self._echo_rejected_token = echo_rejected_token
         self._datasets: dict[str, Dataset] = {}
         self._lock = threading.Lock()
         self._last: Dataset | None = None
@@ -80,8 +82,9 @@ class SocrataApi:
     def respond(self, path: str, params: Mapping[str, str], headers: Mapping[str, str]) -> Response:
         if not self.is_data_request(path) or not path.endswith(".json"):
             return self.error(404, f"no route for {path}")
-        if self._app_token is not None and headers.get("X-App-Token") != self._app_token:
-            return self.error(403, "invalid or missing X-App-Token", code="permission_denied")
+        if self._app_token is not None and (presented := headers.get("X-App-Token")) != self._app_token:
+            quoted = f" {presented!r}" if self._echo_rejected_token and presented else ""
+            return self.error(403, f"invalid or missing X-App-Token{quoted}", code="permission_denied")
         dataset = self._dataset_for(path)
         if dataset is None:
             return self.error(404, f"dataset {path[len('/resource/') : -5]!r} not found", code="not_found")

@@ -12,7 +12,6 @@ notes, attributes) are kept as JSON text. New upstream columns simply appear.
 from __future__ import annotations
 
 import json
-import logging
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 
@@ -21,7 +20,9 @@ import pyarrow as pa
 from dlt.common.normalizers.naming.snake_case import NamingConvention
 from dlt.common.typing import VARIANT_FIELD_FORMAT
 
-log = logging.getLogger("civic311.arrow")
+from ingestion.redact import get_logger
+
+log = get_logger("civic311.arrow")
 
 META_COLUMNS = ("city_id", "source_id", "source_updated_at", "_loaded_at")
 _NAMING = NamingConvention()

@@ -9,7 +9,6 @@ are never logged, and never appear in an error message.
 
 from __future__ import annotations
 
-import logging
 import random
 import threading
 import time
@@ -20,16 +19,17 @@ from xml.etree import ElementTree
 
 import requests
 
+from ingestion.redact import RedactedError, get_logger
 from ingestion.registry import City
 
-log = logging.getLogger("civic311.http")
+log = get_logger("civic311.http")
 
 RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
 MAX_RETRY_AFTER_SECONDS = 300.0
 T = TypeVar("T")
 
 
-class SourceError(RuntimeError):
+class SourceError(RedactedError, RuntimeError):
     """A request failed for good; the message names the city and what to do."""
 
 

@@ -36,6 +36,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from ingestion.redact import RedactedError
+
 Family = Literal["iso", "slash", "epoch"]
 # What a registry may declare instead of letting the data decide (export.timestamp_format).
 Declared = Literal["iso", "month_first", "day_first", "epoch_seconds"]
@@ -66,7 +68,7 @@ FAMILY_NAMES = {
 _DAYS_IN_MONTH = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31], dtype=np.int64)
 
 
-class TimestampError(ValueError):
+class TimestampError(RedactedError, ValueError):
     """The day and month of a column cannot be told apart, or the file mixes both orders."""
 
 

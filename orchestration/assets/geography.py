@@ -31,6 +31,7 @@ from ingestion.geography.city_maps import render_city_maps
 from ingestion.registry import City, Registry
 from ingestion.synthetic import SYNTHETIC_ENV
 from orchestration.assets.publishing import audit
+from orchestration.redaction import redacted
 from orchestration.resources import WAREHOUSE_POOL, holds_warehouse
 
 BOUNDARIES = AssetKey(["geography", "boundaries"])
@@ -82,6 +83,7 @@ def build_boundaries_asset(registry: Registry, warehouse: Path) -> AssetsDefinit
         name="geography__boundaries",
         pool=WAREHOUSE_POOL,
     )
+    @redacted
     @holds_warehouse(warehouse)
     def boundaries(context: AssetExecutionContext, config: BoundariesConfig):
         rows = []
@@ -165,6 +167,7 @@ def build_maps_asset(
             "hotspots of the latest week, plus GeoJSON / GeoParquet of the area marts."
         ),
     )
+    @redacted
     @holds_warehouse(warehouse)
     def city_maps(context: AssetExecutionContext) -> MaterializeResult:
         audit(context.instance, gating_checks, f"Drawing {city.id}'s maps")

@@ -25,6 +25,7 @@ from ingestion.registry import City
 from ingestion.sources import source_for
 from ingestion.sources.resource import REJECTED_TABLE
 from orchestration.partitions import daily_partitions
+from orchestration.redaction import redacted
 from orchestration.resources import WAREHOUSE_POOL, holds_warehouse, replay_url
 
 _DESCRIPTIONS = {
@@ -99,6 +100,7 @@ def build_raw_assets(city: City, warehouse: Path) -> AssetsDefinition:
         partitions_def=daily_partitions,
         pool=WAREHOUSE_POOL,
     )
+    @redacted
     @holds_warehouse(warehouse)
     def _raw(context: AssetExecutionContext, dlt: DagsterDltResource):
         window = context.partition_time_window

@@ -29,6 +29,7 @@ from dagster import (
 )
 from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
 
+from orchestration.redaction import redacted
 from orchestration.resources import WAREHOUSE_POOL, holds_warehouse
 from orchestration.serving import publish, published_dir, serving_path
 
@@ -83,6 +84,7 @@ def build_publish_asset(
             "(docs/bi.md)."
         ),
     )
+    @redacted
     @holds_warehouse(warehouse)
     def served_marts(context: AssetExecutionContext) -> MaterializeResult:
         audit(context.instance, gating_checks, "Publishing")

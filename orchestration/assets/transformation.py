@@ -13,6 +13,7 @@ from dagster import AssetExecutionContext, AssetKey, AssetsDefinition
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
 
 from orchestration.partitions import daily_partitions
+from orchestration.redaction import redacted
 from orchestration.resources import WAREHOUSE_POOL, dbt_manifest_is_stale, dbt_project, holds_warehouse
 
 # A fresh clone has no manifest yet, and an edited project has an old one.
@@ -67,6 +68,7 @@ def build_dbt_assets(name: str, select: str = "fqn:*", exclude: str | None = Non
         partitions_def=daily_partitions,
         pool=WAREHOUSE_POOL,
     )
+    @redacted
     @holds_warehouse()
     def _models(context: AssetExecutionContext, dbt: DbtCliResource):
         window = partition_window_vars(context)

@@ -33,9 +33,11 @@ from dagster import (
 from dlt.common.normalizers.naming.snake_case import NamingConvention
 
 from ingestion.pipeline import raw_dataset, raw_table_exists
+from ingestion.redact import RedactedError
 from ingestion.registry import City, Registry
 from orchestration.assets.ingestion import raw_asset_key
 from orchestration.partitions import daily_partitions
+from orchestration.redaction import redacted
 from orchestration.resources import DBT_PROJECT_DIR, WAREHOUSE_POOL, holds_warehouse
 
 # GX must never try the network. It is imported lazily (the import takes seconds
@@ -63,7 +65,7 @@ _NOT_SETTINGS = {"column", "column_A", "column_B", "column_list", "batch_id", "r
 # --- suites ---------------------------------------------------------------------------------------
 
 
-class SuiteError(ValueError):
+class SuiteError(RedactedError, ValueError):
     """A suite file is malformed; the message names the file and the fix."""
 
 
@@ -428,6 +430,7 @@ def build_raw_suite_check(city: City, warehouse: Path) -> AssetChecksDefinition:
         partitions_def=daily_partitions,
         pool=WAREHOUSE_POOL,
     )
+    @redacted
     @holds_warehouse(warehouse)
     def _check(context: AssetCheckExecutionContext) -> AssetCheckResult:
         if not raw_table_exists(warehouse, city):
@@ -454,6 +457,7 @@ def build_int_suite_check(registry: Registry, warehouse: Path) -> AssetChecksDef
         partitions_def=daily_partitions,
         pool=WAREHOUSE_POOL,
     )
+    @redacted
     @holds_warehouse(warehouse)
     def _check(context: AssetCheckExecutionContext) -> AssetCheckResult:
         start, end = run_window(context)
@@ -474,6 +478,7 @@ def build_mart_suite_check(mart: str, warehouse: Path) -> AssetChecksDefinition:
         blocking=True,
         pool=WAREHOUSE_POOL,
     )
+    @redacted
     @holds_warehouse(warehouse)
     def _check(context: AssetCheckExecutionContext) -> AssetCheckResult:
         return check_result(validate(mart, read_frame(mart, warehouse)))

@@ -18,6 +18,7 @@ from ingestion.pipeline import raw_dataset, raw_table_exists
 from ingestion.registry import City
 from orchestration.assets.ingestion import raw_asset_key
 from orchestration.partitions import daily_partitions
+from orchestration.redaction import redacted
 from orchestration.resources import WAREHOUSE_POOL, holds_warehouse
 
 
@@ -45,6 +46,7 @@ def build_freshness_check(city: City, warehouse: Path) -> AssetChecksDefinition:
         partitions_def=daily_partitions,
         pool=WAREHOUSE_POOL,
     )
+    @redacted
     @holds_warehouse(warehouse)
     def _check(context: AssetCheckExecutionContext) -> AssetCheckResult:
         now = datetime.now(UTC)

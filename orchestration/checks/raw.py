@@ -19,6 +19,7 @@ from ingestion.pipeline import raw_dataset
 from ingestion.registry import City
 from orchestration.assets.ingestion import raw_asset_key
 from orchestration.partitions import daily_partitions
+from orchestration.redaction import redacted
 from orchestration.resources import WAREHOUSE_POOL, holds_warehouse
 
 SAMPLE_SIZE = 10
@@ -83,6 +84,7 @@ def build_raw_checks(city: City, warehouse: Path) -> AssetChecksDefinition:
         partitions_def=daily_partitions,
         pool=WAREHOUSE_POOL,
     )
+    @redacted
     @holds_warehouse(warehouse)
     def _check(context: AssetCheckExecutionContext) -> AssetCheckResult:
         window = context.partition_time_window

@@ -24,6 +24,7 @@ from dagster import (
 from ingestion.registry import Registry
 from orchestration.checks.expectations import INT_ASSET, run_window, window_params
 from orchestration.partitions import daily_partitions
+from orchestration.redaction import redacted
 from orchestration.resources import WAREHOUSE_POOL, holds_warehouse
 
 CHECK_NAME = "unclassified_share_within_threshold"
@@ -188,6 +189,7 @@ def build_taxonomy_check(registry: Registry, warehouse: Path) -> AssetChecksDefi
         partitions_def=daily_partitions,
         pool=WAREHOUSE_POOL,
     )
+    @redacted
     @holds_warehouse(warehouse)
     def _check(context: AssetCheckExecutionContext) -> AssetCheckResult:
         start, end = run_window(context)

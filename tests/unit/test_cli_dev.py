@@ -56,3 +56,14 @@ def test_dev_reads_the_replay_the_caller_names(dagster_dev, monkeypatch):
     monkeypatch.setattr(cli, "_demo_server", lambda feed: pytest.fail("started the demo's replay over it"))
     assert cli.main(["dev"]) == 0
     assert dagster_dev[0].env["CIVIC311_REPLAY_URL"] == "http://127.0.0.1:8311"
+
+
+def test_dev_refuses_a_replay_url_with_a_password_in_one_line(dagster_dev, monkeypatch, capsys):
+    password = "pw-" + "77e1" * 5
+    monkeypatch.setenv("CIVIC311_REPLAY_URL", f"http://civic311:{password}@127.0.0.1:8311")
+    assert cli.main(["dev"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(
+        "civic311: CIVIC311_REPLAY_URL carries a user name or password ('http://***@127.0.0.1:8311')"
+    )
+    assert err.count("\n") == 1 and password not in err and dagster_dev == []

@@ -136,7 +136,7 @@ def test_valid_entry_normalises_base_url():
         (
             lambda c: c["source"].update(base_url="https://x.org/?$$app_token=secret"),
             "source.base_url",
-            "no query",
+            "source.app_token_env",
         ),
     ],
 )

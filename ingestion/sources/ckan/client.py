@@ -25,9 +25,10 @@ from functools import partial
 
 import orjson
 
+from ingestion.redact import get_logger
 from ingestion.sources.http import HttpClient, Retryable, SourceError
 
-log = logging.getLogger("civic311.ckan")
+log = get_logger("civic311.ckan")
 
 SEARCH_PATH = "/api/3/action/datastore_search"
 

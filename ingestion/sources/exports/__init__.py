@@ -18,7 +18,6 @@ row of any id the file repeats; later loads merge, so a reload changes nothing.
     summary = load_export(load_registry().city("nyc"), "311_Service_Requests.csv")
 """
 
-import logging
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -32,6 +31,7 @@ from dlt.pipeline.exceptions import PipelineStepFailed
 from dlt.sources import DltResource
 
 from ingestion.pipeline import city_pipeline, finish_pending, release, warehouse_path
+from ingestion.redact import get_logger
 from ingestion.registry import City
 from ingestion.sources.exports.files import ExportError, ExportFile
 from ingestion.sources.exports.readahead import read_ahead
@@ -41,7 +41,7 @@ from ingestion.warehouse_lock import warehouse_lock
 
 __all__ = ["EXPORT_TABLE", "ExportError", "ExportSummary", "export_source", "load_export"]
 
-log = logging.getLogger("civic311.exports")
+log = get_logger("civic311.exports")
 
 EXPORT_TABLE = "service_requests_export"
 MALFORMED_RULE = "malformed_csv_line"

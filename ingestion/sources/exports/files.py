@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import csv
 import json
-import logging
 import threading
 from collections import Counter
 from collections.abc import Iterator
@@ -28,11 +27,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
+from ingestion.redact import RedactedError, get_logger
 from ingestion.registry import City, ExportSchema, ExportSpec
 from ingestion.sources.arrow import META_COLUMNS, json_text
 from ingestion.sources.exports.schemas import SchemaMismatch, column_name, decides, match_schema
 
-log = logging.getLogger("civic311.exports")
+log = get_logger("civic311.exports")
 
 Format = Literal["csv", "json_array", "json_lines"]
 # pyarrow parses small blocks several times faster than large ones (they stay in
@@ -50,7 +50,7 @@ _READ_BYTES = 8 << 20
 _MAX_RECORD_BYTES = 64 << 20
 
 
-class ExportError(ValueError):
+class ExportError(RedactedError, ValueError):
     """An export file cannot be loaded; the message names the city, the file and the fix."""
 
 

@@ -15,6 +15,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from ingestion.redact import RedactedError
 from ingestion.registry import City, ExportSchema
 
 _NON_ALNUM = re.compile(r"[^0-9a-z]+")
@@ -33,7 +34,7 @@ def decides(column: str) -> bool:
     return bool(column) and not column.startswith(":")
 
 
-class SchemaMismatch(ValueError):
+class SchemaMismatch(RedactedError, ValueError):
     """No layout of the city fits the file; the message says which came closest and how."""
 
 

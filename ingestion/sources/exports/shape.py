@@ -19,7 +19,6 @@ when a column's layout cannot be read with certainty:
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -27,6 +26,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from ingestion.redact import get_logger
 from ingestion.registry import City
 from ingestion.sources.arrow import key_not_null
 from ingestion.sources.exports.files import ExportError, export_spec
@@ -41,7 +41,7 @@ from ingestion.sources.timestamps import (
     read,
 )
 
-log = logging.getLogger("civic311.exports")
+log = get_logger("civic311.exports")
 
 UTC_MICROS = pa.timestamp("us", tz="UTC")
 MIN_PARSED_SHARE = 0.999

@@ -12,7 +12,6 @@ Runs from a plain script as well as from Dagster:
     )
 """
 
-import logging
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -21,6 +20,7 @@ import pyarrow as pa
 import requests
 from dlt.sources import DltResource
 
+from ingestion.redact import get_logger
 from ingestion.registry import City
 from ingestion.sources.arrow import ColumnTypes, records_to_table
 from ingestion.sources.http import HttpClient
@@ -30,7 +30,7 @@ from ingestion.sources.timestamps import parse_instant
 
 __all__ = ["Open311Error", "open311_source"]
 
-log = logging.getLogger("civic311.open311")
+log = get_logger("civic311.open311")
 
 MISSING_ID_RULE = "missing_service_request_id"
 OPEN_END_MARGIN = timedelta(days=1)

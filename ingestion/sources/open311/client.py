@@ -25,7 +25,6 @@ is checked by asking for the next one, in case the server clamps page sizes.
 
 from __future__ import annotations
 
-import logging
 import operator
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -34,10 +33,11 @@ from xml.etree import ElementTree
 
 import orjson
 
+from ingestion.redact import get_logger
 from ingestion.registry import Open311Source
 from ingestion.sources.http import HttpClient, Retryable, SourceError
 
-log = logging.getLogger("civic311.open311")
+log = get_logger("civic311.open311")
 
 # Servers without the paging extension answer at most this many requests per
 # query (Toronto documents 1000), so an answer this long may be cut short.

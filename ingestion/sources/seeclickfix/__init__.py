@@ -22,7 +22,6 @@ name: issues carry no organisation id) matches the registry's
 cannot be judged: its issues are kept, and the page's count is logged.
 """
 
-import logging
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 
@@ -31,6 +30,7 @@ import pyarrow as pa
 import requests
 from dlt.sources import DltResource
 
+from ingestion.redact import get_logger
 from ingestion.registry import City
 from ingestion.sources.arrow import ColumnTypes, records_to_table
 from ingestion.sources.http import HttpClient
@@ -48,7 +48,7 @@ __all__ = ["FOREIGN_RULE", "SeeClickFixError", "http_client", "seeclickfix_sourc
 UNKEYED_RULE = "issue without an id or any timestamp"
 FOREIGN_RULE = "foreign_organization"
 
-log = logging.getLogger("civic311.seeclickfix")
+log = get_logger("civic311.seeclickfix")
 
 
 def organization(issue: Mapping[str, object]) -> str | None:

@@ -20,7 +20,6 @@ The replay (ingestion/replay/seeclickfix.py) treats both bounds the same way.
 
 from __future__ import annotations
 
-import logging
 import math
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -28,10 +27,11 @@ from datetime import UTC, datetime, timedelta
 
 import orjson
 
+from ingestion.redact import get_logger
 from ingestion.sources.http import HttpClient, Retryable, SourceError
 from ingestion.sources.timestamps import parse_instant
 
-log = logging.getLogger("civic311.seeclickfix")
+log = get_logger("civic311.seeclickfix")
 
 # When an issue comes without `updated_at` (a reduced field set, as the recorded
 # Jersey City page asked for), the latest of these stands in for it. It is a lower

@@ -12,7 +12,6 @@ the source id keeps the newest).
 
 from __future__ import annotations
 
-import logging
 import operator
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -20,9 +19,10 @@ from datetime import datetime
 
 import orjson
 
+from ingestion.redact import get_logger
 from ingestion.sources.http import HttpClient, Retryable, SourceError
 
-log = logging.getLogger("civic311.socrata")
+log = get_logger("civic311.socrata")
 
 
 class SocrataError(SourceError):
