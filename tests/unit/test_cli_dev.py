@@ -64,6 +64,6 @@ def test_dev_refuses_a_replay_url_with_a_password_in_one_line(dagster_dev, monke
     assert cli.main(["dev"]) == 2
     err = capsys.readouterr().err
     assert err.startswith(
-        "civic311: CIVIC311_REPLAY_URL carries a user name or password ('http://***@127.0.0.1:8311')"
+        "civic311 dev: CIVIC311_REPLAY_URL carries a user name or password ('http://***@127.0.0.1:8311')"
     )
     assert err.count("\n") == 1 and password not in err and dagster_dev == []
