@@ -119,7 +119,9 @@ def finish_pending(pipeline: Pipeline) -> list[LoadInfo]:
 
 
 def release(pipeline: Pipeline) -> None:
-    """Remove the run's working folder, unless it holds packages still to load."""
+    """Remove the working folder of a run that succeeded, unless it holds packages
+    still to load. A failed run's folder (with dlt's trace of the failure) stays
+    until the next run of the pipeline finishes or removes it."""
     folder = Path(pipeline.pipelines_dir)
     if folder.parent.name == RUNS and not pipeline.has_pending_data:
         shutil.rmtree(folder, ignore_errors=True)
@@ -133,8 +135,7 @@ def load_source(
     warehouse = Path(warehouse or warehouse_path()).resolve()
     with warehouse_lock(warehouse):
         pipeline = city_pipeline(city, warehouse, name_suffix)
-        try:
-            finish_pending(pipeline)
-            return pipeline.run(source)
-        finally:
-            release(pipeline)
+        finish_pending(pipeline)
+        loaded = pipeline.run(source)
+        release(pipeline)
+        return loaded

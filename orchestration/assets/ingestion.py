@@ -106,27 +106,20 @@ def build_raw_assets(city: City, warehouse: Path) -> AssetsDefinition:
         window = context.partition_time_window
         # This run's own working folder: what a killed run left is finished first.
         run_pipeline = city_pipeline(city, warehouse)
-        try:
-            finish_pending(run_pipeline)
-            source = source_for(
-                city, start=window.start, end=window.end, base_url=city.base_url(replay_url())
-            )
-            for result in dlt.run(
-                context=context,
-                dlt_source=source,
-                dlt_pipeline=run_pipeline,
-                dagster_dlt_translator=translator,
-            ):
-                if isinstance(result, MaterializeResult) and result.asset_key == raw_asset_key(city):
-                    report = load_report(warehouse, city)
-                    if report["variant_columns"]:
-                        context.log.warning(
-                            f"{city.id}: type drift kept in variant columns {report['variant_columns']}"
-                        )
-                    result = result._replace(metadata={**(result.metadata or {}), **_metadata(report)})
-                yield result
-        finally:
-            release(run_pipeline)
+        finish_pending(run_pipeline)
+        source = source_for(city, start=window.start, end=window.end, base_url=city.base_url(replay_url()))
+        for result in dlt.run(
+            context=context, dlt_source=source, dlt_pipeline=run_pipeline, dagster_dlt_translator=translator
+        ):
+            if isinstance(result, MaterializeResult) and result.asset_key == raw_asset_key(city):
+                report = load_report(warehouse, city)
+                if report["variant_columns"]:
+                    context.log.warning(
+                        f"{city.id}: type drift kept in variant columns {report['variant_columns']}"
+                    )
+                result = result._replace(metadata={**(result.metadata or {}), **_metadata(report)})
+            yield result
+        release(run_pipeline)
 
     return _raw
 

@@ -152,13 +152,11 @@ def load_export(
     warehouse = Path(warehouse or warehouse_path()).resolve()
     with warehouse_lock(warehouse, wait=wait):
         pipeline = export_pipeline(city, warehouse)
-        try:
-            # A load killed part-way left packages behind: they go in first, so this
-            # file is then loaded (and merged) rather than skipped.
-            finish_pending(pipeline)
-            _run(pipeline, source, counts)
-        finally:
-            release(pipeline)
+        # A load killed part-way left packages behind: they go in first, so this
+        # file is then loaded (and merged) rather than skipped.
+        finish_pending(pipeline)
+        _run(pipeline, source, counts)
+        release(pipeline)
     return ExportSummary(
         city_id=city.id,
         path=Path(path),
