@@ -12,6 +12,7 @@
     serving/marts                  publish: the marts that passed every check -> serving file + Parquet
     maps/<city>                    gap and hotspot maps (shown in the asset's metadata), area exports
     daily_refresh (+ schedule), refresh_<city>, refresh_boundaries, publish, draw_maps (+ schedules)   jobs
+    dead_runs                      sensor: marks a killed run failed and frees its warehouse pool slot
 
 `workspace.yaml` points here; `dagster dev` and the `civic311` CLI load `defs`.
 """
@@ -44,6 +45,7 @@ from orchestration.schedules import (
     maps_schedule,
     publish_job,
 )
+from orchestration.sensors import dead_runs_sensor
 
 dbt_project.prepare_if_dev()
 
@@ -87,6 +89,7 @@ def build_definitions(registry: Registry | None = None, warehouse: Path | None =
             maps_job,
         ],
         schedules=[daily_refresh_schedule, boundaries_schedule, maps_schedule],
+        sensors=[dead_runs_sensor],
         resources=build_resources(),
     )
 

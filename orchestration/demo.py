@@ -21,6 +21,7 @@ from ingestion.pipeline import warehouse_path
 from ingestion.registry import City, load_registry
 from ingestion.synthetic import SYNTHETIC_ENV
 from orchestration.quarantine import format_counts, read_counts
+from orchestration.sensors import release_dead_runs
 from orchestration.serving import published_dir, serving_path
 
 JOB_NAME = "daily_refresh"
@@ -53,7 +54,10 @@ def run_job(
     asset_selection: list[AssetKey] | None = None,
     tags: dict[str, str] | None = None,
 ):
-    """Run a job once, in process."""
+    """Run a job once, in process, after releasing the runs a kill left started (whose
+    pool slot would make this one wait forever)."""
+    instance = instance or DagsterInstance.get()
+    release_dead_runs(instance)
     if defs is None:
         # Built now, not imported: the module-level `defs` fixed its warehouse
         # when first imported, and the environment may have changed since.
@@ -61,7 +65,7 @@ def run_job(
 
         defs = build_definitions()
     return defs.resolve_job_def(job_name).execute_in_process(
-        instance=instance or DagsterInstance.get(),
+        instance=instance,
         run_config=run_config,
         asset_selection=asset_selection,
         tags=tags,

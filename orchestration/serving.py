@@ -16,14 +16,18 @@ it swap both in:
 - the Parquet folder through the `current` symlink, replaced the same way.
 
 A failure before the swap removes what it wrote and leaves the previous publish
-exactly as it was. The last `keep` Parquet folders are kept, so a reader that
-resolved `current` a moment ago can finish.
+exactly as it was. A publish killed before its swap cannot clean up after itself,
+so the next publish first removes what one left: its new serving file, its link
+and its Parquet folder (newer than the one `current` names). The last `keep`
+Parquet folders are kept, so a reader that resolved `current` a moment ago can
+finish.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import uuid
 from dataclasses import dataclass
@@ -37,6 +41,7 @@ from ingestion.redact import RedactedError
 SERVING_NAME = "serving.duckdb"
 PUBLISHED_NAME = "published"
 SCHEMA = "marts"
+PUBLISH_ID = re.compile(r"\d{8}T\d{12}Z-[0-9a-f]{6}")
 
 
 class PublishError(RedactedError, RuntimeError):
@@ -85,6 +90,7 @@ def publish(warehouse: Path, serving: Path, parquet_root: Path, *, label: str = 
     publish_id = f"{published_at:%Y%m%dT%H%M%S%fZ}-{uuid.uuid4().hex[:6]}"
     serving.parent.mkdir(parents=True, exist_ok=True)
     parquet_root.mkdir(parents=True, exist_ok=True)
+    _remove_unfinished(serving, parquet_root)
     staging = serving.with_name(f".{serving.name}.{publish_id}")
     folder = parquet_root / publish_id
     link = parquet_root / f".current.{publish_id}"
@@ -103,6 +109,22 @@ def publish(warehouse: Path, serving: Path, parquet_root: Path, *, label: str = 
         raise
     _prune(parquet_root, keep)
     return Publish(publish_id=publish_id, serving=serving, parquet_dir=folder, rows=rows)
+
+
+def _remove_unfinished(serving: Path, parquet_root: Path) -> None:
+    """Remove what publishes killed before their swap left: new serving files (with
+    their WAL), `.current.<id>` links, and Parquet folders newer than the one `current`
+    names (publish ids sort by time, and `current` only ever moves to the newest).
+    Publishes never run at once (the warehouse pool), so none of it is a live one's."""
+    for leftover in serving.parent.glob(f".{serving.name}.*"):
+        leftover.unlink(missing_ok=True)
+    for link in parquet_root.glob(".current.*"):
+        link.unlink(missing_ok=True)
+    current = parquet_root / "current"
+    served = current.resolve().name if current.is_symlink() else ""
+    for folder in parquet_root.iterdir():
+        if PUBLISH_ID.fullmatch(folder.name) and folder.name > served and not folder.is_symlink():
+            shutil.rmtree(folder)
 
 
 def _write(

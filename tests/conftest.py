@@ -10,7 +10,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from datetime import date
 from pathlib import Path
 
@@ -45,17 +45,22 @@ def write_registry(path: Path, cities: tuple[str, ...] = ("nyc",), **source_over
     return path
 
 
-@pytest.fixture
-def dagster_home(tmp_path) -> Iterator[Path]:
-    """A Dagster instance folder, in memory (/dev/shm) where the machine has it: the
-    instance's SQLite event log commits every event on its own, and a ranged run over a
-    few months writes thousands (one per asset per partition), each a sync to disk."""
+def instance_folder(fallback: Path) -> Path:
+    """A new Dagster instance folder, in memory (/dev/shm) where the machine has it, else
+    `fallback`: the instance's SQLite event log commits every event on its own, and a
+    ranged run over a few months writes thousands (one per asset per partition), each a
+    sync to disk. The caller removes it."""
     memory = Path("/dev/shm")
     if memory.is_dir() and os.access(memory, os.W_OK):
-        home = Path(tempfile.mkdtemp(prefix="civic311-dagster-", dir=memory))
-    else:
-        home = tmp_path / "dagster_home"
-        home.mkdir()
+        return Path(tempfile.mkdtemp(prefix="civic311-dagster-", dir=memory))
+    fallback.mkdir(parents=True)
+    return fallback
+
+
+@pytest.fixture
+def dagster_home(tmp_path) -> Iterator[Path]:
+    """A Dagster instance folder (`instance_folder`) for one test."""
+    home = instance_folder(tmp_path / "dagster_home")
     yield home
     shutil.rmtree(home, ignore_errors=True)
 
@@ -81,10 +86,19 @@ def dbt_manifest() -> Path:
     return dbt_project.manifest_path
 
 
-def content_hash(con: duckdb.DuckDBPyConnection, table: str) -> tuple[int, str]:
+def content_hash(
+    con: duckdb.DuckDBPyConnection, table: str, exclude: Collection[str] = (), schema: str = "marts"
+) -> tuple[int, str]:
     """Row count and an order-free hash of a mart's rows, doubles to 9 decimals
-    (parallel sums may differ in the last bits between two runs)."""
-    rows = con.execute(f"select * from marts.{table}").fetchall()  # noqa: S608 - fixed names
+    (parallel sums may differ in the last bits between two runs), without the columns
+    in `exclude` that it has (those that change from run to run, such as a load time)."""
+    relation = f'{schema}."{table}"'
+    selected = "*"
+    if exclude:
+        columns = {r[0] for r in con.execute(f"describe {relation}").fetchall()}
+        dropped = sorted(columns & set(exclude))
+        selected = "* exclude (" + ", ".join(f'"{c}"' for c in dropped) + ")" if dropped else "*"
+    rows = con.execute(f"select {selected} from {relation}").fetchall()  # noqa: S608 - fixed names
     text = sorted(json.dumps([round(v, 9) if isinstance(v, float) else str(v) for v in row]) for row in rows)
     return len(rows), hashlib.sha256("\n".join(text).encode()).hexdigest()
 
