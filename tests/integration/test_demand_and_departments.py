@@ -11,22 +11,20 @@ import duckdb
 import pytest
 
 from tests.conftest import dbt_build, query
-from tests.integration.conftest import copy_warehouse
+from tests.integration.conftest import SAMPLES_AS_OF, copy_warehouse
 from tests.oracles import poisson_upper_tail
 
 pytestmark = pytest.mark.integration
 
 SELECT = "+mart_demand_timing +mart_cross_department +mart_department_handoffs +mart_department_joint_spikes"
-AS_OF = "2026-11-01 00:00:00+00"
+AS_OF = SAMPLES_AS_OF
 PLACEHOLDER_BEFORE = datetime.fromisoformat("2000-01-01 00:00:00+00:00")
 
 
 @pytest.fixture(scope="module")
-def marts(samples_raw, tmp_path_factory):
-    work = tmp_path_factory.mktemp("demand_and_departments")
-    warehouse = copy_warehouse(samples_raw, work / "db")
-    dbt_build(warehouse, SELECT, work, dbt_vars={"as_of": AS_OF})
-    return warehouse
+def marts(samples_built):
+    """The samples' marts, built as of AS_OF (read-only: copy it before changing anything)."""
+    return samples_built
 
 
 def is_demand(requested_at, is_duplicate, is_information_only) -> bool:

@@ -3,7 +3,6 @@ blocking raw check and dbt, materialized by Dagster into a temporary warehouse."
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 
 import duckdb
@@ -13,12 +12,12 @@ from ingestion.registry import load_registry
 from ingestion.replay import ReplayServer
 from orchestration.definitions import build_definitions
 from orchestration.demo import run_partition_range
-from tests.conftest import NYC_SODA_SAMPLE, NYC_SODA_SAMPLE_DAYS, write_registry
+from tests.conftest import NYC_SODA_SAMPLE_DAYS, nyc_soda_sample, write_registry
 
 pytestmark = pytest.mark.integration
 
-# The replay stamps each row's :updated_at from its created_date: one run over
-# those daily partitions, as a backfill runs.
+# The replay stamps each row's :updated_at from its created_date (the June request's
+# from its closing): one run over those daily partitions, as a backfill runs.
 FIRST, LAST = NYC_SODA_SAMPLE_DAYS
 
 FCT_HASH = """
@@ -54,7 +53,7 @@ def materialized(result) -> set[str]:
 
 
 def test_sample_end_to_end_and_rerun_is_a_no_op(tmp_path, warehouse, monkeypatch, dbt_manifest):
-    records = json.loads(NYC_SODA_SAMPLE.read_text())
+    records = nyc_soda_sample()
     result = run_pipeline(tmp_path, warehouse, monkeypatch, records)
     assert result.success
     assert {"raw/nyc/service_requests", "marts/fct_service_requests"} <= materialized(result)
@@ -124,7 +123,7 @@ def test_sample_end_to_end_and_rerun_is_a_no_op(tmp_path, warehouse, monkeypatch
 
 
 def test_failing_raw_check_stops_downstream_models(tmp_path, warehouse, monkeypatch, dbt_manifest):
-    records = json.loads(NYC_SODA_SAMPLE.read_text())
+    records = nyc_soda_sample()
     del records[10]["unique_key"]  # one request arrives without its id
     result = run_pipeline(tmp_path, warehouse, monkeypatch, records)
 

@@ -5,7 +5,6 @@ A publish started on its own after that refuses too."""
 
 from __future__ import annotations
 
-import json
 from datetime import date, datetime, timedelta
 
 import duckdb
@@ -18,7 +17,7 @@ from ingestion.replay.records import derive_updated_at, parse_timestamp, system_
 from orchestration.assets.publishing import SERVED
 from orchestration.definitions import build_definitions
 from orchestration.demo import run_job, run_partition_range
-from tests.conftest import NYC_SODA_SAMPLE, NYC_SODA_SAMPLE_DAYS, content_hash, file_digest, write_registry
+from tests.conftest import NYC_SODA_SAMPLE_DAYS, content_hash, file_digest, nyc_soda_sample, write_registry
 
 pytestmark = pytest.mark.integration
 
@@ -80,7 +79,7 @@ def test_a_bad_partition_is_stopped_before_the_marts_and_the_publish(
 ):
     monkeypatch.setenv("CIVIC311_CITIES", str(write_registry(tmp_path / "cities.yaml", page_size=400)))
     serving = warehouse.parent / "serving.duckdb"
-    records = json.loads(NYC_SODA_SAMPLE.read_text())
+    records = nyc_soda_sample()
     instance = DagsterInstance.get()
     with ReplayServer() as server:
         feed = records + future_dated(records)

@@ -11,13 +11,13 @@ from datetime import datetime
 import duckdb
 import pytest
 
-from tests.conftest import SHARED_DATA, dbt_build
-from tests.integration.conftest import copy_warehouse
+from tests.conftest import SHARED_DATA
+from tests.integration.conftest import SAMPLES_AS_OF
 from tests.oracles import LA_EXPORT, kaplan_meier_median
 
 pytestmark = pytest.mark.integration
 
-AS_OF = "2026-11-01 00:00:00+00"
+AS_OF = SAMPLES_AS_OF
 NYC = SHARED_DATA / "nyc"
 GROUP_FIGURES = (
     "requests",
@@ -130,11 +130,9 @@ group by all
 
 
 @pytest.fixture(scope="module")
-def warehouse(samples_raw, tmp_path_factory):
-    work = tmp_path_factory.mktemp("response_times")
-    path = copy_warehouse(samples_raw, work / "db")
-    dbt_build(path, "+mart_response_times +mart_response_times_by_type", work, dbt_vars={"as_of": AS_OF})
-    return path
+def warehouse(samples_built):
+    """The samples' marts, built as of AS_OF (read-only)."""
+    return samples_built
 
 
 def same_figures(expected: tuple, actual: tuple) -> bool:

@@ -28,12 +28,7 @@ from tests.integration.conftest import SAMPLES_AS_OF, copy_warehouse
 
 pytestmark = pytest.mark.integration
 
-SEEDS = (
-    "cities service_categories service_type_categories service_type_rules departments department_rules "
-    "service_level_agreements"
-)
 TAXONOMY = "int_service_types int_departments"
-MAPPED_TESTS = "assert_every_service_type_is_mapped assert_every_department_is_mapped"
 REQUIRED_CATEGORIES = {
     "noise", "street_condition", "street_lights_and_signals", "missed_collection", "illegal_dumping",
     "graffiti", "abandoned_vehicle", "parking", "water_and_sewer", "rodents_and_pests", "trees",
@@ -71,11 +66,10 @@ MEASURED = {"nyc": ("nyc",), "sf": ("sf",), "chicago": ("chicago", "chicago_open
 
 
 @pytest.fixture(scope="module")
-def built(samples_raw, tmp_path_factory) -> Path:
-    work = tmp_path_factory.mktemp("taxonomy")
-    warehouse = copy_warehouse(samples_raw, work / "db")
-    dbt_build(warehouse, f"+int_service_requests {SEEDS} {TAXONOMY} {MAPPED_TESTS}", work)
-    return warehouse
+def built(samples_built) -> Path:
+    """The samples through the whole project: seeds, taxonomy models, their tests
+    (read-only: copy it before changing anything)."""
+    return samples_built
 
 
 def test_categories_are_the_harmonised_set(built):

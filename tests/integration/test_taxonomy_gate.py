@@ -5,7 +5,6 @@ published, and a publish started on its own refuses too."""
 
 from __future__ import annotations
 
-import json
 from datetime import date, datetime
 
 import duckdb
@@ -19,7 +18,7 @@ from orchestration.assets.transformation import civic311_dbt_canonical
 from orchestration.checks.taxonomy import CHECK_NAME
 from orchestration.definitions import build_definitions
 from orchestration.demo import run_job, run_partition_range
-from tests.conftest import NYC_SODA_SAMPLE, NYC_SODA_SAMPLE_DAYS, write_registry
+from tests.conftest import NYC_SODA_SAMPLE_DAYS, nyc_soda_sample, write_registry
 
 pytestmark = pytest.mark.integration
 
@@ -40,7 +39,7 @@ def unmapped(record: dict, n: int) -> dict:
 def feed() -> list[dict]:
     """The 1,000 sample requests, 10 of them (1%) of types nobody has mapped, then 40
     copies changed on the late day, 4 of them (10%) of such types."""
-    records = json.loads(NYC_SODA_SAMPLE.read_text())
+    records = nyc_soda_sample()
     backfill = [unmapped(r, n) if n % 100 == 0 else r for n, r in enumerate(records)]
     late = []
     for n, record in enumerate(records[:LATE_ROWS]):
