@@ -81,16 +81,20 @@ def dagster_home(tmp_path) -> Iterator[Path]:
     shutil.rmtree(home, ignore_errors=True)
 
 
-@pytest.fixture
-def warehouse(tmp_path, dagster_home, monkeypatch) -> Path:
-    """A temporary working warehouse and Dagster home, wired through the environment."""
-    path = tmp_path / "warehouse.duckdb"
-    home = dagster_home
+def wire_warehouse(path: Path, home: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A working warehouse and Dagster home (with the project's instance settings), set
+    in the environment as `make demo` sets them."""
     shutil.copy(REPO / "orchestration" / "dagster.yaml", home / "dagster.yaml")
     monkeypatch.setenv("CIVIC311_WAREHOUSE", str(path))
     monkeypatch.setenv("DAGSTER_HOME", str(home))
     monkeypatch.delenv("CIVIC311_REPLAY_URL", raising=False)
     return path
+
+
+@pytest.fixture
+def warehouse(tmp_path, dagster_home, monkeypatch) -> Path:
+    """A temporary working warehouse and Dagster home, wired through the environment."""
+    return wire_warehouse(tmp_path / "warehouse.duckdb", dagster_home, monkeypatch)
 
 
 @pytest.fixture(scope="session")

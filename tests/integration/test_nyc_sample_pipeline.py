@@ -8,17 +8,10 @@ from datetime import UTC, datetime
 import duckdb
 import pytest
 
-from ingestion.registry import load_registry
-from ingestion.replay import ReplayServer
-from orchestration.definitions import build_definitions
-from orchestration.demo import run_partition_range
-from tests.conftest import NYC_SODA_SAMPLE_DAYS, nyc_soda_sample, write_registry
+from tests.conftest import nyc_soda_sample
+from tests.integration.conftest import run_nyc_sample
 
 pytestmark = pytest.mark.integration
-
-# The replay stamps each row's :updated_at from its created_date (the June request's
-# from its closing): one run over those daily partitions, as a backfill runs.
-FIRST, LAST = NYC_SODA_SAMPLE_DAYS
 
 FCT_HASH = """
     select count(*), md5(string_agg(
@@ -30,21 +23,6 @@ FCT_HASH = """
 """
 
 
-def run_pipeline(tmp_path, warehouse, monkeypatch, records, **source):
-    registry_file = write_registry(tmp_path / "cities.yaml", page_size=400, **source)
-    monkeypatch.setenv("CIVIC311_CITIES", str(registry_file))
-    registry = load_registry()
-    with ReplayServer() as server:
-        # The sample is the historical dataset; the current one answers empty.
-        server.add_dataset(
-            "fhrw-4uyv", records, id_field="unique_key", updated_at_fields=("created_date",), prefix="/nyc"
-        )
-        server.add_dataset("erm2-nwe9", [], id_field="unique_key", prefix="/nyc")
-        monkeypatch.setenv("CIVIC311_REPLAY_URL", server.url)
-        defs = build_definitions(registry, warehouse)
-        return run_partition_range(FIRST, LAST, defs=defs)
-
-
 def materialized(result) -> set[str]:
     return {
         event.event_specific_data.materialization.asset_key.to_user_string()
@@ -52,9 +30,11 @@ def materialized(result) -> set[str]:
     }
 
 
-def test_sample_end_to_end_and_rerun_is_a_no_op(tmp_path, warehouse, monkeypatch, dbt_manifest):
-    records = nyc_soda_sample()
-    result = run_pipeline(tmp_path, warehouse, monkeypatch, records)
+def test_sample_end_to_end_and_rerun_is_a_no_op(nyc_sample_backfill, tmp_path, dagster_home, monkeypatch):
+    """The session's backfill of the sample (into a fresh warehouse, one run over its
+    days, as a backfill runs), then a rerun of the same days on a copy."""
+    result = nyc_sample_backfill.result
+    warehouse = nyc_sample_backfill.restore(tmp_path / "warehouse", dagster_home, monkeypatch)
     assert result.success
     assert {"raw/nyc/service_requests", "marts/fct_service_requests"} <= materialized(result)
 
@@ -115,7 +95,7 @@ def test_sample_end_to_end_and_rerun_is_a_no_op(tmp_path, warehouse, monkeypatch
     # ones only ask people not to file duplicates, and are not flagged.
     assert duplicates == 9
 
-    rerun = run_pipeline(tmp_path, warehouse, monkeypatch, records)
+    rerun = run_nyc_sample(nyc_sample_backfill.feed, tmp_path / "cities.yaml", warehouse, monkeypatch)
     assert rerun.success
     with duckdb.connect(str(warehouse), read_only=True) as con:
         assert con.execute("select count(*) from raw_nyc.service_requests").fetchone()[0] == 1000
@@ -125,7 +105,7 @@ def test_sample_end_to_end_and_rerun_is_a_no_op(tmp_path, warehouse, monkeypatch
 def test_failing_raw_check_stops_downstream_models(tmp_path, warehouse, monkeypatch, dbt_manifest):
     records = nyc_soda_sample()
     del records[10]["unique_key"]  # one request arrives without its id
-    result = run_pipeline(tmp_path, warehouse, monkeypatch, records)
+    result = run_nyc_sample(records, tmp_path / "cities.yaml", warehouse, monkeypatch)
 
     assert not result.success
     checks = [

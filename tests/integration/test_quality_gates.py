@@ -13,31 +13,16 @@ from dagster import AssetCheckSeverity, DagsterInstance
 
 from ingestion.registry import load_registry
 from ingestion.replay import ReplayServer
-from ingestion.replay.records import derive_updated_at, parse_timestamp, system_stamp
+from ingestion.replay.records import derive_updated_at, parse_timestamp
 from orchestration.assets.publishing import SERVED
 from orchestration.definitions import build_definitions
 from orchestration.demo import run_job, run_partition_range
-from tests.conftest import NYC_SODA_SAMPLE_DAYS, content_hash, file_digest, nyc_soda_sample, write_registry
+from tests.conftest import NYC_SODA_SAMPLE_DAYS, content_hash, file_digest, write_registry
+from tests.integration.conftest import BAD_DAY, BAD_ROWS
 
 pytestmark = pytest.mark.integration
 
-# The sample's rows change on these days (the replay stamps :updated_at from
-# created_date). The bad rows change on 2012-12-01, a partition of their own.
 FIRST, LAST = NYC_SODA_SAMPLE_DAYS
-BAD_DAY = date(2012, 12, 1)
-BAD_ROWS = 40
-
-
-def future_dated(records: list[dict]) -> list[dict]:
-    """Copies of real requests, made in 2031 by their clock: a feed whose clock is off."""
-    bad = []
-    for n, record in enumerate(records[:BAD_ROWS]):
-        row = {k: v for k, v in record.items() if not k.startswith(":")}
-        row["unique_key"] = f"9{n:08d}"
-        row["created_date"] = "2031-06-01T10:00:00.000"
-        row[":updated_at"] = system_stamp(datetime(2012, 12, 1, 10))  # naive UTC, as Socrata stamps
-        bad.append(row)
-    return bad
 
 
 def served_in(records: list[dict], first: date, last: date, lookback_hours: float) -> int:
@@ -75,14 +60,27 @@ def materialized(result) -> set[str]:
 
 
 def test_a_bad_partition_is_stopped_before_the_marts_and_the_publish(
-    tmp_path, warehouse, monkeypatch, dbt_manifest
+    nyc_sample_backfill, tmp_path, dagster_home, monkeypatch
 ):
+    """The session's good backfill (its replay already holds the bad rows, changed on a
+    later day), then the bad day and a publish on a copy."""
+    good, feed = nyc_sample_backfill.result, nyc_sample_backfill.feed
+    warehouse = nyc_sample_backfill.restore(tmp_path / "warehouse", dagster_home, monkeypatch)
     monkeypatch.setenv("CIVIC311_CITIES", str(write_registry(tmp_path / "cities.yaml", page_size=400)))
     serving = warehouse.parent / "serving.duckdb"
-    records = nyc_soda_sample()
     instance = DagsterInstance.get()
+    lookback = load_registry().city("nyc").source.lookback_hours
+    assert good.success
+    # Nothing lost, per partition run: served = modelled + quarantined.
+    assert sum(modelled_and_quarantined(warehouse)) == served_in(feed, FIRST, LAST, lookback) == 1000
+    assert {"marts/fct_service_requests", SERVED.to_user_string()} <= materialized(good)
+    published = file_digest(serving)
+    with duckdb.connect(str(serving), read_only=True) as con:
+        assert con.execute("select count(*) from marts.fct_service_requests").fetchone() == (1000,)
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        facts = content_hash(con, "fct_service_requests")
+
     with ReplayServer() as server:
-        feed = records + future_dated(records)
         server.add_dataset(
             "fhrw-4uyv",
             feed,
@@ -93,19 +91,6 @@ def test_a_bad_partition_is_stopped_before_the_marts_and_the_publish(
         server.add_dataset("erm2-nwe9", [], id_field="unique_key", prefix="/nyc")
         monkeypatch.setenv("CIVIC311_REPLAY_URL", server.url)
         defs = build_definitions(load_registry(), warehouse)
-
-        lookback = load_registry().city("nyc").source.lookback_hours
-        good = run_partition_range(FIRST, LAST, defs=defs, instance=instance)
-        assert good.success
-        # Nothing lost, per partition run: served = modelled + quarantined.
-        assert sum(modelled_and_quarantined(warehouse)) == served_in(feed, FIRST, LAST, lookback) == 1000
-        assert {"marts/fct_service_requests", SERVED.to_user_string()} <= materialized(good)
-        published = file_digest(serving)
-        with duckdb.connect(str(serving), read_only=True) as con:
-            assert con.execute("select count(*) from marts.fct_service_requests").fetchone() == (1000,)
-        with duckdb.connect(str(warehouse), read_only=True) as con:
-            facts = content_hash(con, "fct_service_requests")
-
         bad = run_partition_range(BAD_DAY, BAD_DAY, defs=defs, instance=instance)
         # The bad day's window (with the lookback) holds just the 40 bad requests; each
         # is loaded and modelled, none quarantined (a future date is not a hard rule:
