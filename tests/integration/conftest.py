@@ -25,13 +25,27 @@ from tests.conftest import (
     wire_warehouse,
     write_registry,
 )
-from tests.integration.samples import build_samples_raw, load_boundaries, replay_registry
+from tests.integration.samples import load_api_samples, load_boundaries, load_export_samples, replay_registry
 
 
 @pytest.fixture(scope="session")
-def samples_raw(tmp_path_factory) -> Path:
-    """Every real sample in raw (read-only: tests copy it with `copy_warehouse`)."""
-    return build_samples_raw(tmp_path_factory.mktemp("samples_raw"))
+def api_samples_raw(tmp_path_factory) -> Path:
+    """Every city's recorded API responses in raw, each loaded by its adapter (read-only:
+    tests copy it with `copy_warehouse`)."""
+    work = tmp_path_factory.mktemp("api_samples_raw")
+    warehouse = work / "warehouse.duckdb"
+    load_api_samples(replay_registry(work), warehouse)
+    return warehouse
+
+
+@pytest.fixture(scope="session")
+def samples_raw(api_samples_raw, tmp_path_factory) -> Path:
+    """Every real sample in raw: the API responses, then the portal exports (read-only:
+    tests copy it with `copy_warehouse`)."""
+    work = tmp_path_factory.mktemp("samples_raw")
+    warehouse = copy_warehouse(api_samples_raw, work)
+    load_export_samples(replay_registry(work), warehouse)
+    return warehouse
 
 
 def copy_warehouse(source: Path, directory: Path) -> Path:

@@ -92,15 +92,6 @@ def load_export_samples(registry: Registry, warehouse: Path) -> None:
             load_export(registry.city(city_id), path, warehouse)
 
 
-def build_samples_raw(tmp_path: Path) -> Path:
-    """A warehouse holding every real sample in raw, nothing built on it yet."""
-    registry = replay_registry(tmp_path)
-    warehouse = tmp_path / "warehouse.duckdb"
-    load_api_samples(registry, warehouse)
-    load_export_samples(registry, warehouse)
-    return warehouse
-
-
 def load_boundaries(registry: Registry, warehouse: Path, cache: Path) -> dict[str, dict[str, str]]:
     """Every city's declared boundary layers into the geography tables, read from the
     shared mirror of the boundary and population files (no network). Returns each

@@ -8,16 +8,16 @@ import pytest
 
 from ingestion.registry import load_registry
 from tests.conftest import dbt_build
-from tests.integration.samples import FEEDS, load_api_samples, replay_registry
+from tests.integration.conftest import copy_warehouse
+from tests.integration.samples import FEEDS
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
-def warehouse(tmp_path_factory):
+def warehouse(api_samples_raw, tmp_path_factory):
     tmp_path = tmp_path_factory.mktemp("all_cities")
-    path = tmp_path / "warehouse.duckdb"
-    load_api_samples(replay_registry(tmp_path), path)
+    path = copy_warehouse(api_samples_raw, tmp_path)
     dbt_build(path, "+int_service_requests", tmp_path)
     return path
 
