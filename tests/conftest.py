@@ -201,9 +201,13 @@ def run_dbt(
     dbt_vars: dict | None = None,
     full_refresh: bool = False,
     exclude: str | None = None,
+    unit_tests: bool = False,
 ) -> subprocess.CompletedProcess:
     """`dbt build --select <select>` into `warehouse`. Hands back the outcome, for builds
-    that must fail; `dbt_build` is the one that must succeed."""
+    that must fail; `dbt_build` is the one that must succeed. dbt's unit tests read
+    fixed rows, never the warehouse's, so they run only with `unit_tests` (samples_built
+    runs every one of them once a session)."""
+    excluded = [*([exclude] if exclude else []), *([] if unit_tests else ["resource_type:unit_test"])]
     return dbt(
         warehouse,
         work_dir,
@@ -216,7 +220,7 @@ def run_dbt(
         "cautious",
         *(["--vars", json.dumps(dbt_vars)] if dbt_vars else []),
         *(["--full-refresh"] if full_refresh else []),
-        *(["--exclude", exclude] if exclude else []),
+        *(["--exclude", " ".join(excluded)] if excluded else []),
     )
 
 

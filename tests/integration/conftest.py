@@ -64,11 +64,11 @@ SAMPLES_AS_OF = "2026-11-01 00:00:00+00"
 @pytest.fixture(scope="session")
 def samples_built(samples_raw, tmp_path_factory) -> Path:
     """Every real sample, and every city's boundary layers, through the whole dbt
-    project: seeds, models, snapshot, tests (read-only: copy it before changing anything)."""
+    project: seeds, models, snapshot, data and unit tests (read-only: copy it first)."""
     work = tmp_path_factory.mktemp("samples_built")
     warehouse = copy_warehouse(samples_raw, work)
     load_boundaries(replay_registry(work), warehouse, work / "boundary_cache")
-    dbt_build(warehouse, "civic311", work, dbt_vars={"as_of": SAMPLES_AS_OF})
+    dbt_build(warehouse, "civic311", work, dbt_vars={"as_of": SAMPLES_AS_OF}, unit_tests=True)
     return warehouse
 
 

@@ -41,8 +41,6 @@ WINDOWS = [
 CHANGES_ARRIVE_IN = date(2012, 11, 25)
 CHANGED_AT = "2012-11-25T15:30:00.000Z"
 LATER = "2026-11-01 00:00:00+00"
-# dbt's unit tests read fixed rows, not the window's: the samples' build runs them once.
-UNIT_TESTS = "resource_type:unit_test"
 INCREMENTAL_MODELS = [
     "fct_service_requests",
     "fct_request_events",
@@ -114,7 +112,6 @@ def test_window_by_window_equals_a_full_refresh(tmp_path, monkeypatch):
                 warehouse,
                 "civic311",
                 tmp_path / "incremental",
-                exclude=UNIT_TESTS,
                 dbt_vars={"min_date": start.isoformat(), "max_date": end.isoformat(), "as_of": as_of(end)},
             )
 
@@ -137,12 +134,7 @@ def test_window_by_window_equals_a_full_refresh(tmp_path, monkeypatch):
     assert all(n > 0 for t, (n, _) in incremental.items() if t != "mart_department_joint_spikes"), incremental
 
     dbt_build(
-        warehouse,
-        "civic311",
-        tmp_path / "full",
-        dbt_vars={"as_of": as_of(WINDOWS[-1])},
-        full_refresh=True,
-        exclude=UNIT_TESTS,
+        warehouse, "civic311", tmp_path / "full", dbt_vars={"as_of": as_of(WINDOWS[-1])}, full_refresh=True
     )
     with duckdb.connect(str(warehouse), read_only=True) as con:
         full = {t: content_hash(con, t) for t in INCREMENTAL_MODELS}
