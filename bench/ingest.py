@@ -25,7 +25,7 @@ from pathlib import Path
 
 import duckdb
 
-from ingestion.pipeline import city_pipeline
+from ingestion.pipeline import load_source
 from ingestion.registry import load_registry
 from ingestion.replay import ReplayServer
 from ingestion.replay.records import api_field_name
@@ -85,7 +85,7 @@ def socrata_path(path: Path, work: Path) -> tuple[int, float]:
     warehouse.parent.mkdir()
     with server:
         started = time.perf_counter()
-        city_pipeline(city, warehouse).run(socrata_source(city, base_url=server.url)).raise_on_failed_jobs()
+        load_source(city, socrata_source(city, base_url=server.url), warehouse).raise_on_failed_jobs()
         elapsed = time.perf_counter() - started
     with duckdb.connect(str(warehouse), read_only=True) as con:
         rows = con.execute("select count(*) from raw_nyc.service_requests").fetchone()[0]
