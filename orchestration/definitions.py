@@ -14,9 +14,9 @@
     daily_refresh (+ schedule), refresh_<city>, refresh_boundaries, publish, draw_maps (+ schedules)   jobs
     dead_runs                      sensor: marks a killed run failed and frees its warehouse pool slot
 
-`workspace.yaml` points here; `dagster dev` and the `civic311` CLI load `defs`. Importing this
-module does no work: no dbt parse (`civic311 prepare` writes the manifest beforehand), no
-registry read; `defs` builds everything when the location loads.
+`workspace.yaml` points here; `dagster dev` and `dagster job execute` load `defs`, the
+`civic311` CLI and the tests call `build_definitions`. Importing this module does no work:
+no dbt parse (`civic311 prepare` writes the manifest beforehand), no registry read.
 """
 
 from __future__ import annotations

@@ -114,9 +114,11 @@ def prepare_dbt_manifest() -> Path:
     return dbt_project.manifest_path
 
 
+@functools.cache
 def prepared_dbt_manifest() -> Path:
-    """The manifest the code location builds its dbt assets from. A missing one fails
-    with the command that writes it; a stale one is used, with a warning."""
+    """The manifest the code location builds its dbt assets from, looked at once per
+    process. A missing one fails with the command that writes it; a stale one is used,
+    with a warning."""
     manifest = dbt_project.manifest_path
     if not manifest.exists():
         raise DagsterDbtManifestNotFoundError(
