@@ -45,7 +45,7 @@ def definition_lines(defs: Definitions) -> list[str]:
     return sorted(lines)
 
 
-def test_definitions_match_the_reviewed_snapshot(tmp_path, monkeypatch):
+def test_definitions_match_the_reviewed_snapshot(dbt_manifest, tmp_path, monkeypatch):
     monkeypatch.setenv("CIVIC311_WAREHOUSE", str(tmp_path / "warehouse.duckdb"))
     # `defs` itself, as Dagster's loader calls it: the registry and manifest of this tree.
     lines = definition_lines(orchestration.definitions.defs())
