@@ -2,7 +2,8 @@
 manifest, matches the reviewed list in tests/unit/snapshots/definitions.txt: every asset
 key, check key (blocking or warning), job (with how many assets it selects), schedule
 and sensor, one a line, sorted. A city, model or check that appears, disappears or is
-renamed shows up here as a diff to review.
+renamed shows up here as a diff to review. Loading reads that manifest and parses
+nothing: without one, it fails naming the command that writes it.
 
 When the change is on purpose, rewrite the list and review it with the change:
 
@@ -16,9 +17,13 @@ import difflib
 import os
 from pathlib import Path
 
+import pytest
 from dagster import Definitions
+from dagster_dbt import DbtProject
+from dagster_dbt.errors import DagsterDbtManifestNotFoundError
 
 import orchestration.definitions
+from orchestration import resources
 
 SNAPSHOT = Path(__file__).parent / "snapshots" / "definitions.txt"
 UPDATE_ENV = "CIVIC311_UPDATE_SNAPSHOT"
@@ -60,3 +65,18 @@ def test_definitions_match_the_reviewed_snapshot(dbt_manifest, tmp_path, monkeyp
         + f"\nIf that is on purpose: {UPDATE_ENV}=1 .venv/bin/pytest tests/unit/{Path(__file__).name}, "
         + "then review the snapshot's diff and commit it with the change."
     )
+
+
+def test_loading_without_a_manifest_names_the_command_that_writes_it(tmp_path, monkeypatch):
+    """A clone where nothing ran `civic311 prepare` yet: loading fails in one sentence
+    with the fix, and parses nothing (no manifest appears)."""
+    (tmp_path / "dbt_project.yml").write_text("name: civic311\nversion: '1.0'\nprofile: civic311\n")
+    monkeypatch.setattr(resources, "dbt_project", DbtProject(project_dir=tmp_path, profiles_dir=tmp_path))
+    resources.prepared_dbt_manifest.cache_clear()
+    try:
+        names_the_fix = r"^no dbt manifest at .*: run `civic311 prepare` \(or `make env`\)"
+        with pytest.raises(DagsterDbtManifestNotFoundError, match=names_the_fix):
+            resources.prepared_dbt_manifest()
+    finally:
+        resources.prepared_dbt_manifest.cache_clear()
+    assert not (tmp_path / "target").exists()
