@@ -30,7 +30,10 @@ lint: env
 	ruff check .
 	ruff format --check .
 
+# The dbt manifest too: the code location reads it and parses nothing itself
+# (`civic311 prepare` parses only when a dbt file changed since the last parse).
 env: $(VENV)/.synced
+	civic311 prepare
 
 # uv comes from PyPI into its own small venv, then installs the locked set.
 $(UV):

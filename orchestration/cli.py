@@ -2,6 +2,7 @@
 
 civic311 demo       generate the synthetic NYC feed, replay it, run the pipeline, summarise
 civic311 dev        the Dagster UI on 127.0.0.1 over the same warehouse (and the replay)
+civic311 prepare    parse the dbt project when its manifest is missing or stale (the code location needs it)
 civic311 generate   write the synthetic NYC feed
 civic311 replay     serve recorded records as cities' APIs (any protocol), on 127.0.0.1
 civic311 load       load a portal export file (CSV or JSON) of a city into the warehouse
@@ -171,6 +172,13 @@ def cmd_taxonomy(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_prepare(args: argparse.Namespace) -> int:
+    from orchestration.resources import prepare_dbt_manifest
+
+    print(f"dbt manifest: {prepare_dbt_manifest()}")
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from orchestration.demo import run_demo
 
@@ -196,11 +204,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_dev(args: argparse.Namespace) -> int:
+    from orchestration.resources import prepare_dbt_manifest
+
     feeds = [p for p in DEMO_DIR.glob("synthetic_nyc_*.json") if _is_record_file(p)]
     feed = max(feeds, key=lambda p: p.stat().st_mtime, default=None)
     # A replay the caller points at (a city being added: docs/adding-a-city.md) wins over the demo's.
     if checked_replay_url(os.environ.get(REPLAY_URL_ENV)):  # refused in one line if it carries a credential
         feed = None
+    prepare_dbt_manifest()  # here, not when the code location loads: loading parses nothing
     server = _demo_server(feed).start() if feed else None
     env = dict(os.environ)
     if server:
@@ -261,6 +272,9 @@ def _parser() -> argparse.ArgumentParser:
     dev = sub.add_parser("dev", help="open the Dagster UI on 127.0.0.1")
     dev.add_argument("--port", type=int, default=3000)
     dev.set_defaults(func=cmd_dev)
+
+    prepare = sub.add_parser("prepare", help="parse the dbt project when its manifest is missing or stale")
+    prepare.set_defaults(func=cmd_prepare)
 
     generate = sub.add_parser("generate", help="write the synthetic NYC feed (SODA JSON)")
     generate.add_argument("--out", default=str(DEMO_DIR / "synthetic_nyc.json"))

@@ -307,9 +307,9 @@ def run_demo(
     so the last run has history to catch."""
     os.environ["CIVIC311_REPLAY_URL"] = replay_url
     os.environ[SYNTHETIC_ENV] = "1"
-    from orchestration.resources import dbt_project
+    from orchestration.resources import prepare_dbt_manifest
 
-    dbt_project.preparer.prepare(dbt_project)
+    prepare_dbt_manifest()
     offline = [layer.name for layer in load_registry().city(city_id).boundaries if layer.loads_offline]
     result = run_job(
         "refresh_boundaries",

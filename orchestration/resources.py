@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import logging
 import os
 import shutil
 import sys
@@ -13,7 +14,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-from dagster_dbt import DbtCliResource, DbtProject
+from dagster_dbt import DagsterDbtProjectPreparer, DbtCliResource, DbtProject
+from dagster_dbt.errors import DagsterDbtManifestNotFoundError
 from dagster_dlt import DagsterDltResource
 
 from ingestion.pipeline import warehouse_path
@@ -27,6 +29,7 @@ from ingestion.warehouse_lock import warehouse_lock
 WAREHOUSE_POOL = "duckdb_warehouse"
 
 F = TypeVar("F", bound=Callable[..., Any])
+logger = logging.getLogger(__name__)
 
 
 def holds_warehouse(warehouse: Path | None = None) -> Callable[[F], F]:
@@ -76,6 +79,8 @@ dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_D
 
 # The files a dbt parse reads; the manifest is stale when one is newer than it.
 DBT_SOURCE_GLOBS = ("*.yml", "models/**/*", "macros/**/*", "seeds/**/*", "snapshots/**/*", "tests/**/*")
+# What to run when the code location finds no manifest.
+PREPARE_COMMAND = "civic311 prepare"
 
 
 def dbt_manifest_is_stale() -> bool:
@@ -91,6 +96,42 @@ def dbt_manifest_is_stale() -> bool:
         for path in DBT_PROJECT_DIR.glob(pattern)
         if path.is_file()
     )
+
+
+def dbt_parse_args() -> list[str]:
+    """The dbt command that writes the manifest; vars the models need at parse time go here."""
+    return ["parse", "--quiet"]
+
+
+def prepare_dbt_manifest() -> Path:
+    """Parse the dbt project when its manifest is missing or stale, and return the
+    manifest. The one place dbt is parsed for Dagster: `make env`, `civic311 dev`,
+    `civic311 demo` and the tests call it before the definitions load, so loading
+    them parses nothing. dagster-dbt's preparer runs it (dbt deps first when the
+    project has packages, and a lock against a parse running at the same time)."""
+    if dbt_manifest_is_stale():
+        DagsterDbtProjectPreparer(prepare_project_cli_args=dbt_parse_args()).prepare(dbt_project)
+    return dbt_project.manifest_path
+
+
+@functools.cache
+def prepared_dbt_manifest() -> Path:
+    """The manifest the code location builds its dbt assets from, looked at once per
+    process. A missing one fails with the command that writes it; a stale one is used,
+    with a warning."""
+    manifest = dbt_project.manifest_path
+    if not manifest.exists():
+        raise DagsterDbtManifestNotFoundError(
+            f"no dbt manifest at {manifest}: run `{PREPARE_COMMAND}` (or `make env`) to parse "
+            "the dbt project, then load the code location again."
+        )
+    if dbt_manifest_is_stale():
+        logger.warning(
+            "the dbt manifest is older than a file of dbt_project/: the asset graph may not match "
+            "what dbt builds; run `%s` and reload the code location.",
+            PREPARE_COMMAND,
+        )
+    return manifest
 
 
 def replay_url() -> str | None:

@@ -10,14 +10,13 @@ from dagster import (
 )
 
 from ingestion.registry import City
-from orchestration.assets.transformation import civic311_dbt_marts
 from orchestration.partitions import daily_partitions
 
 # The geography group holds the boundary loads and the dbt models built on the
 # requests' join to them (models/geography): those run with every refresh, the
 # loads only when refresh_boundaries runs, before any request may be joined.
-DBT_GEOGRAPHY = AssetSelection.groups("geography") & AssetSelection.assets(civic311_dbt_marts)
-BOUNDARY_LOADS = AssetSelection.groups("geography") - AssetSelection.assets(civic311_dbt_marts)
+DBT_GEOGRAPHY = AssetSelection.groups("geography") & AssetSelection.kind("dbt")
+BOUNDARY_LOADS = AssetSelection.groups("geography") - AssetSelection.kind("dbt")
 # Every dbt layer, then the publish. The canonical model unions all cities and the
 # marts compare them, so a refresh of any city rebuilds (incrementally) all of it,
 # and publishes it when every blocking check passed.

@@ -97,13 +97,13 @@ def warehouse(tmp_path, dagster_home, monkeypatch) -> Path:
     return wire_warehouse(tmp_path / "warehouse.duckdb", dagster_home, monkeypatch)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="session", autouse=True)
 def dbt_manifest() -> Path:
-    """Parse the dbt project once per session, as `dagster dev` would."""
-    from orchestration.resources import dbt_project
+    """The dbt manifest, parsed first when missing or stale, as `civic311 dev` does: the
+    code location parses nothing when it loads, so every test that builds it needs this."""
+    from orchestration.resources import prepare_dbt_manifest
 
-    dbt_project.preparer.prepare(dbt_project)
-    return dbt_project.manifest_path
+    return prepare_dbt_manifest()
 
 
 def content_hash(

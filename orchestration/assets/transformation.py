@@ -7,6 +7,7 @@ partition keeps every model built on it from running.
 
 import json
 from collections.abc import Mapping
+from functools import cache
 from typing import Any
 
 from dagster import AssetExecutionContext, AssetKey, AssetsDefinition
@@ -14,14 +15,7 @@ from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
 
 from orchestration.partitions import daily_partitions
 from orchestration.redaction import redacted
-from orchestration.resources import WAREHOUSE_POOL, dbt_manifest_is_stale, dbt_project, holds_warehouse
-
-# A fresh clone has no manifest yet, and an edited project has an old one.
-# `dagster dev` re-parses on start (prepare_if_dev in definitions.py); every
-# other entry point parses here when needed.
-if dbt_manifest_is_stale():
-    dbt_project.preparer.prepare(dbt_project)
-
+from orchestration.resources import WAREHOUSE_POOL, dbt_project, holds_warehouse, prepared_dbt_manifest
 
 # Seeds and snapshots sit at the top of their folders, so their layer is named here.
 LAYER_OF_RESOURCE = {"seed": "reference", "snapshot": "snapshots"}
@@ -59,7 +53,7 @@ def build_dbt_assets(name: str, select: str = "fqn:*", exclude: str | None = Non
     """One `dbt build` step over part of the project, in the run's partition window."""
 
     @dbt_assets(
-        manifest=dbt_project.manifest_path,
+        manifest=prepared_dbt_manifest(),
         project=dbt_project,
         name=name,
         select=select,
@@ -96,5 +90,13 @@ CANONICAL_SELECT = (
     "int_service_requests int_service_types int_departments"
 )
 
-civic311_dbt_canonical = build_dbt_assets("civic311_dbt_canonical", select=CANONICAL_SELECT)
-civic311_dbt_marts = build_dbt_assets("civic311_dbt_marts", exclude=CANONICAL_SELECT)
+
+# Built on first use, from the manifest `prepare_dbt_manifest` wrote, and kept for the process.
+@cache
+def civic311_dbt_canonical() -> AssetsDefinition:
+    return build_dbt_assets("civic311_dbt_canonical", select=CANONICAL_SELECT)
+
+
+@cache
+def civic311_dbt_marts() -> AssetsDefinition:
+    return build_dbt_assets("civic311_dbt_marts", exclude=CANONICAL_SELECT)

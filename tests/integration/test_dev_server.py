@@ -1,8 +1,10 @@
-"""`civic311 dev` starts the Dagster UI on 127.0.0.1 and stops cleanly on SIGTERM,
-even when started from a shell that ignores SIGINT (as background jobs do)."""
+"""`civic311 dev` starts the Dagster UI on 127.0.0.1 with the civic311 code location
+loaded, and stops cleanly on SIGTERM, even when started from a shell that ignores
+SIGINT (as background jobs do)."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -17,6 +19,24 @@ import pytest
 from tests.conftest import REPO
 
 pytestmark = pytest.mark.integration
+
+
+# The UI's own question: is the code location loaded, or what error did loading it raise?
+LOCATION_QUERY = """{ workspaceOrError { ... on Workspace { locationEntries { name loadStatus
+  locationOrLoadError { __typename ... on PythonError { message }
+    ... on RepositoryLocation { repositories { jobs { name } } } } } } } }"""
+
+
+def code_location(port: int) -> dict:
+    """The workspace's one location entry, as the UI at `port` reports it."""
+    request = urllib.request.Request(  # noqa: S310 - loopback
+        f"http://127.0.0.1:{port}/graphql",
+        data=json.dumps({"query": LOCATION_QUERY}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+        [entry] = json.load(response)["data"]["workspaceOrError"]["locationEntries"]
+    return entry
 
 
 def free_port() -> int:
@@ -61,6 +81,12 @@ def test_dev_serves_on_loopback_and_stops_on_sigterm(tmp_path, warehouse, dbt_ma
             except OSError:
                 time.sleep(1)
         assert info and b"dagster_webserver_version" in info, "the UI did not come up"
+        while (entry := code_location(port))["loadStatus"] == "LOADING" and time.monotonic() < deadline:
+            time.sleep(1)
+        loaded = entry["locationOrLoadError"]
+        assert entry["name"] == "civic311" and loaded["__typename"] == "RepositoryLocation", loaded
+        jobs = {job["name"] for repository in loaded["repositories"] for job in repository["jobs"]}
+        assert {"daily_refresh", "refresh_nyc", "publish"} <= jobs
 
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=60) is not None

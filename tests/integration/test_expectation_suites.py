@@ -257,8 +257,8 @@ def test_checks_fit_the_asset_graph(dbt_manifest, tmp_path):
     defs = Definitions(
         assets=[
             *(build_raw_assets(city, warehouse) for city in REGISTRY.cities),
-            civic311_dbt_canonical,
-            civic311_dbt_marts,
+            civic311_dbt_canonical(),
+            civic311_dbt_marts(),
         ],
         asset_checks=checks,
         resources=build_resources(),

@@ -78,7 +78,7 @@ def test_the_gate_passes_a_window_at_1_percent_and_stops_one_at_10_percent(
 
         # The backfill, through the canonical model and its checks (the marts are
         # left out to keep the test short: the gate runs before them either way).
-        selection = [AssetKey(["raw", "nyc", "service_requests"]), *civic311_dbt_canonical.keys]
+        selection = [AssetKey(["raw", "nyc", "service_requests"]), *civic311_dbt_canonical().keys]
         passing = run_job(
             "daily_refresh",
             defs,
