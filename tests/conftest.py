@@ -18,7 +18,7 @@ import duckdb
 import pytest
 import yaml
 
-from ingestion.replay.records import derive_updated_at
+from tooling.replay.records import derive_updated_at
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data" / "311"

@@ -13,10 +13,7 @@ import pytest
 from dagster import ExecuteInProcessResult
 
 from ingestion.registry import load_registry
-from ingestion.replay import ReplayServer
-from ingestion.replay.records import system_stamp
 from orchestration.definitions import build_definitions
-from orchestration.demo import run_partition_range
 from tests.conftest import (
     NYC_SODA_SAMPLE_DAYS,
     dbt_build,
@@ -26,6 +23,9 @@ from tests.conftest import (
     write_registry,
 )
 from tests.integration.samples import load_api_samples, load_boundaries, load_export_samples, replay_registry
+from tooling.demo import run_partition_range
+from tooling.replay import ReplayServer
+from tooling.replay.records import system_stamp
 
 
 @pytest.fixture(scope="session")

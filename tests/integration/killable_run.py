@@ -110,7 +110,7 @@ def main(argv: list[str]) -> int:
         _install(args.kill_at)
     if args.as_of:
         _pin_as_of(args.as_of)
-    from orchestration.demo import run_job, run_partition_range
+    from tooling.demo import run_job, run_partition_range
 
     if args.days:
         result = run_partition_range(*args.days, job_name=args.job)

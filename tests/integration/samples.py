@@ -13,13 +13,13 @@ import yaml
 from ingestion.geography.boundaries import MIRROR_ENV, load_layer, write_layers
 from ingestion.pipeline import load_source
 from ingestion.registry import Registry, load_registry
-from ingestion.replay import ReplayServer
-from ingestion.replay.catalog import mount_city
-from ingestion.replay.seeclickfix import SeeClickFixApi, load_scf_issues
 from ingestion.sources import source_for
 from ingestion.sources.exports import load_export
 from tests.conftest import NYC_SODA_SAMPLE, REPO, SHARED_DATA
 from tests.integration.test_socrata_cities import CHICAGO_ROWS
+from tooling.replay import ReplayServer
+from tooling.replay.catalog import mount_city
+from tooling.replay.seeclickfix import SeeClickFixApi, load_scf_issues
 
 D = SHARED_DATA
 # city -> (recorded API files, distinct requests they hold)

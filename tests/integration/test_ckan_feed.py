@@ -15,10 +15,10 @@ import pytest
 
 from ingestion.pipeline import city_pipeline
 from ingestion.registry import City, load_registry
-from ingestion.replay import Fault, FaultPlan, ReplayServer
-from ingestion.replay.ckan import CkanApi, load_ckan_records
 from ingestion.sources import source_for
 from tests.conftest import SHARED_DATA, dbt_build, query
+from tooling.replay import Fault, FaultPlan, ReplayServer
+from tooling.replay.ckan import CkanApi, load_ckan_records
 
 pytestmark = pytest.mark.integration
 

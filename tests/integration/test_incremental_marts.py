@@ -20,9 +20,9 @@ import pytest
 
 from ingestion.pipeline import load_source
 from ingestion.registry import load_registry
-from ingestion.replay import ReplayServer
 from ingestion.sources import source_for
 from tests.conftest import NYC_SODA_SAMPLE, content_hash, dbt_build, write_registry
+from tooling.replay import ReplayServer
 
 pytestmark = pytest.mark.integration
 

@@ -20,12 +20,12 @@ from pathlib import Path
 import pytest
 
 from ingestion.registry import load_registry
-from ingestion.replay import ReplayServer
-from ingestion.replay.ckan import CkanApi, load_ckan_records
-from ingestion.replay.open311 import Open311Api, load_open311_records
-from ingestion.replay.seeclickfix import SeeClickFixApi, load_scf_issues
 from tests.conftest import NYC_SODA_SAMPLE, REPO, SHARED_DATA, dataset_hash, write_registry
 from tests.integration.killable_load import KILL_POINTS
+from tooling.replay import ReplayServer
+from tooling.replay.ckan import CkanApi, load_ckan_records
+from tooling.replay.open311 import Open311Api, load_open311_records
+from tooling.replay.seeclickfix import SeeClickFixApi, load_scf_issues
 
 pytestmark = pytest.mark.integration
 

@@ -41,12 +41,12 @@ import duckdb
 import pytest
 from dagster import DagsterInstance, DagsterRunStatus, RunsFilter, build_sensor_context
 
-from ingestion.replay import ReplayServer
 from orchestration.resources import WAREHOUSE_POOL
 from orchestration.sensors import dead_runs_sensor
 from orchestration.serving import SERVING_NAME
 from tests.conftest import NYC_SODA_SAMPLE, REPO, content_hash, file_digest, instance_folder, write_registry
 from tests.integration.killable_run import KILL_POINTS
+from tooling.replay import ReplayServer
 
 pytestmark = pytest.mark.integration
 

@@ -29,9 +29,9 @@ from pathlib import Path
 
 import pytest
 
-from ingestion.replay import ReplayServer
 from tests.conftest import NYC_SODA_SAMPLE, REPO, SHARED_DATA, dataset_hash, query, write_registry
 from tests.integration.killable_load import RECOVERY_DISABLED
+from tooling.replay import ReplayServer
 
 pytestmark = pytest.mark.integration
 

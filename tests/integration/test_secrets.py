@@ -31,11 +31,11 @@ from dagster import (
 
 from ingestion.redact import remember_credential_variable
 from ingestion.registry import load_registry
-from ingestion.replay import ReplayServer
 from orchestration.assets.ingestion import build_raw_assets
 from orchestration.redaction import redacted
 from orchestration.resources import build_resources
 from tests.conftest import NYC_SODA_SAMPLE, REPO, SHARED_DATA, query, write_registry
+from tooling.replay import ReplayServer
 
 pytestmark = pytest.mark.integration
 

@@ -12,9 +12,9 @@ import pytest
 
 from ingestion.pipeline import load_source
 from ingestion.registry import load_registry
-from ingestion.replay import ReplayServer
 from ingestion.sources import source_for
 from tests.conftest import SHARED_DATA, dbt_build
+from tooling.replay import ReplayServer
 
 pytestmark = pytest.mark.integration
 

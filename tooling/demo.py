@@ -17,9 +17,9 @@ from dagster._core.storage.tags import (
     ASSET_PARTITION_RANGE_START_TAG,
 )
 
+from ingestion.geography.city_maps import SYNTHETIC_ENV
 from ingestion.pipeline import warehouse_path
 from ingestion.registry import City, load_registry
-from ingestion.synthetic import SYNTHETIC_ENV
 from orchestration.quarantine import format_counts, read_counts
 from orchestration.sensors import release_dead_runs
 from orchestration.serving import published_dir, serving_path
