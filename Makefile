@@ -29,6 +29,7 @@ test: env
 lint: env
 	ruff check .
 	ruff format --check .
+	lint-imports
 
 env: $(VENV)/.synced
 
