@@ -11,7 +11,8 @@ from dagster import DagsterInstance, materialize
 from ingestion.registry import load_registry
 from orchestration.assets.ingestion import build_raw_assets, raw_asset_key
 from orchestration.resources import build_resources
-from tests.conftest import SHARED_DATA, write_registry
+from tests.helpers.data import SHARED_DATA
+from tests.helpers.registry import write_registry
 from tooling.replay import ReplayServer
 from tooling.replay.open311 import Open311Api, load_open311_records
 

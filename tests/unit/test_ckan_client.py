@@ -23,7 +23,7 @@ from ingestion.sources.ckan import clean_record, updated_at
 from ingestion.sources.ckan.client import CkanClient, CkanError, advice, search_url
 from ingestion.sources.http import HttpClient, SourceError
 from ingestion.sources.timestamps import parse_instant
-from tests.conftest import SHARED_DATA
+from tests.helpers.data import SHARED_DATA
 from tooling.replay.api import Response
 from tooling.replay.ckan import CkanApi, load_ckan_records
 

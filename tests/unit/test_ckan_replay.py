@@ -9,7 +9,7 @@ import json
 import pytest
 import requests
 
-from tests.conftest import SHARED_DATA
+from tests.helpers.data import SHARED_DATA
 from tooling.replay import Fault, FaultPlan, ReplayServer
 from tooling.replay.ckan import CkanApi, load_ckan_records
 

@@ -24,7 +24,7 @@ from ingestion.sources.open311.client import (
     w3c,
 )
 from ingestion.sources.timestamps import parse_instant
-from tests.conftest import SHARED_DATA
+from tests.helpers.data import SHARED_DATA
 from tooling.replay import Fault, FaultPlan, ReplayServer
 from tooling.replay.open311 import Open311Api, load_open311_records
 

@@ -12,7 +12,7 @@ import requests
 
 from ingestion.sources.open311.client import parse_xml_list
 from ingestion.sources.timestamps import parse_instant
-from tests.conftest import SHARED_DATA
+from tests.helpers.data import SHARED_DATA
 from tooling.replay import ReplayServer
 from tooling.replay.open311 import Open311Api, load_open311_records
 

@@ -18,7 +18,7 @@ from ingestion.sources.seeclickfix.client import (
     issue_updated_at,
 )
 from ingestion.sources.timestamps import parse_instant
-from tests.conftest import SHARED_DATA
+from tests.helpers.data import SHARED_DATA
 from tooling.replay.seeclickfix import SeeClickFixApi, load_scf_issues
 from tooling.replay.server import FaultPlan, ReplayServer
 

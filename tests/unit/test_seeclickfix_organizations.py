@@ -10,7 +10,7 @@ import pytest
 
 from ingestion.registry import load_registry, organization_matches
 from ingestion.sources.seeclickfix import split_foreign
-from tests.conftest import SHARED_DATA
+from tests.helpers.data import SHARED_DATA
 from tooling.replay.seeclickfix import load_scf_issues
 
 SCF = SHARED_DATA / "seeclickfix"
