@@ -29,6 +29,7 @@ test: env
 lint: env
 	ruff check .
 	ruff format --check .
+	lint-imports
 
 # The dbt manifest too: the code location reads it and parses nothing itself
 # (`civic311 prepare` parses only when a dbt file changed since the last parse).

@@ -9,7 +9,7 @@ Export path: `load_export` of a portal CSV export (pyarrow -> Arrow -> dlt -> Du
 against DuckDB `read_csv(all_varchar=true)` of the same file into a fresh database.
 Prints rows/s for each and the ratios as JSON. Synthetic data unless a file is given:
 the NYC export CSV is generated once per size (deterministic, from
-ingestion.synthetic) and kept in data/bench/, which git ignores.
+tooling.synthetic) and kept in data/bench/, which git ignores.
 """
 
 from __future__ import annotations
@@ -27,11 +27,11 @@ import duckdb
 
 from ingestion.pipeline import load_source
 from ingestion.registry import load_registry
-from ingestion.replay import ReplayServer
-from ingestion.replay.records import api_field_name
 from ingestion.sources.exports import load_export
 from ingestion.sources.socrata import socrata_source
-from ingestion.synthetic import generate_nyc
+from tooling.replay import ReplayServer
+from tooling.replay.records import api_field_name
+from tooling.synthetic import generate_nyc
 
 BENCH_DATA = Path(__file__).resolve().parents[1] / "data" / "bench"
 

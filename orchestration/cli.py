@@ -8,6 +8,10 @@ civic311 replay     serve recorded records as cities' APIs (any protocol), on 12
 civic311 load       load a portal export file (CSV or JSON) of a city into the warehouse
 civic311 quarantine count what was received and not modelled, by city and rule
 civic311 taxonomy   list the service types and departments no seed row maps (or print them as seed rows)
+
+The replay, the synthetic feed and the demo are tooling (the `tooling` package):
+only the commands that use them import it, inside the command, so the runtime
+never loads it.
 """
 
 from __future__ import annotations
@@ -25,9 +29,6 @@ from typing import TypeVar
 
 from ingestion.redact import install_filter, redact
 from ingestion.registry import REPLAY_URL_ENV, checked_replay_url, load_registry
-from ingestion.replay import Fault, FaultPlan, ReplayServer
-from ingestion.replay.catalog import mount_city
-from ingestion.synthetic import SYNTHETIC_ENV
 from orchestration.failures import failure_line
 
 T = TypeVar("T")
@@ -37,7 +38,7 @@ DEMO_END = date(2026, 11, 1)
 
 
 def _demo_feed(requests: int, days: int, end: date, seed: int) -> Path:
-    from ingestion.synthetic import generate_nyc
+    from tooling.synthetic import generate_nyc
 
     path = DEMO_DIR / f"synthetic_nyc_{requests}_{days}d_{end.isoformat()}_seed{seed}.json"
     if not path.exists():
@@ -51,15 +52,18 @@ def _is_record_file(path: Path) -> bool:
     return path.suffix in (".json", ".csv") and not path.name.endswith(".meta.json")
 
 
-def _demo_server(feed: Path) -> ReplayServer:
-    """The synthetic feed as NYC's current dataset; its other datasets answer empty."""
+def _demo_server(feed: Path):
+    """The synthetic feed as NYC's current dataset (a ReplayServer); its other datasets answer empty."""
+    from tooling.replay import ReplayServer
+    from tooling.replay.catalog import mount_city
+
     server = ReplayServer()
     mount_city(server, load_registry().city(DEMO_CITY), [feed])
     return server
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
-    from ingestion.synthetic import generate_nyc
+    from tooling.synthetic import generate_nyc
 
     summary = generate_nyc(
         Path(args.out), requests=args.requests, days=args.days, end=args.end, seed=args.seed
@@ -72,6 +76,9 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
+    from tooling.replay import Fault, FaultPlan, ReplayServer
+    from tooling.replay.catalog import mount_city
+
     registry = load_registry()
     served: dict[str, list[Path]] = {}
     for spec in args.serve:
@@ -180,13 +187,13 @@ def cmd_prepare(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from orchestration.demo import run_demo
+    from tooling.demo import run_demo
 
     feed = _demo_feed(args.requests, args.days, args.end, args.seed)
     with _demo_server(feed) as server:
 
         def portal_changes() -> int:
-            from ingestion.synthetic.changes import next_day_changes
+            from tooling.synthetic.changes import next_day_changes
 
             current = load_registry().city(DEMO_CITY).source.all_datasets[0].id
             dataset = server.dataset(current, f"/{DEMO_CITY}")
@@ -204,6 +211,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_dev(args: argparse.Namespace) -> int:
+    from ingestion.geography.city_maps import SYNTHETIC_ENV
     from orchestration.resources import prepare_dbt_manifest
 
     feeds = [p for p in DEMO_DIR.glob("synthetic_nyc_*.json") if _is_record_file(p)]

@@ -23,6 +23,10 @@ from ingestion.registry import City
 
 EXPORT_WEEKS = 8
 
+# Set to "1" by `civic311 demo` and `civic311 dev` over the demo's generated feed:
+# the maps drawn from the warehouse then say the data is synthetic.
+SYNTHETIC_ENV = "CIVIC311_SYNTHETIC_DATA"
+
 
 @dataclass
 class CityMaps:

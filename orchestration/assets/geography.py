@@ -27,9 +27,8 @@ from dagster import (
 )
 
 from ingestion.geography.boundaries import load_layer, write_layers
-from ingestion.geography.city_maps import render_city_maps
+from ingestion.geography.city_maps import SYNTHETIC_ENV, render_city_maps
 from ingestion.registry import City, Registry
-from ingestion.synthetic import SYNTHETIC_ENV
 from orchestration.assets.publishing import audit
 from orchestration.redaction import redacted
 from orchestration.resources import WAREHOUSE_POOL, holds_warehouse

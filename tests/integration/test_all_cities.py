@@ -7,9 +7,9 @@ import duckdb
 import pytest
 
 from ingestion.registry import load_registry
-from tests.conftest import dbt_build
-from tests.integration.conftest import copy_warehouse
-from tests.integration.samples import FEEDS
+from tests.helpers.dbt import dbt_build
+from tests.helpers.samples import FEEDS
+from tests.helpers.warehouse import copy_warehouse
 
 pytestmark = pytest.mark.integration
 

@@ -13,7 +13,8 @@ import duckdb
 import pytest
 
 from orchestration.serving import Publish, publish
-from tests.conftest import REPO, file_digest
+from tests.helpers.data import REPO
+from tests.helpers.warehouse import file_digest
 
 pytestmark = pytest.mark.integration
 

@@ -15,10 +15,12 @@ import pytest
 
 from ingestion.pipeline import city_pipeline
 from ingestion.registry import City, load_registry
-from ingestion.replay import Fault, FaultPlan, ReplayServer
-from ingestion.replay.ckan import CkanApi, load_ckan_records
 from ingestion.sources import source_for
-from tests.conftest import SHARED_DATA, dbt_build, query
+from tests.helpers.data import SHARED_DATA
+from tests.helpers.dbt import dbt_build
+from tests.helpers.warehouse import query
+from tooling.replay import Fault, FaultPlan, ReplayServer
+from tooling.replay.ckan import CkanApi, load_ckan_records
 
 pytestmark = pytest.mark.integration
 

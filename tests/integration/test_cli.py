@@ -11,7 +11,7 @@ import pytest
 import requests
 
 from orchestration.cli import main
-from tests.conftest import REPO, SHARED_DATA
+from tests.helpers.data import REPO, SHARED_DATA
 
 pytestmark = pytest.mark.integration
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from tests.conftest import REPO, SHARED_DATA
+from tests.helpers.data import REPO, SHARED_DATA
 
 pytestmark = pytest.mark.integration
 

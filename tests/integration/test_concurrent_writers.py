@@ -24,12 +24,13 @@ from dagster import DagsterInstance, materialize
 
 from ingestion.pipeline import load_source, working_root
 from ingestion.registry import load_registry
-from ingestion.replay import Fault, FaultPlan, ReplayServer
 from ingestion.sources import source_for
 from ingestion.warehouse_lock import lock_path, warehouse_lock
 from orchestration.assets.ingestion import build_raw_assets
 from orchestration.resources import build_resources
-from tests.conftest import NYC_SODA_SAMPLE, REPO, SHARED_DATA, write_registry
+from tests.helpers.data import NYC_SODA_SAMPLE, REPO, SHARED_DATA
+from tests.helpers.registry import write_registry
+from tooling.replay import Fault, FaultPlan, ReplayServer
 
 pytestmark = pytest.mark.integration
 

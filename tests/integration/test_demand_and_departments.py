@@ -10,9 +10,10 @@ from datetime import date, datetime, timedelta
 import duckdb
 import pytest
 
-from tests.conftest import dbt_build, query
-from tests.integration.conftest import SAMPLES_AS_OF, copy_warehouse
-from tests.oracles import poisson_upper_tail
+from tests.helpers.dbt import dbt_build
+from tests.helpers.oracles import poisson_upper_tail
+from tests.helpers.samples import SAMPLES_AS_OF
+from tests.helpers.warehouse import copy_warehouse, query
 
 pytestmark = pytest.mark.integration
 

@@ -11,7 +11,7 @@ import pytest
 from dagster import AssetKey, DagsterInstance
 from PIL import Image
 
-from ingestion.synthetic import SYNTHETIC_ENV
+from ingestion.geography.city_maps import SYNTHETIC_ENV
 from orchestration.cli import main
 
 pytestmark = pytest.mark.integration

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO
+from tests.helpers.data import REPO
 
 pytestmark = pytest.mark.integration
 

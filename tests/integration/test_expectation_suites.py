@@ -19,8 +19,8 @@ from orchestration.checks.expectations import (
     window_params,
 )
 from orchestration.partitions import daily_partitions
-from tests.integration.conftest import copy_warehouse
-from tests.integration.samples import FEEDS
+from tests.helpers.samples import FEEDS
+from tests.helpers.warehouse import copy_warehouse
 
 pytestmark = pytest.mark.integration
 

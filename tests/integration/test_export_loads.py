@@ -9,7 +9,7 @@ import pytest
 
 from ingestion.registry import load_registry
 from ingestion.sources.exports import EXPORT_TABLE, ExportError, load_export
-from tests.conftest import NYC_SODA_SAMPLE, SHARED_DATA
+from tests.helpers.data import NYC_SODA_SAMPLE, SHARED_DATA
 
 pytestmark = pytest.mark.integration
 

@@ -11,7 +11,7 @@ from dagster import AssetCheckSeverity, build_asset_check_context
 
 from ingestion.registry import load_registry
 from orchestration.checks.freshness import build_freshness_check
-from tests.conftest import write_registry
+from tests.helpers.registry import write_registry
 
 pytestmark = pytest.mark.integration
 

@@ -11,9 +11,9 @@ from datetime import date, datetime, timedelta
 
 import pytest
 
-from tests.conftest import dbt_build, query
-from tests.integration.conftest import copy_warehouse
-from tests.oracles import kaplan_meier_median, poisson_upper_tail
+from tests.helpers.dbt import dbt_build
+from tests.helpers.oracles import kaplan_meier_median, poisson_upper_tail
+from tests.helpers.warehouse import copy_warehouse, query
 
 pytestmark = pytest.mark.integration
 

@@ -11,7 +11,8 @@ from dagster import AssetKey, DagsterInstance, materialize
 from ingestion.geography.boundaries import MIRROR_ENV
 from ingestion.registry import load_registry, parse_registry
 from orchestration.assets.geography import build_boundaries_asset
-from tests.conftest import REPO, SHARED_DATA, query
+from tests.helpers.data import REPO, SHARED_DATA
+from tests.helpers.warehouse import query
 
 pytestmark = pytest.mark.integration
 

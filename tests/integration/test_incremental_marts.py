@@ -20,9 +20,12 @@ import pytest
 
 from ingestion.pipeline import load_source
 from ingestion.registry import load_registry
-from ingestion.replay import ReplayServer
 from ingestion.sources import source_for
-from tests.conftest import NYC_SODA_SAMPLE, content_hash, dbt_build, write_registry
+from tests.helpers.data import NYC_SODA_SAMPLE
+from tests.helpers.dbt import dbt_build
+from tests.helpers.registry import write_registry
+from tests.helpers.warehouse import content_hash
+from tooling.replay import ReplayServer
 
 pytestmark = pytest.mark.integration
 

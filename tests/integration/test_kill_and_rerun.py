@@ -1,6 +1,6 @@
 """A load killed at any point, then rerun, leaves the same table as one clean run.
 
-Each load runs in a child process (tests/integration/killable_load.py) that
+Each load runs in a child process (tests/helpers/killable_load.py) that
 SIGKILLs itself at one of six points inside dlt's extract, normalize and load
 steps. The rerun must finish what the killed run left behind and load the
 window again; the table is compared with a clean run by a hash of its sorted
@@ -20,12 +20,14 @@ from pathlib import Path
 import pytest
 
 from ingestion.registry import load_registry
-from ingestion.replay import ReplayServer
-from ingestion.replay.ckan import CkanApi, load_ckan_records
-from ingestion.replay.open311 import Open311Api, load_open311_records
-from ingestion.replay.seeclickfix import SeeClickFixApi, load_scf_issues
-from tests.conftest import NYC_SODA_SAMPLE, REPO, SHARED_DATA, dataset_hash, write_registry
-from tests.integration.killable_load import KILL_POINTS
+from tests.helpers.data import NYC_SODA_SAMPLE, REPO, SHARED_DATA
+from tests.helpers.killable_load import KILL_POINTS
+from tests.helpers.registry import write_registry
+from tests.helpers.warehouse import dataset_hash
+from tooling.replay import ReplayServer
+from tooling.replay.ckan import CkanApi, load_ckan_records
+from tooling.replay.open311 import Open311Api, load_open311_records
+from tooling.replay.seeclickfix import SeeClickFixApi, load_scf_issues
 
 pytestmark = pytest.mark.integration
 
@@ -137,7 +139,7 @@ def _load(feed, warehouse: Path, kill_at: str | None = None) -> subprocess.Compl
     case, registry, url = feed
     if case.file is not None:
         url = f"file:{case.file}"
-    argv = [sys.executable, "-m", "tests.integration.killable_load", str(registry), case.city_id]
+    argv = [sys.executable, "-m", "tests.helpers.killable_load", str(registry), case.city_id]
     argv += [str(warehouse), url, case.start, case.end] + ([kill_at] if kill_at else [])
     return subprocess.run(argv, cwd=REPO, capture_output=True, text=True, timeout=300)  # noqa: S603
 

@@ -5,7 +5,7 @@ The real NYC SODA sample arrives through the replay server. A `daily_refresh` ru
 over 19 November 2012 is published: the previous publish. A run over the 21st
 brings 963 more requests, so its publish would change what is served; it is
 killed, each run in a child process of its own group
-(tests/integration/killable_run.py):
+(tests/helpers/killable_run.py):
 
 - inside dbt, three times, each run killed later than the one before, as on bad
   nights in a row, so each meets what the last kill left: while the staging views
@@ -41,12 +41,14 @@ import duckdb
 import pytest
 from dagster import DagsterInstance, DagsterRunStatus, RunsFilter, build_sensor_context
 
-from ingestion.replay import ReplayServer
 from orchestration.resources import WAREHOUSE_POOL
 from orchestration.sensors import dead_runs_sensor
 from orchestration.serving import SERVING_NAME
-from tests.conftest import NYC_SODA_SAMPLE, REPO, content_hash, file_digest, instance_folder, write_registry
-from tests.integration.killable_run import KILL_POINTS
+from tests.helpers.data import NYC_SODA_SAMPLE, REPO
+from tests.helpers.killable_run import KILL_POINTS
+from tests.helpers.registry import write_registry
+from tests.helpers.warehouse import content_hash, file_digest, instance_folder
+from tooling.replay import ReplayServer
 
 pytestmark = pytest.mark.integration
 
@@ -165,13 +167,13 @@ class Site:
             shutil.copytree(self.root / serving_from / "published", self.published, symlinks=True)
 
     def run(self, *args: str, kill_when: Callable[[dict], bool] | None = None) -> Outcome:
-        """`python -m tests.integration.killable_run ARGS` in a new process group; with
+        """`python -m tests.helpers.killable_run ARGS` in a new process group; with
         `kill_when`, SIGKILL the group at the first dbt log event it accepts."""
         dbt = DbtLog(self.dbt_target)
         log = self.root / "last_run.log"
         with log.open("w") as output:
             child = subprocess.Popen(  # noqa: S603 - fixed argv
-                [sys.executable, "-m", "tests.integration.killable_run", *args],
+                [sys.executable, "-m", "tests.helpers.killable_run", *args],
                 cwd=REPO,
                 env=self.env,
                 stdout=output,

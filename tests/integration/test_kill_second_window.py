@@ -29,9 +29,11 @@ from pathlib import Path
 
 import pytest
 
-from ingestion.replay import ReplayServer
-from tests.conftest import NYC_SODA_SAMPLE, REPO, SHARED_DATA, dataset_hash, query, write_registry
-from tests.integration.killable_load import RECOVERY_DISABLED
+from tests.helpers.data import NYC_SODA_SAMPLE, REPO, SHARED_DATA
+from tests.helpers.killable_load import RECOVERY_DISABLED
+from tests.helpers.registry import write_registry
+from tests.helpers.warehouse import dataset_hash, query
+from tooling.replay import ReplayServer
 
 pytestmark = pytest.mark.integration
 
@@ -58,7 +60,7 @@ class Daily:
         return f"raw_{self.city_id}"
 
     def load(self, folder: Path, window: int, *options: str) -> subprocess.CompletedProcess:
-        argv = [sys.executable, "-m", "tests.integration.killable_load", str(self.registry), self.city_id]
+        argv = [sys.executable, "-m", "tests.helpers.killable_load", str(self.registry), self.city_id]
         argv += [str(folder / "warehouse.duckdb"), *self.windows[window - 1], *self.options, *options]
         env = {**os.environ, **SEVERAL_FILES}
         return subprocess.run(argv, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)  # noqa: S603

@@ -8,7 +8,7 @@ import re
 import duckdb
 import pytest
 
-from tests.conftest import REPO
+from tests.helpers.data import REPO
 
 pytestmark = pytest.mark.integration
 

@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 import duckdb
 import pytest
 
-from tests.conftest import nyc_soda_sample
-from tests.integration.conftest import run_nyc_sample
+from tests.helpers.data import nyc_soda_sample
+from tests.helpers.nyc_sample import run_nyc_sample
 
 pytestmark = pytest.mark.integration
 

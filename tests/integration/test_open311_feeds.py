@@ -13,11 +13,13 @@ import pytest
 
 from ingestion.pipeline import city_pipeline
 from ingestion.registry import load_registry
-from ingestion.replay import Fault, FaultPlan, ReplayServer
-from ingestion.replay.open311 import Open311Api, load_open311_records
 from ingestion.sources import source_for
 from ingestion.sources.timestamps import parse_instant
-from tests.conftest import SHARED_DATA, dbt_build, query
+from tests.helpers.data import SHARED_DATA
+from tests.helpers.dbt import dbt_build
+from tests.helpers.warehouse import query
+from tooling.replay import Fault, FaultPlan, ReplayServer
+from tooling.replay.open311 import Open311Api, load_open311_records
 
 pytestmark = pytest.mark.integration
 

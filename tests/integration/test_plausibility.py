@@ -13,11 +13,12 @@ import pytest
 
 from ingestion.pipeline import load_source
 from ingestion.registry import load_registry
-from ingestion.replay import ReplayServer
 from ingestion.sources import source_for
-from tests.conftest import NYC_SODA_SAMPLE, run_dbt
-from tests.integration.conftest import copy_warehouse
-from tests.integration.samples import END, START
+from tests.helpers.data import NYC_SODA_SAMPLE
+from tests.helpers.dbt import run_dbt
+from tests.helpers.samples import END, START
+from tests.helpers.warehouse import copy_warehouse
+from tooling.replay import ReplayServer
 
 pytestmark = pytest.mark.integration
 

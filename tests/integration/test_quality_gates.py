@@ -12,13 +12,15 @@ import pytest
 from dagster import AssetCheckSeverity, DagsterInstance
 
 from ingestion.registry import load_registry
-from ingestion.replay import ReplayServer
-from ingestion.replay.records import derive_updated_at, parse_timestamp
 from orchestration.assets.publishing import SERVED
 from orchestration.definitions import build_definitions
-from orchestration.demo import run_job, run_partition_range
-from tests.conftest import NYC_SODA_SAMPLE_DAYS, content_hash, file_digest, write_registry
-from tests.integration.conftest import BAD_DAY, BAD_ROWS
+from tests.helpers.data import NYC_SODA_SAMPLE_DAYS
+from tests.helpers.nyc_sample import BAD_DAY, BAD_ROWS
+from tests.helpers.registry import write_registry
+from tests.helpers.warehouse import content_hash, file_digest
+from tooling.demo import run_job, run_partition_range
+from tooling.replay import ReplayServer
+from tooling.replay.records import derive_updated_at, parse_timestamp
 
 pytestmark = pytest.mark.integration
 

@@ -12,17 +12,16 @@ import duckdb
 import pytest
 
 from ingestion.registry import City
-from ingestion.replay.ckan import load_ckan_records
-from ingestion.replay.open311 import load_open311_records
-from ingestion.replay.records import load_records
-from ingestion.replay.seeclickfix import load_scf_issues
 from ingestion.sources.exports.files import mapped_names
 from orchestration.cli import main
 from orchestration.quarantine import format_counts, quarantine_counts
-from tests.conftest import dbt_build
-from tests.integration.conftest import copy_warehouse
-from tests.integration.samples import EXPORTS, FEEDS, detroit_issues, replay_registry
-from tests.integration.test_socrata_cities import CHICAGO_ROWS
+from tests.helpers.dbt import dbt_build
+from tests.helpers.samples import CHICAGO_ROWS, EXPORTS, FEEDS, detroit_issues, replay_registry
+from tests.helpers.warehouse import copy_warehouse
+from tooling.replay.ckan import load_ckan_records
+from tooling.replay.open311 import load_open311_records
+from tooling.replay.records import load_records
+from tooling.replay.seeclickfix import load_scf_issues
 
 pytestmark = pytest.mark.integration
 

@@ -9,11 +9,12 @@ import pytest
 from dagster import DagsterInstance, materialize
 
 from ingestion.registry import load_registry
-from ingestion.replay import ReplayServer
-from ingestion.replay.open311 import Open311Api, load_open311_records
 from orchestration.assets.ingestion import build_raw_assets, raw_asset_key
 from orchestration.resources import build_resources
-from tests.conftest import SHARED_DATA, write_registry
+from tests.helpers.data import SHARED_DATA
+from tests.helpers.registry import write_registry
+from tooling.replay import ReplayServer
+from tooling.replay.open311 import Open311Api, load_open311_records
 
 pytestmark = pytest.mark.integration
 

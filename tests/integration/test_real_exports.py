@@ -23,8 +23,10 @@ from ingestion.registry import load_registry
 from ingestion.sources.exports import load_export
 from ingestion.sources.exports.files import ExportError
 from orchestration.serving import publish
-from tests.conftest import REPO, SHARED_DATA, dbt_build, query, run_dbt
-from tests.oracles import LA_EXPORT
+from tests.helpers.data import REPO, SHARED_DATA
+from tests.helpers.dbt import dbt_build, run_dbt
+from tests.helpers.oracles import LA_EXPORT
+from tests.helpers.warehouse import query
 
 pytestmark = pytest.mark.integration
 

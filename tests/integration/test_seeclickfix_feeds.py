@@ -13,13 +13,15 @@ import pytest
 
 from ingestion.pipeline import city_pipeline
 from ingestion.registry import City, load_registry
-from ingestion.replay.seeclickfix import SeeClickFixApi, load_scf_issues
-from ingestion.replay.server import Fault, FaultPlan, RateLimit, ReplayServer
 from ingestion.sources import source_for
 from ingestion.sources.http import SourceError
 from orchestration.cli import main
 from orchestration.quarantine import quarantine_counts
-from tests.conftest import SHARED_DATA, dbt_build, query
+from tests.helpers.data import SHARED_DATA
+from tests.helpers.dbt import dbt_build
+from tests.helpers.warehouse import query
+from tooling.replay.seeclickfix import SeeClickFixApi, load_scf_issues
+from tooling.replay.server import Fault, FaultPlan, RateLimit, ReplayServer
 
 pytestmark = pytest.mark.integration
 

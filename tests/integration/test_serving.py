@@ -16,8 +16,7 @@ import pytest
 import shapely
 
 from orchestration.serving import GEO_TABLES, PublishError, publish
-from tests.conftest import file_digest
-from tests.integration.conftest import copy_warehouse
+from tests.helpers.warehouse import copy_warehouse, file_digest
 
 pytestmark = pytest.mark.integration
 

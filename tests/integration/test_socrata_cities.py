@@ -12,9 +12,11 @@ import pytest
 
 from ingestion.pipeline import load_source
 from ingestion.registry import load_registry
-from ingestion.replay import ReplayServer
 from ingestion.sources import source_for
-from tests.conftest import SHARED_DATA, dbt_build
+from tests.helpers.data import SHARED_DATA
+from tests.helpers.dbt import dbt_build
+from tests.helpers.samples import CHICAGO_ROWS
+from tooling.replay import ReplayServer
 
 pytestmark = pytest.mark.integration
 
@@ -124,64 +126,6 @@ def test_los_angeles_reads_each_years_dataset(tmp_path):
         "90026",
         "GREATER ECHO PARK ELYSIAN NC",
     )
-
-
-# No recorded v6vf-nfxy rows exist in ../shared, so these three are written here
-# in the dataset's shape (field names and value forms as SODA returns them) to
-# pin down the mapping of Chicago's duplicate flags, departments and statuses, and
-# the community area the city reports (the point's, in the 2013 boundaries).
-CHICAGO_ROWS = [
-    {
-        "sr_number": "SR24-00000001",
-        "sr_type": "Pothole in Street Complaint",
-        "sr_short_code": "PHF",
-        "created_department": "311 City Services",
-        "owner_department": "CDOT - Department of Transportation",
-        "status": "Completed",
-        "origin": "Phone Call",
-        "created_date": "2024-03-10T01:30:00.000",
-        "last_modified_date": "2024-03-12T09:00:00.000",
-        "closed_date": "2024-03-12T09:00:00.000",
-        "street_address": "1200 W 81ST ST",
-        "zip_code": "60620",
-        "duplicate": False,
-        "legacy_record": False,
-        "community_area": "71",  # Auburn Gresham
-        "latitude": "41.74685764",
-        "longitude": "-87.65364015",
-    },
-    {
-        "sr_number": "SR24-00000002",
-        "sr_type": "Pothole in Street Complaint",
-        "sr_short_code": "PHF",
-        "created_department": "311 City Services",
-        "owner_department": "CDOT - Department of Transportation",
-        "status": "Completed",
-        "origin": "Internet",
-        "created_date": "2024-03-10T03:30:00.000",
-        "last_modified_date": "2024-03-10T04:00:00.000",
-        "closed_date": "2024-03-10T04:00:00.000",
-        "street_address": "1200 W 81ST ST",
-        "zip_code": "60620",
-        "duplicate": True,
-        "parent_sr_number": "SR24-00000001",
-        "legacy_record": False,
-        "community_area": "71",
-    },
-    {
-        "sr_number": "SR24-00000003",
-        "sr_type": "Aircraft Noise Complaint",
-        "created_department": "311 City Services",
-        "owner_department": "Aviation",
-        "status": "Canceled",
-        "origin": "Mobile Device",
-        "created_date": "2024-11-03T01:30:00.000",
-        "last_modified_date": "2024-11-03T02:00:00.000",
-        "legacy_record": True,
-        "latitude": "0",
-        "longitude": "0",
-    },
-]
 
 
 def test_chicago_duplicates_departments_and_dst(tmp_path):

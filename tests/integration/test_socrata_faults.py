@@ -11,9 +11,9 @@ import pytest
 
 from ingestion.pipeline import city_pipeline
 from ingestion.registry import load_registry
-from ingestion.replay import Fault, FaultPlan, ReplayServer
 from ingestion.sources.socrata import SocrataError, socrata_source
-from tests.conftest import NYC_SODA_SAMPLE
+from tests.helpers.data import NYC_SODA_SAMPLE
+from tooling.replay import Fault, FaultPlan, ReplayServer
 
 pytestmark = pytest.mark.integration
 

@@ -23,8 +23,10 @@ from ingestion.registry import load_registry, parse_registry
 from orchestration.checks.expectations import EVERYTHING, MARTS, read_frame, validate
 from orchestration.checks.taxonomy import unclassified_shares
 from orchestration.cli import main
-from tests.conftest import REPO, dbt, dbt_build, query
-from tests.integration.conftest import SAMPLES_AS_OF, copy_warehouse
+from tests.helpers.data import REPO
+from tests.helpers.dbt import dbt, dbt_build
+from tests.helpers.samples import SAMPLES_AS_OF
+from tests.helpers.warehouse import copy_warehouse, query
 
 pytestmark = pytest.mark.integration
 

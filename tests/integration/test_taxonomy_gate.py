@@ -12,13 +12,14 @@ import pytest
 from dagster import AssetCheckSeverity, AssetKey, DagsterInstance
 
 from ingestion.registry import load_registry
-from ingestion.replay import ReplayServer
-from ingestion.replay.records import system_stamp
 from orchestration.assets.transformation import civic311_dbt_canonical
 from orchestration.checks.taxonomy import CHECK_NAME
 from orchestration.definitions import build_definitions
-from orchestration.demo import run_job, run_partition_range
-from tests.conftest import NYC_SODA_SAMPLE_DAYS, nyc_soda_sample, write_registry
+from tests.helpers.data import NYC_SODA_SAMPLE_DAYS, nyc_soda_sample
+from tests.helpers.registry import write_registry
+from tooling.demo import run_job, run_partition_range
+from tooling.replay import ReplayServer
+from tooling.replay.records import system_stamp
 
 pytestmark = pytest.mark.integration
 

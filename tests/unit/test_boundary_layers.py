@@ -11,7 +11,7 @@ from shapely.geometry import Polygon
 from ingestion.geography import WGS84, LayerError, normalise_layer, read_layer
 from ingestion.geography.boundaries import load_layer, write_layers
 from ingestion.registry import FileSource, load_registry
-from tests.conftest import SHARED_DATA
+from tests.helpers.data import SHARED_DATA
 
 SF_NEIGHBOURHOODS = SHARED_DATA / "sf" / "sf_analysis_neighborhoods.geojson"
 NYC_MODZCTA = SHARED_DATA / "nyc" / "nyc_modzcta_with_population.geojson"

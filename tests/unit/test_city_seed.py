@@ -6,7 +6,7 @@ from __future__ import annotations
 import csv
 
 from ingestion.registry import load_registry
-from tests.conftest import REPO
+from tests.helpers.data import REPO
 
 
 def test_city_seed_matches_the_registry():

@@ -19,13 +19,13 @@ import pytest
 import requests
 from requests.structures import CaseInsensitiveDict
 
-from ingestion.replay.api import Response
-from ingestion.replay.ckan import CkanApi, load_ckan_records
 from ingestion.sources.ckan import clean_record, updated_at
 from ingestion.sources.ckan.client import CkanClient, CkanError, advice, search_url
 from ingestion.sources.http import HttpClient, SourceError
 from ingestion.sources.timestamps import parse_instant
-from tests.conftest import SHARED_DATA
+from tests.helpers.data import SHARED_DATA
+from tooling.replay.api import Response
+from tooling.replay.ckan import CkanApi, load_ckan_records
 
 BOSTON_CSV = SHARED_DATA / "boston" / "boston311_2022_jan_100.csv"
 RESOURCE = "81a7b022-f8fc-4da5-80e4-b160058ca207"  # Boston's 2022 resource

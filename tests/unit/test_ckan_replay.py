@@ -9,9 +9,9 @@ import json
 import pytest
 import requests
 
-from ingestion.replay import Fault, FaultPlan, ReplayServer
-from ingestion.replay.ckan import CkanApi, load_ckan_records
-from tests.conftest import SHARED_DATA
+from tests.helpers.data import SHARED_DATA
+from tooling.replay import Fault, FaultPlan, ReplayServer
+from tooling.replay.ckan import CkanApi, load_ckan_records
 
 BOSTON_CSV = SHARED_DATA / "boston" / "boston311_2022_jan_100.csv"
 RESOURCE = "81a7b022-f8fc-4da5-80e4-b160058ca207"

@@ -10,7 +10,7 @@ import duckdb
 import jinja2
 import pandas as pd
 
-from tests.conftest import NYC_SODA_SAMPLE, REPO, SHARED_DATA
+from tests.helpers.data import NYC_SODA_SAMPLE, REPO, SHARED_DATA
 
 MACRO = REPO / "dbt_project" / "macros" / "staging" / "community_district.sql"
 NYC = SHARED_DATA / "nyc"

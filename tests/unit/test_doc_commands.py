@@ -1,5 +1,5 @@
 """Every command the README and docs/ show is one the tree accepts (issue 14, house
-style 11): tests/doc_commands.py reads and checks them; the cases below show it
+style 11): tests/helpers/doc_commands.py reads and checks them; the cases below show it
 reports a wrong command, naming the doc, the line and what is wrong."""
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO
-from tests.doc_commands import (
+from tests.helpers.data import REPO
+from tests.helpers.doc_commands import (
     DocCommand,
     DocCommandError,
     all_doc_commands,

@@ -20,7 +20,7 @@ from orchestration.checks.expectations import (
     validate,
     validate_by_city,
 )
-from tests.conftest import SHARED_DATA
+from tests.helpers.data import SHARED_DATA
 
 BLOOMINGTON = SHARED_DATA / "open311" / "bloomington_2012_requests.json"
 LOADED_AT = pd.Timestamp("2024-06-01 12:00:00", tz="UTC")

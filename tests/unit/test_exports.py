@@ -17,7 +17,7 @@ from ingestion.sources.exports.files import ExportError, ExportFile, mapped_name
 from ingestion.sources.exports.readahead import THREAD_NAME, read_ahead
 from ingestion.sources.exports.schemas import column_name
 from ingestion.sources.exports.shape import BatchShaper
-from tests.conftest import NYC_SODA_SAMPLE, SHARED_DATA
+from tests.helpers.data import NYC_SODA_SAMPLE, SHARED_DATA
 
 NYC_MIXED = SHARED_DATA / "nyc" / "nyc311_mixed_2010_2020_sample.csv"
 NYC_2016 = SHARED_DATA / "nyc" / "nyc311_export_2016_jun_bk_cb06_noise.csv"

@@ -26,7 +26,7 @@ from ingestion.geography.maps import (
     hotspot_map,
     write_area_exports,
 )
-from tests.conftest import SHARED_DATA
+from tests.helpers.data import SHARED_DATA
 
 NYC_MODZCTA = SHARED_DATA / "nyc" / "nyc_modzcta_with_population.geojson"
 LA_COUNCILS = SHARED_DATA / "la" / "la_neighborhood_councils_2019.geojson"

@@ -9,7 +9,7 @@ import re
 import pytest
 import yaml
 
-from tests.conftest import REPO
+from tests.helpers.data import REPO
 
 MARTS = REPO / "dbt_project" / "models" / "marts"
 METRICS_DOC = REPO / "docs" / "metrics.md"

@@ -11,8 +11,6 @@ import pytest
 import requests
 
 from ingestion.registry import load_registry
-from ingestion.replay import Fault, FaultPlan, ReplayServer
-from ingestion.replay.open311 import Open311Api, load_open311_records
 from ingestion.sources.http import HttpClient, Retryable, SourceError
 from ingestion.sources.open311.client import (
     Chunk,
@@ -26,7 +24,9 @@ from ingestion.sources.open311.client import (
     w3c,
 )
 from ingestion.sources.timestamps import parse_instant
-from tests.conftest import SHARED_DATA
+from tests.helpers.data import SHARED_DATA
+from tooling.replay import Fault, FaultPlan, ReplayServer
+from tooling.replay.open311 import Open311Api, load_open311_records
 
 OPEN311 = SHARED_DATA / "open311"
 CHICAGO_EXTENDED = OPEN311 / "chicago_2014_requests_extended.json"

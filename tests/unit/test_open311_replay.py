@@ -10,11 +10,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import requests
 
-from ingestion.replay import ReplayServer
-from ingestion.replay.open311 import Open311Api, load_open311_records
 from ingestion.sources.open311.client import parse_xml_list
 from ingestion.sources.timestamps import parse_instant
-from tests.conftest import SHARED_DATA
+from tests.helpers.data import SHARED_DATA
+from tooling.replay import ReplayServer
+from tooling.replay.open311 import Open311Api, load_open311_records
 
 OPEN311 = SHARED_DATA / "open311"
 BOSTON = SHARED_DATA / "boston" / "open311"

@@ -178,7 +178,7 @@ def test_unknown_city_lists_known_ones():
 
 
 def test_every_credential_variable_is_listed_in_env_example():
-    from tests.conftest import REPO
+    from tests.helpers.data import REPO
 
     listed = (REPO / ".env.example").read_text()
     for city in load_registry().cities:

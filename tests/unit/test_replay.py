@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 import requests
 
-from ingestion.replay import Fault, FaultPlan, ReplayServer, load_records
-from ingestion.replay.records import api_field_name, with_system_fields
-from ingestion.replay.soql import SoqlError, parse_order, parse_where
+from tooling.replay import Fault, FaultPlan, ReplayServer, load_records
+from tooling.replay.records import api_field_name, with_system_fields
+from tooling.replay.soql import SoqlError, parse_order, parse_where
 
 DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "311"
 NYC_JSON = DATA / "nyc" / "nyc311_soda_fhrw-4uyv_sample.json"

@@ -8,8 +8,6 @@ from datetime import UTC, datetime
 import pytest
 
 from ingestion.registry import load_registry
-from ingestion.replay.seeclickfix import SeeClickFixApi, load_scf_issues
-from ingestion.replay.server import FaultPlan, ReplayServer
 from ingestion.sources.http import HttpClient, Retryable
 from ingestion.sources.seeclickfix import http_client
 from ingestion.sources.seeclickfix.client import (
@@ -20,7 +18,9 @@ from ingestion.sources.seeclickfix.client import (
     issue_updated_at,
 )
 from ingestion.sources.timestamps import parse_instant
-from tests.conftest import SHARED_DATA
+from tests.helpers.data import SHARED_DATA
+from tooling.replay.seeclickfix import SeeClickFixApi, load_scf_issues
+from tooling.replay.server import FaultPlan, ReplayServer
 
 SCF = SHARED_DATA / "seeclickfix"
 NATIONWIDE = [

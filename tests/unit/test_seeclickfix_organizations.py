@@ -9,9 +9,9 @@ import logging
 import pytest
 
 from ingestion.registry import load_registry, organization_matches
-from ingestion.replay.seeclickfix import load_scf_issues
 from ingestion.sources.seeclickfix import split_foreign
-from tests.conftest import SHARED_DATA
+from tests.helpers.data import SHARED_DATA
+from tooling.replay.seeclickfix import load_scf_issues
 
 SCF = SHARED_DATA / "seeclickfix"
 DETROIT_ORGANIZATIONS = {

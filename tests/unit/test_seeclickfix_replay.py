@@ -8,11 +8,11 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import requests
 
-from ingestion.replay.seeclickfix import SeeClickFixApi, load_scf_issues
-from ingestion.replay.server import Fault, FaultPlan, ReplayServer
 from ingestion.sources.seeclickfix.client import issue_updated_at
 from ingestion.sources.timestamps import parse_instant
-from tests.conftest import SHARED_DATA
+from tests.helpers.data import SHARED_DATA
+from tooling.replay.seeclickfix import SeeClickFixApi, load_scf_issues
+from tooling.replay.server import Fault, FaultPlan, ReplayServer
 
 SCF = SHARED_DATA / "seeclickfix"
 NATIONWIDE_400 = SCF / "scf_v2_issues_nationwide_2024-08-31_400.json"

@@ -5,7 +5,7 @@ timezone its registry entry names."""
 import re
 
 from ingestion.registry import load_registry
-from tests.conftest import REPO
+from tests.helpers.data import REPO
 
 MODELS = REPO / "dbt_project" / "models"
 # Every timezone literal in the model: the conversion macros' and a protocol macro's argument.

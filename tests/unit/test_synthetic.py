@@ -15,7 +15,7 @@ import pytest
 import shapely
 from shapely.geometry import shape
 
-from ingestion.synthetic import SyntheticSummary, generate_nyc
+from tooling.synthetic import SyntheticSummary, generate_nyc
 
 N = 5_000
 END = date(2026, 11, 1)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from datetime import date, datetime
 
-from ingestion.synthetic.changes import HANDOFFS, NEW_YORK, next_day_changes
+from tooling.synthetic.changes import HANDOFFS, NEW_YORK, next_day_changes
 
 DAY = date(2026, 10, 31)
 

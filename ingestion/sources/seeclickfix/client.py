@@ -15,7 +15,7 @@ the overlap. Were the live API inclusive, the overlap would only be a second
 wider; nothing is skipped either way. When a whole page shares one stamp,
 seeking would ask for the same page again, so the read advances `page` instead.
 
-The replay (ingestion/replay/seeclickfix.py) treats both bounds the same way.
+The replay (tooling/replay/seeclickfix.py) treats both bounds the same way.
 """
 
 from __future__ import annotations

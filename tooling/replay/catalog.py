@@ -11,11 +11,11 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ingestion.registry import City
-from ingestion.replay.ckan import CkanApi, load_ckan_records
-from ingestion.replay.open311 import Open311Api, load_open311_records
-from ingestion.replay.records import DEFAULT_UPDATED_AT_FIELDS, load_records
-from ingestion.replay.seeclickfix import SeeClickFixApi, load_scf_issues
-from ingestion.replay.server import ReplayServer
+from tooling.replay.ckan import CkanApi, load_ckan_records
+from tooling.replay.open311 import Open311Api, load_open311_records
+from tooling.replay.records import DEFAULT_UPDATED_AT_FIELDS, load_records
+from tooling.replay.seeclickfix import SeeClickFixApi, load_scf_issues
+from tooling.replay.server import ReplayServer
 
 
 def mount_city(

@@ -17,9 +17,9 @@ from dagster._core.storage.tags import (
     ASSET_PARTITION_RANGE_START_TAG,
 )
 
+from ingestion.geography.city_maps import SYNTHETIC_ENV
 from ingestion.pipeline import warehouse_path
 from ingestion.registry import City, load_registry
-from ingestion.synthetic import SYNTHETIC_ENV
 from orchestration.quarantine import format_counts, read_counts
 from orchestration.sensors import release_dead_runs
 from orchestration.serving import published_dir, serving_path
@@ -92,8 +92,20 @@ def area_layer(con: duckdb.DuckDBPyConnection, city: City) -> str:
 
 def mart_lines(con: duckdb.DuckDBPyConnection, city: City) -> list[str]:
     """A few lines from each mart: what a BI user would look at first."""
-    city_id, layer = city.id, area_layer(con, city)
-    lines = ["Response times, the slowest groups of the latest month (hours to close):"]
+    layer = area_layer(con, city)
+    return [
+        *response_time_lines(con, city.id),
+        *service_gap_lines(con, city.id, layer),
+        *hotspot_lines(con, city.id, layer),
+        *demand_timing_lines(con, city.id),
+        *department_lines(con, city.id),
+        *history_lines(con, city.id),
+        *joint_spike_lines(con, city.id),
+    ]
+
+
+def response_time_lines(con: duckdb.DuckDBPyConnection, city_id: str) -> list[str]:
+    """The slowest department and category groups of the latest month."""
     rows = con.execute(
         """
         select department_id, category_id, requested_month, counted_requests, open_requests,
@@ -109,21 +121,38 @@ def mart_lines(con: duckdb.DuckDBPyConnection, city: City) -> list[str]:
         """,
         {"city": city_id},
     ).fetchall()
-    lines += [
-        f"  {d} / {c} {m:%Y-%m}: {n:,} counted, {o:,} open; closed-only median {_hours(med)}, "
-        f"Kaplan-Meier median {_hours(km)}, " + ("no SLA known" if sla is None else f"{sla:.0f}% within SLA")
-        for d, c, m, n, o, med, km, sla in rows
-    ]
+    lines = ["Response times, the slowest groups of the latest month (hours to close):"]
+    for (
+        department_id,
+        category_id,
+        month,
+        counted,
+        still_open,
+        closed_only_median,
+        kaplan_meier_median,
+        pct_within_sla,
+    ) in rows:
+        sla = "no SLA known" if pct_within_sla is None else f"{pct_within_sla:.0f}% within SLA"
+        lines.append(
+            f"  {department_id} / {category_id} {month:%Y-%m}: {counted:,} counted, {still_open:,} open; "
+            f"closed-only median {_hours(closed_only_median)}, "
+            f"Kaplan-Meier median {_hours(kaplan_meier_median)}, {sla}"
+        )
+    return lines
+
+
+def service_gap_lines(con: duckdb.DuckDBPyConnection, city_id: str, layer: str) -> list[str]:
+    """How many area-months have a gap index, are gaps, or are chronically underserved; the widest."""
     tested, gaps, chronic = con.execute(
         "select count(gap_index), count(*) filter (where is_gap), "
         "count(*) filter (where chronically_underserved) from marts.mart_service_gaps "
         "where city_id = ? and layer = ?",
         [city_id, layer],
     ).fetchone()
-    lines.append(
+    lines = [
         f"Service gaps by {layer}: {tested:,} area-months with a gap index, {gaps:,} gaps, "
         f"{chronic:,} chronically underserved; the widest:"
-    )
+    ]
     rows = con.execute(
         "select area_id, category_id, requested_month, gap_index, km_median_hours_to_close, "
         "median_hours_to_close, city_km_median_hours_to_close, city_median_hours_to_close "
@@ -131,27 +160,47 @@ def mart_lines(con: duckdb.DuckDBPyConnection, city: City) -> list[str]:
         "order by gap_index desc limit 2",
         [city_id, layer],
     ).fetchall()
-    lines += [
-        f"  {a} {c} {m:%Y-%m}: gap index {g:.1f} (Kaplan-Meier / closed-only median "
-        f"{_hours(km)} / {_hours(med)} h, city-wide {_hours(city_km)} / {_hours(city_med)} h)"
-        for a, c, m, g, km, med, city_km, city_med in rows
-    ]
+    for (
+        area_id,
+        category_id,
+        month,
+        gap_index,
+        kaplan_meier_median,
+        closed_only_median,
+        city_kaplan_meier_median,
+        city_closed_only_median,
+    ) in rows:
+        lines.append(
+            f"  {area_id} {category_id} {month:%Y-%m}: gap index {gap_index:.1f} (Kaplan-Meier / "
+            f"closed-only median {_hours(kaplan_meier_median)} / {_hours(closed_only_median)} h, "
+            f"city-wide {_hours(city_kaplan_meier_median)} / {_hours(city_closed_only_median)} h)"
+        )
+    return lines
+
+
+def hotspot_lines(con: duckdb.DuckDBPyConnection, city_id: str, layer: str) -> list[str]:
+    """How many area-weeks are emerging hotspots; the least likely under their baseline."""
     (emerging,) = con.execute(
         "select count(*) from marts.mart_hotspots where city_id = ? and layer = ? and is_emerging",
         [city_id, layer],
     ).fetchone()
-    lines.append(f"Hotspots by {layer}: {emerging:,} emerging area-weeks; the most surprising:")
+    lines = [f"Hotspots by {layer}: {emerging:,} emerging area-weeks; the most surprising:"]
     rows = con.execute(
         "select area_id, category_id, requested_week, requests, baseline_mean, poisson_p "
         "from marts.mart_hotspots where city_id = ? and layer = ? and is_emerging "
         "order by poisson_p, requests desc limit 2",
         [city_id, layer],
     ).fetchall()
-    lines += [
-        f"  {a} {c}, week of {w:%Y-%m-%d}: {n:,} requests against a baseline of {b:.1f} a week (p = {p:.1e})"
-        for a, c, w, n, b, p in rows
-    ]
-    lines.append("Demand timing, the busiest hour of the week of the largest categories:")
+    for area_id, category_id, week, requests, baseline_mean, poisson_p in rows:
+        lines.append(
+            f"  {area_id} {category_id}, week of {week:%Y-%m-%d}: {requests:,} requests against "
+            f"a baseline of {baseline_mean:.1f} a week (p = {poisson_p:.1e})"
+        )
+    return lines
+
+
+def demand_timing_lines(con: duckdb.DuckDBPyConnection, city_id: str) -> list[str]:
+    """The busiest hour of the week of the three largest categories."""
     rows = con.execute(
         """
         select category_id, day_name, hour_of_day, share_of_week
@@ -166,23 +215,36 @@ def mart_lines(con: duckdb.DuckDBPyConnection, city: City) -> list[str]:
         """,
         {"city": city_id},
     ).fetchall()
-    lines += [f"  {c}: {d} {h:02d}:00 ({share:.1%} of the week)" for c, d, h, share in rows]
+    lines = ["Demand timing, the busiest hour of the week of the largest categories:"]
+    for category_id, day_name, hour, share_of_week in rows:
+        lines.append(f"  {category_id}: {day_name} {hour:02d}:00 ({share_of_week:.1%} of the week)")
+    return lines
+
+
+def department_lines(con: duckdb.DuckDBPyConnection, city_id: str) -> list[str]:
+    """Hand-offs and duplicates across departments; the highest duplicate rates."""
     handoffs, duplicate_rate = con.execute(
         "select sum(handoffs_out), sum(duplicate_requests) / sum(requests) "
         "from marts.mart_cross_department where city_id = ?",
         [city_id],
     ).fetchone()
-    lines.append(
+    lines = [
         f"Departments: {handoffs or 0:,} hand-offs between departments, "
         f"{duplicate_rate or 0:.1%} of requests duplicates; the highest duplicate rates:"
-    )
+    ]
     rows = con.execute(
         "select department_id, category_id, sum(duplicate_requests) / sum(requests) as rate, sum(requests) "
         "from marts.mart_cross_department where city_id = ? group by all having sum(requests) >= 50 "
         "order by rate desc limit 2",
         [city_id],
     ).fetchall()
-    lines += [f"  {d} / {c}: {rate:.1%} of {n:,} requests" for d, c, rate, n in rows]
+    for department_id, category_id, rate, requests in rows:
+        lines.append(f"  {department_id} / {category_id}: {rate:.1%} of {requests:,} requests")
+    return lines
+
+
+def history_lines(con: duckdb.DuckDBPyConnection, city_id: str) -> list[str]:
+    """Hand-offs and reopenings caught between loads; the busiest hand-offs."""
     events = dict(
         con.execute(
             "select event_type, count(*) from marts.fct_request_events where city_id = ? "
@@ -190,22 +252,29 @@ def mart_lines(con: duckdb.DuckDBPyConnection, city: City) -> list[str]:
             [city_id],
         ).fetchall()
     )
-    lines.append(
+    lines = [
         f"History: {events.get('reassigned', 0):,} hand-offs and {events.get('reopened', 0):,} reopenings "
         "caught between loads; the busiest hand-offs:"
-    )
+    ]
     rows = con.execute(
         "select from_department_id, to_department_id, count(*) as handoffs, "
         "median(hours_with_from_department) from marts.fct_request_events "
         "where city_id = ? and event_type = 'reassigned' group by all order by handoffs desc limit 2",
         [city_id],
     ).fetchall()
-    lines += [f"  {a} -> {b}: {n:,} hand-offs, median {_hours(h)} h with {a} first" for a, b, n, h in rows]
+    for from_department, to_department, handoffs, median_hours_with_from in rows:
+        lines.append(
+            f"  {from_department} -> {to_department}: {handoffs:,} hand-offs, "
+            f"median {_hours(median_hours_with_from)} h with {from_department} first"
+        )
+    return lines
+
+
+def joint_spike_lines(con: duckdb.DuckDBPyConnection, city_id: str) -> list[str]:
     (joint,) = con.execute(
         "select count(*) from marts.mart_department_joint_spikes where city_id = ?", [city_id]
     ).fetchone()
-    lines.append(f"Joint spikes: {joint:,} area-weeks where two or more departments' demand spiked together")
-    return lines
+    return [f"Joint spikes: {joint:,} area-weeks where two or more departments' demand spiked together"]
 
 
 def map_lines(con: duckdb.DuckDBPyConnection, city: City, maps: dict[str, str]) -> list[str]:

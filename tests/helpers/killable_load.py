@@ -1,7 +1,7 @@
 """A load that kills itself with SIGKILL at a named point; run as a child process.
 
-    python -m tests.integration.killable_load REGISTRY CITY WAREHOUSE REPLAY_URL START END [KILL_AT]
-    python -m tests.integration.killable_load REGISTRY CITY WAREHOUSE file:EXPORT_PATH - - [KILL_AT]
+    python -m tests.helpers.killable_load REGISTRY CITY WAREHOUSE REPLAY_URL START END [KILL_AT]
+    python -m tests.helpers.killable_load REGISTRY CITY WAREHOUSE file:EXPORT_PATH - - [KILL_AT]
         [--no-recovery] [--export-batch-rows ROWS]
 
 The kill points wrap dlt's own steps, so the process dies exactly where a
@@ -147,7 +147,7 @@ def _install(kill_at: str) -> None:
 
 
 def _arguments(argv: list[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m tests.integration.killable_load")
+    parser = argparse.ArgumentParser(prog="python -m tests.helpers.killable_load")
     for name in ("registry", "city_id", "warehouse", "replay_url", "start", "end"):
         parser.add_argument(name)
     parser.add_argument("kill_at", nargs="?", choices=ALL_KILL_POINTS)

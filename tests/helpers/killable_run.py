@@ -1,7 +1,7 @@
 """A Dagster run of a civic311 job that can die by SIGKILL inside the publish; run as
 a child process.
 
-    python -m tests.integration.killable_run JOB [--days FIRST LAST] [--as-of AS_OF] [--kill-at POINT]
+    python -m tests.helpers.killable_run JOB [--days FIRST LAST] [--as-of AS_OF] [--kill-at POINT]
 
 The warehouse, registry, Dagster home and replay come from the environment
 (CIVIC311_WAREHOUSE, CIVIC311_CITIES, DAGSTER_HOME, CIVIC311_REPLAY_URL), as in
@@ -110,7 +110,7 @@ def main(argv: list[str]) -> int:
         _install(args.kill_at)
     if args.as_of:
         _pin_as_of(args.as_of)
-    from orchestration.demo import run_job, run_partition_range
+    from tooling.demo import run_job, run_partition_range
 
     if args.days:
         result = run_partition_range(*args.days, job_name=args.job)

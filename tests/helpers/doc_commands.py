@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from unittest import mock
 
-from tests.conftest import REPO
+from tests.helpers.data import REPO
 
 SHELL_LANGUAGES = {"sh", "bash", "shell", "zsh", "console"}
 # Blocks that hold commands or anything else: a line is a command when it starts with one we know.
@@ -276,7 +276,9 @@ def check_invocation(words: list[str], reference: bool) -> None:
         name = name.removeprefix(".venv/bin/")
     checker = checker_for(name)
     if checker is None:
-        raise DocCommandError(f"nothing checks `{name}` commands: add a checker to tests/doc_commands.py")
+        raise DocCommandError(
+            f"nothing checks `{name}` commands: add a checker to tests/helpers/doc_commands.py"
+        )
     checker(name, args, reference)
 
 

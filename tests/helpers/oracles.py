@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 
-from tests.conftest import SHARED_DATA
+from tests.helpers.data import SHARED_DATA
 
 # MyLA311's 2017 export as a SQL CTE `la_export`, read independently of the loader:
 # its wall-clock times (Los Angeles) as UTC instants.

@@ -20,10 +20,10 @@ from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
 
 from ingestion.redact import get_logger, redact
-from ingestion.replay.api import Api, Response
-from ingestion.replay.dataset import Dataset
-from ingestion.replay.records import DEFAULT_CREATED_FIELD, DEFAULT_UPDATED_AT_FIELDS
-from ingestion.replay.socrata import MAX_LIMIT, SocrataApi
+from tooling.replay.api import Api, Response
+from tooling.replay.dataset import Dataset
+from tooling.replay.records import DEFAULT_CREATED_FIELD, DEFAULT_UPDATED_AT_FIELDS
+from tooling.replay.socrata import MAX_LIMIT, SocrataApi
 
 logger = get_logger("civic311.replay")
 

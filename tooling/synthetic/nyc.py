@@ -481,39 +481,39 @@ def _community_districts() -> tuple[Any, tuple[str, ...], np.ndarray]:
 
 
 def _sample_points(
-    rng: np.random.Generator, zip_idx: np.ndarray, zctas: _Zctas
+    rng: np.random.Generator, zip_index: np.ndarray, zctas: _Zctas
 ) -> tuple[np.ndarray, np.ndarray]:
     """Uniform points inside each row's MODZCTA polygon (vectorised rejection sampling).
 
     Coordinates are rounded to 8 decimals *before* the inside test, so the
     written values themselves are inside the polygon.
     """
-    n = len(zip_idx)
-    lon = np.empty(n)
-    lat = np.empty(n)
-    order = np.argsort(zip_idx, kind="stable")
-    counts = np.bincount(zip_idx, minlength=len(zctas.codes))
-    bounds = np.concatenate([[0], np.cumsum(counts)])
-    for z, polygon in enumerate(zctas.polygons):
-        need = int(counts[z])
-        if need == 0:
+    count = len(zip_index)
+    longitude = np.empty(count)
+    latitude = np.empty(count)
+    order = np.argsort(zip_index, kind="stable")
+    per_zcta = np.bincount(zip_index, minlength=len(zctas.codes))
+    bounds = np.concatenate([[0], np.cumsum(per_zcta)])
+    for zcta, polygon in enumerate(zctas.polygons):
+        needed = int(per_zcta[zcta])
+        if needed == 0:
             continue
-        minx, miny, maxx, maxy = polygon.bounds
-        fill = max(polygon.area / ((maxx - minx) * (maxy - miny)), 0.01)
+        min_x, min_y, max_x, max_y = polygon.bounds
+        fill = max(polygon.area / ((max_x - min_x) * (max_y - min_y)), 0.01)
         xs_parts, ys_parts = [], []
-        while need > 0:
-            k = int(need / fill * 1.2) + 16
-            xs = np.round(rng.uniform(minx, maxx, k), 8)
-            ys = np.round(rng.uniform(miny, maxy, k), 8)
+        while needed > 0:
+            batch = int(needed / fill * 1.2) + 16
+            xs = np.round(rng.uniform(min_x, max_x, batch), 8)
+            ys = np.round(rng.uniform(min_y, max_y, batch), 8)
             inside = shapely.contains_xy(polygon, xs, ys)
-            xs, ys = xs[inside][:need], ys[inside][:need]
+            xs, ys = xs[inside][:needed], ys[inside][:needed]
             xs_parts.append(xs)
             ys_parts.append(ys)
-            need -= len(xs)
-        rows = order[bounds[z] : bounds[z + 1]]
-        lon[rows] = np.concatenate(xs_parts)
-        lat[rows] = np.concatenate(ys_parts)
-    return lon, lat
+            needed -= len(xs)
+        rows = order[bounds[zcta] : bounds[zcta + 1]]
+        longitude[rows] = np.concatenate(xs_parts)
+        latitude[rows] = np.concatenate(ys_parts)
+    return longitude, latitude
 
 
 def _community_boards(lon: np.ndarray, lat: np.ndarray, borough: np.ndarray) -> np.ndarray:
@@ -599,8 +599,8 @@ def _timestamps(start: date, seconds: np.ndarray) -> list[str]:
 
 
 def _choice(rng: np.random.Generator, weights: Any, size: int) -> np.ndarray:
-    p = np.asarray(weights, dtype=float)
-    return rng.choice(len(p), size=size, p=p / p.sum())
+    weights = np.asarray(weights, dtype=float)
+    return rng.choice(len(weights), size=size, p=weights / weights.sum())
 
 
 def _write_atomic(path: Path, write: Any) -> None:
@@ -617,6 +617,290 @@ def _write_atomic(path: Path, write: Any) -> None:
         raise
 
 
+class _Places(NamedTuple):
+    """Where each request is and what it is about."""
+
+    zip_index: np.ndarray  # index into _Zctas
+    borough: np.ndarray  # index into BOROUGHS
+    type_index: np.ndarray  # index into COMPLAINT_TYPES
+    longitude: np.ndarray
+    latitude: np.ndarray
+
+
+class _Closures(NamedTuple):
+    """When each request closed or was last touched; seconds from the window's start."""
+
+    closed: np.ndarray
+    resolution: np.ndarray  # resolution_action_updated_date
+    is_open: np.ndarray
+    open_status: np.ndarray  # index into _OPEN_STATUSES, for open requests
+    has_resolution: np.ndarray
+
+
+class _Defects(NamedTuple):
+    """The real-world defects, on disjoint rows, and how many of each."""
+
+    closed_1900: np.ndarray
+    missing_coordinates: np.ndarray
+    zip_na: np.ndarray
+    counts: dict[str, int]
+
+
+class _Details(NamedTuple):
+    """The remaining columns: text picks, channel, address, community board, state plane."""
+
+    descriptor_index: np.ndarray
+    location_type_index: np.ndarray
+    resolution_index: np.ndarray
+    channel: np.ndarray
+    street_index: np.ndarray
+    house_number: np.ndarray
+    queens_block: np.ndarray
+    queens_lot: np.ndarray
+    community_board: np.ndarray
+    state_plane: tuple[np.ndarray, np.ndarray] | None
+
+
+class _Feed(NamedTuple):
+    """Everything a record is written from, in unique-key order."""
+
+    start: date
+    zctas: _Zctas
+    places: _Places
+    created: np.ndarray  # seconds from the window's start
+    closures: _Closures
+    defects: _Defects
+    details: _Details
+
+
+def _draw_places(rng: np.random.Generator, zctas: _Zctas, count: int) -> _Places:
+    """A MODZCTA by population, then the complaint type given the borough, then a point inside."""
+    zip_index = _choice(rng, zctas.weights, count)
+    borough = zctas.boroughs[zip_index]
+    zipf_weights = 1.0 / np.arange(1, len(COMPLAINT_TYPES) + 1) ** _ZIPF_EXPONENT
+    type_index = np.empty(count, dtype=np.int64)
+    for borough_index in range(len(BOROUGHS)):
+        rows = np.flatnonzero(borough == borough_index)
+        mix = zipf_weights * np.array([kind.boroughs[borough_index] for kind in COMPLAINT_TYPES])
+        type_index[rows] = _choice(rng, mix, len(rows))
+    longitude, latitude = _sample_points(rng, zip_index, zctas)
+    return _Places(zip_index, borough, type_index, longitude, latitude)
+
+
+def _draw_creation(
+    rng: np.random.Generator, start: date, days: int, type_index: np.ndarray, dst_gaps: list[int]
+) -> np.ndarray:
+    """Creation instants: the day by weekday factor, the hour by daily profile, per rhythm group."""
+    weekday = np.array([(start + timedelta(days=day)).weekday() for day in range(days)])
+    group_of_type = np.array([_GROUPS.index(kind.group) for kind in COMPLAINT_TYPES])
+    group = group_of_type[type_index]
+    created = np.empty(len(type_index), dtype=np.int64)
+    for group_index, name in enumerate(_GROUPS):
+        rows = np.flatnonzero(group == group_index)
+        day = _choice(rng, np.array(_WEEKLY[name])[weekday], len(rows))
+        hour = _choice(rng, _HOURLY[name], len(rows))
+        created[rows] = day * 86_400 + hour * 3_600 + rng.integers(0, 3_600, len(rows))
+    return _skip_gaps(created, dst_gaps)
+
+
+def _draw_closures(
+    rng: np.random.Generator, type_index: np.ndarray, created: np.ndarray, as_of: int, dst_gaps: list[int]
+) -> _Closures:
+    """A lognormal closure delay per type; a per-type backlog never closes; anything
+    whose closure falls at or after the as-of instant is still open."""
+    count = len(type_index)
+    median = np.array([kind.median_hours * 3_600.0 for kind in COMPLAINT_TYPES])[type_index]
+    sigma = np.array([kind.sigma for kind in COMPLAINT_TYPES])[type_index]
+    delay = np.maximum(60, np.rint(median * np.exp(sigma * rng.standard_normal(count))))
+    closed = _skip_gaps(created + delay.astype(np.int64), dst_gaps)
+    backlog = rng.random(count) < np.array([kind.backlog for kind in COMPLAINT_TYPES])[type_index]
+    is_open = backlog | (closed >= as_of)
+    open_status = _choice(rng, _OPEN_STATUS_P, count)
+    updated = created + np.floor(rng.random(count) * (as_of - created)).astype(np.int64)
+    resolution = np.where(is_open, _skip_gaps(updated, dst_gaps), closed)
+    has_resolution = ~is_open | (open_status != 0)  # "Open" has no resolution yet
+    return _Closures(closed, resolution, is_open, open_status, has_resolution)
+
+
+def _draw_defects(rng: np.random.Generator, created: np.ndarray, closures: _Closures) -> _Defects:
+    """Exact counts on disjoint rows. Closed-before-created rows get their closure
+    moved before creation here, in `closures`."""
+    count = len(created)
+    closed_rows = rng.permutation(np.flatnonzero(~closures.is_open))
+    before_count = min(round(DEFECT_RATES["closed_before_created"] * count), len(closed_rows))
+    count_1900 = min(round(DEFECT_RATES["closed_1900"] * count), len(closed_rows) - before_count)
+    before_rows = np.sort(closed_rows[:before_count])
+    rows_1900 = np.sort(closed_rows[before_count : before_count + count_1900])
+    shift = rng.integers(600, 10 * 86_400, before_count)
+    closures.closed[before_rows] = created[before_rows] - shift
+    closures.resolution[before_rows] = closures.closed[before_rows]
+    shuffled = rng.permutation(count)
+    no_coordinates_count = round(DEFECT_RATES["missing_coordinates"] * count)
+    zip_na_count = round(DEFECT_RATES["zip_na"] * count)
+    missing_coordinates = np.zeros(count, dtype=bool)
+    missing_coordinates[shuffled[:no_coordinates_count]] = True
+    zip_na = np.zeros(count, dtype=bool)
+    zip_na[shuffled[no_coordinates_count : no_coordinates_count + zip_na_count]] = True
+    closed_1900 = np.zeros(count, dtype=bool)
+    closed_1900[rows_1900] = True
+    counts = {
+        "closed_before_created": int(before_count),
+        "closed_1900": int(count_1900),
+        "missing_coordinates": int(no_coordinates_count),
+        "zip_na": int(zip_na_count),
+    }
+    return _Defects(closed_1900, missing_coordinates, zip_na, counts)
+
+
+def _draw_details(rng: np.random.Generator, places: _Places, missing_coordinates: np.ndarray) -> _Details:
+    """Descriptor, location type and resolution text per type; channel; address; community board."""
+    count = len(places.type_index)
+    descriptor_index = np.zeros(count, dtype=np.int64)
+    location_type_index = np.zeros(count, dtype=np.int64)
+    resolution_index = np.zeros(count, dtype=np.int64)
+    for type_number, kind in enumerate(COMPLAINT_TYPES):
+        rows = np.flatnonzero(places.type_index == type_number)
+        descriptor_index[rows] = _choice(rng, [weight for _, weight in kind.descriptors], len(rows))
+        if kind.location_types:
+            location_type_index[rows] = _choice(rng, [weight for _, weight in kind.location_types], len(rows))
+        resolution_index[rows] = rng.integers(0, len(_RESOLUTIONS[kind.agency]), len(rows))
+    channel = _choice(rng, _CHANNEL_P, count)
+    street_index = np.empty(count, dtype=np.int64)
+    for borough_index in range(len(BOROUGHS)):
+        rows = np.flatnonzero(places.borough == borough_index)
+        street_index[rows] = _choice(rng, _street_catalog(borough_index)[1], len(rows))
+    house_number = np.clip(np.rint(np.exp(rng.normal(5.2, 1.0, count))), 1, 3999).astype(np.int64)
+    queens_block = rng.integers(1, 270, count)
+    queens_lot = rng.integers(1, 100, count)
+    community_board = _community_boards(places.longitude, places.latitude, places.borough)
+    unspecified = np.array([f"Unspecified {borough}" for borough in BOROUGHS], dtype=object)
+    community_board[missing_coordinates] = unspecified[places.borough[missing_coordinates]]
+    return _Details(
+        descriptor_index,
+        location_type_index,
+        resolution_index,
+        channel,
+        street_index,
+        house_number,
+        queens_block,
+        queens_lot,
+        community_board,
+        _state_plane(places.longitude, places.latitude),
+    )
+
+
+class _Texts(NamedTuple):
+    """The string tables records are written from, looked up by index."""
+
+    type_names: list[str]
+    agencies: list[str]
+    agency_names: list[str]
+    descriptors: list[list[str]]
+    location_types: list[list[str]]
+    resolutions: list[tuple[str, ...]]
+    open_resolutions: list[str | None]
+    streets: list[tuple[str, ...]]
+    cities: list[str]  # per MODZCTA
+
+
+def _texts(zctas: _Zctas) -> _Texts:
+    return _Texts(
+        type_names=[kind.name for kind in COMPLAINT_TYPES],
+        agencies=[kind.agency for kind in COMPLAINT_TYPES],
+        agency_names=[AGENCY_NAMES[kind.agency] for kind in COMPLAINT_TYPES],
+        descriptors=[[name for name, _ in kind.descriptors] for kind in COMPLAINT_TYPES],
+        location_types=[[name for name, _ in kind.location_types] for kind in COMPLAINT_TYPES],
+        resolutions=[_RESOLUTIONS[kind.agency] for kind in COMPLAINT_TYPES],
+        open_resolutions=[None] + [_OPEN_RESOLUTIONS[status] for status in _OPEN_STATUSES[1:]],
+        streets=[_street_catalog(borough)[0] for borough in range(len(BOROUGHS))],
+        cities=[
+            _QUEENS_CITIES.get(code, "QUEENS")
+            if zctas.boroughs[zip_index] == _QN
+            else _BOROUGH_CITY[zctas.boroughs[zip_index]]
+            for zip_index, code in enumerate(zctas.codes)
+        ],
+    )
+
+
+def _record(feed: _Feed, texts: _Texts, row: int, stamps: dict[str, str]) -> dict[str, Any]:
+    """One SODA record; `stamps` holds its created, closed and resolution timestamps.
+    The key order is the export's."""
+    places, closures, defects, details = feed.places, feed.closures, feed.defects, feed.details
+    type_number = int(places.type_index[row])
+    borough = int(places.borough[row])
+    zip_index = int(places.zip_index[row])
+    street = texts.streets[borough][int(details.street_index[row])]
+    if borough == _QN:
+        number = f"{int(details.queens_block[row])}-{int(details.queens_lot[row]):02d}"
+    else:
+        number = str(int(details.house_number[row]))
+    is_open = closures.is_open[row]
+    record: dict[str, Any] = {
+        "unique_key": str(FIRST_UNIQUE_KEY + row),
+        "created_date": stamps["created"],
+    }
+    if not is_open:
+        record["closed_date"] = CLOSED_1900 if defects.closed_1900[row] else stamps["closed"]
+    record["agency"] = texts.agencies[type_number]
+    record["agency_name"] = texts.agency_names[type_number]
+    record["complaint_type"] = texts.type_names[type_number]
+    record["descriptor"] = texts.descriptors[type_number][details.descriptor_index[row]]
+    if texts.location_types[type_number]:
+        record["location_type"] = texts.location_types[type_number][details.location_type_index[row]]
+    record["incident_zip"] = ZIP_NA if defects.zip_na[row] else feed.zctas.codes[zip_index]
+    record["incident_address"] = f"{number} {street}"
+    record["street_name"] = street
+    record["city"] = texts.cities[zip_index]
+    if is_open:
+        record["status"] = _OPEN_STATUSES[closures.open_status[row]]
+        text = texts.open_resolutions[closures.open_status[row]]
+    else:
+        record["status"] = "Closed"
+        text = texts.resolutions[type_number][details.resolution_index[row]]
+    if closures.has_resolution[row]:
+        record["resolution_description"] = text
+        record["resolution_action_updated_date"] = stamps["resolution"]
+    record["community_board"] = details.community_board[row]
+    record["borough"] = BOROUGHS[borough]
+    has_coordinates = not defects.missing_coordinates[row]
+    if has_coordinates and details.state_plane is not None:
+        record["x_coordinate_state_plane"] = str(int(details.state_plane[0][row]))
+        record["y_coordinate_state_plane"] = str(int(details.state_plane[1][row]))
+    record["open_data_channel_type"] = _CHANNELS[details.channel[row]]
+    if has_coordinates:
+        longitude, latitude = float(places.longitude[row]), float(places.latitude[row])
+        record["latitude"] = repr(latitude)
+        record["longitude"] = repr(longitude)
+        record["location"] = {"type": "Point", "coordinates": [longitude, latitude]}
+    return record
+
+
+def _write_records(handle: Any, feed: _Feed) -> None:
+    """The SODA JSON array, one record per line, formatting timestamps a chunk at a time."""
+    texts = _texts(feed.zctas)
+    encode = json.JSONEncoder(ensure_ascii=True, separators=(",", ":")).encode
+    count = len(feed.created)
+    handle.write("[")
+    for first in range(0, count, _CHUNK):
+        last = min(count, first + _CHUNK)
+        created = _timestamps(feed.start, feed.created[first:last])
+        closed = _timestamps(feed.start, feed.closures.closed[first:last])
+        resolution = _timestamps(feed.start, feed.closures.resolution[first:last])
+        lines = [
+            encode(
+                _record(
+                    feed,
+                    texts,
+                    row,
+                    {"created": created[offset], "closed": closed[offset], "resolution": resolution[offset]},
+                )
+            )
+            for offset, row in enumerate(range(first, last))
+        ]
+        handle.write(("\n" if first == 0 else ",\n") + ",\n".join(lines))
+    handle.write("\n]\n")
+
+
 def generate_nyc(
     path: Path,
     *,
@@ -630,191 +914,36 @@ def generate_nyc(
     The file is a SODA-style JSON array (one record per line), written
     atomically, plus a ``<path>.meta.json`` sidecar marking it synthetic.  The
     feed is a snapshot as of ``end`` 00:00 local time: nothing in it is later.
+    The steps draw from one seeded generator in a fixed order: same arguments,
+    same bytes.
     """
     path = Path(path)
     if requests < 1 or requests > 29_999_999:
         raise ValueError("requests must be between 1 and 29,999,999")
     if days < 1:
         raise ValueError("days must be at least 1")
-    n = int(requests)
+    count = int(requests)
     start = end - timedelta(days=days)
-    as_of = days * 86_400  # seconds from start 00:00
     rng = np.random.default_rng(seed)
     zctas = _zctas()
-    types = COMPLAINT_TYPES
+    dst_gaps = _dst_gap_offsets(start, days)
 
-    # Where: a MODZCTA by population, then the complaint type given the borough.
-    zip_idx = _choice(rng, zctas.weights, n)
-    borough = zctas.boroughs[zip_idx]
-    zipf = 1.0 / np.arange(1, len(types) + 1) ** _ZIPF_EXPONENT
-    type_idx = np.empty(n, dtype=np.int64)
-    for b in range(len(BOROUGHS)):
-        rows = np.flatnonzero(borough == b)
-        mix = zipf * np.array([t.boroughs[b] for t in types])
-        type_idx[rows] = _choice(rng, mix, len(rows))
-    lon, lat = _sample_points(rng, zip_idx, zctas)
-
-    # When: day of window by weekday factor, hour by daily profile, per rhythm group.
-    weekday = np.array([(start + timedelta(days=d)).weekday() for d in range(days)])
-    group_of_type = np.array([_GROUPS.index(t.group) for t in types])
-    group = group_of_type[type_idx]
-    created = np.empty(n, dtype=np.int64)
-    for g, name in enumerate(_GROUPS):
-        rows = np.flatnonzero(group == g)
-        day = _choice(rng, np.array(_WEEKLY[name])[weekday], len(rows))
-        hour = _choice(rng, _HOURLY[name], len(rows))
-        created[rows] = day * 86_400 + hour * 3_600 + rng.integers(0, 3_600, len(rows))
-    gaps = _dst_gap_offsets(start, days)
-    created = _skip_gaps(created, gaps)
-
+    places = _draw_places(rng, zctas, count)
+    created = _draw_creation(rng, start, days, places.type_index, dst_gaps)
     # Unique keys are handed out in creation order.
     order = np.argsort(created, kind="stable")
-    zip_idx, borough, type_idx = zip_idx[order], borough[order], type_idx[order]
-    lon, lat, created = lon[order], lat[order], created[order]
+    places, created = _Places(*(column[order] for column in places)), created[order]
+    closures = _draw_closures(rng, places.type_index, created, as_of=days * 86_400, dst_gaps=dst_gaps)
+    defects = _draw_defects(rng, created, closures)
+    details = _draw_details(rng, places, defects.missing_coordinates)
+    feed = _Feed(start, zctas, places, created, closures, defects, details)
+    _write_atomic(path, lambda handle: _write_records(handle, feed))
 
-    # Closure: lognormal delay per type; a per-type backlog never closes; anything
-    # whose closure falls at or after the as-of instant is still open.
-    median = np.array([t.median_hours * 3_600.0 for t in types])[type_idx]
-    sigma = np.array([t.sigma for t in types])[type_idx]
-    delay = np.maximum(60, np.rint(median * np.exp(sigma * rng.standard_normal(n))))
-    closed = _skip_gaps(created + delay.astype(np.int64), gaps)
-    backlog = rng.random(n) < np.array([t.backlog for t in types])[type_idx]
-    is_open = backlog | (closed >= as_of)
-    open_status = _choice(rng, _OPEN_STATUS_P, n)
-    updated = created + np.floor(rng.random(n) * (as_of - created)).astype(np.int64)
-    resolution = np.where(is_open, _skip_gaps(updated, gaps), closed)
-    has_resolution = ~is_open | (open_status != 0)  # "Open" has no resolution yet
-
-    # Defects: exact counts on disjoint rows.
-    closed_rows = rng.permutation(np.flatnonzero(~is_open))
-    k_before = min(round(DEFECT_RATES["closed_before_created"] * n), len(closed_rows))
-    k_1900 = min(round(DEFECT_RATES["closed_1900"] * n), len(closed_rows) - k_before)
-    before_rows = np.sort(closed_rows[:k_before])
-    rows_1900 = np.sort(closed_rows[k_before : k_before + k_1900])
-    shift = rng.integers(600, 10 * 86_400, k_before)
-    closed[before_rows] = created[before_rows] - shift
-    resolution[before_rows] = closed[before_rows]
-    any_rows = rng.permutation(n)
-    k_nocoord = round(DEFECT_RATES["missing_coordinates"] * n)
-    k_zipna = round(DEFECT_RATES["zip_na"] * n)
-    no_coords = np.zeros(n, dtype=bool)
-    no_coords[any_rows[:k_nocoord]] = True
-    zip_na = np.zeros(n, dtype=bool)
-    zip_na[any_rows[k_nocoord : k_nocoord + k_zipna]] = True
-    is_1900 = np.zeros(n, dtype=bool)
-    is_1900[rows_1900] = True
-
-    # Everything else.
-    desc_idx = np.zeros(n, dtype=np.int64)
-    loc_idx = np.zeros(n, dtype=np.int64)
-    resolution_idx = np.zeros(n, dtype=np.int64)
-    for t_i, t in enumerate(types):
-        rows = np.flatnonzero(type_idx == t_i)
-        desc_idx[rows] = _choice(rng, [w for _, w in t.descriptors], len(rows))
-        if t.location_types:
-            loc_idx[rows] = _choice(rng, [w for _, w in t.location_types], len(rows))
-        resolution_idx[rows] = rng.integers(0, len(_RESOLUTIONS[t.agency]), len(rows))
-    channel = _choice(rng, _CHANNEL_P, n)
-    street_idx = np.empty(n, dtype=np.int64)
-    streets = [_street_catalog(b) for b in range(len(BOROUGHS))]
-    for b, (_, weights) in enumerate(streets):
-        rows = np.flatnonzero(borough == b)
-        street_idx[rows] = _choice(rng, weights, len(rows))
-    house = np.clip(np.rint(np.exp(rng.normal(5.2, 1.0, n))), 1, 3999).astype(np.int64)
-    queens_block = rng.integers(1, 270, n)
-    queens_lot = rng.integers(1, 100, n)
-    boards = _community_boards(lon, lat, borough)
-    boards[no_coords] = np.array([f"Unspecified {b}" for b in BOROUGHS], dtype=object)[borough[no_coords]]
-    plane = _state_plane(lon, lat)
-
-    # Per-type/agency string tables, looked up by index while writing.
-    type_names = [t.name for t in types]
-    agencies = [t.agency for t in types]
-    agency_names = [AGENCY_NAMES[t.agency] for t in types]
-    descriptors = [[d for d, _ in t.descriptors] for t in types]
-    location_types = [[loc for loc, _ in t.location_types] for t in types]
-    resolutions = [_RESOLUTIONS[t.agency] for t in types]
-    open_resolutions = [None] + [_OPEN_RESOLUTIONS[s] for s in _OPEN_STATUSES[1:]]
-    cities = [
-        _QUEENS_CITIES.get(code, "QUEENS") if zctas.boroughs[z] == _QN else _BOROUGH_CITY[zctas.boroughs[z]]
-        for z, code in enumerate(zctas.codes)
-    ]
-
-    def write(handle: Any) -> None:
-        handle.write("[")
-        dumps = json.JSONEncoder(ensure_ascii=True, separators=(",", ":")).encode
-        for lo in range(0, n, _CHUNK):
-            hi = min(n, lo + _CHUNK)
-            created_s = _timestamps(start, created[lo:hi])
-            closed_s = _timestamps(start, closed[lo:hi])
-            resolution_s = _timestamps(start, resolution[lo:hi])
-            lines = []
-            for i in range(lo, hi):
-                j = i - lo
-                t = int(type_idx[i])
-                b = int(borough[i])
-                z = int(zip_idx[i])
-                s = int(street_idx[i])
-                street = streets[b][0][s]
-                if b == _QN:
-                    number = f"{int(queens_block[i])}-{int(queens_lot[i]):02d}"
-                else:
-                    number = str(int(house[i]))
-                record: dict[str, Any] = {
-                    "unique_key": str(FIRST_UNIQUE_KEY + i),
-                    "created_date": created_s[j],
-                }
-                if not is_open[i]:
-                    record["closed_date"] = CLOSED_1900 if is_1900[i] else closed_s[j]
-                record["agency"] = agencies[t]
-                record["agency_name"] = agency_names[t]
-                record["complaint_type"] = type_names[t]
-                record["descriptor"] = descriptors[t][desc_idx[i]]
-                if location_types[t]:
-                    record["location_type"] = location_types[t][loc_idx[i]]
-                record["incident_zip"] = ZIP_NA if zip_na[i] else zctas.codes[z]
-                record["incident_address"] = f"{number} {street}"
-                record["street_name"] = street
-                record["city"] = cities[z]
-                if is_open[i]:
-                    status = _OPEN_STATUSES[open_status[i]]
-                    record["status"] = status
-                    text = open_resolutions[open_status[i]]
-                else:
-                    record["status"] = "Closed"
-                    text = resolutions[t][resolution_idx[i]]
-                if has_resolution[i]:
-                    record["resolution_description"] = text
-                    record["resolution_action_updated_date"] = resolution_s[j]
-                record["community_board"] = boards[i]
-                record["borough"] = BOROUGHS[b]
-                if not no_coords[i]:
-                    if plane is not None:
-                        record["x_coordinate_state_plane"] = str(int(plane[0][i]))
-                        record["y_coordinate_state_plane"] = str(int(plane[1][i]))
-                record["open_data_channel_type"] = _CHANNELS[channel[i]]
-                if not no_coords[i]:
-                    x, y = float(lon[i]), float(lat[i])
-                    record["latitude"] = repr(y)
-                    record["longitude"] = repr(x)
-                    record["location"] = {"type": "Point", "coordinates": [x, y]}
-                lines.append(dumps(record))
-            handle.write(("\n" if lo == 0 else ",\n") + ",\n".join(lines))
-        handle.write("\n]\n")
-
-    _write_atomic(path, write)
-
-    defects = {
-        "closed_before_created": int(k_before),
-        "closed_1900": int(k_1900),
-        "missing_coordinates": int(k_nocoord),
-        "zip_na": int(k_zipna),
-    }
     meta = {
         "synthetic": True,
         "generator": GENERATOR,
         "seed": seed,
-        "requests": n,
+        "requests": count,
         "start": start.isoformat(),
         "end": end.isoformat(),
         "note": NOTE,
@@ -825,9 +954,9 @@ def generate_nyc(
     )
     return SyntheticSummary(
         path=path,
-        requests=n,
+        requests=count,
         start=start,
         end=end,
-        open_share=float(is_open.sum()) / n,
-        defects=defects,
+        open_share=float(closures.is_open.sum()) / count,
+        defects=defects.counts,
     )

@@ -12,14 +12,14 @@ from functools import lru_cache
 
 import orjson
 
-from ingestion.replay.records import (
+from tooling.replay.records import (
     SYSTEM_FIELDS,
     new_row_id,
     parse_timestamp,
     system_stamp,
     with_system_fields,
 )
-from ingestion.replay.soql import (
+from tooling.replay.soql import (
     NULL_KEY,
     OrderKey,
     Predicate,

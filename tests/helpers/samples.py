@@ -13,13 +13,12 @@ import yaml
 from ingestion.geography.boundaries import MIRROR_ENV, load_layer, write_layers
 from ingestion.pipeline import load_source
 from ingestion.registry import Registry, load_registry
-from ingestion.replay import ReplayServer
-from ingestion.replay.catalog import mount_city
-from ingestion.replay.seeclickfix import SeeClickFixApi, load_scf_issues
 from ingestion.sources import source_for
 from ingestion.sources.exports import load_export
-from tests.conftest import NYC_SODA_SAMPLE, REPO, SHARED_DATA
-from tests.integration.test_socrata_cities import CHICAGO_ROWS
+from tests.helpers.data import NYC_SODA_SAMPLE, REPO, SHARED_DATA
+from tooling.replay import ReplayServer
+from tooling.replay.catalog import mount_city
+from tooling.replay.seeclickfix import SeeClickFixApi, load_scf_issues
 
 D = SHARED_DATA
 # city -> (recorded API files, distinct requests they hold)
@@ -37,7 +36,7 @@ FEEDS = {
     "toronto": ([D / "open311" / "toronto_2018_requests.xml"], 2),
     "detroit": (None, 38),  # the Detroit issues of the nationwide SeeClickFix pages
     "jersey_city": ([D / "seeclickfix" / "scf_v2_issues_jerseycity_page1_envelope.json"], 20),
-    "chicago": (None, 3),  # no recorded v6vf-nfxy rows: the three written in test_socrata_cities
+    "chicago": (None, 3),  # no recorded v6vf-nfxy rows: the three CHICAGO_ROWS below
 }
 # Portal exports of the same cities (the older schemas the APIs no longer serve).
 EXPORTS = {
@@ -51,6 +50,67 @@ EXPORTS = {
     ],
 }
 START, END = datetime(2000, 1, 1, tzinfo=UTC), datetime(2027, 1, 1, tzinfo=UTC)
+
+# The marts over the samples are built as of one fixed instant, after every sample date.
+SAMPLES_AS_OF = "2026-11-01 00:00:00+00"
+
+
+# No recorded v6vf-nfxy rows exist in ../shared, so these three are written here
+# in the dataset's shape (field names and value forms as SODA returns them) to
+# pin down the mapping of Chicago's duplicate flags, departments and statuses, and
+# the community area the city reports (the point's, in the 2013 boundaries).
+CHICAGO_ROWS = [
+    {
+        "sr_number": "SR24-00000001",
+        "sr_type": "Pothole in Street Complaint",
+        "sr_short_code": "PHF",
+        "created_department": "311 City Services",
+        "owner_department": "CDOT - Department of Transportation",
+        "status": "Completed",
+        "origin": "Phone Call",
+        "created_date": "2024-03-10T01:30:00.000",
+        "last_modified_date": "2024-03-12T09:00:00.000",
+        "closed_date": "2024-03-12T09:00:00.000",
+        "street_address": "1200 W 81ST ST",
+        "zip_code": "60620",
+        "duplicate": False,
+        "legacy_record": False,
+        "community_area": "71",  # Auburn Gresham
+        "latitude": "41.74685764",
+        "longitude": "-87.65364015",
+    },
+    {
+        "sr_number": "SR24-00000002",
+        "sr_type": "Pothole in Street Complaint",
+        "sr_short_code": "PHF",
+        "created_department": "311 City Services",
+        "owner_department": "CDOT - Department of Transportation",
+        "status": "Completed",
+        "origin": "Internet",
+        "created_date": "2024-03-10T03:30:00.000",
+        "last_modified_date": "2024-03-10T04:00:00.000",
+        "closed_date": "2024-03-10T04:00:00.000",
+        "street_address": "1200 W 81ST ST",
+        "zip_code": "60620",
+        "duplicate": True,
+        "parent_sr_number": "SR24-00000001",
+        "legacy_record": False,
+        "community_area": "71",
+    },
+    {
+        "sr_number": "SR24-00000003",
+        "sr_type": "Aircraft Noise Complaint",
+        "created_department": "311 City Services",
+        "owner_department": "Aviation",
+        "status": "Canceled",
+        "origin": "Mobile Device",
+        "created_date": "2024-11-03T01:30:00.000",
+        "last_modified_date": "2024-11-03T02:00:00.000",
+        "legacy_record": True,
+        "latitude": "0",
+        "longitude": "0",
+    },
+]
 
 
 def detroit_issues() -> list[dict]:

@@ -27,7 +27,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from urllib.parse import urlencode
 
-from ingestion.replay.api import Response, json_response
+from tooling.replay.api import Response, json_response
 
 SEARCH_PATH = "/api/3/action/datastore_search"
 DEFAULT_LIMIT = 100

@@ -9,10 +9,10 @@ from dataclasses import dataclass
 from os import PathLike
 from pathlib import Path
 
-from ingestion.replay.api import Response
-from ingestion.replay.dataset import Dataset
-from ingestion.replay.records import DEFAULT_CREATED_FIELD, DEFAULT_UPDATED_AT_FIELDS, load_records
-from ingestion.replay.soql import SoqlError, is_field_name, quote
+from tooling.replay.api import Response
+from tooling.replay.dataset import Dataset
+from tooling.replay.records import DEFAULT_CREATED_FIELD, DEFAULT_UPDATED_AT_FIELDS, load_records
+from tooling.replay.soql import SoqlError, is_field_name, quote
 
 DEFAULT_LIMIT = 1000
 MAX_LIMIT = 50_000  # SODA 2.0 silently clamps larger $limit values to this

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from ingestion.replay.records import parse_timestamp
+from tooling.replay.records import parse_timestamp
 
 _NUMBER_PATTERN = r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?"
 _FIELD_PATTERN = r":?[A-Za-z_@][A-Za-z0-9_@]*"

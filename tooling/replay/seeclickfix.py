@@ -20,9 +20,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlencode
 
-from ingestion.replay.api import Response, json_response
 from ingestion.sources.seeclickfix.client import issue_updated_at
 from ingestion.sources.timestamps import parse_instant
+from tooling.replay.api import Response, json_response
 
 DEFAULT_PER_PAGE = 20
 MAX_PER_PAGE = 100

@@ -24,7 +24,6 @@ from xml.etree import ElementTree
 
 import orjson
 
-from ingestion.replay.api import Response
 from ingestion.sources.http import Retryable
 from ingestion.sources.open311.client import (
     EXTENSION_FIELDS,
@@ -33,6 +32,7 @@ from ingestion.sources.open311.client import (
     w3c,
 )
 from ingestion.sources.timestamps import parse_instant
+from tooling.replay.api import Response
 
 MAX_SPAN = timedelta(days=90)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
