@@ -1,7 +1,8 @@
 {#- dbt reports only how many rows a failing test returned; this logs the rows
-    themselves, so the output names what to look at. -#}
+    themselves, so the output names what to look at. Only a command that runs
+    the tests queries: compiling (`dbt compile`, sqlfluff) needs no warehouse. -#}
 {% macro log_rows(sql, what) %}
-    {% if execute %}
+    {% if execute and flags.WHICH in ('build', 'test') %}
         {% set found = run_query(sql) %}
         {% for row in found.rows %}
             {% set fields = [] %}
