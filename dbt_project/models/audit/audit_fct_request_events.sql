@@ -1,6 +1,6 @@
--- marts.fct_request_events against marts.fct_service_requests: every event, with
--- the number of created events of its request and whether the request is a fact,
--- plus a row (has_events false) for every request of the facts without events.
+-- fct_request_events against fct_service_requests: every event, with the number
+-- of created events of its request and whether the request is a fact, plus a row
+-- (has_events false) for every request of the facts without events.
 with
 
 events as (
@@ -16,14 +16,14 @@ events as (
         count(*) filter (where event_type = 'created') over (partition by city_id, request_id)
             as created_events_of_request
 
-    from marts.fct_request_events
+    from {{ ref('fct_request_events') }}
 
 ),
 
 facts as (
 
     select city_id, request_id
-    from marts.fct_service_requests
+    from {{ ref('fct_service_requests') }}
 
 ),
 
@@ -43,8 +43,7 @@ final as (
 
     from events
     full join facts
-        on events.city_id = facts.city_id
-        and events.request_id = facts.request_id
+        on {{ audit_keys_match(['city_id', 'request_id'], left='events') }}
 
 )
 
