@@ -240,7 +240,7 @@ def window_params(start: datetime, end: datetime, cities: list[City]) -> dict[st
 
 def raw_identifiers(city: City) -> dict[str, str]:
     """The city's raw table and id column, as dlt named them, and the columns its
-    protocol's suite checks (meta.protocol_columns), quoted for the frame query."""
+    protocol's suite checks (meta.protocol_columns), quoted for RAW_FRAME_SQL."""
     id_column = NamingConvention().normalize_identifier(city.source.id_field)
     columns = load_suite(f"raw_{city.source.protocol}").meta["protocol_columns"]
     return {
