@@ -1,9 +1,10 @@
 -- fct_request_events against fct_service_requests: every event, with the number
 -- of created events of its request and whether the request is a fact, plus a row
 -- (has_events false) for every request of the facts without events.
+{%- set keys = ['city_id', 'request_id'] %}
 with
 
-events as (
+mart as (
 
     select
         city_id,
@@ -30,20 +31,17 @@ facts as (
 final as (
 
     select
-        coalesce(events.city_id, facts.city_id) as city_id,
-        coalesce(events.request_id, facts.request_id) as request_id,
-        events.event_seq,
-        events.event_type,
-        events.event_at,
-        events.hours_since_previous_event,
-        events.hours_with_from_department,
-        events.created_events_of_request,
-        events.request_id is not null as has_events,
+        {{- audit_keys(keys) }}
+        mart.event_seq,
+        mart.event_type,
+        mart.event_at,
+        mart.hours_since_previous_event,
+        mart.hours_with_from_department,
+        mart.created_events_of_request,
+        mart.request_id is not null as has_events,
         facts.request_id is not null as in_facts
 
-    from events
-    full join facts
-        on {{ audit_keys_match(['city_id', 'request_id'], left='events') }}
+    {{ audit_mart_beside_facts(keys) }}
 
 )
 
