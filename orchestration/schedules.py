@@ -19,9 +19,10 @@ DBT_GEOGRAPHY = AssetSelection.groups("geography") & AssetSelection.kind("dbt")
 BOUNDARY_LOADS = AssetSelection.groups("geography") - AssetSelection.kind("dbt")
 # Every dbt layer, then the publish. The canonical model unions all cities and the
 # marts compare them, so a refresh of any city rebuilds (incrementally) all of it,
-# and publishes it when every blocking check passed.
+# and publishes it when every blocking check passed. The audit views are what the
+# GX checks read, so they are built in the same steps as the models they audit.
 DBT_LAYERS = (
-    AssetSelection.groups("reference", "staging", "quarantine", "intermediate", "snapshots", "marts")
+    AssetSelection.groups("reference", "staging", "quarantine", "intermediate", "snapshots", "marts", "audit")
     | DBT_GEOGRAPHY
 )
 PUBLISH = AssetSelection.groups("serving")

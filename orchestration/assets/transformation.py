@@ -87,7 +87,7 @@ def build_dbt_assets(name: str, select: str = "fqn:*", exclude: str | None = Non
 # they would let this step start before the raw checks had passed.
 CANONICAL_SELECT = (
     "source:* resource_type:seed path:models/staging path:models/quarantine "
-    "int_service_requests int_service_types int_departments"
+    "int_service_requests int_service_types int_departments audit_int_service_requests"
 )
 
 

@@ -1,11 +1,14 @@
 """Great Expectations suites (expectations/*.json) as blocking Dagster asset checks.
 
-Each suite validates a pandas DataFrame that its frame query
-(expectations/frames/<suite>.sql) reads from the DuckDB warehouse: GX's SQL
+Each suite validates a pandas DataFrame read from the DuckDB warehouse: GX's SQL
 datasource fails every expectation on DuckDB with "list index out of range"
-(GX issues 10738 and 11579). Raw and intermediate frames read the rows that
-changed in the run's partition window; mart frames read the whole mart, which
-is small and may be rebuilt in full.
+(GX issues 10738 and 11579). A suite on a dbt model reads its audit model, a view
+in the `audit` schema (dbt_project/models/audit) whose YAML meta names the model
+it audits and the suite; the checks are wired from those entries in the dbt
+manifest. The raw suites read RAW_FRAME_SQL, city by city: they run before any
+dbt step, so no dbt view can be there yet (docs/quality.md). A suite with
+meta.window reads the rows that changed in the run's partition window; the
+others read the whole model, which is small and may be rebuilt in full.
 """
 
 import copy
@@ -38,7 +41,7 @@ from ingestion.registry import City, Registry
 from orchestration.assets.ingestion import raw_asset_key
 from orchestration.partitions import daily_partitions
 from orchestration.redaction import redacted
-from orchestration.resources import DBT_PROJECT_DIR, WAREHOUSE_POOL, holds_warehouse
+from orchestration.resources import WAREHOUSE_POOL, dbt_project, holds_warehouse
 
 # GX must never try the network. It is imported lazily (the import takes seconds
 # and only a running check needs it), always after this line.
@@ -46,15 +49,6 @@ os.environ["GX_ANALYTICS_ENABLED"] = "False"
 
 EXPECTATIONS_DIR = Path(__file__).resolve().parents[2] / "expectations"
 INT_ASSET = AssetKey(["intermediate", "int_service_requests"])
-# Every fact and mart model of the dbt project is guarded by its suite of the same
-# name: a new one without a suite stops the code location from loading (SuiteError).
-MARTS = tuple(
-    sorted(
-        p.stem
-        for p in (DBT_PROJECT_DIR / "models" / "marts").glob("*.sql")
-        if p.stem.startswith(("fct_", "mart_"))
-    )
-)
 SAMPLE_SIZE = 10
 # A run without partitions validates every row.
 EVERYTHING = (datetime(1900, 1, 1, tzinfo=UTC), datetime(2200, 1, 1, tzinfo=UTC))
@@ -79,13 +73,10 @@ class Suite:
     def fix(self) -> str:
         return self.meta.get("fix", "")
 
-    def frame_sql(self, identifiers: Mapping[str, str] | None = None) -> str:
-        """The frame query, with {placeholder} identifiers (tables and columns a bound
-        parameter cannot name) replaced by their quoted values."""
-        sql = (EXPECTATIONS_DIR / self.meta["frame"]).read_text()
-        for name, value in (identifiers or {}).items():
-            sql = sql.replace("{" + name + "}", value)
-        return sql
+    @property
+    def window(self) -> str | None:
+        """The column a partitioned check filters its rows on; None: every row."""
+        return self.meta.get("window")
 
 
 @cache
@@ -106,9 +97,8 @@ def load_suite(name: str) -> Suite:
     for i, expectation in enumerate(raw.get("expectations") or []):
         if not (isinstance(expectation.get("type"), str) and isinstance(expectation.get("kwargs"), dict)):
             problems.append(f"expectation {i + 1} needs a 'type' and a 'kwargs' object")
-    frame = (raw.get("meta") or {}).get("frame")
-    if not frame or not (EXPECTATIONS_DIR / frame).is_file():
-        problems.append(f"meta.frame must name the frame query under expectations/ (got {frame!r})")
+    if not (raw.get("meta") or {}).get("description"):
+        problems.append("'meta.description' must say what the suite holds")
     if problems:
         raise SuiteError(f"invalid suite {path}: " + "; ".join(problems))
     return Suite(name=name, expectations=raw["expectations"], meta=raw["meta"])
@@ -118,19 +108,119 @@ def suite_names() -> list[str]:
     return sorted(path.stem for path in EXPECTATIONS_DIR.glob("*.json"))
 
 
+# --- audit models ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Audit:
+    """An audit model of the dbt project: the view a suite validates, and the asset it audits."""
+
+    suite: str
+    model: str
+    relation: str
+    asset_key: AssetKey
+
+
+def audits(manifest_path: Path | None = None) -> dict[str, Audit]:
+    """Every audit model in the dbt manifest (meta.civic311.audits and .suite), by suite.
+    Every fact and mart model must have one: a new model without one, or an entry
+    that names a model it does not ref, stops the code location from loading."""
+    return _audits(manifest_path or dbt_project.manifest_path)
+
+
+@cache
+def _audits(manifest_path: Path) -> dict[str, Audit]:
+    if not manifest_path.is_file():
+        raise SuiteError(f"no dbt manifest at {manifest_path}: parse the project first (dbt parse)")
+    nodes = json.loads(manifest_path.read_text())["nodes"]
+    found, problems = {}, []
+    for node in nodes.values():
+        entry = (node.get("config", {}).get("meta") or {}).get("civic311", {})
+        if node["resource_type"] != "model" or "audits" not in entry:
+            continue
+        layer, _, model = entry["audits"].partition(".")
+        audited = f"model.{node['package_name']}.{model}"
+        if audited not in node["depends_on"]["nodes"] or nodes[audited]["fqn"][1] != layer:
+            problems.append(f"{node['name']} audits {entry['audits']!r} but does not ref that model")
+            continue
+        found[entry["suite"]] = Audit(
+            suite=entry["suite"],
+            model=node["name"],
+            relation=f"{_quote(node['schema'])}.{_quote(node['alias'])}",
+            asset_key=AssetKey([layer, model]),
+        )
+    audited = {audit.asset_key.path[-1] for audit in found.values()}
+    problems += [
+        f"{node['name']} has no audit model (dbt_project/models/audit, meta.civic311.audits)"
+        for node in nodes.values()
+        if node["resource_type"] == "model"
+        and node["fqn"][1] == "marts"
+        and node["name"].startswith(("fct_", "mart_"))
+        and node["name"] not in audited
+    ]
+    if problems:
+        raise SuiteError("; ".join(sorted(problems)))
+    for name in found:
+        load_suite(name)  # a missing or malformed suite fails here, not at the first run
+    return found
+
+
+def mart_suites() -> list[str]:
+    """The suites of the fact and mart models."""
+    return sorted(name for name, audit in audits().items() if audit.asset_key.path[0] == "marts")
+
+
 # --- frames ---------------------------------------------------------------------------------------
+
+# raw/<city>/service_requests as every protocol's suite reads it. {raw_table} and
+# {id_column} are the city's table and its registry id_field, {protocol_columns} the
+# columns the protocol's suite checks besides (its meta.protocol_columns):
+# identifiers a bound parameter cannot name. Not a dbt model: the raw checks gate
+# dbt's first step, so they run before dbt could build any view.
+RAW_FRAME_SQL = """
+select
+    city_id,
+    source_id,
+    cast({id_column} as varchar) as id_field_value,
+    source_updated_at,
+    _loaded_at,
+    -- how far the change stamp lies after the load (negative: before it)
+    date_diff('second', _loaded_at, source_updated_at) / 86400.0 as source_updated_at_days_after_load,
+    {protocol_columns},
+    _dlt_load_id
+
+from {raw_table}
+"""
+
+
+def frame_sql(suite_name: str, city: City | None = None) -> str:
+    """The query of the suite's frame: a raw suite's for the city, else its audit
+    model's view; a suite with meta.window keeps the rows whose window column
+    falls in [$start - the city's $lookback_hours, $end), and any without one."""
+    suite = load_suite(suite_name)
+    if city is not None:
+        sql = RAW_FRAME_SQL.format(**raw_identifiers(city))
+    else:
+        sql = f"select * from {audits()[suite_name].relation}\n"  # noqa: S608
+    if suite.window:
+        column = _quote(suite.window)
+        sql += (
+            f"where {column} is null\n"
+            f"    or ({column} >= $start - coalesce($lookback_hours[city_id], 0) * interval 1 hour\n"
+            f"        and {column} < $end)"
+        )
+    return sql
 
 
 def read_frame(
     suite_name: str,
     warehouse: Path,
     params: Mapping[str, Any] | None = None,
-    identifiers: Mapping[str, str] | None = None,
+    city: City | None = None,
 ) -> pd.DataFrame:
-    """The suite's frame from the warehouse, read-only. Only the parameters the query
-    names are bound (DuckDB refuses extra ones)."""
-    suite = load_suite(suite_name)
-    sql = suite.frame_sql(identifiers)
+    """The suite's frame from the warehouse, read-only (a raw suite's for `city`).
+    Only the parameters the query names are bound (DuckDB refuses extra ones)."""
+    sql = frame_sql(suite_name, city)
     bound = {k: v for k, v in (params or {}).items() if f"${k}" in sql}
     with duckdb.connect(str(warehouse), read_only=True) as con:
         return con.execute(sql, bound).df()
@@ -150,7 +240,7 @@ def window_params(start: datetime, end: datetime, cities: list[City]) -> dict[st
 
 def raw_identifiers(city: City) -> dict[str, str]:
     """The city's raw table and id column, as dlt named them, and the columns its
-    protocol's suite checks (meta.protocol_columns), quoted for the frame query."""
+    protocol's suite checks (meta.protocol_columns), quoted for RAW_FRAME_SQL."""
     id_column = NamingConvention().normalize_identifier(city.source.id_field)
     columns = load_suite(f"raw_{city.source.protocol}").meta["protocol_columns"]
     return {
@@ -438,28 +528,32 @@ def build_raw_suite_check(city: City, warehouse: Path) -> AssetChecksDefinition:
             outcome = SuiteOutcome(suite_name, True, [], evaluated=0, rows=0, city=city.id)
             return check_result(outcome)
         start, end = run_window(context)
-        frame = read_frame(
-            suite_name, warehouse, window_params(start, end, [city]), identifiers=raw_identifiers(city)
-        )
+        frame = read_frame(suite_name, warehouse, window_params(start, end, [city]), city=city)
         return check_result(validate(suite_name, frame, city=city.id))
 
     return _check
 
 
-def build_int_suite_check(registry: Registry, warehouse: Path) -> AssetChecksDefinition:
-    suite = load_suite("int_service_requests")
+def build_audit_suite_check(audit: Audit, registry: Registry, warehouse: Path) -> AssetChecksDefinition:
+    """The suite on its audit model. A suite with meta.window is partitioned like its
+    asset and validates each city's changed rows on their own; the others are not
+    partitioned and validate every row, whatever partitions the run built."""
+    suite = load_suite(audit.suite)
+    windowed = suite.window is not None
 
     @asset_check(
-        asset=INT_ASSET,
-        name="int_service_requests_suite",
-        description=f"{suite.meta['description']} (expectations/int_service_requests.json)",
+        asset=audit.asset_key,
+        name=f"{suite.name}_suite",
+        description=f"{suite.meta['description']} (expectations/{suite.name}.json on audit.{audit.model})",
         blocking=True,
-        partitions_def=daily_partitions,
+        partitions_def=daily_partitions if windowed else None,
         pool=WAREHOUSE_POOL,
     )
     @redacted
     @holds_warehouse(warehouse)
     def _check(context: AssetCheckExecutionContext) -> AssetCheckResult:
+        if not windowed:
+            return check_result(validate(suite.name, read_frame(suite.name, warehouse)))
         start, end = run_window(context)
         frame = read_frame(suite.name, warehouse, window_params(start, end, registry.cities))
         return check_result(validate_by_city(suite.name, frame))
@@ -467,30 +561,10 @@ def build_int_suite_check(registry: Registry, warehouse: Path) -> AssetChecksDef
     return _check
 
 
-def build_mart_suite_check(mart: str, warehouse: Path) -> AssetChecksDefinition:
-    suite = load_suite(mart)
-
-    # Not partitioned: it validates the whole mart, whatever partitions the run built.
-    @asset_check(
-        asset=AssetKey(["marts", mart]),
-        name=f"{mart}_suite",
-        description=f"{suite.meta['description']} (expectations/{mart}.json)",
-        blocking=True,
-        pool=WAREHOUSE_POOL,
-    )
-    @redacted
-    @holds_warehouse(warehouse)
-    def _check(context: AssetCheckExecutionContext) -> AssetCheckResult:
-        return check_result(validate(mart, read_frame(mart, warehouse)))
-
-    return _check
-
-
 def build_expectation_checks(registry: Registry, warehouse: Path) -> list[AssetChecksDefinition]:
     """Every suite as a blocking check: one per city's raw table (its protocol's suite),
-    one on int_service_requests, one per mart."""
+    one per audit model of the dbt manifest on the model it audits."""
     return [
         *(build_raw_suite_check(city, warehouse) for city in registry.cities),
-        build_int_suite_check(registry, warehouse),
-        *(build_mart_suite_check(mart, warehouse) for mart in MARTS),
+        *(build_audit_suite_check(audit, registry, warehouse) for _, audit in sorted(audits().items())),
     ]

@@ -31,9 +31,9 @@ CHECK_NAME = "unclassified_share_within_threshold"
 TOP_TYPES = 20
 
 # The requests that changed in the window (updated_at in [start - the city's
-# lookback, end), or no change stamp at all), the frame rule of
-# expectations/frames/int_service_requests.sql, each with where its category
-# comes from. A type int_service_types does not hold yet counts as unclassified.
+# lookback, end), or no change stamp at all), the window of the int_service_requests
+# suite (its meta.window), each with where its category comes from. A type
+# int_service_types does not hold yet counts as unclassified.
 UNCLASSIFIED_TYPES_SQL = """
 with
 

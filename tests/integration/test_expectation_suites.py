@@ -10,9 +10,9 @@ from ingestion.registry import City, load_registry
 from orchestration.assets.ingestion import build_raw_assets, raw_asset_key
 from orchestration.checks.expectations import (
     EVERYTHING,
-    MARTS,
+    audits,
     build_expectation_checks,
-    raw_identifiers,
+    mart_suites,
     read_frame,
     validate,
     validate_by_city,
@@ -22,7 +22,8 @@ from orchestration.partitions import daily_partitions
 from tests.helpers.samples import FEEDS
 from tests.helpers.warehouse import copy_warehouse
 
-pytestmark = pytest.mark.integration
+# The suites find their audit models in the dbt manifest.
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("dbt_manifest")]
 
 REGISTRY = load_registry()
 # Columns of residents' words or whereabouts that must never reach a frame (and the UI).
@@ -45,7 +46,7 @@ FREE_TEXT = {
 
 def raw_outcome(warehouse, city: City, window=EVERYTHING):
     suite = f"raw_{city.source.protocol}"
-    frame = read_frame(suite, warehouse, window_params(*window, [city]), raw_identifiers(city))
+    frame = read_frame(suite, warehouse, window_params(*window, [city]), city=city)
     return validate(suite, frame), frame
 
 
@@ -81,7 +82,7 @@ def test_every_suite_passes_on_the_real_samples(samples_built):
     assert len(outcome.cities) == len(REGISTRY.cities)
     assert not FREE_TEXT & set(frame.columns)
 
-    for mart in MARTS:
+    for mart in mart_suites():
         outcome, frame = mart_outcome(samples_built, mart)
         assert outcome.passed, outcome.description()
         # no group of the facts is missing, so the frame is the mart row for row
@@ -265,8 +266,16 @@ def test_checks_fit_the_asset_graph(dbt_manifest, tmp_path):
     )
     graph = defs.resolve_asset_graph()  # fails on a missing asset or a partitions mismatch
     keys = {key for check in checks for key in check.check_keys}
-    assert len(keys) == len(REGISTRY.cities) + 1 + len(MARTS) == 22
+    assert len(keys) == len(REGISTRY.cities) + 1 + len(mart_suites()) == 22
     assert all(graph.get(key).blocking for key in keys)
     assert {key.name for key in keys if key.asset_key == raw_asset_key(REGISTRY.city("detroit"))} == {
         "raw_seeclickfix_suite"
     }
+    # each audit view is built in the dbt step of the model it audits, so it is there
+    # when the check runs: int_service_requests's in step 1, whose checks gate step 2
+    for audit in audits().values():
+        canonical = audit.asset_key in civic311_dbt_canonical.keys
+        step = civic311_dbt_canonical if canonical else civic311_dbt_marts
+        assert audit.asset_key in step.keys
+        assert AssetKey(["audit", audit.model]) in step.keys, audit.model
+    assert AssetKey(["audit", "audit_int_service_requests"]) in civic311_dbt_canonical.keys

@@ -21,6 +21,17 @@ from tests.helpers.warehouse import copy_warehouse, file_digest
 pytestmark = pytest.mark.integration
 
 
+def schemas(database) -> dict[str, int]:
+    """The tables and views of each schema of a DuckDB file."""
+    with duckdb.connect(str(database), read_only=True) as con:
+        return dict(
+            con.execute(
+                "select schema_name, count(*) from (select schema_name from duckdb_tables() "
+                "union all select schema_name from duckdb_views() where not internal) group by all"
+            ).fetchall()
+        )
+
+
 def test_a_publish_serves_every_mart_as_built(samples_built, tmp_path):
     serving, parquet = tmp_path / "serving.duckdb", tmp_path / "published"
     done = publish(samples_built, serving, parquet, label="first")
@@ -34,6 +45,9 @@ def test_a_publish_serves_every_mart_as_built(samples_built, tmp_path):
         served = {t: con.execute(f"select count(*) from marts.{t}").fetchone()[0] for t in built}  # noqa: S608
         (record,) = con.execute("select publish_id, label, table_rows from civic311.publishes").fetchall()
     assert served == built
+    # the views the GX checks read stay in the working warehouse
+    assert not (set(schemas(serving)) - {"marts", "civic311", "main"})
+    assert schemas(samples_built)["audit"] == 11
     assert record[0] == done.publish_id and record[1] == "first" and json.loads(record[2]) == done.rows
     assert (parquet / "current").resolve() == done.parquet_dir
     for table, rows in built.items():

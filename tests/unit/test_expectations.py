@@ -6,15 +6,20 @@ column and the number of bad rows."""
 import json
 import socket
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import pandas as pd
 import pytest
+from dagster import AssetKey
 
 from ingestion.registry import load_registry
 from orchestration.checks.expectations import (
-    EXPECTATIONS_DIR,
-    MARTS,
+    INT_ASSET,
+    SuiteError,
+    audits,
+    frame_sql,
     load_suite,
+    mart_suites,
     suite_names,
     unexpected_count_key,
     validate,
@@ -38,7 +43,7 @@ def utc(text: str) -> pd.Timestamp:
 
 @pytest.fixture
 def raw_frame(records) -> pd.DataFrame:
-    """What frames/raw.sql reads from raw_bloomington.service_requests for the Open311 suite."""
+    """What RAW_FRAME_SQL reads from raw_bloomington.service_requests for the Open311 suite."""
     return pd.DataFrame(
         {
             "city_id": "bloomington",
@@ -55,7 +60,7 @@ def raw_frame(records) -> pd.DataFrame:
 
 @pytest.fixture
 def int_frame(records) -> pd.DataFrame:
-    """What frames/int_service_requests.sql reads from int_service_requests for Bloomington."""
+    """What audit.audit_int_service_requests holds for Bloomington."""
     return pd.DataFrame(
         {
             "city_id": "bloomington",
@@ -83,22 +88,54 @@ def only_failure(outcome) -> dict:
     return outcome.failed[0]
 
 
-def test_every_suite_file_loads_and_gx_accepts_it():
+def test_every_suite_file_loads_and_gx_accepts_it(dbt_manifest):
     import great_expectations as gx
 
-    assert set(suite_names()) == RAW_SUITES | {"int_service_requests", *MARTS}
+    # a raw suite per protocol; every other suite has its audit model in the manifest
+    assert set(suite_names()) == RAW_SUITES | set(audits(dbt_manifest))
+    assert {audit.asset_key for audit in audits(dbt_manifest).values()} == {
+        INT_ASSET,
+        *(AssetKey(["marts", mart]) for mart in mart_suites()),
+    }
+    cities = {city.source.protocol: city for city in load_registry().cities}
     for name in suite_names():
         suite = load_suite(name)
         built = gx.ExpectationSuite(name=name, expectations=json.loads(json.dumps(suite.expectations)))
         assert len(built.expectations) == len(suite.expectations) >= 5, name
         assert all(e["meta"]["rule"] for e in suite.expectations), name
-        sql = suite.frame_sql()
-        assert (EXPECTATIONS_DIR / suite.meta["frame"]).is_file()
+        raw_city = cities[name.removeprefix("raw_")] if name in RAW_SUITES else None
+        sql = frame_sql(name, raw_city)
         if name in RAW_SUITES or name == "int_service_requests":
             assert all(param in sql for param in ("$start", "$end", "$lookback_hours[city_id]")), name
-        if name in RAW_SUITES:
-            assert "{raw_table}" in sql and "{id_column}" in sql and "{protocol_columns}" in sql
-            assert suite.meta["protocol_columns"], name
+        else:
+            assert sql.strip() == f'select * from "audit"."audit_{name}"'
+        if raw_city:
+            assert f'"raw_{raw_city.id}".service_requests' in sql and "{" not in sql
+            assert all(f'"{column}"' in sql for column in suite.meta["protocol_columns"]), name
+
+
+def doctored(manifest_path, tmp_path, change) -> Path:
+    """A copy of the manifest with `change` applied to its nodes."""
+    manifest = json.loads(manifest_path.read_text())
+    change(manifest["nodes"])
+    path = tmp_path / f"{change.__name__}.json"
+    path.write_text(json.dumps(manifest))
+    return path
+
+
+def test_an_audit_must_ref_what_it_audits_and_every_mart_needs_one(dbt_manifest, tmp_path):
+    def misnamed(nodes):
+        meta = nodes["model.civic311.audit_mart_hotspots"]["config"]["meta"]["civic311"]
+        meta["audits"] = "marts.mart_service_gaps"
+
+    with pytest.raises(SuiteError, match="audit_mart_hotspots audits 'marts.mart_service_gaps' but does not"):
+        audits(doctored(dbt_manifest, tmp_path, misnamed))
+
+    def dropped(nodes):
+        del nodes["model.civic311.audit_mart_demand_timing"]
+
+    with pytest.raises(SuiteError, match="^mart_demand_timing has no audit model"):
+        audits(doctored(dbt_manifest, tmp_path, dropped))
 
 
 def test_every_protocol_of_the_registry_has_a_raw_suite():

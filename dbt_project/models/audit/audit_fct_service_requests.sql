@@ -1,5 +1,5 @@
--- marts.fct_service_requests, every row, with whether its request is still in
--- intermediate.int_service_requests. No names or free text (addresses stay out).
+-- fct_service_requests, every row, with whether its request is still in
+-- int_service_requests. No names or free text (addresses stay out).
 with
 
 facts as (
@@ -15,21 +15,21 @@ facts as (
         exclusion_reason,
         is_staff_initiated
 
-    from marts.fct_service_requests
+    from {{ ref('fct_service_requests') }}
 
 ),
 
 cities as (
 
     select city_id, closed_on_creation_seconds
-    from reference.cities
+    from {{ ref('cities') }}
 
 ),
 
 requests as (
 
     select city_id, request_id
-    from intermediate.int_service_requests
+    from {{ ref('int_service_requests') }}
 
 ),
 
@@ -51,8 +51,7 @@ final as (
     left join cities
         on facts.city_id = cities.city_id
     left join requests
-        on facts.city_id = requests.city_id
-        and facts.request_id = requests.request_id
+        on {{ audit_keys_match(['city_id', 'request_id'], left='facts', right='requests') }}
 
 )
 

@@ -1,20 +1,21 @@
--- marts.mart_cross_department against the facts: every row, with the requests
--- marts.fct_service_requests holds for its (city, department, category, month)
--- and the hand-offs out of and into the department that marts.fct_request_events
--- holds on those requests, plus a row (in_mart false) for every such group the
--- mart lacks.
+-- mart_cross_department against the facts: every row, with the requests
+-- fct_service_requests holds for its (city, department, category, month) and
+-- the hand-offs out of and into the department that fct_request_events holds
+-- on those requests, plus a row (in_mart false) for every such group the mart
+-- lacks.
+{%- set keys = ['city_id', 'department_id', 'category_id', 'requested_month'] %}
 with
 
 mart as (
 
-    select * from marts.mart_cross_department
+    select * from {{ ref('mart_cross_department') }}
 
 ),
 
 requests as (
 
     select city_id, request_id, department_id, category_id, requested_month
-    from marts.fct_service_requests
+    from {{ ref('fct_service_requests') }}
 
 ),
 
@@ -27,7 +28,7 @@ handoffs as (
         events.from_department_id,
         events.to_department_id
 
-    from marts.fct_request_events as events
+    from {{ ref('fct_request_events') }} as events
     inner join requests
         on events.city_id = requests.city_id
         and events.request_id = requests.request_id
@@ -55,27 +56,20 @@ contributions as (
 facts as (
 
     select
-        city_id,
-        department_id,
-        category_id,
-        requested_month,
+        {{ keys | join(', ') }},
         sum(is_request) as fct_requests,
         sum(is_out) as fct_handoffs_out,
         sum(is_in) as fct_handoffs_in
 
     from contributions
-    group by city_id, department_id, category_id, requested_month
+    group by {{ keys | join(', ') }}
 
 ),
 
 final as (
 
     select
-        coalesce(mart.city_id, facts.city_id) as city_id,
-        coalesce(mart.department_id, facts.department_id) as department_id,
-        coalesce(mart.category_id, facts.category_id) as category_id,
-        coalesce(mart.requested_month, facts.requested_month) as requested_month,
-        mart.city_id is not null as in_mart,
+        {{- audit_group(keys) }}
         mart.requests,
         coalesce(facts.fct_requests, 0) as fct_requests,
         mart.handoffs_out,
@@ -91,12 +85,7 @@ final as (
         mart.all_cities_median_hours_to_close,
         mart.future_dated_requests
 
-    from mart
-    full join facts
-        on mart.city_id = facts.city_id
-        and mart.department_id = facts.department_id
-        and mart.category_id = facts.category_id
-        and mart.requested_month = facts.requested_month
+    {{ audit_mart_beside_facts(keys) }}
 
 )
 
