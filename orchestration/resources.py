@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import functools
 import inspect
+import json
 import os
 import shutil
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -17,7 +18,7 @@ from dagster_dbt import DbtCliResource, DbtProject
 from dagster_dlt import DagsterDltResource
 
 from ingestion.pipeline import warehouse_path
-from ingestion.registry import REPLAY_URL_ENV, checked_replay_url
+from ingestion.registry import REPLAY_URL_ENV, checked_replay_url, load_registry
 from ingestion.warehouse_lock import warehouse_lock
 
 # Every step that opens the DuckDB warehouse runs in this pool; the instance
@@ -72,7 +73,33 @@ _SCRIPTS = str(Path(sys.executable).parent)
 if shutil.which("dbt", path=_SCRIPTS) and _SCRIPTS not in os.environ.get("PATH", "").split(os.pathsep):
     os.environ["PATH"] = _SCRIPTS + os.pathsep + os.environ.get("PATH", "")
 
-dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
+
+def dbt_vars(**extra: object) -> str:
+    """The `--vars` of every dbt call civic311 makes: the active registry's cities (var
+    `cities`, read from CIVIC311_CITIES at the call) and `extra` (say the run's window)."""
+    return json.dumps({**load_registry().dbt_vars(), **extra})
+
+
+class ParseArguments(Sequence[str]):
+    """`dbt parse` with the registry's vars, built when the parse runs rather than at
+    import, so the manifest follows the registry active then."""
+
+    def _arguments(self) -> list[str]:
+        return ["parse", "--quiet", "--vars", dbt_vars()]
+
+    def __getitem__(self, index):  # noqa: ANN001 - Sequence's int or slice
+        return self._arguments()[index]
+
+    def __len__(self) -> int:
+        return 4
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._arguments())
+
+
+dbt_project = DbtProject(
+    project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR, prepare_project_cli_args=ParseArguments()
+)
 
 # The files a dbt parse reads; the manifest is stale when one is newer than it.
 DBT_SOURCE_GLOBS = ("*.yml", "models/**/*", "macros/**/*", "seeds/**/*", "snapshots/**/*", "tests/**/*")

@@ -1,0 +1,146 @@
+"""docs/adding-a-city.md, followed: a new city is one registry entry plus one
+staging file of its column mapping. San Francisco's recorded SODA records are
+re-declared as a city the project has never seen, in a registry of that city
+alone and a copy of the dbt project with only its staging file added; the
+records load through the replay and dlt, dbt builds, and the city's rows reach
+the marts. Also: dbt run without the registry's vars stops, naming the fix."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from ingestion.pipeline import load_source
+from ingestion.registry import load_registry
+from ingestion.replay import ReplayServer
+from ingestion.sources import source_for
+from tests.conftest import REPO, SHARED_DATA, dbt, query
+
+pytestmark = pytest.mark.integration
+
+SF_SODA = SHARED_DATA / "sf" / "sf311_vw6y-z8j6_soda_records_2021-07-10_1771.json"
+
+# Step 1 of the doc: the registry entry.
+REGISTRY_ENTRY = """
+cities:
+  - id: golden_gate
+    name: Golden Gate
+    timezone: America/Los_Angeles
+    bbox: {south: 37.708, west: -122.515, north: 37.833, east: -122.357}
+    source:
+      protocol: socrata
+      base_url: https://data.example.org
+      dataset_id: vw6y-z8j6
+      id_field: service_request_id
+"""
+
+# Step 2 of the doc: the staging file, the feed's columns onto the canonical ones.
+STAGING_MODEL = """
+{% call(raw) socrata_requests() %}
+        {{ raw_field(raw, 'requested_datetime') }} as requested_at_text,
+        {{ raw_field(raw, 'closed_date') }} as closed_at_text,
+        cast(null as varchar) as due_at_text,
+        {{ raw_field(raw, 'status_description') }} as source_status,
+        {{ raw_field(raw, 'status_notes') }} as status_notes,
+        lower({{ raw_field(raw, 'source') }}) as channel,
+        {{ raw_field(raw, 'service_name') }} as service_name,
+        {{ raw_field(raw, 'service_subtype') }} as service_subtype,
+        cast(null as varchar) as service_code,
+        {{ raw_field(raw, 'agency_responsible') }} as department,
+        {{ raw_field(raw, 'address') }} as address,
+        cast(null as varchar) as source_zip,
+        {{ raw_field(raw, 'lat', 'double') }} as latitude,
+        {{ raw_field(raw, 'long', 'double') }} as longitude,
+        cast(null as varchar) as parent_request_id,
+        json_object('police_district', {{ raw_field(raw, 'police_district') }}) as extras
+{% endcall %}
+"""
+
+
+def _project_with_the_city(tmp_path: Path) -> Path:
+    """A copy of the dbt project with the new city's staging file, and nothing else, added."""
+    project = tmp_path / "dbt_project"
+    shutil.copytree(
+        REPO / "dbt_project", project, ignore=shutil.ignore_patterns("target", "logs", "dbt_packages")
+    )
+    model = project / "models" / "staging" / "golden_gate" / "stg_golden_gate__service_requests.sql"
+    model.parent.mkdir()
+    model.write_text(STAGING_MODEL)
+    return project
+
+
+def test_a_new_city_is_a_registry_entry_and_a_staging_file(tmp_path, monkeypatch):
+    registry = tmp_path / "cities.yaml"
+    registry.write_text(REGISTRY_ENTRY)
+    monkeypatch.setenv("CIVIC311_CITIES", str(registry))
+    city = load_registry().city("golden_gate")
+    records = json.loads(SF_SODA.read_text())
+    warehouse = tmp_path / "warehouse.duckdb"
+    with ReplayServer() as server:
+        server.add_dataset(
+            "vw6y-z8j6",
+            records,
+            id_field="service_request_id",
+            updated_at_fields=("updated_datetime",),
+            prefix="/golden_gate",
+        )
+        source = source_for(
+            city,
+            start=datetime(2021, 7, 10, tzinfo=UTC),
+            end=datetime(2021, 7, 12, tzinfo=UTC),
+            base_url=city.base_url(server.url),
+            backoff_seconds=0.01,
+        )
+        load_source(city, source, warehouse).raise_on_failed_jobs()
+
+    project = _project_with_the_city(tmp_path)
+    built = dbt(
+        warehouse,
+        tmp_path,
+        "build",
+        "--select",
+        "+fct_service_requests +dim_city",
+        "--exclude",
+        "resource_type:unit_test",
+        project=project,
+    )
+    assert built.returncode == 0, built.stdout[-4000:]
+
+    # Every request of the recording reaches the fact table, as staged.
+    facts = query(
+        warehouse,
+        "select count(*), count(distinct request_id) from marts.fct_service_requests "
+        "where city_id = 'golden_gate'",
+    )
+    assert facts == [(1771, 1771)]
+    one = "requested_at, requested_at_local, service_name from {} where request_id = '14011783'"
+    (fact,) = query(warehouse, "select " + one.format("marts.fct_service_requests"))
+    (staged,) = query(warehouse, "select " + one.format("staging.stg_golden_gate__service_requests"))
+    assert fact == staged
+    # On the registry's clock: Pacific daylight time is seven hours behind UTC in July.
+    requested_at, requested_at_local, _ = fact
+    assert (
+        requested_at.astimezone(UTC).replace(tzinfo=None) - requested_at_local
+    ).total_seconds() == 7 * 3600
+    # reference.cities and dim_city carry the entry, defaults filled in.
+    assert query(warehouse, "select * from reference.cities") == [
+        ("golden_gate", "Golden Gate", "Golden Gate", "US", "America/Los_Angeles", "socrata")
+        + (37.708, -122.515, 37.833, -122.357, 60)
+    ]
+    assert query(warehouse, "select city_id, city_name from marts.dim_city") == [
+        ("golden_gate", "Golden Gate")
+    ]
+    # The registry names one city: the other cities' staging models are disabled, not built.
+    staged_tables = "select table_name from information_schema.tables where table_schema = 'staging'"
+    assert query(warehouse, staged_tables) == [("stg_golden_gate__service_requests",)]
+
+
+def test_dbt_without_the_registry_stops_and_names_the_fix(tmp_path):
+    done = dbt(tmp_path / "warehouse.duckdb", tmp_path, "parse", "--vars", "{}")
+    assert done.returncode != 0
+    assert "dbt needs the city registry as the var 'cities'" in done.stdout
+    assert 'dbt build --vars "$(python -m ingestion.registry)"' in done.stdout
