@@ -104,6 +104,9 @@ def test_a_new_city_is_a_registry_entry_and_a_staging_file(tmp_path, monkeypatch
         "build",
         "--select",
         "+fct_service_requests +dim_city",
+        # A test runs only when all it reads is selected, as run_dbt builds.
+        "--indirect-selection",
+        "cautious",
         "--exclude",
         "resource_type:unit_test",
         project=project,

@@ -57,3 +57,14 @@ def test_staff_channel_seed_matches_the_registry():
         f"one row per channel: add {sorted(set(declared) - set(seeded))}, "
         f"remove {sorted(set(seeded) - set(declared))}"
     )
+
+
+def test_seed_rows_name_registry_cities():
+    """A seed's city_id is a city of the packaged registry or `*` (any city): a typo
+    would map nothing. Checked here, not in dbt, since a smaller registry (a test's,
+    a deployment of a few cities) legitimately leaves other cities' rows unused."""
+    known = {*load_registry(REPO / "ingestion" / "cities.yaml").ids, "*"}
+    for path in sorted((DBT / "seeds").glob("*.csv")):
+        with path.open(newline="") as f:
+            named = {row["city_id"] for row in csv.DictReader(f) if "city_id" in row}
+        assert named <= known, f"{path.name} names cities the registry lacks: {sorted(named - known)}"
