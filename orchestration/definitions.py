@@ -1,8 +1,8 @@
 """The civic311 code location: every asset group, check, job and schedule by name.
 
     raw/<city>/service_requests    dlt loads, one daily-partitioned asset per city feed
-      + source_ids_present_and_unique (blocking), dbt source tests (blocking),
-        fresh_within_cadence (warning)              (Open311 cities also raw/<city>/services)
+      + source_ids_present_and_unique (blocking), fresh_within_cadence (warning)
+                                                    (Open311 cities also raw/<city>/services)
     geography/boundaries           every city's boundary layers (geopandas)
     reference/ staging/ quarantine/ intermediate/int_service_requests, int_service_types, int_departments
                                    dbt step 1: the canonical model, its taxonomy and their tests
