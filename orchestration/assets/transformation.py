@@ -73,11 +73,9 @@ class CivicDbtTranslator(DagsterDbtTranslator):
         return spec.replace_attributes(deps=[*spec.deps, *(AssetDep(key) for key in raw)])
 
     def get_asset_key(self, dbt_resource_props: Mapping[str, Any]) -> AssetKey:
+        # The one dbt source is the boundary tables: geography/boundaries, ...
         if dbt_resource_props["resource_type"] == "source":
-            if dbt_resource_props["source_name"] == "geography":
-                return AssetKey(["geography", dbt_resource_props["name"]])
-            city = dbt_resource_props["source_name"].removeprefix("raw_")
-            return AssetKey(["raw", city, dbt_resource_props["name"]])
+            return AssetKey([dbt_resource_props["source_name"], dbt_resource_props["name"]])
         return AssetKey([layer(dbt_resource_props), dbt_resource_props["name"]])
 
     def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:

@@ -1,9 +1,9 @@
 """docs/adding-a-city.md, followed: a new city is one registry entry plus one
 staging file of its column mapping. San Francisco's recorded SODA records are
 re-declared as a city the project has never seen, in a registry of that city
-alone and a copy of the dbt project with only its staging file added; the
-records load through the replay and dlt, dbt builds, and the city's rows reach
-the marts. Also: dbt run without the registry's vars stops, naming the fix."""
+alone and a copy of the dbt project with only its staging file (SF's mapping)
+added; the records load through the replay and dlt, dbt builds, and the city's
+rows reach the marts. Also: dbt run without the registry's vars stops, naming the fix."""
 
 from __future__ import annotations
 
@@ -38,27 +38,9 @@ cities:
       id_field: service_request_id
 """
 
-# Step 2 of the doc: the staging file, the feed's columns onto the canonical ones.
-STAGING_MODEL = """
-{% call(raw) socrata_requests() %}
-        {{ raw_field(raw, 'requested_datetime') }} as requested_at_text,
-        {{ raw_field(raw, 'closed_date') }} as closed_at_text,
-        cast(null as varchar) as due_at_text,
-        {{ raw_field(raw, 'status_description') }} as source_status,
-        {{ raw_field(raw, 'status_notes') }} as status_notes,
-        lower({{ raw_field(raw, 'source') }}) as channel,
-        {{ raw_field(raw, 'service_name') }} as service_name,
-        {{ raw_field(raw, 'service_subtype') }} as service_subtype,
-        cast(null as varchar) as service_code,
-        {{ raw_field(raw, 'agency_responsible') }} as department,
-        {{ raw_field(raw, 'address') }} as address,
-        cast(null as varchar) as source_zip,
-        {{ raw_field(raw, 'lat', 'double') }} as latitude,
-        {{ raw_field(raw, 'long', 'double') }} as longitude,
-        cast(null as varchar) as parent_request_id,
-        json_object('police_district', {{ raw_field(raw, 'police_district') }}) as extras
-{% endcall %}
-"""
+# Step 2 of the doc: the staging file. The feed is San Francisco's, so its mapping is
+# SF's file as it stands: nothing in a staging file names its city.
+STAGING_MODEL = REPO / "dbt_project" / "models" / "staging" / "sf" / "stg_sf__service_requests.sql"
 
 
 def _project_with_the_city(tmp_path: Path) -> Path:
@@ -69,7 +51,7 @@ def _project_with_the_city(tmp_path: Path) -> Path:
     )
     model = project / "models" / "staging" / "golden_gate" / "stg_golden_gate__service_requests.sql"
     model.parent.mkdir()
-    model.write_text(STAGING_MODEL)
+    shutil.copyfile(STAGING_MODEL, model)
     return project
 
 
