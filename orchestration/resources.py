@@ -112,12 +112,24 @@ def dbt_manifest_is_stale() -> bool:
     if not manifest.exists():
         return True
     written = manifest.stat().st_mtime
-    return any(
+    changed = any(
         path.stat().st_mtime > written
         for pattern in DBT_SOURCE_GLOBS
         for path in DBT_PROJECT_DIR.glob(pattern)
         if path.is_file()
     )
+    return changed or not manifest_follows_registry(manifest)
+
+
+def manifest_follows_registry(manifest: Path) -> bool:
+    """True when the manifest was parsed with the active registry's cities: the canonical
+    union reads exactly their staging models (a registry of other cities needs a parse)."""
+    union = json.loads(manifest.read_text())["nodes"].get("model.civic311.int_service_requests", {})
+    staged = {
+        node.removeprefix("model.civic311.stg_").removesuffix("__service_requests")
+        for node in union.get("depends_on", {}).get("nodes", [])
+    }
+    return staged == set(load_registry().ids)
 
 
 def replay_url() -> str | None:

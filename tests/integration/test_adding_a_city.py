@@ -3,7 +3,8 @@ staging file of its column mapping. San Francisco's recorded SODA records are
 re-declared as a city the project has never seen, in a registry of that city
 alone and a copy of the dbt project with only its staging file (SF's mapping)
 added; the records load through the replay and dlt, dbt builds, and the city's
-rows reach the marts. Also: dbt run without the registry's vars stops, naming the fix."""
+rows reach the marts. Also: dbt run without the registry's vars stops, naming
+the fix, and a manifest parsed for other cities counts as stale."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from ingestion.pipeline import load_source
 from ingestion.registry import load_registry
 from ingestion.replay import ReplayServer
 from ingestion.sources import source_for
-from tests.conftest import REPO, SHARED_DATA, dbt, query
+from tests.conftest import REPO, SHARED_DATA, dbt, query, write_registry
 
 pytestmark = pytest.mark.integration
 
@@ -129,3 +130,11 @@ def test_dbt_without_the_registry_stops_and_names_the_fix(tmp_path):
     assert done.returncode != 0
     assert "dbt needs the city registry as the var 'cities'" in done.stdout
     assert 'dbt build --vars "$(python -m ingestion.registry)"' in done.stdout
+
+
+def test_a_manifest_parsed_for_other_cities_is_stale(dbt_manifest, tmp_path, monkeypatch):
+    from orchestration.resources import manifest_follows_registry
+
+    assert manifest_follows_registry(dbt_manifest)
+    monkeypatch.setenv("CIVIC311_CITIES", str(write_registry(tmp_path / "cities.yaml", cities=("nyc",))))
+    assert not manifest_follows_registry(dbt_manifest)

@@ -6,6 +6,7 @@
     One row per broken promise. A blocking check on the union, as the staging
     models' own tests were on each: a failure keeps the marts from building. -#}
 {{ config(severity='error', meta={'dagster': {'ref': {'name': 'int_service_requests'}}}) }}
+-- depends_on: {{ ref('int_service_requests') }}  (so Dagster files it as a check on the union)
 
 {% for city in city_feeds() %}
 {%- set staged = ref('stg_' ~ city.id ~ '__service_requests') %}
