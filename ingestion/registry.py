@@ -11,6 +11,7 @@ Each city has one source, whose `protocol` picks the adapter under
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterable
 from datetime import datetime
@@ -37,6 +38,7 @@ CityId = Annotated[str, Field(pattern=r"^[a-z0-9_]+$")]
 EnvVarName = Annotated[str, Field(pattern=r"^[A-Z_][A-Z0-9_]*$")]
 SocrataId = Annotated[str, Field(pattern=r"^[a-z0-9]{4}-[a-z0-9]{4}$")]
 Year = Annotated[int, Field(ge=1990, le=2100)]
+CountryCode = Annotated[str, Field(pattern=r"^[A-Z]{2}$")]
 
 
 class RegistryError(RedactedError, ValueError):
@@ -538,6 +540,10 @@ class MetricsSpec(_Strict):
 class City(_Strict):
     id: CityId
     name: str = Field(min_length=1)
+    # The place the feed covers, for reports that group feeds (two feeds of Boston);
+    # defaults to `name`.
+    municipality: str | None = Field(default=None, min_length=1)
+    country: CountryCode = "US"
     timezone: str
     # Where the city's requests can lie: more than 1% of a city's located requests
     # outside it fails the build (a shifted or swapped feed).
@@ -592,6 +598,26 @@ class City(_Strict):
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
 
+    @property
+    def raw_tables(self) -> list[str]:
+        """The raw tables the city's staging model reads: the feed, and the export files' table."""
+        return ["service_requests", *(["service_requests_export"] if self.export else [])]
+
+    def dbt_var(self) -> dict[str, object]:
+        """The city as dbt reads it (var `cities`): reference.cities' row and what staging needs."""
+        return {
+            "id": self.id,
+            "name": self.name,
+            "municipality": self.municipality or self.name,
+            "country": self.country,
+            "timezone": self.timezone,
+            "protocol": self.source.protocol,
+            "id_field": self.source.id_field,
+            **self.bbox.model_dump(),
+            "closed_on_creation_seconds": self.metrics.closed_on_creation_seconds,
+            "raw_tables": self.raw_tables,
+        }
+
     def base_url(self, replay_url: str | None = None) -> str:
         """The source's root, or the city's mount on the local replay server."""
         return f"{replay_url.rstrip('/')}/{self.id}" if replay_url else self.source.base_url
@@ -620,6 +646,10 @@ class Registry(_Strict):
     @property
     def ids(self) -> list[str]:
         return [c.id for c in self.cities]
+
+    def dbt_vars(self) -> dict[str, object]:
+        """The registry as dbt's vars: every dbt call civic311 makes passes them (docs/adding-a-city.md)."""
+        return {"cities": [city.dbt_var() for city in self.cities]}
 
 
 _PROTOCOLS = ("socrata", "open311", "seeclickfix", "ckan")
@@ -670,6 +700,8 @@ _FIXES = {
         "list the source channels staff and crews log their own work through, e.g. [Driver Self Report]"
     ),
     "closed_on_creation_seconds": "give whole seconds from 0, e.g. 60",
+    "municipality": "name the place the feed covers, e.g. 'Boston', or leave it out to use the name",
+    "country": "give the ISO 3166-1 alpha-2 code in capitals, e.g. 'US' or 'CA'",
     "metrics": (
         "give a mapping such as {staff_channels: [Driver Self Report], closed_on_creation_seconds: 60}"
     ),
@@ -742,3 +774,13 @@ def load_registry(path: Path | None = None) -> Registry:
     else:
         return parse_registry(raw, str(path))
     raise error
+
+
+def dbt_vars_json() -> str:
+    """The active registry's dbt vars as JSON, for `dbt --vars`."""
+    return json.dumps(load_registry().dbt_vars())
+
+
+if __name__ == "__main__":
+    # `dbt build --vars "$(python -m ingestion.registry)"` runs dbt by hand.
+    print(dbt_vars_json())

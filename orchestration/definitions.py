@@ -1,8 +1,8 @@
 """The civic311 code location: every asset group, check, job and schedule by name.
 
     raw/<city>/service_requests    dlt loads, one daily-partitioned asset per city feed
-      + source_ids_present_and_unique (blocking), dbt source tests (blocking),
-        fresh_within_cadence (warning)              (Open311 cities also raw/<city>/services)
+      + source_ids_present_and_unique (blocking), fresh_within_cadence (warning)
+                                                    (Open311 cities also raw/<city>/services)
     geography/boundaries           every city's boundary layers (geopandas)
     reference/ staging/ quarantine/ intermediate/int_service_requests, int_service_types, int_departments
                                    dbt step 1: the canonical model, its taxonomy and their tests
@@ -70,7 +70,7 @@ def build_definitions(registry: Registry | None = None, warehouse: Path | None =
     registry = registry or load_registry()
     warehouse = warehouse or warehouse_path()
     raw = [build_raw_assets(city, warehouse) for city in registry.cities]
-    dbt = [civic311_dbt_canonical(), civic311_dbt_marts()]
+    dbt = [civic311_dbt_canonical(registry), civic311_dbt_marts(registry)]
     checks = [
         *(build_raw_checks(city, warehouse) for city in registry.cities),
         *(build_freshness_check(city, warehouse) for city in registry.cities),
@@ -78,7 +78,7 @@ def build_definitions(registry: Registry | None = None, warehouse: Path | None =
         build_taxonomy_check(registry, warehouse),
     ]
     gating = blocking_checks([*raw, *dbt], checks)
-    marts = [key for key in civic311_dbt_marts().keys if key.path[0] == "marts"]
+    marts = [key for key in civic311_dbt_marts(registry).keys if key.path[0] == "marts"]
     return Definitions(
         assets=[
             *raw,

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import json
 import logging
 import os
 import shutil
@@ -19,7 +20,7 @@ from dagster_dbt.errors import DagsterDbtManifestNotFoundError
 from dagster_dlt import DagsterDltResource
 
 from ingestion.pipeline import warehouse_path
-from ingestion.registry import REPLAY_URL_ENV, checked_replay_url
+from ingestion.registry import REPLAY_URL_ENV, checked_replay_url, load_registry
 from ingestion.warehouse_lock import warehouse_lock
 
 # Every step that opens the DuckDB warehouse runs in this pool; the instance
@@ -75,6 +76,13 @@ _SCRIPTS = str(Path(sys.executable).parent)
 if shutil.which("dbt", path=_SCRIPTS) and _SCRIPTS not in os.environ.get("PATH", "").split(os.pathsep):
     os.environ["PATH"] = _SCRIPTS + os.pathsep + os.environ.get("PATH", "")
 
+
+def dbt_vars(**extra: object) -> str:
+    """The `--vars` of every dbt call civic311 makes: the active registry's cities (var
+    `cities`, read from CIVIC311_CITIES at the call) and `extra` (say the run's window)."""
+    return json.dumps({**load_registry().dbt_vars(), **extra})
+
+
 dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
 
 # The files a dbt parse reads; the manifest is stale when one is newer than it.
@@ -90,17 +98,30 @@ def dbt_manifest_is_stale() -> bool:
     if not manifest.exists():
         return True
     written = manifest.stat().st_mtime
-    return any(
+    changed = any(
         path.stat().st_mtime > written
         for pattern in DBT_SOURCE_GLOBS
         for path in DBT_PROJECT_DIR.glob(pattern)
         if path.is_file()
     )
+    return changed or not manifest_follows_registry(manifest)
+
+
+def manifest_follows_registry(manifest: Path) -> bool:
+    """True when the manifest was parsed with the active registry's cities: the canonical
+    union reads exactly their staging models (a registry of other cities needs a parse)."""
+    union = json.loads(manifest.read_text())["nodes"].get("model.civic311.int_service_requests", {})
+    staged = {
+        node.removeprefix("model.civic311.stg_").removesuffix("__service_requests")
+        for node in union.get("depends_on", {}).get("nodes", [])
+    }
+    return staged == set(load_registry().ids)
 
 
 def dbt_parse_args() -> list[str]:
-    """The dbt command that writes the manifest; vars the models need at parse time go here."""
-    return ["parse", "--quiet"]
+    """The dbt command that writes the manifest, with the active registry as its vars
+    (read when the parse runs, so the manifest follows the registry active then)."""
+    return ["parse", "--quiet", "--vars", dbt_vars()]
 
 
 def prepare_dbt_manifest() -> Path:

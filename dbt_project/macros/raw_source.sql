@@ -1,6 +1,6 @@
 {#- A city's raw feed as staging reads it, tolerant of what the feed has not sent yet.
 
-    `raw_source('raw_nyc', ['service_requests', 'service_requests_export'])` returns
+    `raw_source('nyc', ['service_requests', 'service_requests_export'])` returns
     {'relation': <sql>, 'columns': [...]}:
       - every listed table that exists, unioned by column name (the API feed and
         portal exports carry different column sets), keeping the newest version
@@ -8,11 +8,12 @@
         the table listed first, so a tie always resolves the same way);
       - an empty relation with just the metadata columns when none exists yet,
         so a city that has never loaded still builds (and unions) as zero rows.
-    `source()` is called for every table at parse time, so lineage is complete. -#}
-{% macro raw_source(source_name, tables) %}
+    The raw tables are no dbt sources: Dagster owns them (raw/<city>/<table>), and
+    its translator draws their lineage to staging (orchestration/assets/transformation.py). -#}
+{% macro raw_source(city_id, tables) %}
     {%- set found = [] -%}
     {%- for table in tables -%}
-        {%- set relation = source(source_name, table) -%}
+        {%- set relation = raw_relation(city_id, table) -%}
         {%- if execute and load_relation(relation) is not none -%}
             {%- do found.append(relation) -%}
         {%- endif -%}

@@ -1,21 +1,30 @@
-"""dbt models as Dagster assets: seeds (reference), staging, intermediate,
-quarantine, the request history snapshot (snapshots) and marts, in two steps.
-dbt sources map onto the raw assets (`raw_<city>.service_requests` ->
-`raw/<city>/service_requests`), so a failed blocking check on a city's raw
-partition keeps every model built on it from running.
+"""dbt models as Dagster assets: seeds and the registry's cities (reference),
+staging, intermediate, quarantine, the request history snapshot (snapshots) and
+marts, in two steps. The raw tables are Dagster's, not dbt sources: the translator
+draws each city's raw tables (`raw/<city>/service_requests`, ...) into its staging
+model and the quarantine, so a failed blocking check on a city's raw partition
+keeps every model built on it from running. Every dbt call passes the registry as
+dbt vars (orchestration.resources.dbt_vars).
 """
 
-import json
 from collections.abc import Mapping
 from functools import cache
 from typing import Any
 
-from dagster import AssetExecutionContext, AssetKey, AssetsDefinition
+from dagster import AssetDep, AssetExecutionContext, AssetKey, AssetsDefinition, AssetSpec
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
 
+from ingestion.registry import Registry, load_registry
+from ingestion.sources.resource import REJECTED_TABLE
 from orchestration.partitions import daily_partitions
 from orchestration.redaction import redacted
-from orchestration.resources import WAREHOUSE_POOL, dbt_project, holds_warehouse, prepared_dbt_manifest
+from orchestration.resources import (
+    WAREHOUSE_POOL,
+    dbt_project,
+    dbt_vars,
+    holds_warehouse,
+    prepared_dbt_manifest,
+)
 
 # Seeds and snapshots sit at the top of their folders, so their layer is named here.
 LAYER_OF_RESOURCE = {"seed": "reference", "snapshot": "snapshots"}
@@ -27,12 +36,40 @@ def layer(dbt_resource_props: Mapping[str, Any]) -> str:
 
 
 class CivicDbtTranslator(DagsterDbtTranslator):
+    """Asset keys by layer, and the raw tables each city's models read, which dbt does
+    not know: `raw_tables` maps a city id to its raw tables (City.raw_tables)."""
+
+    def __init__(self, raw_tables: Mapping[str, list[str]]):
+        super().__init__()
+        self.raw_tables = dict(raw_tables)
+
+    def raw_deps(self, dbt_resource_props: Mapping[str, Any]) -> list[AssetKey]:
+        """The raw tables a staging model (its city's) or the quarantine (every city's) reads."""
+        name = dbt_resource_props["name"]
+        if dbt_resource_props["resource_type"] != "model":
+            return []
+        if layer(dbt_resource_props) == "staging" and name.startswith("stg_"):
+            city = name.removeprefix("stg_").removesuffix("__service_requests")
+            return [AssetKey(["raw", city, table]) for table in self.raw_tables.get(city, [])]
+        if layer(dbt_resource_props) == "quarantine":
+            return [
+                AssetKey(["raw", city, table])
+                for city, tables in self.raw_tables.items()
+                for table in [*tables, REJECTED_TABLE]
+            ]
+        return []
+
+    def get_asset_spec(self, manifest: Mapping[str, Any], unique_id: str, project: Any) -> AssetSpec:
+        spec = super().get_asset_spec(manifest, unique_id, project)
+        raw = self.raw_deps(self.get_resource_props(manifest, unique_id))
+        if not raw:
+            return spec
+        return spec.replace_attributes(deps=[*spec.deps, *(AssetDep(key) for key in raw)])
+
     def get_asset_key(self, dbt_resource_props: Mapping[str, Any]) -> AssetKey:
+        # The one dbt source is the boundary tables: geography/boundaries, ...
         if dbt_resource_props["resource_type"] == "source":
-            if dbt_resource_props["source_name"] == "geography":
-                return AssetKey(["geography", dbt_resource_props["name"]])
-            city = dbt_resource_props["source_name"].removeprefix("raw_")
-            return AssetKey(["raw", city, dbt_resource_props["name"]])
+            return AssetKey([dbt_resource_props["source_name"], dbt_resource_props["name"]])
         return AssetKey([layer(dbt_resource_props), dbt_resource_props["name"]])
 
     def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
@@ -49,7 +86,18 @@ def partition_window_vars(context: AssetExecutionContext) -> dict[str, str]:
     return {"min_date": window.start.date().isoformat(), "max_date": window.end.date().isoformat()}
 
 
-def build_dbt_assets(name: str, select: str = "fqn:*", exclude: str | None = None) -> AssetsDefinition:
+RawTables = tuple[tuple[str, tuple[str, ...]], ...]
+
+
+def raw_tables_by_city(registry: Registry | None = None) -> RawTables:
+    """Each city of the registry (the active one by default) and the raw tables its
+    staging model reads."""
+    return tuple((city.id, tuple(city.raw_tables)) for city in (registry or load_registry()).cities)
+
+
+def build_dbt_assets(
+    name: str, raw_tables: RawTables, select: str = "fqn:*", exclude: str | None = None
+) -> AssetsDefinition:
     """One `dbt build` step over part of the project, in the run's partition window."""
 
     @dbt_assets(
@@ -58,15 +106,14 @@ def build_dbt_assets(name: str, select: str = "fqn:*", exclude: str | None = Non
         name=name,
         select=select,
         exclude=exclude,
-        dagster_dbt_translator=CivicDbtTranslator(),
+        dagster_dbt_translator=CivicDbtTranslator(dict(raw_tables)),
         partitions_def=daily_partitions,
         pool=WAREHOUSE_POOL,
     )
     @redacted
     @holds_warehouse()
     def _models(context: AssetExecutionContext, dbt: DbtCliResource):
-        window = partition_window_vars(context)
-        args = ["build", *(["--vars", json.dumps(window)] if window else [])]
+        args = ["build", "--vars", dbt_vars(**partition_window_vars(context))]
         yield from dbt.cli(args, context=context).stream()
 
     return _models
@@ -74,29 +121,31 @@ def build_dbt_assets(name: str, select: str = "fqn:*", exclude: str | None = Non
 
 # Two steps, so the canonical model is audited before anything is built on it:
 # dbt writes a model before it tests it (dbt-core 8979), and a dbt test stops only
-# dbt nodes. The first step builds the reference seeds, every city's staging view,
-# the canonical union, its taxonomy (int_service_types, int_departments) and the
-# quarantine, and runs the raw source tests; the blocking checks on
-# int_service_requests (dbt tests, its GX suite and the taxonomy gate) then decide
-# whether the second step (the spatial join, the snapshot, facts, dimensions and
-# marts) runs at all.
-# The raw source tests run in the first step and fail it when one fails, which
-# stops everything after it. They are reported as observations on the raw
-# assets, not as Dagster checks: a step that runs checks on an asset is exempt
-# from that asset's blocking checks (dagster's build_node_deps), so as checks
-# they would let this step start before the raw checks had passed.
+# dbt nodes. The first step builds the reference seeds and cities, every city's
+# staging view, the canonical union, its taxonomy (int_service_types,
+# int_departments) and the quarantine; the blocking checks on
+# int_service_requests (dbt tests, the staged rows' contract
+# assert_staged_requests_keep_the_contract, its GX suite and the taxonomy gate)
+# then decide whether the second step (the spatial join, the
+# snapshot, facts, dimensions and marts) runs at all. The raw tables' own keys
+# are the blocking Dagster check source_ids_present_and_unique
+# (orchestration/checks/raw.py), which runs before this step.
 CANONICAL_SELECT = (
-    "source:* resource_type:seed path:models/staging path:models/quarantine "
+    "source:* resource_type:seed path:models/reference path:models/staging path:models/quarantine "
     "int_service_requests int_service_types int_departments audit_int_service_requests"
 )
 
 
-# Built on first use, from the manifest `prepare_dbt_manifest` wrote, and kept for the process.
+# Built on first use, from the manifest `prepare_dbt_manifest` wrote, and kept for the
+# process, once per registry (its cities' raw tables are the staging models' deps).
 @cache
-def civic311_dbt_canonical() -> AssetsDefinition:
-    return build_dbt_assets("civic311_dbt_canonical", select=CANONICAL_SELECT)
+def _dbt_step(name: str, raw_tables: RawTables, select: str = "fqn:*", exclude: str | None = None):
+    return build_dbt_assets(name, raw_tables, select=select, exclude=exclude)
 
 
-@cache
-def civic311_dbt_marts() -> AssetsDefinition:
-    return build_dbt_assets("civic311_dbt_marts", exclude=CANONICAL_SELECT)
+def civic311_dbt_canonical(registry: Registry | None = None) -> AssetsDefinition:
+    return _dbt_step("civic311_dbt_canonical", raw_tables_by_city(registry), select=CANONICAL_SELECT)
+
+
+def civic311_dbt_marts(registry: Registry | None = None) -> AssetsDefinition:
+    return _dbt_step("civic311_dbt_marts", raw_tables_by_city(registry), exclude=CANONICAL_SELECT)

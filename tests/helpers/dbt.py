@@ -3,7 +3,6 @@ touches the manifest Dagster reads."""
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -16,7 +15,12 @@ def dbt(
     warehouse: Path, work_dir: Path, *args: str, project: Path = REPO / "dbt_project"
 ) -> subprocess.CompletedProcess:
     """`dbt <args>` on `warehouse` and `project`, with its own target and log dirs under
-    `work_dir`, so it never touches the manifest Dagster reads."""
+    `work_dir`, so it never touches the manifest Dagster reads. The active registry
+    (CIVIC311_CITIES) is passed as dbt vars, as civic311 passes it, unless `args` has `--vars`."""
+    from orchestration.resources import dbt_vars
+
+    if "--vars" not in args:
+        args = (*args, "--vars", dbt_vars())
     env = {**os.environ, "CIVIC311_WAREHOUSE": str(warehouse), "DBT_SEND_ANONYMOUS_USAGE_STATS": "False"}
     return subprocess.run(  # noqa: S603 - fixed argv
         [
@@ -51,6 +55,8 @@ def run_dbt(
     that must fail; `dbt_build` is the one that must succeed. dbt's unit tests read
     fixed rows, never the warehouse's, so they run only with `unit_tests` (samples_built
     runs every one of them once a session)."""
+    from orchestration.resources import dbt_vars as registry_dbt_vars
+
     excluded = [*([exclude] if exclude else []), *([] if unit_tests else ["resource_type:unit_test"])]
     return dbt(
         warehouse,
@@ -62,7 +68,8 @@ def run_dbt(
         # +int_service_requests) must not run a seed's test on unbuilt seeds.
         "--indirect-selection",
         "cautious",
-        *(["--vars", json.dumps(dbt_vars)] if dbt_vars else []),
+        "--vars",
+        registry_dbt_vars(**(dbt_vars or {})),
         *(["--full-refresh"] if full_refresh else []),
         *(["--exclude", " ".join(excluded)] if excluded else []),
     )

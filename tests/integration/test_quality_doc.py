@@ -32,16 +32,15 @@ def generalize(text: str) -> str:
     return text
 
 
-def dbt_test_row(asset: str, test: dict, blocks: str, kind: str = "dbt YAML test") -> Row:
+def dbt_test_row(asset: str, test: dict, blocks: str) -> Row:
     path = f"dbt_project/{test['original_file_path']}"
     if test.get("test_metadata"):
-        return (asset, test["test_metadata"]["name"], kind, (generalize(path),), blocks)
+        return (asset, test["test_metadata"]["name"], "dbt YAML test", (generalize(path),), blocks)
     return (asset, test["name"], "dbt singular test", (path,), blocks)
 
 
 def defined_checks(tmp_path: Path) -> set[Row]:
-    """Every check of the definitions, and the dbt source tests (which gate dbt step 1
-    without being Dagster checks), as table rows with cities written as <city>."""
+    """Every check of the definitions, as table rows with cities written as <city>."""
     from orchestration.definitions import build_definitions
     from orchestration.resources import dbt_project
 
@@ -71,11 +70,6 @@ def defined_checks(tmp_path: Path) -> set[Row]:
         else:
             path = modules[key].replace(".", "/") + ".py"
             rows.add((asset, key.name, "Dagster check module", (path,), blocks))
-    for test in tests.values():
-        for source in (n for n in test["depends_on"]["nodes"] if n.startswith("source.")):
-            _, _, source_name, table = source.split(".")
-            asset = generalize(f"raw/{source_name.removeprefix('raw_')}/{table}")
-            rows.add(dbt_test_row(asset, test, "yes", kind="dbt source test"))
     return rows
 
 
@@ -107,7 +101,6 @@ def test_the_quality_doc_lists_every_check(tmp_path):
     assert {row[2] for row in defined} == {
         "dbt YAML test",
         "dbt singular test",
-        "dbt source test",
         "GX suite",
         "Dagster check module",
     }

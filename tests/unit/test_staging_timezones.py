@@ -1,36 +1,42 @@
 """Every city in the registry has one staging model, unioned into the canonical
-model (the cities of macros/city_feeds.sql), that converts times with the
-timezone its registry entry names."""
+model, and a staging model holds only the city's mapping: the timezone comes
+from the registry (the var `cities`), never a literal, and the protocol macro is
+the one its registry entry names."""
 
 import re
 
 from ingestion.registry import load_registry
 from tests.helpers.data import REPO
 
-MODELS = REPO / "dbt_project" / "models"
-# Every timezone literal in the model: the conversion macros' and a protocol macro's argument.
-_ZONE = re.compile(r"'([A-Z][A-Za-z_]+/[A-Za-z_/]+)'")
+STAGING = REPO / "dbt_project" / "models" / "staging"
+# A timezone literal: 'America/New_York', 'UTC' and the like.
+_ZONE = re.compile(r"'([A-Z][A-Za-z_]+/[A-Za-z_/]+|UTC)'")
+_PROTOCOL_MACRO = re.compile(r"\b(socrata|ckan|open311|seeclickfix)_requests\(")
 
 
-def test_staging_models_use_the_registry_timezone():
-    for city in load_registry().cities:
-        sql = (MODELS / "staging" / city.id / f"stg_{city.id}__service_requests.sql").read_text()
-        zones = set(_ZONE.findall(sql))
-        assert zones == {city.timezone}, f"{city.id}: staging uses {zones}, registry {city.timezone}"
+def _models():
+    return {path.parent.name: path for path in STAGING.glob("*/stg_*__service_requests.sql")}
 
 
-def test_the_canonical_union_reads_every_staging_model():
-    feeds = (REPO / "dbt_project" / "macros" / "city_feeds.sql").read_text()
-    listed = set(re.findall(r"\{'city': '([a-z0-9_]+)'", feeds))
-    on_disk = {p.parent.name for p in (MODELS / "staging").glob("*/stg_*__service_requests.sql")}
-    registered = {city.id for city in load_registry().cities}
-    assert listed == on_disk == registered, (
-        "add the city and its raw tables to city_feeds() in dbt_project/macros/city_feeds.sql "
-        f"(missing: {sorted((on_disk | registered) - listed)})"
+def test_every_registry_city_has_one_staging_model_and_no_other():
+    models = _models()
+    assert set(models) == set(load_registry().ids), (
+        "a staging model is dbt_project/models/staging/<id>/stg_<id>__service_requests.sql for each "
+        f"registry city: missing {sorted(set(load_registry().ids) - set(models))}, "
+        f"no city for {sorted(set(models) - set(load_registry().ids))}"
     )
+    for city_id, path in models.items():
+        assert path.name == f"stg_{city_id}__service_requests.sql", path
 
 
-def test_each_staging_model_reads_the_raw_tables_of_its_feed():
-    for path in (MODELS / "staging").glob("*/stg_*__service_requests.sql"):
-        city = path.parent.name
-        assert f"raw_source('raw_{city}', feed_tables('{city}'))" in path.read_text(), path
+def test_staging_models_name_no_timezone():
+    for city_id, path in _models().items():
+        zones = set(_ZONE.findall(path.read_text()))
+        assert not zones, f"{city_id}: staging names {zones}; the timezone comes from the registry"
+
+
+def test_staging_models_call_their_protocols_macro():
+    models = _models()
+    for city in load_registry().cities:
+        called = _PROTOCOL_MACRO.findall(models[city.id].read_text())
+        assert called == [city.source.protocol], f"{city.id}: calls {called}, registry {city.source.protocol}"

@@ -1,23 +1,15 @@
 {#- The staging model of every SeeClickFix city: issues onto the canonical
     columns. Timestamps carry their offset, so they are instants; the city's
-    wall clock comes from `timezone`. The issues feed has no duplicate flag, no
-    channel and no due date. Reporter names, descriptions and photos stay in raw. -#}
-{% macro seeclickfix_requests(raw, timezone) %}
-with
+    wall clock comes from the registry's timezone. The issues feed has no
+    duplicate flag, no parent issue, no channel and no due date. Reporter names,
+    descriptions and photos stay in raw. -#}
+{% macro seeclickfix_requests() %}
+{%- set city = staged_city() -%}
+{%- set raw = raw_source(city.id, city.raw_tables) -%}
+{%- set timezone = city.timezone -%}
 
-source as (
-
-    select * from {{ raw.relation }}
-
-),
-
-renamed as (
-
-    select
-        city_id,
-        source_id as request_id,
+{%- set renamed -%}
         {{ text_to_instant(raw_field(raw, 'created_at'), timezone) }} as requested_at,
-        source_updated_at as updated_at,
         {{ text_to_instant(raw_field(raw, 'closed_at'), timezone) }} as closed_at,
         {{ raw_field(raw, 'status') }} as source_status,
         {{ raw_field(raw, 'request_type') }} as request_type,
@@ -30,51 +22,35 @@ renamed as (
         {{ raw_field(raw, 'rating', 'integer') }} as rating,
         {{ text_to_instant(raw_field(raw, 'acknowledged_at'), timezone) }} as acknowledged_at,
         {{ text_to_instant(raw_field(raw, 'reopened_at'), timezone) }} as reopened_at,
-        {{ raw_field(raw, 'html_url') }} as html_url,
-        _loaded_at as loaded_at
+        {{ raw_field(raw, 'html_url') }} as html_url
+{%- endset -%}
 
-    from source
-
-),
-
-final as (
-
-    select
-        city_id,
-        request_id,
-        requested_at,
-        {{ utc_to_local('requested_at', timezone) }} as requested_at_local,
-        updated_at,
-        closed_at,
-        {{ utc_to_local('closed_at', timezone) }} as closed_at_local,
-        cast(null as timestamptz) as due_at,
-        {{ canonical_status('source_status') }} as status,
-        source_status,
-        cast(null as varchar) as status_notes,
-        cast(null as varchar) as channel,
-        coalesce(json_extract_string(request_type, '$.title'), summary) as service_name,
-        cast(null as varchar) as service_subtype,
-        cast(null as varchar) as service_code,
-        json_extract_string(request_type, '$.organization') as department,
-        address,
-        {{ clean_zip('address_zip') }} as zip,
-        {{ clean_coordinate('latitude') }} as latitude,
-        {{ clean_coordinate('longitude') }} as longitude,
-        -- The issues feed has no duplicate flag or parent issue.
-        false as is_duplicate,
-        cast(null as varchar) as parent_request_id,
+{%- set extras -%}
         json_object(
             'rating', rating,
             'request_type_id', json_extract(request_type, '$.id'),
             'acknowledged_at', strftime(acknowledged_at, '%Y-%m-%dT%H:%M:%SZ'),
             'reopened_at', strftime(reopened_at, '%Y-%m-%dT%H:%M:%SZ'),
             'html_url', html_url
-        ) as extras,
-        loaded_at
+        )
+{%- endset -%}
 
-    from renamed
-
-)
-
-select * from final
+{{ staged_requests(raw, renamed, {
+    'requested_at_local': utc_to_local('requested_at', timezone),
+    'closed_at_local': utc_to_local('closed_at', timezone),
+    'due_at': 'cast(null as timestamptz)',
+    'status': canonical_status('source_status'),
+    'status_notes': 'cast(null as varchar)',
+    'channel': 'cast(null as varchar)',
+    'service_name': "coalesce(json_extract_string(request_type, '$.title'), summary)",
+    'service_subtype': 'cast(null as varchar)',
+    'service_code': 'cast(null as varchar)',
+    'department': "json_extract_string(request_type, '$.organization')",
+    'zip': clean_zip('address_zip'),
+    'latitude': clean_coordinate('latitude'),
+    'longitude': clean_coordinate('longitude'),
+    'is_duplicate': 'false',
+    'parent_request_id': 'cast(null as varchar)',
+    'extras': extras,
+}) }}
 {% endmacro %}

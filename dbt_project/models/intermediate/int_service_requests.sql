@@ -1,15 +1,15 @@
 {#- The union point of every city's staging model, in the canonical schema.
     A city whose raw feed has never loaded contributes zero rows. The cities are
-    macros/city_feeds.sql's list. A request that breaks a hard rule
+    the registry's (the var `cities`, macros/city_feeds.sql). A request that breaks a hard rule
     (macros/hard_rules.sql) is left out here and kept in quarantine.service_requests. -#}
 
 with
 
 unioned as (
 
-    {% for feed in city_feeds() %}
+    {% for city in city_feeds() %}
     select {{ canonical_columns() | join(', ') }}
-    from {{ ref('stg_' ~ feed.city ~ '__service_requests') }}
+    from {{ ref('stg_' ~ city.id ~ '__service_requests') }}
     {% if not loop.last %}union all{% endif %}
     {% endfor %}
 

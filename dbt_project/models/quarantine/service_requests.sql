@@ -13,11 +13,11 @@
 
 with
 
-{% for feed in city_feeds() %}
-{%- set rejected = raw_source('raw_' ~ feed.city, ['rejected_service_requests']) %}
-{%- set raw = raw_source('raw_' ~ feed.city, feed.tables) %}
+{% for city in city_feeds() %}
+{%- set rejected = raw_source(city.id, ['rejected_service_requests']) %}
+{%- set raw = raw_source(city.id, city.raw_tables) %}
 
-{{ feed.city }}_rejected as (
+{{ city.id }}_rejected as (
 
     select
         city_id,
@@ -31,7 +31,7 @@ with
 
 ),
 
-{{ feed.city }}_breaking as (
+{{ city.id }}_breaking as (
 
     {% for rule in hard_rules() %}
     select
@@ -44,7 +44,7 @@ with
         raw_row._loaded_at as quarantined_at
     from (
         select city_id, request_id
-        from {{ ref('stg_' ~ feed.city ~ '__service_requests') }}
+        from {{ ref('stg_' ~ city.id ~ '__service_requests') }}
         where coalesce({{ rule.breaks }}, false)
     ) as staged
     inner join {{ raw.relation }} as raw_row
@@ -57,10 +57,10 @@ with
 
 unioned as (
 
-    {% for feed in city_feeds() %}
-    select * from {{ feed.city }}_rejected
+    {% for city in city_feeds() %}
+    select * from {{ city.id }}_rejected
     union all
-    select * from {{ feed.city }}_breaking
+    select * from {{ city.id }}_breaking
     {% if not loop.last %}union all{% endif %}
     {% endfor %}
 

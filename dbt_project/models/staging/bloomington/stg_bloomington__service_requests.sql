@@ -1,2 +1,1 @@
-{%- set raw = raw_source('raw_bloomington', feed_tables('bloomington')) -%}
-{{ open311_requests(raw, 'America/Indiana/Indianapolis') }}
+{{ open311_requests() }}

@@ -1,24 +1,21 @@
-{%- set raw = raw_source('raw_chicago', feed_tables('chicago')) -%}
+{#- Chicago (CSR system, Socrata v6vf-nfxy, Dec 2018 on). request_id is
+    sr_number. The status "Canceled" maps to other. owner_department is
+    `department`; created_department, owner_department and legacy_record are
+    kept in extras. -#}
 
-with
+{#- Chicago marks duplicates itself: `duplicate` is true, or parent_sr_number
+    names the request it duplicates. -#}
+{%- set is_duplicate = 'coalesce(duplicate_flag, false) or parent_request_id is not null' -%}
 
-source as (
-
-    select * from {{ raw.relation }}
-
-),
-
-renamed as (
-
-    select
-        city_id,
-        source_id as request_id,
+{% call(raw) socrata_requests(rules={'is_duplicate': is_duplicate}) %}
         {{ raw_field(raw, 'created_date') }} as requested_at_text,
         {{ raw_field(raw, 'closed_date') }} as closed_at_text,
-        source_updated_at as updated_at,
+        cast(null as varchar) as due_at_text,
         {{ raw_field(raw, 'status') }} as source_status,
+        cast(null as varchar) as status_notes,
         lower({{ raw_field(raw, 'origin') }}) as channel,
         {{ raw_field(raw, 'sr_type') }} as service_name,
+        cast(null as varchar) as service_subtype,
         {{ raw_field(raw, 'sr_short_code') }} as service_code,
         {{ raw_field(raw, 'owner_department') }} as department,
         {{ raw_field(raw, 'street_address') }} as address,
@@ -37,43 +34,5 @@ renamed as (
             'police_district', {{ raw_field(raw, 'police_district') }},
             'police_beat', {{ raw_field(raw, 'police_beat') }},
             'precinct', {{ raw_field(raw, 'precinct') }}
-        ) as extras,
-        _loaded_at as loaded_at
-
-    from source
-
-),
-
-final as (
-
-    select
-        city_id,
-        request_id,
-        {{ text_to_instant('requested_at_text', 'America/Chicago') }} as requested_at,
-        {{ text_to_wall_clock('requested_at_text', 'America/Chicago') }} as requested_at_local,
-        updated_at,
-        {{ text_to_instant('closed_at_text', 'America/Chicago') }} as closed_at,
-        {{ text_to_wall_clock('closed_at_text', 'America/Chicago') }} as closed_at_local,
-        cast(null as timestamptz) as due_at,
-        {{ canonical_status('source_status') }} as status,
-        source_status,
-        cast(null as varchar) as status_notes,
-        channel,
-        service_name,
-        cast(null as varchar) as service_subtype,
-        service_code,
-        department,
-        address,
-        {{ clean_zip('source_zip') }} as zip,
-        {{ clean_coordinate('latitude') }} as latitude,
-        {{ clean_coordinate('longitude') }} as longitude,
-        coalesce(duplicate_flag, false) or parent_request_id is not null as is_duplicate,
-        parent_request_id,
-        extras,
-        loaded_at
-
-    from renamed
-
-)
-
-select * from final
+        ) as extras
+{% endcall %}

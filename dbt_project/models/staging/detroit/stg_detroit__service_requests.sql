@@ -1,2 +1,1 @@
-{%- set raw = raw_source('raw_detroit', feed_tables('detroit')) -%}
-{{ seeclickfix_requests(raw, 'America/Detroit') }}
+{{ seeclickfix_requests() }}

@@ -1,30 +1,33 @@
-{%- set raw = raw_source('raw_la', feed_tables('la')) -%}
+{#- Los Angeles (every year's MyLA311 dataset, and loaded exports). request_id
+    is the SR number. "Cancelled" is other. MyLA311 publishes no due time: its
+    service date is the day crews served or will serve the request (graffiti is
+    often logged the day after it), so it is kept in extras as service_date and
+    due_at is null. -#}
 
-with
+{#- "Forward" and "Referred Out" mean another agency has the request: in_progress. -#}
+{%- set status -%}
+    case
+        when lower(source_status) in ('forward', 'referred out') then 'in_progress'
+        else {{ canonical_status('source_status') }}
+    end
+{%- endset -%}
 
-source as (
-
-    select * from {{ raw.relation }}
-
-),
-
-renamed as (
-
-    select
-        city_id,
-        source_id as request_id,
+{% call(raw) socrata_requests(rules={'status': status}) %}
         {{ raw_field(raw, 'createddate') }} as requested_at_text,
         {{ raw_field(raw, 'closeddate') }} as closed_at_text,
-        source_updated_at as updated_at,
+        cast(null as varchar) as due_at_text,
         {{ raw_field(raw, 'status') }} as source_status,
         {{ raw_field(raw, 'actiontaken') }} as status_notes,
         lower({{ raw_field(raw, 'requestsource') }}) as channel,
         {{ raw_field(raw, 'requesttype') }} as service_name,
+        cast(null as varchar) as service_subtype,
+        cast(null as varchar) as service_code,
         {{ raw_field(raw, 'owner') }} as department,
         {{ raw_field(raw, 'address') }} as address,
         {{ raw_field(raw, 'zipcode') }} as source_zip,
         {{ raw_field(raw, 'latitude', 'double') }} as latitude,
         {{ raw_field(raw, 'longitude', 'double') }} as longitude,
+        cast(null as varchar) as parent_request_id,
         json_object(
             -- The day the crew served (or will serve) the request: graffiti is
             -- often logged the day after its service date, so it is no due time.
@@ -38,46 +41,5 @@ renamed as (
             'neighborhood_council', {{ raw_field(raw, 'nc') }},
             'neighborhood_council_name', {{ raw_field(raw, 'ncname') }},
             'police_precinct', {{ raw_field(raw, 'policeprecinct') }}
-        ) as extras,
-        _loaded_at as loaded_at
-
-    from source
-
-),
-
-final as (
-
-    select
-        city_id,
-        request_id,
-        {{ text_to_instant('requested_at_text', 'America/Los_Angeles') }} as requested_at,
-        {{ text_to_wall_clock('requested_at_text', 'America/Los_Angeles') }} as requested_at_local,
-        updated_at,
-        {{ text_to_instant('closed_at_text', 'America/Los_Angeles') }} as closed_at,
-        {{ text_to_wall_clock('closed_at_text', 'America/Los_Angeles') }} as closed_at_local,
-        cast(null as timestamptz) as due_at,
-        case
-            when lower(source_status) in ('forward', 'referred out') then 'in_progress'
-            else {{ canonical_status('source_status') }}
-        end as status,
-        source_status,
-        status_notes,
-        channel,
-        service_name,
-        cast(null as varchar) as service_subtype,
-        cast(null as varchar) as service_code,
-        department,
-        address,
-        {{ clean_zip('source_zip') }} as zip,
-        {{ clean_coordinate('latitude') }} as latitude,
-        {{ clean_coordinate('longitude') }} as longitude,
-        {{ says_duplicate('status_notes') }} as is_duplicate,
-        cast(null as varchar) as parent_request_id,
-        extras,
-        loaded_at
-
-    from renamed
-
-)
-
-select * from final
+        ) as extras
+{% endcall %}

@@ -1,26 +1,29 @@
-{%- set raw = raw_source('raw_sf', feed_tables('sf')) -%}
+{#- San Francisco (Socrata 311 Cases, and loaded exports). request_id is
+    service_request_id (CaseID in old exports). SF has no duplicate flag: a case
+    is a duplicate when its status notes say so ("Case is a Duplicate",
+    "resolved: duplicate"). -#}
 
-with
+{#- The parent case, from notes such as "previously reported as 2531699"; a note
+    naming its own case ("previously reported as" on the original) names no parent. -#}
+{%- set parent_request_id -%}
+    nullif(nullif(regexp_extract(
+        status_notes, '(?i)(?:reported as|duplicate of)\s*(?:sr|case)?\s*#?\s*([0-9]{5,})', 1
+    ), ''), request_id)
+{%- endset -%}
 
-source as (
+{#- SF sends no ZIP field: the ZIP is the one that ends the address. -#}
+{%- set rules = {'zip': clean_zip(address_zip('address')), 'parent_request_id': parent_request_id} -%}
 
-    select * from {{ raw.relation }}
-
-),
-
-renamed as (
-
-    select
-        city_id,
-        source_id as request_id,
+{% call(raw) socrata_requests(rules=rules) %}
         {{ raw_field(raw, 'requested_datetime') }} as requested_at_text,
         {{ raw_field(raw, 'closed_date') }} as closed_at_text,
-        source_updated_at as updated_at,
+        cast(null as varchar) as due_at_text,
         {{ raw_field(raw, 'status_description') }} as source_status,
         {{ raw_field(raw, 'status_notes') }} as status_notes,
         lower({{ raw_field(raw, 'source') }}) as channel,
         {{ raw_field(raw, 'service_name') }} as service_name,
         {{ raw_field(raw, 'service_subtype') }} as service_subtype,
+        cast(null as varchar) as service_code,
         -- A few sign-shop queues are named after the technician who owns them:
         -- the person's name stays in raw, the queue keeps its function.
         regexp_replace(
@@ -37,46 +40,5 @@ renamed as (
             'neighborhood', {{ raw_field(raw, 'neighborhoods_sffind_boundaries') }},
             'analysis_neighborhood', {{ raw_field(raw, 'analysis_neighborhood') }},
             'police_district', {{ raw_field(raw, 'police_district') }}
-        ) as extras,
-        _loaded_at as loaded_at
-
-    from source
-
-),
-
-final as (
-
-    select
-        city_id,
-        request_id,
-        {{ text_to_instant('requested_at_text', 'America/Los_Angeles') }} as requested_at,
-        {{ text_to_wall_clock('requested_at_text', 'America/Los_Angeles') }} as requested_at_local,
-        updated_at,
-        {{ text_to_instant('closed_at_text', 'America/Los_Angeles') }} as closed_at,
-        {{ text_to_wall_clock('closed_at_text', 'America/Los_Angeles') }} as closed_at_local,
-        cast(null as timestamptz) as due_at,
-        {{ canonical_status('source_status') }} as status,
-        source_status,
-        status_notes,
-        channel,
-        service_name,
-        service_subtype,
-        cast(null as varchar) as service_code,
-        department,
-        address,
-        {{ clean_zip(address_zip('address')) }} as zip,
-        {{ clean_coordinate('latitude') }} as latitude,
-        {{ clean_coordinate('longitude') }} as longitude,
-        {{ says_duplicate('status_notes') }} as is_duplicate,
-        -- A note naming its own case ("previously reported as" on the original) names no parent.
-        nullif(nullif(regexp_extract(
-            status_notes, '(?i)(?:reported as|duplicate of)\s*(?:sr|case)?\s*#?\s*([0-9]{5,})', 1
-        ), ''), request_id) as parent_request_id,
-        extras,
-        loaded_at
-
-    from renamed
-
-)
-
-select * from final
+        ) as extras
+{% endcall %}
