@@ -23,13 +23,17 @@ demo: env $(DAGSTER_HOME)/dagster.yaml
 dev: env $(DAGSTER_HOME)/dagster.yaml
 	civic311 dev
 
-test: env
+# The lint runs first: a lint failure fails `make test` (and CI) too.
+test: env lint
 	pytest
 
+# ruff, the import contracts (the runtime never imports tooling/), and sqlfluff over
+# the dbt models (`python -m tooling.sql_lint fix` applies what it can fix).
 lint: env
 	ruff check .
 	ruff format --check .
 	lint-imports
+	python -m tooling.sql_lint
 
 # The dbt manifest too: the code location reads it and parses nothing itself
 # (`civic311 prepare` parses only when a dbt file changed since the last parse).
