@@ -28,7 +28,7 @@ test: env lint
 	pytest
 
 # ruff, the import contracts (the runtime never imports tooling/), and sqlfluff over
-# the dbt models (`python -m tooling.sql_lint fix` applies what it can fix).
+# the dbt models (`python -m tooling.sql_lint --fix` applies what it can fix).
 lint: env
 	ruff check .
 	ruff format --check .

@@ -615,6 +615,7 @@ class City(_Strict):
             "id_field": self.source.id_field,
             **self.bbox.model_dump(),
             "closed_on_creation_seconds": self.metrics.closed_on_creation_seconds,
+            "staff_channels": list(self.metrics.staff_channels),
             "raw_tables": self.raw_tables,
         }
 

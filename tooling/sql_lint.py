@@ -1,4 +1,4 @@
-"""sqlfluff over the dbt project, as `make lint` runs it: `python -m tooling.sql_lint [fix] [PATH ...]`.
+"""sqlfluff over the dbt project, as `make lint` runs it: `python -m tooling.sql_lint [--fix] [PATH ...]`.
 
 The configuration is `.sqlfluff` (the dbt templater, DuckDB dialect). dbt needs the city
 registry as its `cities` var to compile any model, and sqlfluff's config files hold only
@@ -55,11 +55,11 @@ def lint(paths: tuple[str, ...], fix: bool) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tooling.sql_lint", description=__doc__.splitlines()[0])
-    parser.add_argument("command", nargs="?", choices=("lint", "fix"), default="lint")
+    parser.add_argument("--fix", action="store_true", help="apply the fixes sqlfluff can make (review them)")
     parser.add_argument("paths", nargs="*", default=list(DEFAULT_PATHS), help="files or folders")
     args = parser.parse_args(argv)
     os.chdir(REPO)
-    return lint(tuple(args.paths), fix=args.command == "fix")
+    return lint(tuple(args.paths), fix=args.fix)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,5 @@
 """dbt reads the registry as the var `cities` (Registry.dbt_vars): what the models
-and macros read of a city must be in it. dbt also reads staff_channels.csv, which
-must say what the registry says."""
+and macros read of a city must be in it."""
 
 from __future__ import annotations
 
@@ -28,8 +27,10 @@ def test_the_registry_vars_name_what_dbt_reads():
         "north": 42.397,
         "east": -70.923,
         "closed_on_creation_seconds": 60,
+        "staff_channels": [],
         "raw_tables": None,
     }
+    assert cities["la"]["staff_channels"] == ["Driver Self Report"]
     assert (cities["toronto"]["country"], cities["nyc"]["municipality"]) == ("CA", "New York City")
     assert cities["nyc"]["raw_tables"] == ["service_requests", "service_requests_export"]
     assert cities["detroit"]["raw_tables"] == ["service_requests"]
@@ -44,19 +45,6 @@ def test_dbt_reads_only_what_the_vars_carry():
     }
     assert read, "no dbt file reads a city's fields: the pattern no longer matches"
     assert read <= carried, f"dbt reads {sorted(read - carried)} of a city; add them to City.dbt_var"
-
-
-def test_staff_channel_seed_matches_the_registry():
-    with (DBT / "seeds" / "staff_channels.csv").open(newline="") as f:
-        seeded = sorted((row["city_id"], row["channel"]) for row in csv.DictReader(f))
-    declared = sorted(
-        (city.id, channel) for city in load_registry().cities for channel in city.metrics.staff_channels
-    )
-    assert seeded == declared, (
-        "dbt_project/seeds/staff_channels.csv must list each city's registry metrics.staff_channels, "
-        f"one row per channel: add {sorted(set(declared) - set(seeded))}, "
-        f"remove {sorted(set(seeded) - set(declared))}"
-    )
 
 
 def test_seed_rows_name_registry_cities():
