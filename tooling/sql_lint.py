@@ -55,11 +55,13 @@ def lint(paths: tuple[str, ...], fix: bool) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tooling.sql_lint", description=__doc__.splitlines()[0])
-    parser.add_argument("command", nargs="?", choices=("lint", "fix"), default="lint")
-    parser.add_argument("paths", nargs="*", default=list(DEFAULT_PATHS), help="files or folders")
+    parser.add_argument("paths", nargs="*", help="`fix` first to fix; then files or folders")
     args = parser.parse_args(argv)
+    # argparse cannot tell an optional `fix` from a first path, so it is read here.
+    fix = args.paths[:1] == ["fix"]
+    paths = args.paths[1:] if args.paths[:1] in (["fix"], ["lint"]) else args.paths
     os.chdir(REPO)
-    return lint(tuple(args.paths), fix=args.command == "fix")
+    return lint(tuple(paths or DEFAULT_PATHS), fix=fix)
 
 
 if __name__ == "__main__":
