@@ -28,7 +28,8 @@ test: env lint
 	pytest
 
 # ruff, the import contracts (the runtime never imports tooling/), and sqlfluff over
-# the dbt models (`python -m tooling.sql_lint --fix` applies what it can fix).
+# the dbt models (`python -m tooling.sql_lint --fix PATH` fixes one file: review the diff,
+# sqlfluff's fixes can break Jinja call blocks and column alias lists).
 lint: env
 	ruff check .
 	ruff format --check .

@@ -141,7 +141,7 @@ facts as (
         mart.pct_closed_within_sla,
         case
             when mart.city_id is null then null
-            when mart.open_requests > 0 then mart.as_of is not distinct from cities.as_of
+            when mart.open_requests > 0 then (mart.as_of is not distinct from cities.as_of)
             else mart.as_of is null
         end as as_of_shown_when_open
 {%- endmacro %}

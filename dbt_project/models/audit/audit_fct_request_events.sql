@@ -23,7 +23,9 @@ mart as (
 
 facts as (
 
-    select city_id, request_id
+    select
+        city_id,
+        request_id
     from {{ ref('fct_service_requests') }}
 
 ),

@@ -21,14 +21,18 @@ facts as (
 
 cities as (
 
-    select city_id, closed_on_creation_seconds
+    select
+        city_id,
+        closed_on_creation_seconds
     from {{ ref('cities') }}
 
 ),
 
 requests as (
 
-    select city_id, request_id
+    select
+        city_id,
+        request_id
     from {{ ref('int_service_requests') }}
 
 ),

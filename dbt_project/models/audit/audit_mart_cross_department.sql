@@ -14,7 +14,12 @@ mart as (
 
 requests as (
 
-    select city_id, request_id, department_id, category_id, requested_month
+    select
+        city_id,
+        request_id,
+        department_id,
+        category_id,
+        requested_month
     from {{ ref('fct_service_requests') }}
 
 ),
@@ -31,24 +36,45 @@ handoffs as (
     from {{ ref('fct_request_events') }} as events
     inner join requests
         on events.city_id = requests.city_id
-        and events.request_id = requests.request_id
+            and events.request_id = requests.request_id
     where events.event_type = 'reassigned'
 
 ),
 
 contributions as (
 
-    select city_id, department_id, category_id, requested_month, 1 as is_request, 0 as is_out, 0 as is_in
+    select
+        city_id,
+        department_id,
+        category_id,
+        requested_month,
+        1 as is_request,
+        0 as is_out,
+        0 as is_in
     from requests
 
     union all
 
-    select city_id, from_department_id, category_id, requested_month, 0, 1, 0
+    select
+        city_id,
+        from_department_id,
+        category_id,
+        requested_month,
+        0 as is_request,
+        1 as is_out,
+        0 as is_in
     from handoffs
 
     union all
 
-    select city_id, to_department_id, category_id, requested_month, 0, 0, 1
+    select
+        city_id,
+        to_department_id,
+        category_id,
+        requested_month,
+        0 as is_request,
+        0 as is_out,
+        1 as is_in
     from handoffs
 
 ),

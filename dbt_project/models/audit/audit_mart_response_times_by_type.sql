@@ -39,9 +39,9 @@ final as (
     {{ audit_mart_beside_facts(keys) }}
     left join {{ ref('mart_response_times') }} as pooled
         on mart.city_id = pooled.city_id
-        and mart.department_id = pooled.department_id
-        and mart.category_id is not distinct from pooled.category_id
-        and mart.requested_month = pooled.requested_month
+            and mart.department_id = pooled.department_id
+            and mart.category_id is not distinct from pooled.category_id
+            and mart.requested_month = pooled.requested_month
     left join {{ ref('dim_city') }} as cities
         on mart.city_id = cities.city_id
 

@@ -14,8 +14,10 @@ final as (
         mart.counted_requests,
         mart.excluded_staff_initiated,
         mart.excluded_closed_on_creation,
-        mart.counted_requests + mart.excluded_staff_initiated + mart.excluded_closed_on_creation
-            <= mart.requests as exclusions_within_requests,
+        (
+            mart.counted_requests + mart.excluded_staff_initiated + mart.excluded_closed_on_creation
+            <= mart.requests
+        ) as exclusions_within_requests,
         mart.open_requests,
         mart.future_dated_requests,
         mart.median_hours_to_close,

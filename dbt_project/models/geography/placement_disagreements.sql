@@ -9,7 +9,14 @@ with
 
 coded_requests as (
 
-    select city_id, layer, vintage, area_id, placed_by, unlocated_reason, reported_area_id
+    select
+        city_id,
+        layer,
+        vintage,
+        area_id,
+        placed_by,
+        unlocated_reason,
+        reported_area_id
     from {{ ref('int_request_areas') }}
     where reported_area_id is not null
 
@@ -42,14 +49,21 @@ compared as (
     from coded_requests
     left join layer_areas
         on coded_requests.city_id = layer_areas.city_id
-        and coded_requests.layer = layer_areas.layer
-        and coded_requests.reported_area_id = layer_areas.area_id
+            and coded_requests.layer = layer_areas.layer
+            and coded_requests.reported_area_id = layer_areas.area_id
 
 ),
 
 final as (
 
-    select city_id, layer, vintage, point_area_id, reported_area_id, reason, count(*) as requests
+    select
+        city_id,
+        layer,
+        vintage,
+        point_area_id,
+        reported_area_id,
+        reason,
+        count(*) as requests
     from compared
     where reason is not null
     group by all

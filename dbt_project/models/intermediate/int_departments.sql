@@ -12,7 +12,10 @@ with
 
 requests as (
 
-    select city_id, department, count(*) as requests
+    select
+        city_id,
+        department,
+        count(*) as requests
     from {{ ref('int_service_requests') }}
     where department is not null
     group by city_id, department

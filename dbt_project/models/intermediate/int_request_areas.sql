@@ -36,7 +36,14 @@ with
 
 requests as (
 
-    select city_id, request_id, updated_at, latitude, longitude, zip, extras
+    select
+        city_id,
+        request_id,
+        updated_at,
+        latitude,
+        longitude,
+        zip,
+        extras
     from {{ ref('int_service_requests') }}
 
 ),
@@ -56,9 +63,20 @@ layers as (
 
     select * from boundary_layers
     union all
-    select distinct city_id, 'zip', 'as reported', 'zip:reported', null from requests
+    select distinct
+        city_id,
+        'zip' as layer,
+        'as reported' as vintage,
+        'zip:reported' as layer_version,
+        null as reported_code
+    from requests
     union all
-    select distinct city_id, 'h3', 'h3 v4 resolution {{ h3_resolution }}', 'h3:{{ h3_resolution }}', null
+    select distinct
+        city_id,
+        'h3' as layer,
+        'h3 v4 resolution {{ h3_resolution }}' as vintage,
+        'h3:{{ h3_resolution }}' as layer_version,
+        null as reported_code
     from requests
 
 ),
@@ -106,16 +124,20 @@ work as (
 
 points as (
 
-    select distinct city_id, request_id, latitude, longitude
+    select distinct
+        city_id,
+        request_id,
+        latitude,
+        longitude
     from work
     where latitude is not null and longitude is not null
 
 ),
 
-{#- The spatial join matches on the point alone, so DuckDB runs it as a
+{# The spatial join matches on the point alone, so DuckDB runs it as a
     SPATIAL_JOIN; an equality on city in the join condition would turn it into
     a hash join that tests every piece. The city is checked in the aggregate
-    instead: a point geocoded into a neighbouring city finds no area of its own. -#}
+    instead: a point geocoded into a neighbouring city finds no area of its own. #}
 point_areas as (
 
     {% if has_boundaries -%}
@@ -153,7 +175,10 @@ layer_areas as (
 
 cells as (
 
-    select city_id, request_id, h3_cell(latitude, longitude, {{ h3_resolution }}) as area_id
+    select
+        city_id,
+        request_id,
+        h3_cell(latitude, longitude, {{ h3_resolution }}) as area_id
     from points
 
 ),
@@ -186,24 +211,24 @@ placed as (
     from work
     left join point_areas
         on work.layer not in ('zip', 'h3')
-        and point_areas.city_id = work.city_id
-        and point_areas.request_id = work.request_id
-        and point_areas.layer = work.layer
+            and work.city_id = point_areas.city_id
+            and work.request_id = point_areas.request_id
+            and work.layer = point_areas.layer
     left join layer_areas as coded
         on not work.has_point
-        and coded.city_id = work.city_id
-        and coded.layer = work.layer
-        and coded.area_id = work.reported_area_id
+            and work.city_id = coded.city_id
+            and work.layer = coded.layer
+            and work.reported_area_id = coded.area_id
     left join zip_areas as crosswalk
         on work.layer not in ('zip', 'h3')
-        and not work.has_point
-        and crosswalk.city_id = work.city_id
-        and crosswalk.layer = work.layer
-        and crosswalk.zip = work.zip
+            and not work.has_point
+            and work.city_id = crosswalk.city_id
+            and work.layer = crosswalk.layer
+            and work.zip = crosswalk.zip
     left join cells
         on work.layer = 'h3'
-        and cells.city_id = work.city_id
-        and cells.request_id = work.request_id
+            and work.city_id = cells.city_id
+            and work.request_id = cells.request_id
 
 ),
 

@@ -15,7 +15,11 @@ with
 
 requests as (
 
-    select city_id, service_name, service_subtype, count(*) as requests
+    select
+        city_id,
+        service_name,
+        service_subtype,
+        count(*) as requests
     from {{ ref('int_service_requests') }}
     group by city_id, service_name, service_subtype
 
@@ -30,12 +34,12 @@ seeded as (
     from requests
     left join {{ ref('service_type_categories') }} as exact_subtype
         on requests.city_id = exact_subtype.city_id
-        and requests.service_name = exact_subtype.service_name
-        and requests.service_subtype = exact_subtype.service_subtype
+            and requests.service_name = exact_subtype.service_name
+            and requests.service_subtype = exact_subtype.service_subtype
     left join {{ ref('service_type_categories') }} as any_subtype
         on requests.city_id = any_subtype.city_id
-        and requests.service_name = any_subtype.service_name
-        and any_subtype.service_subtype is null
+            and requests.service_name = any_subtype.service_name
+            and any_subtype.service_subtype is null
 
 ),
 
@@ -51,9 +55,11 @@ rule_matches as (
     from requests
     inner join {{ ref('service_type_rules') }} as rules
         on rules.city_id in ('*', requests.city_id)
-        and regexp_matches(
-            {{ service_type_rule_text('requests.service_name', 'requests.service_subtype') }}, rules.pattern, 'i'
-        )
+            and regexp_matches(
+                {{ service_type_rule_text('requests.service_name', 'requests.service_subtype') }},
+                rules.pattern,
+                'i'
+            )
     group by requests.city_id, requests.service_name, requests.service_subtype
 
 ),
@@ -78,8 +84,8 @@ final as (
     from seeded
     left join rule_matches
         on seeded.city_id = rule_matches.city_id
-        and seeded.service_name is not distinct from rule_matches.service_name
-        and seeded.service_subtype is not distinct from rule_matches.service_subtype
+            and seeded.service_name is not distinct from rule_matches.service_name
+            and seeded.service_subtype is not distinct from rule_matches.service_subtype
 
 )
 

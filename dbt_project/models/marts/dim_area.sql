@@ -19,10 +19,15 @@ boundaries as (
     from {{ source('geography', 'boundaries') }}
     {%- else -%}
     select
-        cast(null as varchar) as city_id, cast(null as varchar) as layer, cast(null as varchar) as area_id,
-        cast(null as varchar) as area_name, cast(null as varchar) as layer_label,
-        cast(null as varchar) as vintage, cast(null as bigint) as population,
-        cast(null as varchar) as population_source, cast(null as double) as area_km2
+        cast(null as varchar) as city_id,
+        cast(null as varchar) as layer,
+        cast(null as varchar) as area_id,
+        cast(null as varchar) as area_name,
+        cast(null as varchar) as layer_label,
+        cast(null as varchar) as vintage,
+        cast(null as bigint) as population,
+        cast(null as varchar) as population_source,
+        cast(null as double) as area_km2
     where false
     {%- endif %}
 
@@ -30,7 +35,10 @@ boundaries as (
 
 boundary_layers as (
 
-    select city_id, layer, any_value(layer_label) as layer_label
+    select
+        city_id,
+        layer,
+        any_value(layer_label) as layer_label
     from boundaries
     group by city_id, layer
 
@@ -38,7 +46,11 @@ boundary_layers as (
 
 placed_areas as (
 
-    select city_id, layer, area_id, any_value(vintage) as vintage
+    select
+        city_id,
+        layer,
+        area_id,
+        any_value(vintage) as vintage
     from {{ ref('int_request_areas') }}
     group by city_id, layer, area_id
 
@@ -70,11 +82,11 @@ placed_only as (
     from placed_areas
     left join boundary_layers
         on placed_areas.city_id = boundary_layers.city_id
-        and placed_areas.layer = boundary_layers.layer
+            and placed_areas.layer = boundary_layers.layer
     anti join boundaries
         on placed_areas.city_id = boundaries.city_id
-        and placed_areas.layer = boundaries.layer
-        and placed_areas.area_id = boundaries.area_id
+            and placed_areas.layer = boundaries.layer
+            and placed_areas.area_id = boundaries.area_id
 
 ),
 

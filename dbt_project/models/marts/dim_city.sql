@@ -4,6 +4,17 @@
     newest change the city's data holds (its latest updated_at, requested_at or
     closed_at, never after the build time): near the wall clock for a live
     feed, the day it was taken for an export. -#}
+{#- The as-of without the var (least() skips a null: a city with no requests would
+    get the build time). -#}
+{%- set newest_change_as_of -%}
+case
+    when newest_changes.newest_change is not null
+        then least(newest_changes.newest_change, current_timestamp)
+end
+{%- endset %}
+{%- set newest_change_source -%}
+case when newest_changes.newest_change is not null then 'newest_change' end
+{%- endset %}
 
 with
 
@@ -33,17 +44,8 @@ final as (
         cities.country,
         cities.timezone,
         cities.protocol,
-        {% if var('as_of', none) -%}
-        {{ as_of() }} as as_of,
-        'var_as_of' as as_of_source
-        {%- else -%}
-        -- (least() skips a null: a city with no requests would get the build time)
-        case
-            when newest_changes.newest_change is not null
-                then least(newest_changes.newest_change, current_timestamp)
-        end as as_of,
-        case when newest_changes.newest_change is not null then 'newest_change' end as as_of_source
-        {%- endif %}
+        {{ as_of() if var('as_of', none) else newest_change_as_of }} as as_of,
+        {{ "'var_as_of'" if var('as_of', none) else newest_change_source }} as as_of_source
 
     from cities
     left join newest_changes

@@ -6,11 +6,12 @@ with
 days as (
 
     select cast(day as date) as date_day
-    from generate_series(
-        date '2000-01-01',
-        cast(date_trunc('year', {{ as_of() }}) + interval 2 year - interval 1 day as date),
-        interval 1 day
-    ) as series (day)
+    from
+        generate_series(
+            date '2000-01-01',
+            cast(date_trunc('year', {{ as_of() }}) + interval 2 year - interval 1 day as date),
+            interval 1 day
+        ) as series (day)
 
 ),
 

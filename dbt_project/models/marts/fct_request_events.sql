@@ -16,7 +16,9 @@ with
 
 changed as (
 
-    select distinct city_id, request_id
+    select distinct
+        city_id,
+        request_id
     from {{ ref('snp_service_requests') }}
     where {{ changed_in_window("timezone('UTC', version_at)") }}
 
@@ -24,8 +26,8 @@ changed as (
 
 history as (
 
-    select snapshot.*
-    from {{ ref('snp_service_requests') }} as snapshot
+    select snapshot_rows.*
+    from {{ ref('snp_service_requests') }} as snapshot_rows
     semi join changed using (city_id, request_id)
 
 ),
@@ -34,7 +36,9 @@ history as (
 -- of int_departments (macros/departments.sql)
 named_departments as (
 
-    select distinct city_id, department
+    select distinct
+        city_id,
+        department
     from history
     where department is not null
 
@@ -63,7 +67,7 @@ versions as (
     from history
     left join departments
         on history.city_id = departments.city_id
-        and history.department = departments.department
+            and history.department = departments.department
 
 ),
 

@@ -16,7 +16,9 @@ with
 
 changed as (
 
-    select city_id, request_id
+    select
+        city_id,
+        request_id
     from {{ ref('int_service_requests') }}
     where {{ changed_in_window('updated_at') }}
 
@@ -58,13 +60,19 @@ slas as (
 
 cities as (
 
-    select city_id, closed_on_creation_seconds from {{ ref('cities') }}
+    select
+        city_id,
+        closed_on_creation_seconds
+    from {{ ref('cities') }}
 
 ),
 
 staff_channels as (
 
-    select distinct city_id, lower(trim(channel)) as channel from {{ ref('staff_channels') }}
+    select distinct
+        city_id,
+        lower(trim(channel)) as channel
+    from {{ ref('staff_channels') }}
 
 ),
 
@@ -83,19 +91,19 @@ classified as (
     from requests
     left join service_types
         on requests.city_id = service_types.city_id
-        and requests.service_name is not distinct from service_types.service_name
-        and requests.service_subtype is not distinct from service_types.service_subtype
+            and requests.service_name is not distinct from service_types.service_name
+            and requests.service_subtype is not distinct from service_types.service_subtype
     left join departments
         on requests.city_id = departments.city_id
-        and requests.department = departments.department
+            and requests.department = departments.department
     left join slas
         on requests.city_id = slas.city_id
-        and requests.service_name = slas.service_name
+            and requests.service_name = slas.service_name
     left join cities
         on requests.city_id = cities.city_id
     left join staff_channels
         on requests.city_id = staff_channels.city_id
-        and lower(trim(requests.channel)) = staff_channels.channel
+            and lower(trim(requests.channel)) = staff_channels.channel
 
 ),
 
@@ -181,7 +189,9 @@ final as (
         case
             when category_id = 'information_only' then 'information_only'
             when is_duplicate then 'duplicate'
-            when hours_to_close_null_reason in ('date_before_2000', 'date_in_future', 'closed_before_requested')
+            when
+                hours_to_close_null_reason
+                in ('date_before_2000', 'date_in_future', 'closed_before_requested')
                 then 'invalid_duration'
             -- a crew's own entry or a request closed as it was made: the gap between
             -- the two times is how the work was logged, not how long a response took

@@ -65,10 +65,10 @@ published_departments as (
     select
         city_id,
         request_id,
-        json_extract_string(extras, '$.created_department') as created_department,
-        json_extract_string(extras, '$.owner_department') as owner_department
+        json_extract_string(service_requests.extras, '$.created_department') as created_department,
+        json_extract_string(service_requests.extras, '$.owner_department') as owner_department
 
-    from {{ ref('int_service_requests') }}
+    from {{ ref('int_service_requests') }} as service_requests
     semi join month_requests using (city_id, request_id)
 
 ),
@@ -83,12 +83,18 @@ classified as (
         month_requests.is_duplicate,
         month_requests.hours_to_close,
         month_requests.hours_to_close_null_reason,
-        month_requests.exclusion_reason is null
-            and month_requests.hours_to_close is not null as is_valid_closed,
-        published_departments.created_department is not null
-            and published_departments.owner_department is not null as has_created_department,
-        lower(trim(published_departments.created_department))
-            <> lower(trim(published_departments.owner_department)) as was_created_elsewhere
+        (
+            month_requests.exclusion_reason is null
+            and month_requests.hours_to_close is not null
+        ) as is_valid_closed,
+        (
+            published_departments.created_department is not null
+            and published_departments.owner_department is not null
+        ) as has_created_department,
+        (
+            lower(trim(published_departments.created_department))
+            <> lower(trim(published_departments.owner_department))
+        ) as was_created_elsewhere
 
     from month_requests
     left join published_departments using (city_id, request_id)
@@ -138,7 +144,15 @@ contributions as (
         from_department_id,
         category_id,
         requested_month,
-        0, false, false, null, false, false, false, 1, 0
+        0 as is_request,
+        false as is_duplicate,
+        false as is_valid_closed,
+        null as hours_to_close,
+        false as is_future_dated,
+        false as has_created_department,
+        false as was_created_elsewhere,
+        1 as is_handoff_out,
+        0 as is_handoff_in
 
     from handoffs
 
@@ -149,7 +163,15 @@ contributions as (
         to_department_id,
         category_id,
         requested_month,
-        0, false, false, null, false, false, false, 0, 1
+        0 as is_request,
+        false as is_duplicate,
+        false as is_valid_closed,
+        null as hours_to_close,
+        false as is_future_dated,
+        false as has_created_department,
+        false as was_created_elsewhere,
+        0 as is_handoff_out,
+        1 as is_handoff_in
 
     from handoffs
 
@@ -223,7 +245,7 @@ final as (
     from cells
     left join all_cities_medians
         on cells.category_id = all_cities_medians.category_id
-        and cells.requested_month = all_cities_medians.requested_month
+            and cells.requested_month = all_cities_medians.requested_month
     window by_city_category as (partition by cells.city_id, cells.category_id, cells.requested_month)
 
 )

@@ -21,7 +21,9 @@ requests as (
 
 affected_groups as (
 
-    select distinct city_id, category_id
+    select distinct
+        city_id,
+        category_id
     from requests
     where {{ changed_in_window('updated_at') }}
 
@@ -46,14 +48,15 @@ demand as (
         exclusion_reason = 'closed_on_creation' as is_closed_on_creation
 
     from group_requests
-    where {{ is_demand() }}
+    where
+        {{ is_demand() }}
         and requested_at_local is not null
 
 ),
 
 hours as (
 
-    select cast(hour_of_week as integer) as hour_of_week
+    select cast(series.hour_of_week as integer) as hour_of_week
     from range(168) as series (hour_of_week)
 
 ),
@@ -120,11 +123,11 @@ final as (
     from grid
     left join cell_counts
         on grid.city_id = cell_counts.city_id
-        and grid.category_id = cell_counts.category_id
-        and grid.hour_of_week = cell_counts.hour_of_week
+            and grid.category_id = cell_counts.category_id
+            and grid.hour_of_week = cell_counts.hour_of_week
     left join group_spans
         on grid.city_id = group_spans.city_id
-        and grid.category_id = group_spans.category_id
+            and grid.category_id = group_spans.category_id
 
 )
 

@@ -44,7 +44,9 @@ handoffs as (
 
 changed_requests as (
 
-    select distinct city_id, request_id
+    select distinct
+        city_id,
+        request_id
     from events
     where {{ changed_in_window('updated_at') }}
 
@@ -52,7 +54,9 @@ changed_requests as (
 
 affected_months as (
 
-    select distinct handoffs.city_id, handoffs.handoff_month
+    select distinct
+        handoffs.city_id,
+        handoffs.handoff_month
     from handoffs
     semi join changed_requests using (city_id, request_id)
 

@@ -45,7 +45,11 @@ requests as (
 
 demand as (
 
-    select city_id, area_id, department_id, requested_week
+    select
+        city_id,
+        area_id,
+        department_id,
+        requested_week
     from requests
     where is_demand
 
@@ -53,7 +57,9 @@ demand as (
 
 changed_weeks as (
 
-    select city_id, requested_week
+    select
+        city_id,
+        requested_week
     from requests
     where is_changed
 
@@ -75,7 +81,9 @@ city_bounds as (
 restarted_weeks as (
 
     -- weeks whose full baseline may have moved with the city's first demand week
-    select requests.city_id, requests.requested_week
+    select
+        requests.city_id,
+        requests.requested_week
     from requests
     inner join city_bounds on requests.city_id = city_bounds.city_id
     where requests.is_demand
@@ -96,7 +104,9 @@ affected_weeks as (
 
     union
 
-    select city_id, requested_week
+    select
+        city_id,
+        requested_week
     from restarted_weeks
 
 ),
@@ -117,18 +127,18 @@ joint_spikes as (
 
     select
         city_id,
-        area_id,
+        scored.area_id,
         requested_week,
-        count(*) filter (where is_spike) as spiking_departments,
-        string_agg(department_id, ',' order by department_id) filter (where is_spike)
+        count(*) filter (where scored.is_spike) as spiking_departments,
+        string_agg(scored.department_id, ',' order by scored.department_id) filter (where scored.is_spike)
             as department_ids,
-        sum(requests) filter (where is_spike) as requests,
-        sum(requests) as area_requests
+        sum(scored.requests) filter (where scored.is_spike) as requests,
+        sum(scored.requests) as area_requests
 
     from scored
     semi join affected_weeks using (city_id, requested_week)
-    group by city_id, area_id, requested_week
-    having count(*) filter (where is_spike) >= 2
+    group by city_id, scored.area_id, requested_week
+    having count(*) filter (where scored.is_spike) >= 2
 
 ),
 

@@ -31,7 +31,11 @@ fct as (
 
 demand_requests as (
 
-    select city_id, request_id, category_id, requested_week
+    select
+        city_id,
+        request_id,
+        category_id,
+        requested_week
     from fct
     where {{ is_demand() }}
 
@@ -50,13 +54,15 @@ demand as (
     from demand_requests
     inner join request_areas
         on demand_requests.city_id = request_areas.city_id
-        and demand_requests.request_id = request_areas.request_id
+            and demand_requests.request_id = request_areas.request_id
 
 ),
 
 city_starts as (
 
-    select city_id, min(requested_week) as first_week
+    select
+        city_id,
+        min(requested_week) as first_week
     from demand_requests
     group by city_id
 
@@ -64,7 +70,9 @@ city_starts as (
 
 changed_weeks as (
 
-    select city_id, requested_week
+    select
+        city_id,
+        requested_week
     from fct
     where {{ changed_in_window('updated_at') }}
 
@@ -156,10 +164,10 @@ final as (
     from scored
     left join layer_versions
         on scored.city_id = layer_versions.city_id
-        and scored.layer = layer_versions.layer
+            and scored.layer = layer_versions.layer
     semi join affected_weeks
         on scored.city_id = affected_weeks.city_id
-        and scored.requested_week = affected_weeks.requested_week
+            and scored.requested_week = affected_weeks.requested_week
 
 )
 

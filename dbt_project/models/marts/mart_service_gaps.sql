@@ -36,7 +36,9 @@ fct as (
 
 changed_months as (
 
-    select city_id, requested_month
+    select
+        city_id,
+        requested_month
     from fct
     where {{ changed_in_window('updated_at') }}
 
@@ -58,10 +60,12 @@ affected_months as (
 
     select distinct
         changed_months.city_id,
-        cast(changed_months.requested_month + to_months(offsets.months_after) as date) as requested_month
+        cast(
+            changed_months.requested_month + to_months(month_offsets.months_after) as date
+        ) as requested_month
 
     from changed_months
-    cross join range({{ chronic_window_months }}) as offsets (months_after)
+    cross join range({{ chronic_window_months }}) as month_offsets (months_after)
 
 ),
 
@@ -69,16 +73,18 @@ context_months as (
 
     select distinct
         affected_months.city_id,
-        cast(affected_months.requested_month - to_months(offsets.months_before) as date) as requested_month
+        cast(
+            affected_months.requested_month - to_months(month_offsets.months_before) as date
+        ) as requested_month
 
     from affected_months
-    cross join range({{ chronic_window_months }}) as offsets (months_before)
+    cross join range({{ chronic_window_months }}) as month_offsets (months_before)
 
 ),
 
 requests as (
 
-    select fct.* exclude (area_id)
+    select fct.* exclude (fct.area_id)
     from fct
     semi join context_months using (city_id, requested_month)
 
@@ -87,17 +93,23 @@ requests as (
 -- one row per request and layer: the request in its area of each layer
 placed as (
 
-    select requests.*, request_areas.layer, request_areas.area_id
+    select
+        requests.*,
+        request_areas.layer,
+        request_areas.area_id
     from requests
     inner join request_areas
         on requests.city_id = request_areas.city_id
-        and requests.request_id = request_areas.request_id
+            and requests.request_id = request_areas.request_id
 
 ),
 
 cities as (
 
-    select city_id, as_of from {{ ref('dim_city') }}
+    select
+        city_id,
+        as_of
+    from {{ ref('dim_city') }}
 
 ),
 
@@ -122,11 +134,14 @@ durations as (
 
 area_durations as (
 
-    select durations.*, request_areas.layer, request_areas.area_id
+    select
+        durations.*,
+        request_areas.layer,
+        request_areas.area_id
     from durations
     inner join request_areas
         on durations.city_id = request_areas.city_id
-        and durations.request_id = request_areas.request_id
+            and durations.request_id = request_areas.request_id
 
 ),
 
@@ -173,7 +188,9 @@ city_figures as (
         city_id,
         category_id,
         requested_month,
-        quantile_cont(hours_to_close, 0.5) filter (where exclusion_reason is null) as city_median_hours_to_close,
+        quantile_cont(hours_to_close, 0.5) filter (
+            where exclusion_reason is null
+        ) as city_median_hours_to_close,
         count(*) filter (
             where exclusion_reason is null and hours_to_close_null_reason = 'not_closed'
         ) as city_open_requests
@@ -212,22 +229,22 @@ compared as (
     from area_figures
     left join areas
         on area_figures.city_id = areas.city_id
-        and area_figures.layer = areas.layer
-        and area_figures.area_id = areas.area_id
+            and area_figures.layer = areas.layer
+            and area_figures.area_id = areas.area_id
     left join area_km
         on area_figures.city_id = area_km.city_id
-        and area_figures.layer = area_km.layer
-        and area_figures.area_id = area_km.area_id
-        and area_figures.category_id = area_km.category_id
-        and area_figures.requested_month = area_km.requested_month
+            and area_figures.layer = area_km.layer
+            and area_figures.area_id = area_km.area_id
+            and area_figures.category_id = area_km.category_id
+            and area_figures.requested_month = area_km.requested_month
     left join city_figures
         on area_figures.city_id = city_figures.city_id
-        and area_figures.category_id = city_figures.category_id
-        and area_figures.requested_month = city_figures.requested_month
+            and area_figures.category_id = city_figures.category_id
+            and area_figures.requested_month = city_figures.requested_month
     left join city_km
         on area_figures.city_id = city_km.city_id
-        and area_figures.category_id = city_km.category_id
-        and area_figures.requested_month = city_km.requested_month
+            and area_figures.category_id = city_km.category_id
+            and area_figures.requested_month = city_km.requested_month
     left join cities
         on area_figures.city_id = cities.city_id
 
@@ -297,7 +314,11 @@ final as (
             -- needs the area had, though no response time
             when chronic.population > 0
                 then 1000.0
-                    * (chronic.counted_requests + chronic.excluded_staff_initiated + chronic.excluded_closed_on_creation)
+                    * (
+                        chronic.counted_requests
+                        + chronic.excluded_staff_initiated
+                        + chronic.excluded_closed_on_creation
+                    )
                     / chronic.population
         end as requests_per_1000_residents,
         chronic.median_hours_to_close,
@@ -317,10 +338,10 @@ final as (
     from chronic
     left join layer_versions
         on chronic.city_id = layer_versions.city_id
-        and chronic.layer = layer_versions.layer
+            and chronic.layer = layer_versions.layer
     semi join affected_months
         on chronic.city_id = affected_months.city_id
-        and chronic.requested_month = affected_months.requested_month
+            and chronic.requested_month = affected_months.requested_month
 
 )
 

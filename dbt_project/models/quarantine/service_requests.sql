@@ -39,16 +39,19 @@ with
         staged.request_id as source_id,
         'canonical' as stage,
         '{{ rule.rule }}' as rule,
-        cast(to_json(raw_row) as varchar) as payload,
+        -- raw_row here is the whole joined row, not a column
+        cast(to_json(raw_row) as varchar) as payload,  -- noqa: RF02
         {{ raw_field(raw, '_dlt_load_id') }} as load_id,
         raw_row._loaded_at as quarantined_at
     from (
-        select city_id, request_id
+        select
+            city_id,
+            request_id
         from {{ ref('stg_' ~ city.id ~ '__service_requests') }}
         where coalesce({{ rule.breaks }}, false)
     ) as staged
     inner join {{ raw.relation }} as raw_row
-        on raw_row.city_id = staged.city_id and raw_row.source_id = staged.request_id
+        on staged.city_id = raw_row.city_id and staged.request_id = raw_row.source_id
     {% if not loop.last %}union all{% endif %}
     {% endfor %}
 

@@ -4,29 +4,27 @@
 
 with
 
-registry as (
+registry (
+    city_id, city_name, municipality, country, timezone, protocol,
+    south, west, north, east, closed_on_creation_seconds
+) as (
 
-    select * from (
-        values
-        {%- for city in city_feeds() %}
-        (
-            '{{ city.id }}',
-            '{{ city.name | replace("'", "''") }}',
-            '{{ city.municipality | replace("'", "''") }}',
-            '{{ city.country }}',
-            '{{ city.timezone }}',
-            '{{ city.protocol }}',
-            {{ city.south }},
-            {{ city.west }},
-            {{ city.north }},
-            {{ city.east }},
-            {{ city.closed_on_creation_seconds }}
-        ){% if not loop.last %},{% endif %}
-        {%- endfor %}
-    ) as registry (
-        city_id, city_name, municipality, country, timezone, protocol,
-        south, west, north, east, closed_on_creation_seconds
-    )
+    values
+    {%- for city in city_feeds() %}
+    (
+        '{{ city.id }}',
+        '{{ city.name | replace("'", "''") }}',
+        '{{ city.municipality | replace("'", "''") }}',
+        '{{ city.country }}',
+        '{{ city.timezone }}',
+        '{{ city.protocol }}',
+        {{ city.south }},
+        {{ city.west }},
+        {{ city.north }},
+        {{ city.east }},
+        {{ city.closed_on_creation_seconds }}
+    ){% if not loop.last %},{% endif %}
+    {%- endfor %}
 
 ),
 

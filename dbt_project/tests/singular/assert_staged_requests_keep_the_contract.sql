@@ -10,7 +10,9 @@
 
 {% for city in city_feeds() %}
 {%- set staged = ref('stg_' ~ city.id ~ '__service_requests') %}
-{%- set statuses = ['open', 'in_progress', 'closed'] if city.protocol == 'seeclickfix' else ['open', 'in_progress', 'closed', 'other'] %}
+{%- set other = [] if city.protocol == 'seeclickfix' else ['other'] %}
+{%- set statuses = ['open', 'in_progress', 'closed'] + other %}
+{%- set canonical_statuses = "'" ~ statuses | join("', '") ~ "'" %}
 select
     '{{ city.id }}' as staged_city,
     city_id,
@@ -18,13 +20,15 @@ select
     case
         when request_id is null then 'request_id is null'
         when count(*) over (partition by request_id) > 1 then 'request_id is not unique'
-        when city_id is distinct from '{{ city.id }}' then 'city_id is not the city'
+        when (city_id is distinct from '{{ city.id }}') then 'city_id is not the city'
         when requested_at is null then 'requested_at is null'
-        when status is null or status not in ('{{ statuses | join("', '") }}') then 'status is not canonical'
+        when status is null or status not in ({{ canonical_statuses }})
+            then 'status is not canonical'
         when is_duplicate is null then 'is_duplicate is null'
         {%- if city.protocol == 'seeclickfix' %}
         when updated_at is null then 'updated_at is null'
-        when source_status not in ('Open', 'Acknowledged', 'Closed', 'Archived') then 'source_status is unknown'
+        when source_status not in ('Open', 'Acknowledged', 'Closed', 'Archived')
+            then 'source_status is unknown'
         {%- endif %}
     end as broken
 from {{ staged }}

@@ -16,7 +16,7 @@
     'longitude': 'case when not ' ~ default_point ~ ' then ' ~ clean_coordinate('source_longitude') ~ ' end',
 } -%}
 
-{% call(raw) ckan_requests(rules=rules) %}
+{% call(raw) ckan_requests(rules=rules) %}  -- noqa: LT02
         {{ raw_field(raw, 'open_dt') }} as requested_at_text,
         {{ raw_field(raw, 'closed_dt') }} as closed_at_text,
         -- sla_target_dt since 2023; the 2022 and earlier files call it target_dt.

@@ -7,7 +7,7 @@
     names the request it duplicates. -#}
 {%- set is_duplicate = 'coalesce(duplicate_flag, false) or parent_request_id is not null' -%}
 
-{% call(raw) socrata_requests(rules={'is_duplicate': is_duplicate}) %}
+{% call(raw) socrata_requests(rules={'is_duplicate': is_duplicate}) %}  -- noqa: LT02
         {{ raw_field(raw, 'created_date') }} as requested_at_text,
         {{ raw_field(raw, 'closed_date') }} as closed_at_text,
         cast(null as varchar) as due_at_text,

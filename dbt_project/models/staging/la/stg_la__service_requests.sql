@@ -12,7 +12,7 @@
     end
 {%- endset -%}
 
-{% call(raw) socrata_requests(rules={'status': status}) %}
+{% call(raw) socrata_requests(rules={'status': status}) %}  -- noqa: LT02
         {{ raw_field(raw, 'createddate') }} as requested_at_text,
         {{ raw_field(raw, 'closeddate') }} as closed_at_text,
         cast(null as varchar) as due_at_text,

@@ -5,7 +5,7 @@
     the community district's key, boro_cd (community_district: "06 BROOKLYN" ->
     306; null for an unspecified board; macros/staging/community_district.sql),
     which int_request_areas places a request without a point by. -#}
-{% call(raw) socrata_requests() %}
+{% call(raw) socrata_requests() %}  -- noqa: LT02
         {{ raw_field(raw, 'created_date') }} as requested_at_text,
         {{ raw_field(raw, 'closed_date') }} as closed_at_text,
         {{ raw_field(raw, 'due_date') }} as due_at_text,

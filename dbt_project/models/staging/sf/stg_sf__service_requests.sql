@@ -14,7 +14,7 @@
 {#- SF sends no ZIP field: the ZIP is the one that ends the address. -#}
 {%- set rules = {'zip': clean_zip(address_zip('address')), 'parent_request_id': parent_request_id} -%}
 
-{% call(raw) socrata_requests(rules=rules) %}
+{% call(raw) socrata_requests(rules=rules) %}  -- noqa: LT02
         {{ raw_field(raw, 'requested_datetime') }} as requested_at_text,
         {{ raw_field(raw, 'closed_date') }} as closed_at_text,
         cast(null as varchar) as due_at_text,
