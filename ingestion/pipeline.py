@@ -33,9 +33,12 @@ os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")
 os.environ.setdefault("NORMALIZE__PARQUET_NORMALIZER__ADD_DLT_LOAD_ID", "true")
 
 
+WAREHOUSE_ENV = "CIVIC311_WAREHOUSE"
+
+
 def warehouse_path() -> Path:
     """The working warehouse: `$CIVIC311_WAREHOUSE`, default `data/warehouse.duckdb`."""
-    return Path(os.environ.get("CIVIC311_WAREHOUSE", DEFAULT_WAREHOUSE)).resolve()
+    return Path(os.environ.get(WAREHOUSE_ENV, DEFAULT_WAREHOUSE)).resolve()
 
 
 def raw_dataset(city: City) -> str:

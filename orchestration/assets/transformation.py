@@ -7,13 +7,16 @@ keeps every model built on it from running. Every dbt call passes the registry a
 dbt vars (orchestration.resources.dbt_vars).
 """
 
-from collections.abc import Mapping
+import os
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from functools import cache
 from typing import Any
 
 from dagster import AssetDep, AssetExecutionContext, AssetKey, AssetsDefinition, AssetSpec
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
 
+from ingestion.pipeline import WAREHOUSE_ENV, warehouse_path
 from ingestion.registry import Registry, load_registry
 from ingestion.sources.resource import REJECTED_TABLE
 from orchestration.partitions import daily_partitions
@@ -89,6 +92,22 @@ def partition_window_vars(context: AssetExecutionContext) -> dict[str, str]:
 RawTables = tuple[tuple[str, tuple[str, ...]], ...]
 
 
+@contextmanager
+def resolved_warehouse() -> Iterator[None]:
+    """CIVIC311_WAREHOUSE as the absolute path civic311 resolved from its own working
+    folder, while dbt runs: dbt runs in dbt_project/, where a relative or default path
+    would name another file than the one the raw load wrote."""
+    before = os.environ.get(WAREHOUSE_ENV)
+    os.environ[WAREHOUSE_ENV] = str(warehouse_path())
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(WAREHOUSE_ENV, None)
+        else:
+            os.environ[WAREHOUSE_ENV] = before
+
+
 def raw_tables_by_city(registry: Registry | None = None) -> RawTables:
     """Each city of the registry (the active one by default) and the raw tables its
     staging model reads."""
@@ -114,7 +133,8 @@ def build_dbt_assets(
     @holds_warehouse()
     def _models(context: AssetExecutionContext, dbt: DbtCliResource):
         args = ["build", "--vars", dbt_vars(**partition_window_vars(context))]
-        yield from dbt.cli(args, context=context).stream()
+        with resolved_warehouse():
+            yield from dbt.cli(args, context=context).stream()
 
     return _models
 
