@@ -83,7 +83,7 @@ def partition_window_vars(context: AssetExecutionContext) -> dict[str, str]:
     """The run's partitions as the dbt window vars: [first day, day after the last).
     Incremental models rewrite what changed in it (with their lookback); a run
     without partitions passes nothing, and dbt then computes everything."""
-    if not context.has_partition_key_range:
+    if not (context.has_partition_key or context.has_partition_key_range):
         return {}
     window = context.partition_time_window
     return {"min_date": window.start.date().isoformat(), "max_date": window.end.date().isoformat()}
