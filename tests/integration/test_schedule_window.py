@@ -43,10 +43,8 @@ def test_a_scheduled_day_rewrites_only_its_window(nyc_sample_backfill, tmp_path,
         for number, record in enumerate(nyc_sample_backfill.feed[:NEW_REQUESTS])
     ]
     instance = DagsterInstance.get()
-    tick = build_schedule_context(
-        instance=instance, scheduled_execution_time=datetime(2012, 11, 23, 6, tzinfo=UTC)
-    )
-    (request,) = daily_refresh_schedule.evaluate_tick(tick).run_requests
+    with build_schedule_context(scheduled_execution_time=datetime(2012, 11, 23, 6, tzinfo=UTC)) as tick:
+        (request,) = daily_refresh_schedule.evaluate_tick(tick).run_requests
     assert request.partition_key == NEXT_DAY.isoformat()
 
     with ReplayServer() as server:
