@@ -25,7 +25,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from dagster import AssetCheckKey, AssetChecksDefinition, AssetsDefinition, Definitions, definitions
+from dagster import (
+    AssetCheckKey,
+    AssetChecksDefinition,
+    AssetsDefinition,
+    Definitions,
+    definitions,
+    in_process_executor,
+)
 
 if TYPE_CHECKING:
     from ingestion.registry import Registry
@@ -50,10 +57,7 @@ def build_definitions(registry: Registry | None = None, warehouse: Path | None =
     from orchestration.assets.ingestion import build_raw_assets
     from orchestration.assets.publishing import build_publish_asset
     from orchestration.assets.transformation import civic311_dbt_canonical, civic311_dbt_marts
-    from orchestration.checks.expectations import build_expectation_checks
-    from orchestration.checks.freshness import build_freshness_check
-    from orchestration.checks.raw import build_raw_checks
-    from orchestration.checks.taxonomy import build_taxonomy_check
+    from orchestration.checks.layers import build_layer_checks
     from orchestration.resources import build_resources
     from orchestration.schedules import (
         boundaries_job,
@@ -71,12 +75,7 @@ def build_definitions(registry: Registry | None = None, warehouse: Path | None =
     warehouse = warehouse or warehouse_path()
     raw = [build_raw_assets(city, warehouse) for city in registry.cities]
     dbt = [civic311_dbt_canonical(registry), civic311_dbt_marts(registry)]
-    checks = [
-        *(build_raw_checks(city, warehouse) for city in registry.cities),
-        *(build_freshness_check(city, warehouse) for city in registry.cities),
-        *build_expectation_checks(registry, warehouse),
-        build_taxonomy_check(registry, warehouse),
-    ]
+    checks = build_layer_checks(registry, warehouse)
     gating = blocking_checks([*raw, *dbt], checks)
     marts = [key for key in civic311_dbt_marts(registry).keys if key.path[0] == "marts"]
     return Definitions(
@@ -98,6 +97,10 @@ def build_definitions(registry: Registry | None = None, warehouse: Path | None =
         schedules=[daily_refresh_schedule, boundaries_schedule, maps_schedule],
         sensors=[dead_runs_sensor],
         resources=build_resources(),
+        # Every step of a run opens the one DuckDB writer (its pool has one slot), so
+        # steps never overlap, and a process per step would only add the code
+        # location's import to each: every job runs its steps in the run's process.
+        executor=in_process_executor,
     )
 
 

@@ -1,12 +1,44 @@
-"""Partitions shared by every raw asset and the dbt models built from them.
+"""The daily partitions of the raw assets, and the window a run covers.
 
 A partition is a UTC day of Socrata's `:updated_at`: the rows that changed on
-the portal that day. One definition serves every city, so a run of one day can
-carry raw loads and the models built on them together.
+the portal that day. Only the raw loads are partitioned. The dbt models, their
+checks, the publish and the maps are not: a run carries its raw partitions' days
+to them as one window (`run_window`), and the incremental models rewrite what
+changed in it. So Dagster records one materialization per model per run, not one
+per model per day, and a backfill of a year of raw days ends in one dbt build
+(docs/design.md, "What is partitioned").
 """
 
-from dagster import DailyPartitionsDefinition
+from collections.abc import Mapping
+from datetime import UTC, datetime
+
+from dagster import BackfillPolicy, DailyPartitionsDefinition, TimeWindow
+from dagster._core.storage.tags import (
+    ASSET_PARTITION_RANGE_END_TAG,
+    ASSET_PARTITION_RANGE_START_TAG,
+    PARTITION_NAME_TAG,
+)
 
 PARTITIONS_START = "2010-01-01"
 
 daily_partitions = DailyPartitionsDefinition(start_date=PARTITIONS_START, timezone="UTC")
+
+# A backfill of the raw assets from the UI becomes runs of up to this many days
+# each, not one run per day (docs/design.md gives the measurements behind it).
+RAW_BACKFILL_POLICY = BackfillPolicy.multi_run(max_partitions_per_run=31)
+
+# What a check reads in a run without partitions: every row.
+EVERYTHING = TimeWindow(datetime(1900, 1, 1, tzinfo=UTC), datetime(2200, 1, 1, tzinfo=UTC))
+
+
+def run_window(tags: Mapping[str, str]) -> TimeWindow | None:
+    """The days a run's partitions cover, from its tags, as one [start, end) window:
+    a single partition (the daily schedule, a partition launched from the UI) or a
+    range (a backfill run). None for a run without partitions."""
+    if PARTITION_NAME_TAG in tags:
+        return daily_partitions.time_window_for_partition_key(tags[PARTITION_NAME_TAG])
+    if ASSET_PARTITION_RANGE_START_TAG in tags:
+        first = daily_partitions.time_window_for_partition_key(tags[ASSET_PARTITION_RANGE_START_TAG])
+        last = daily_partitions.time_window_for_partition_key(tags[ASSET_PARTITION_RANGE_END_TAG])
+        return TimeWindow(first.start, last.end)
+    return None

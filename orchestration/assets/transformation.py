@@ -19,7 +19,7 @@ from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
 from ingestion.pipeline import WAREHOUSE_ENV, warehouse_path
 from ingestion.registry import Registry, load_registry
 from ingestion.sources.resource import REJECTED_TABLE
-from orchestration.partitions import daily_partitions
+from orchestration.partitions import run_window
 from orchestration.redaction import redacted
 from orchestration.resources import (
     WAREHOUSE_POOL,
@@ -80,12 +80,14 @@ class CivicDbtTranslator(DagsterDbtTranslator):
 
 
 def partition_window_vars(context: AssetExecutionContext) -> dict[str, str]:
-    """The run's partitions as the dbt window vars: [first day, day after the last).
-    Incremental models rewrite what changed in it (with their lookback); a run
-    without partitions passes nothing, and dbt then computes everything."""
-    if not (context.has_partition_key or context.has_partition_key_range):
+    """The run's raw partitions as the dbt window vars: [first day, day after the last).
+    The models are not partitioned; the run's tags carry its days, whether it is one
+    partition (the schedule, the UI) or a range (a backfill run). Incremental models
+    rewrite what changed in the window (with their lookback); a run without
+    partitions passes nothing, and dbt then computes everything."""
+    window = run_window(context.run.tags)
+    if window is None:
         return {}
-    window = context.partition_time_window
     return {"min_date": window.start.date().isoformat(), "max_date": window.end.date().isoformat()}
 
 
@@ -126,7 +128,6 @@ def build_dbt_assets(
         select=select,
         exclude=exclude,
         dagster_dbt_translator=CivicDbtTranslator(dict(raw_tables)),
-        partitions_def=daily_partitions,
         pool=WAREHOUSE_POOL,
     )
     @redacted

@@ -7,8 +7,9 @@ in the `audit` schema (dbt_project/models/audit) whose YAML meta names the model
 it audits and the suite; the checks are wired from those entries in the dbt
 manifest. The raw suites read RAW_FRAME_SQL, city by city: they run before any
 dbt step, so no dbt view can be there yet (docs/quality.md). A suite with
-meta.window reads the rows that changed in the run's partition window; the
-others read the whole model, which is small and may be rebuilt in full.
+meta.window reads the rows that changed in the run's window; the others read the
+whole model, which is small and may be rebuilt in full. The checks run in their
+layer's step (orchestration/checks/layers.py).
 """
 
 import copy
@@ -17,31 +18,22 @@ import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 import duckdb
 import pandas as pd
-from dagster import (
-    AssetCheckExecutionContext,
-    AssetCheckResult,
-    AssetChecksDefinition,
-    AssetCheckSeverity,
-    AssetKey,
-    MetadataValue,
-    asset_check,
-)
+from dagster import AssetCheckResult, AssetCheckSeverity, AssetCheckSpec, AssetKey, MetadataValue
 from dlt.common.normalizers.naming.snake_case import NamingConvention
 
 from ingestion.pipeline import raw_dataset, raw_table_exists
 from ingestion.redact import RedactedError
 from ingestion.registry import City, Registry
 from orchestration.assets.ingestion import raw_asset_key
-from orchestration.partitions import daily_partitions
-from orchestration.redaction import redacted
-from orchestration.resources import WAREHOUSE_POOL, dbt_project, holds_warehouse
+from orchestration.checks.layers import Check
+from orchestration.resources import dbt_project
 
 # GX must never try the network. It is imported lazily (the import takes seconds
 # and only a running check needs it), always after this line.
@@ -50,8 +42,6 @@ os.environ["GX_ANALYTICS_ENABLED"] = "False"
 EXPECTATIONS_DIR = Path(__file__).resolve().parents[2] / "expectations"
 INT_ASSET = AssetKey(["intermediate", "int_service_requests"])
 SAMPLE_SIZE = 10
-# A run without partitions validates every row.
-EVERYTHING = (datetime(1900, 1, 1, tzinfo=UTC), datetime(2200, 1, 1, tzinfo=UTC))
 # Kwargs that name the columns under test or are GX bookkeeping, not the rule's settings.
 _NOT_SETTINGS = {"column", "column_A", "column_B", "column_list", "batch_id", "result_format"}
 
@@ -500,71 +490,42 @@ def check_result(outcome: SuiteOutcome) -> AssetCheckResult:
     )
 
 
-def run_window(context: AssetCheckExecutionContext) -> tuple[datetime, datetime]:
-    """The run's partitions as one [start, end) window; every row for a run without any."""
-    if context.has_partition_key or context.has_partition_key_range:
-        window = context.partition_time_window
-        return window.start, window.end
-    return EVERYTHING
-
-
-def build_raw_suite_check(city: City, warehouse: Path) -> AssetChecksDefinition:
+def raw_suite_check(city: City, warehouse: Path) -> Check:
+    """The city's protocol suite on its raw rows changed in the window (with its lookback)."""
     suite_name = f"raw_{city.source.protocol}"
     suite = load_suite(suite_name)
-
-    @asset_check(
-        asset=raw_asset_key(city),
+    spec = AssetCheckSpec(
         name=f"{suite_name}_suite",
+        asset=raw_asset_key(city),
         description=f"{city.name}: {suite.meta['description']} (expectations/{suite_name}.json)",
         blocking=True,
-        partitions_def=daily_partitions,
-        pool=WAREHOUSE_POOL,
     )
-    @redacted
-    @holds_warehouse(warehouse)
-    def _check(context: AssetCheckExecutionContext) -> AssetCheckResult:
+
+    def evaluate(start: datetime, end: datetime) -> AssetCheckResult:
         if not raw_table_exists(warehouse, city):
             # Nothing has been loaded for the city yet: there is no row to be wrong.
-            outcome = SuiteOutcome(suite_name, True, [], evaluated=0, rows=0, city=city.id)
-            return check_result(outcome)
-        start, end = run_window(context)
+            return check_result(SuiteOutcome(suite_name, True, [], evaluated=0, rows=0, city=city.id))
         frame = read_frame(suite_name, warehouse, window_params(start, end, [city]), city=city)
         return check_result(validate(suite_name, frame, city=city.id))
 
-    return _check
+    return Check(spec, evaluate)
 
 
-def build_audit_suite_check(audit: Audit, registry: Registry, warehouse: Path) -> AssetChecksDefinition:
-    """The suite on its audit model. A suite with meta.window is partitioned like its
-    asset and validates each city's changed rows on their own; the others are not
-    partitioned and validate every row, whatever partitions the run built."""
+def audit_suite_check(audit: Audit, registry: Registry, warehouse: Path) -> Check:
+    """The suite on its audit model. A suite with meta.window validates each city's
+    rows changed in the window on their own; the others validate every row."""
     suite = load_suite(audit.suite)
-    windowed = suite.window is not None
-
-    @asset_check(
-        asset=audit.asset_key,
+    spec = AssetCheckSpec(
         name=f"{suite.name}_suite",
+        asset=audit.asset_key,
         description=f"{suite.meta['description']} (expectations/{suite.name}.json on audit.{audit.model})",
         blocking=True,
-        partitions_def=daily_partitions if windowed else None,
-        pool=WAREHOUSE_POOL,
     )
-    @redacted
-    @holds_warehouse(warehouse)
-    def _check(context: AssetCheckExecutionContext) -> AssetCheckResult:
-        if not windowed:
+
+    def evaluate(start: datetime, end: datetime) -> AssetCheckResult:
+        if suite.window is None:
             return check_result(validate(suite.name, read_frame(suite.name, warehouse)))
-        start, end = run_window(context)
         frame = read_frame(suite.name, warehouse, window_params(start, end, registry.cities))
         return check_result(validate_by_city(suite.name, frame))
 
-    return _check
-
-
-def build_expectation_checks(registry: Registry, warehouse: Path) -> list[AssetChecksDefinition]:
-    """Every suite as a blocking check: one per city's raw table (its protocol's suite),
-    one per audit model of the dbt manifest on the model it audits."""
-    return [
-        *(build_raw_suite_check(city, warehouse) for city in registry.cities),
-        *(build_audit_suite_check(audit, registry, warehouse) for _, audit in sorted(audits().items())),
-    ]
+    return Check(spec, evaluate)

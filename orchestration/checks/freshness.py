@@ -6,20 +6,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import duckdb
-from dagster import (
-    AssetCheckExecutionContext,
-    AssetCheckResult,
-    AssetChecksDefinition,
-    AssetCheckSeverity,
-    asset_check,
-)
+from dagster import AssetCheckResult, AssetCheckSeverity, AssetCheckSpec
 
 from ingestion.pipeline import raw_dataset, raw_table_exists
 from ingestion.registry import City
 from orchestration.assets.ingestion import raw_asset_key
-from orchestration.partitions import daily_partitions
-from orchestration.redaction import redacted
-from orchestration.resources import WAREHOUSE_POOL, holds_warehouse
+from orchestration.checks.layers import Check
 
 
 def newest_change(warehouse: Path, city: City) -> datetime | None:
@@ -32,10 +24,10 @@ def newest_change(warehouse: Path, city: City) -> datetime | None:
         ).fetchone()[0]
 
 
-def build_freshness_check(city: City, warehouse: Path) -> AssetChecksDefinition:
+def freshness_check(city: City, warehouse: Path) -> Check:
+    """The window does not matter: the newest change loaded is what it measures."""
     cadence = timedelta(hours=city.source.cadence_hours)
-
-    @asset_check(
+    spec = AssetCheckSpec(
         asset=raw_asset_key(city),
         name="fresh_within_cadence",
         description=(
@@ -43,12 +35,9 @@ def build_freshness_check(city: City, warehouse: Path) -> AssetChecksDefinition:
             "old (the registry's source.cadence_hours)."
         ),
         blocking=False,
-        partitions_def=daily_partitions,
-        pool=WAREHOUSE_POOL,
     )
-    @redacted
-    @holds_warehouse(warehouse)
-    def _check(context: AssetCheckExecutionContext) -> AssetCheckResult:
+
+    def evaluate(start: datetime | None = None, end: datetime | None = None) -> AssetCheckResult:
         now = datetime.now(UTC)
         newest = newest_change(warehouse, city)
         age = None if newest is None else now - newest
@@ -72,4 +61,4 @@ def build_freshness_check(city: City, warehouse: Path) -> AssetChecksDefinition:
             },
         )
 
-    return _check
+    return Check(spec, evaluate)

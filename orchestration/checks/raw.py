@@ -1,26 +1,18 @@
-"""Blocking checks on the raw assets. A failure stops the models built on them."""
+"""The raw tables' key check (blocking): a failure stops the models built on them.
+It runs in the raw layer's check step (orchestration/checks/layers.py)."""
 
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import NamedTuple
 
 import duckdb
-from dagster import (
-    AssetCheckExecutionContext,
-    AssetCheckResult,
-    AssetChecksDefinition,
-    AssetCheckSeverity,
-    MetadataValue,
-    asset_check,
-)
+from dagster import AssetCheckResult, AssetCheckSeverity, AssetCheckSpec, MetadataValue
 from dlt.common.normalizers.naming.snake_case import NamingConvention
 
 from ingestion.pipeline import raw_dataset
 from ingestion.registry import City
 from orchestration.assets.ingestion import raw_asset_key
-from orchestration.partitions import daily_partitions
-from orchestration.redaction import redacted
-from orchestration.resources import WAREHOUSE_POOL, holds_warehouse
+from orchestration.checks.layers import Check
 
 SAMPLE_SIZE = 10
 
@@ -70,25 +62,20 @@ def source_id_report(warehouse: Path, city: City, start: datetime, end: datetime
     )
 
 
-def build_raw_checks(city: City, warehouse: Path) -> AssetChecksDefinition:
+def source_ids_check(city: City, warehouse: Path) -> Check:
     lookback = timedelta(hours=city.source.lookback_hours)
-
-    @asset_check(
-        asset=raw_asset_key(city),
+    spec = AssetCheckSpec(
         name="source_ids_present_and_unique",
+        asset=raw_asset_key(city),
         description=(
-            f"Every {city.name} row loaded in the partition window carries its "
+            f"Every {city.name} row loaded in the run's window carries its "
             f"'{city.source.id_field}', and no source id appears twice."
         ),
         blocking=True,
-        partitions_def=daily_partitions,
-        pool=WAREHOUSE_POOL,
     )
-    @redacted
-    @holds_warehouse(warehouse)
-    def _check(context: AssetCheckExecutionContext) -> AssetCheckResult:
-        window = context.partition_time_window
-        report = source_id_report(warehouse, city, window.start - lookback, window.end)
+
+    def evaluate(start: datetime, end: datetime) -> AssetCheckResult:
+        report = source_id_report(warehouse, city, start - lookback, end)
         description = None
         if not report.passed:
             description = (
@@ -110,4 +97,4 @@ def build_raw_checks(city: City, warehouse: Path) -> AssetChecksDefinition:
             },
         )
 
-    return _check
+    return Check(spec, evaluate)

@@ -12,20 +12,11 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
-from dagster import (
-    AssetCheckExecutionContext,
-    AssetCheckResult,
-    AssetChecksDefinition,
-    AssetCheckSeverity,
-    MetadataValue,
-    asset_check,
-)
+from dagster import AssetCheckResult, AssetCheckSeverity, AssetCheckSpec, MetadataValue
 
 from ingestion.registry import Registry
-from orchestration.checks.expectations import INT_ASSET, run_window, window_params
-from orchestration.partitions import daily_partitions
-from orchestration.redaction import redacted
-from orchestration.resources import WAREHOUSE_POOL, holds_warehouse
+from orchestration.checks.expectations import INT_ASSET, window_params
+from orchestration.checks.layers import Check
 
 CHECK_NAME = "unclassified_share_within_threshold"
 TOP_TYPES = 20
@@ -177,22 +168,18 @@ def unclassified_shares(
     return TaxonomyReport(cities=cities, unclassified_types=unclassified_types)
 
 
-def build_taxonomy_check(registry: Registry, warehouse: Path) -> AssetChecksDefinition:
-    @asset_check(
-        asset=INT_ASSET,
+def taxonomy_check(registry: Registry, warehouse: Path) -> Check:
+    spec = AssetCheckSpec(
         name=CHECK_NAME,
+        asset=INT_ASSET,
         description=(
             "No city has more of its requests in the run's window unclassified (no seed row, no "
             "rule) than its registry taxonomy.max_unclassified_share (default 5%)."
         ),
         blocking=True,
-        partitions_def=daily_partitions,
-        pool=WAREHOUSE_POOL,
     )
-    @redacted
-    @holds_warehouse(warehouse)
-    def _check(context: AssetCheckExecutionContext) -> AssetCheckResult:
-        start, end = run_window(context)
+
+    def evaluate(start: datetime, end: datetime) -> AssetCheckResult:
         report = unclassified_shares(warehouse, registry, start, end)
         return AssetCheckResult(
             passed=report.passed,
@@ -201,4 +188,4 @@ def build_taxonomy_check(registry: Registry, warehouse: Path) -> AssetChecksDefi
             metadata=report.metadata(),
         )
 
-    return _check
+    return Check(spec, evaluate)

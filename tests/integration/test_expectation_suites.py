@@ -9,16 +9,17 @@ from dagster import AssetKey, DagsterInstance, Definitions, asset, materialize
 from ingestion.registry import City, load_registry
 from orchestration.assets.ingestion import build_raw_assets, raw_asset_key
 from orchestration.checks.expectations import (
-    EVERYTHING,
+    audit_suite_check,
     audits,
-    build_expectation_checks,
     mart_suites,
+    raw_suite_check,
     read_frame,
     validate,
     validate_by_city,
     window_params,
 )
-from orchestration.partitions import daily_partitions
+from orchestration.checks.layers import build_layer_checks, layer_checks
+from orchestration.partitions import EVERYTHING, daily_partitions
 from tests.helpers.samples import FEEDS
 from tests.helpers.warehouse import copy_warehouse
 
@@ -167,10 +168,10 @@ def test_marts_that_drift_from_the_facts_fail_their_suites(samples_built, tmp_pa
     assert failures(facts) == {("expect_column_values_to_be_between", "hours_to_close"): 2}
 
 
-def stand_in(key: AssetKey):
+def stand_in(key: AssetKey, partitions_def=None):
     """The guarded asset, writing nothing: its check reads the warehouse as the test left it."""
 
-    @asset(key=key, partitions_def=daily_partitions)
+    @asset(key=key, partitions_def=partitions_def)
     def _asset() -> None:
         return None
 
@@ -188,27 +189,22 @@ def test_checks_run_through_dagster(samples_built, tmp_path):
             "timestamptz '2018-02-01 12:00:00+00' as _loaded_at) "
             "from raw_nyc.service_requests where source_id in ('24445308', '24445313', '24445314')"
         )
-    by_key = {}
-    for check in build_expectation_checks(REGISTRY, warehouse):
-        (key,) = check.check_keys
-        by_key[(key.asset_key, key.name)] = check
     nyc = REGISTRY.city("nyc")
-    raw_check = by_key[(raw_asset_key(nyc), "raw_socrata_suite")]
+    raw_step = layer_checks("raw_checks", "NYC's raw suite", [raw_suite_check(nyc, warehouse)], warehouse)
 
+    # a raw partition's run: the check is not partitioned, it reads the run's day
     result = materialize(
-        [stand_in(raw_asset_key(nyc)), raw_check],
+        [stand_in(raw_asset_key(nyc), daily_partitions), raw_step],
         partition_key="2018-02-06",
         instance=DagsterInstance.ephemeral(),
         raise_on_error=False,
     )
     assert not result.success  # a blocking check with severity ERROR fails the run
     (evaluation,) = result.get_asset_check_evaluations()
-    assert (evaluation.check_name, evaluation.passed, evaluation.partition) == (
-        "raw_socrata_suite",
-        False,
-        "2018-02-06",
-    )
+    assert (evaluation.check_name, evaluation.passed) == ("raw_socrata_suite", False)
+    assert evaluation.partition is None
     metadata = {k: v.value for k, v in evaluation.metadata.items()}
+    assert metadata["window"] == "changes from 2018-02-06 to 2018-02-07 (excl.)"
     # the partition's window with NYC's 72 h lookback: [3 February, 7 February)
     assert metadata["rows_validated"] == 3
     assert metadata["expectations_failed"] == 1
@@ -222,15 +218,17 @@ def test_checks_run_through_dagster(samples_built, tmp_path):
     }
     assert evaluation.description.startswith("raw_socrata for nyc: 1 of 10 expectations failed on 3 rows.")
 
-    # a run over a partition range checks once, over the whole range
+    # a run over a partition range checks once, over the whole range, in one step
     intermediate, hotspots = (
         AssetKey(["intermediate", "int_service_requests"]),
         AssetKey(["marts", "mart_hotspots"]),
     )
-    int_check = by_key[(intermediate, "int_service_requests_suite")]
-    mart_check = by_key[(hotspots, "mart_hotspots_suite")]
+    suites = [
+        audit_suite_check(audits()[suite], REGISTRY, warehouse)
+        for suite in ("int_service_requests", "mart_hotspots")
+    ]
     result = materialize(
-        [stand_in(intermediate), int_check, stand_in(hotspots), mart_check],
+        [stand_in(intermediate), stand_in(hotspots), layer_checks("checks", "two suites", suites, warehouse)],
         tags={
             "dagster/asset_partition_range_start": "2026-02-08",
             "dagster/asset_partition_range_end": "2026-02-10",
@@ -247,6 +245,10 @@ def test_checks_run_through_dagster(samples_built, tmp_path):
     assert evaluations["mart_hotspots_suite"].metadata["rows_validated"].value == count(
         warehouse, "select count(*) from marts.mart_hotspots"
     )
+    # both in one step, whose every check reported
+    assert {e.step_key for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"} == {
+        "checks"
+    }
 
 
 def test_checks_fit_the_asset_graph(dbt_manifest, tmp_path):
@@ -254,7 +256,7 @@ def test_checks_fit_the_asset_graph(dbt_manifest, tmp_path):
     from orchestration.resources import build_resources
 
     warehouse = tmp_path / "warehouse.duckdb"
-    checks = build_expectation_checks(REGISTRY, warehouse)
+    checks = build_layer_checks(REGISTRY, warehouse)
     defs = Definitions(
         assets=[
             *(build_raw_assets(city, warehouse) for city in REGISTRY.cities),
@@ -265,11 +267,15 @@ def test_checks_fit_the_asset_graph(dbt_manifest, tmp_path):
         resources=build_resources(),
     )
     graph = defs.resolve_asset_graph()  # fails on a missing asset or a partitions mismatch
+    assert [check.node_def.name for check in checks] == ["raw_checks", "canonical_checks", "mart_checks"]
     keys = {key for check in checks for key in check.check_keys}
-    assert len(keys) == len(REGISTRY.cities) + 1 + len(mart_suites()) == 22
-    assert all(graph.get(key).blocking for key in keys)
+    suites = {key for key in keys if key.name.endswith("_suite")}
+    assert len(suites) == len(REGISTRY.cities) + 1 + len(mart_suites()) == 22
+    assert all(graph.get(key).blocking for key in suites)
     assert {key.name for key in keys if key.asset_key == raw_asset_key(REGISTRY.city("detroit"))} == {
-        "raw_seeclickfix_suite"
+        "raw_seeclickfix_suite",
+        "source_ids_present_and_unique",
+        "fresh_within_cadence",
     }
     # each audit view is built in the dbt step of the model it audits, so it is there
     # when the check runs: int_service_requests's in step 1, whose checks gate step 2

@@ -7,10 +7,10 @@ from datetime import UTC, datetime, timedelta
 
 import duckdb
 import pytest
-from dagster import AssetCheckSeverity, build_asset_check_context
+from dagster import AssetCheckSeverity
 
 from ingestion.registry import load_registry
-from orchestration.checks.freshness import build_freshness_check
+from orchestration.checks.freshness import freshness_check
 from tests.helpers.registry import write_registry
 
 pytestmark = pytest.mark.integration
@@ -30,19 +30,19 @@ def raw_table(warehouse, *stamps: datetime) -> None:
 def test_a_feed_is_fresh_within_its_cadence_and_stale_after(tmp_path, warehouse, monkeypatch):
     monkeypatch.setenv("CIVIC311_CITIES", str(write_registry(tmp_path / "cities.yaml", cadence_hours=6)))
     city = load_registry().city("nyc")
-    check = build_freshness_check(city, warehouse)
+    check = freshness_check(city, warehouse)
     now = datetime.now(UTC)
 
-    (result,) = [check(build_asset_check_context())]
+    result = check.evaluate()
     assert not result.passed and result.severity == AssetCheckSeverity.WARN
     assert "nothing loaded yet" in result.description and "cadence_hours" in result.description
 
     raw_table(warehouse, now - timedelta(days=3), now - timedelta(hours=2))
-    (result,) = [check(build_asset_check_context())]
+    result = check.evaluate()
     assert result.passed and 1.9 <= result.metadata["age_hours"].value <= 2.1
 
     raw_table(warehouse, now - timedelta(hours=30))
-    (result,) = [check(build_asset_check_context())]
+    result = check.evaluate()
     assert not result.passed and result.severity == AssetCheckSeverity.WARN
     assert result.description.startswith("nyc: newest change") and "6 h" in result.description
     assert result.metadata["cadence_hours"].value == 6

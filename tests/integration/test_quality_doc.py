@@ -49,11 +49,6 @@ def defined_checks(tmp_path: Path) -> set[Row]:
     nodes = json.loads(dbt_project.manifest_path.read_text())["nodes"]
     tests = {node["name"]: node for node in nodes.values() if node["resource_type"] == "test"}
     suites = {f"{audit.suite}_suite": audit for audit in audits().values()}
-    modules = {
-        key: definition.node_def.compute_fn.decorated_fn.__module__
-        for definition in definitions.asset_checks
-        for key in definition.check_keys
-    }
     rows = set()
     for key in graph.asset_check_keys:
         asset = generalize(key.asset_key.to_user_string())
@@ -68,7 +63,7 @@ def defined_checks(tmp_path: Path) -> set[Row]:
             files = ("expectations/raw_<protocol>.json", "orchestration/checks/expectations.py")
             rows.add((asset, "raw_<protocol>_suite", "GX suite", files, blocks))
         else:
-            path = modules[key].replace(".", "/") + ".py"
+            path = graph.get_check_spec(key).metadata["defined_in"]
             rows.add((asset, key.name, "Dagster check module", (path,), blocks))
     return rows
 

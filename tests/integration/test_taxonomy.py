@@ -20,9 +20,10 @@ import pytest
 import yaml
 
 from ingestion.registry import load_registry, parse_registry
-from orchestration.checks.expectations import EVERYTHING, mart_suites, read_frame, validate
+from orchestration.checks.expectations import mart_suites, read_frame, validate
 from orchestration.checks.taxonomy import unclassified_shares
 from orchestration.cli import main
+from orchestration.partitions import EVERYTHING
 from tests.helpers.data import REPO
 from tests.helpers.dbt import dbt, dbt_build
 from tests.helpers.samples import SAMPLES_AS_OF

@@ -1,7 +1,8 @@
 """The code location, as `dagster dev` loads it from the real registry and the real dbt
 manifest, matches the reviewed list in tests/unit/snapshots/definitions.txt: every asset
-key, check key (blocking or warning), job (with how many assets it selects), schedule
-and sensor, one a line, sorted. A city, model or check that appears, disappears or is
+key (whether it is partitioned, and its backfill policy), check key (blocking or
+warning, and the step it runs in), job (how many assets and steps it has, and its
+executor), schedule and sensor, one a line, sorted. A city, model or check that appears, disappears or is
 renamed shows up here as a diff to review. Loading reads that manifest and parses
 nothing: without one, it fails naming the command that writes it.
 
@@ -33,12 +34,20 @@ def definition_lines(defs: Definitions) -> list[str]:
     """What the location defines, one sorted line each; none carries a path or a time."""
     repository = defs.get_repository_def()
     graph = repository.asset_graph
-    lines = [f"asset {key.to_user_string()}" for key in graph.get_all_asset_keys()]
+    lines = []
+    for key in graph.get_all_asset_keys():
+        node = graph.get(key)
+        partitioned = ", daily partitions" if node.partitions_def else ""
+        policy = node.backfill_policy
+        backfill = f", backfill {policy.max_partitions_per_run} per run" if partitioned and policy else ""
+        lines.append(f"asset {key.to_user_string()}{partitioned}{backfill}")
     for key in graph.asset_check_keys:
         severity = "blocking" if graph.get(key).blocking else "warning"
-        lines.append(f"check {key.asset_key.to_user_string()}:{key.name} {severity}")
+        step = graph.assets_def_for_key(key).node_def.name
+        lines.append(f"check {key.asset_key.to_user_string()}:{key.name} {severity}, step {step}")
     lines += [
-        f"job {job.name}, assets: {len(job.asset_layer.executable_asset_keys)}"
+        f"job {job.name}, assets: {len(job.asset_layer.executable_asset_keys)}, "
+        f"steps: {len(job.graph.node_defs)}, executor: {job.executor_def.name}"
         for job in repository.get_all_jobs()
         if not job.name.startswith("__")  # Dagster's own implicit asset job
     ]
