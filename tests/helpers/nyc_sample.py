@@ -39,6 +39,15 @@ def future_dated(records: list[dict]) -> list[dict]:
     return bad
 
 
+def serve_nyc_sample(server: ReplayServer, feed: list[dict]) -> None:
+    """`feed` as NYC's historical dataset on the replay, stamped from created_date; the
+    current dataset answers empty."""
+    server.add_dataset(
+        "fhrw-4uyv", feed, id_field="unique_key", updated_at_fields=("created_date",), prefix="/nyc"
+    )
+    server.add_dataset("erm2-nwe9", [], id_field="unique_key", prefix="/nyc")
+
+
 def run_nyc_sample(
     feed: list[dict],
     registry_file: Path,
@@ -52,10 +61,7 @@ def run_nyc_sample(
     write_registry(registry_file, page_size=400)
     monkeypatch.setenv("CIVIC311_CITIES", str(registry_file))
     with ReplayServer() as server:
-        server.add_dataset(
-            "fhrw-4uyv", feed, id_field="unique_key", updated_at_fields=("created_date",), prefix="/nyc"
-        )
-        server.add_dataset("erm2-nwe9", [], id_field="unique_key", prefix="/nyc")
+        serve_nyc_sample(server, feed)
         monkeypatch.setenv("CIVIC311_REPLAY_URL", server.url)
         return run_partition_range(*days, defs=build_definitions(load_registry(), warehouse))
 

@@ -15,7 +15,7 @@ from ingestion.registry import load_registry
 from orchestration.assets.publishing import SERVED
 from orchestration.definitions import build_definitions
 from tests.helpers.data import NYC_SODA_SAMPLE_DAYS
-from tests.helpers.nyc_sample import BAD_DAY, BAD_ROWS
+from tests.helpers.nyc_sample import BAD_DAY, BAD_ROWS, serve_nyc_sample
 from tests.helpers.registry import write_registry
 from tests.helpers.warehouse import content_hash, file_digest
 from tooling.demo import run_job, run_partition_range
@@ -83,14 +83,7 @@ def test_a_bad_partition_is_stopped_before_the_marts_and_the_publish(
         facts = content_hash(con, "fct_service_requests")
 
     with ReplayServer() as server:
-        server.add_dataset(
-            "fhrw-4uyv",
-            feed,
-            id_field="unique_key",
-            updated_at_fields=("created_date",),
-            prefix="/nyc",
-        )
-        server.add_dataset("erm2-nwe9", [], id_field="unique_key", prefix="/nyc")
+        serve_nyc_sample(server, feed)
         monkeypatch.setenv("CIVIC311_REPLAY_URL", server.url)
         defs = build_definitions(load_registry(), warehouse)
         bad = run_partition_range(BAD_DAY, BAD_DAY, defs=defs, instance=instance)

@@ -14,6 +14,7 @@ from dagster import DagsterInstance, build_schedule_context
 from ingestion.registry import load_registry
 from orchestration.definitions import build_definitions
 from orchestration.schedules import daily_refresh_schedule
+from tests.helpers.nyc_sample import serve_nyc_sample
 from tests.helpers.registry import write_registry
 from tooling.replay import ReplayServer
 
@@ -48,14 +49,7 @@ def test_a_scheduled_day_rewrites_only_its_window(nyc_sample_backfill, tmp_path,
     assert request.partition_key == NEXT_DAY.isoformat()
 
     with ReplayServer() as server:
-        server.add_dataset(
-            "fhrw-4uyv",
-            [*nyc_sample_backfill.feed, *new],
-            id_field="unique_key",
-            updated_at_fields=("created_date",),
-            prefix="/nyc",
-        )
-        server.add_dataset("erm2-nwe9", [], id_field="unique_key", prefix="/nyc")
+        serve_nyc_sample(server, [*nyc_sample_backfill.feed, *new])
         monkeypatch.setenv("CIVIC311_REPLAY_URL", server.url)
         defs = build_definitions(load_registry(), warehouse)
         result = defs.resolve_job_def(request.job_name or "daily_refresh").execute_in_process(

@@ -16,6 +16,7 @@ from orchestration.assets.transformation import civic311_dbt_canonical
 from orchestration.checks.taxonomy import CHECK_NAME
 from orchestration.definitions import build_definitions
 from tests.helpers.data import NYC_SODA_SAMPLE_DAYS, nyc_soda_sample
+from tests.helpers.nyc_sample import serve_nyc_sample
 from tests.helpers.registry import write_registry
 from tooling.demo import run_job, run_partition_range
 from tooling.replay import ReplayServer
@@ -70,10 +71,7 @@ def test_the_gate_passes_a_window_at_1_percent_and_stops_one_at_10_percent(
     serving = warehouse.parent / "serving.duckdb"
     instance = DagsterInstance.get()
     with ReplayServer() as server:
-        server.add_dataset(
-            "fhrw-4uyv", feed(), id_field="unique_key", updated_at_fields=("created_date",), prefix="/nyc"
-        )
-        server.add_dataset("erm2-nwe9", [], id_field="unique_key", prefix="/nyc")
+        serve_nyc_sample(server, feed())
         monkeypatch.setenv("CIVIC311_REPLAY_URL", server.url)
         defs = build_definitions(load_registry(), warehouse)
 

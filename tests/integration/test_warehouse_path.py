@@ -13,6 +13,7 @@ from orchestration.assets.transformation import civic311_dbt_canonical
 from orchestration.definitions import build_definitions
 from orchestration.resources import DBT_PROJECT_DIR
 from tests.helpers.data import NYC_SODA_SAMPLE_DAYS, nyc_soda_sample
+from tests.helpers.nyc_sample import serve_nyc_sample
 from tests.helpers.registry import write_registry
 from tests.helpers.warehouse import wire_warehouse
 from tooling.demo import run_job
@@ -32,14 +33,7 @@ def test_a_relative_warehouse_is_the_same_file_for_the_load_and_for_dbt(tmp_path
     monkeypatch.setenv("CIVIC311_CITIES", str(write_registry(tmp_path / "cities.yaml", page_size=400)))
     first, last = NYC_SODA_SAMPLE_DAYS
     with ReplayServer() as server:
-        server.add_dataset(
-            "fhrw-4uyv",
-            nyc_soda_sample(),
-            id_field="unique_key",
-            updated_at_fields=("created_date",),
-            prefix="/nyc",
-        )
-        server.add_dataset("erm2-nwe9", [], id_field="unique_key", prefix="/nyc")
+        serve_nyc_sample(server, nyc_soda_sample())
         monkeypatch.setenv("CIVIC311_REPLAY_URL", server.url)
         result = run_job(
             "daily_refresh",
