@@ -3,7 +3,7 @@
 A partition is a UTC day of Socrata's `:updated_at`: the rows that changed on
 the portal that day. Only the raw loads are partitioned. The dbt models, their
 checks, the publish and the maps are not: a run carries its raw partitions' days
-to them as one window (`run_window`), and the incremental models rewrite what
+to them as one window (`window_of_run`), and the incremental models rewrite what
 changed in it. So Dagster records one materialization per model per run, not one
 per model per day, and a backfill of a year of raw days ends in one dbt build
 (docs/design.md, "What is partitioned").
@@ -12,10 +12,17 @@ per model per day, and a backfill of a year of raw days ends in one dbt build
 from collections.abc import Mapping
 from datetime import UTC, datetime
 
-from dagster import BackfillPolicy, DailyPartitionsDefinition, TimeWindow
+from dagster import (
+    AssetCheckExecutionContext,
+    AssetExecutionContext,
+    BackfillPolicy,
+    DailyPartitionsDefinition,
+    TimeWindow,
+)
 from dagster._core.storage.tags import (
     ASSET_PARTITION_RANGE_END_TAG,
     ASSET_PARTITION_RANGE_START_TAG,
+    BACKFILL_ID_TAG,
     PARTITION_NAME_TAG,
 )
 
@@ -42,3 +49,30 @@ def run_window(tags: Mapping[str, str]) -> TimeWindow | None:
         last = daily_partitions.time_window_for_partition_key(tags[ASSET_PARTITION_RANGE_END_TAG])
         return TimeWindow(first.start, last.end)
     return None
+
+
+def window_of_run(context: AssetExecutionContext | AssetCheckExecutionContext) -> TimeWindow | None:
+    """The window an unpartitioned step (a dbt step, a layer's checks) works on: its
+    run's partitions; else, in a run of an asset backfill (launched from the UI), the
+    days of every raw partition the backfill targets, first to last, since Dagster
+    runs the unpartitioned assets once after all of those; else None: everything."""
+    window = run_window(context.run.tags)
+    if window is not None or BACKFILL_ID_TAG not in context.run.tags:
+        return window
+    backfill = context.instance.get_backfill(context.run.tags[BACKFILL_ID_TAG])
+    if backfill is None or not backfill.is_asset_backfill:
+        return None
+    job = context.op_execution_context.job_def
+    target = backfill.get_asset_backfill_data(job.asset_layer.asset_graph).target_subset
+    days = sorted(
+        key
+        for asset_key, subset in target.partitions_subsets_by_asset_key.items()
+        if asset_key.path[0] == "raw"
+        for key in subset.get_partition_keys()
+    )
+    if not days:
+        return None
+    return TimeWindow(
+        daily_partitions.time_window_for_partition_key(days[0]).start,
+        daily_partitions.time_window_for_partition_key(days[-1]).end,
+    )

@@ -19,7 +19,7 @@ from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
 from ingestion.pipeline import WAREHOUSE_ENV, warehouse_path
 from ingestion.registry import Registry, load_registry
 from ingestion.sources.resource import REJECTED_TABLE
-from orchestration.partitions import run_window
+from orchestration.partitions import window_of_run
 from orchestration.redaction import redacted
 from orchestration.resources import (
     WAREHOUSE_POOL,
@@ -82,10 +82,11 @@ class CivicDbtTranslator(DagsterDbtTranslator):
 def partition_window_vars(context: AssetExecutionContext) -> dict[str, str]:
     """The run's raw partitions as the dbt window vars: [first day, day after the last).
     The models are not partitioned; the run's tags carry its days, whether it is one
-    partition (the schedule, the UI) or a range (a backfill run). Incremental models
-    rewrite what changed in the window (with their lookback); a run without
-    partitions passes nothing, and dbt then computes everything."""
-    window = run_window(context.run.tags)
+    partition (the schedule, the UI) or a range (a backfill run), and an asset
+    backfill's own run of the models gets the backfill's days. Incremental models
+    rewrite what changed in the window (with their lookback); any other run passes
+    nothing, and dbt then computes everything."""
+    window = window_of_run(context)
     if window is None:
         return {}
     return {"min_date": window.start.date().isoformat(), "max_date": window.end.date().isoformat()}

@@ -18,8 +18,8 @@ blocking check that fails fails the step after every check of the step reported,
 so one bad city does not hide what the others' checks found.
 
 The checks are not partitioned. Each reads the window of the run's raw partitions
-(orchestration.partitions.run_window), or every row in a run without partitions,
-and records it in its metadata.
+(orchestration.partitions.window_of_run, an asset backfill's days in its run of the
+models), or every row in a run without partitions, and records it in its metadata.
 """
 
 from collections.abc import Callable, Iterator, Sequence
@@ -37,7 +37,7 @@ from dagster import (
 )
 
 from ingestion.registry import Registry
-from orchestration.partitions import EVERYTHING, run_window
+from orchestration.partitions import EVERYTHING, window_of_run
 from orchestration.redaction import redacted
 from orchestration.resources import WAREHOUSE_POOL, holds_warehouse
 
@@ -82,7 +82,7 @@ def layer_checks(
     @redacted
     @holds_warehouse(warehouse)
     def _checks(context: AssetCheckExecutionContext) -> Iterator[AssetCheckResult]:
-        window = run_window(context.run.tags)
+        window = window_of_run(context)
         start, end = window or EVERYTHING
         read = "every row" if window is None else f"changes from {start:%Y-%m-%d} to {end:%Y-%m-%d} (excl.)"
         for key in sorted(context.selected_asset_check_keys, key=lambda key: key.to_user_string()):

@@ -1,0 +1,77 @@
+"""An asset backfill (what the UI launches) loads its raw days in runs of their own,
+then materializes the unpartitioned models once, in a run that carries no partition.
+That run's dbt window is the backfill's raw days, first to last, so the models
+rewrite what the backfill changed rather than everything; a run of the models that
+belongs to no backfill and has no partition computes everything."""
+
+from __future__ import annotations
+
+import time
+from datetime import date, timedelta
+
+import pytest
+from dagster import AssetKey, DagsterInstance, Definitions, MaterializeResult, asset
+from dagster._core.execution.backfill import PartitionBackfill
+from dagster._core.storage.tags import BACKFILL_ID_TAG
+
+from orchestration.assets.transformation import partition_window_vars
+from orchestration.partitions import RAW_BACKFILL_POLICY, daily_partitions
+
+pytestmark = pytest.mark.integration
+
+RAW = AssetKey(["raw", "nyc", "service_requests"])
+MODEL = AssetKey(["intermediate", "int_service_requests"])
+FIRST, LAST = date(2025, 12, 20), date(2026, 2, 11)
+
+
+@asset(key=RAW, partitions_def=daily_partitions, backfill_policy=RAW_BACKFILL_POLICY)
+def raw_stand_in() -> None:
+    return None
+
+
+@asset(key=MODEL, deps=[RAW])
+def model_window(context) -> MaterializeResult:
+    """Reports the dbt window vars the dbt steps would pass."""
+    return MaterializeResult(metadata=partition_window_vars(context))
+
+
+DEFS = Definitions(assets=[raw_stand_in, model_window])
+
+
+def run(instance, selection, **kwargs):
+    """A run of the code location's own asset job, as a backfill's or the UI's would be."""
+    job = DEFS.resolve_implicit_global_asset_job_def()
+    return job.execute_in_process(instance=instance, asset_selection=selection, **kwargs)
+
+
+def window(result) -> dict[str, str]:
+    (materialization,) = result.asset_materializations_for_node(model_window.op.name)
+    return {name: value.value for name, value in materialization.metadata.items()}
+
+
+def test_the_models_run_of_a_backfill_works_on_the_backfills_days():
+    instance = DagsterInstance.ephemeral()
+    days = [(FIRST + timedelta(days=n)).isoformat() for n in range((LAST - FIRST).days + 1)]
+    backfill = PartitionBackfill.from_asset_partitions(
+        backfill_id="year2026",
+        asset_graph=DEFS.resolve_asset_graph(),
+        partition_names=days,
+        asset_selection=[RAW, MODEL],
+        backfill_timestamp=time.time(),
+        tags={},
+        dynamic_partitions_store=instance,
+        all_partitions=False,
+        title=None,
+        description=None,
+        run_config=None,
+    )
+    instance.add_backfill(backfill)
+
+    in_backfill = run(instance, [MODEL], tags={BACKFILL_ID_TAG: "year2026"})
+    assert window(in_backfill) == {"min_date": "2025-12-20", "max_date": "2026-02-12"}
+
+    on_its_own = run(instance, [MODEL])
+    assert window(on_its_own) == {}
+
+    one_day = run(instance, [RAW, MODEL], partition_key="2026-02-11")
+    assert window(one_day) == {"min_date": "2026-02-11", "max_date": "2026-02-12"}
