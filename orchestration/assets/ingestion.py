@@ -14,6 +14,7 @@ from dagster import (
     AssetKey,
     AssetsDefinition,
     AssetSpec,
+    BackfillPolicy,
     MaterializeResult,
     MetadataValue,
 )
@@ -98,6 +99,8 @@ def build_raw_assets(city: City, warehouse: Path) -> AssetsDefinition:
         name=f"raw_{city.id}",
         dagster_dlt_translator=translator,
         partitions_def=daily_partitions,
+        # A backfill from the UI becomes runs of up to a month of days each, not one run per day.
+        backfill_policy=BackfillPolicy.multi_run(max_partitions_per_run=31),
         pool=WAREHOUSE_POOL,
     )
     @redacted
