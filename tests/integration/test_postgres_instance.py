@@ -26,7 +26,6 @@ from ingestion.registry import load_registry
 from orchestration.assets.ingestion import raw_asset_key
 from orchestration.definitions import build_definitions
 from tests.helpers.data import NYC_SODA_SAMPLE_DAYS, REPO, nyc_soda_sample
-from tests.helpers.registry import write_registry
 from tests.helpers.warehouse import query
 from tests.helpers.webserver import free_port, graphql, wait_for_code_location
 from tooling.postgres import LocalCluster, Settings
@@ -64,13 +63,14 @@ def cluster_folder():
 
 
 def test_a_ui_backfill_runs_with_the_daemon_on_postgres(tmp_path, cluster_folder, dbt_manifest):
-    registry_file = write_registry(tmp_path / "cities.yaml", page_size=400)
+    # The packaged registry: the dbt manifest the session prepared follows it (a registry
+    # of other cities would make `civic311 dev` parse dbt again, over the shared manifest).
     warehouse = tmp_path / "warehouse.duckdb"
     policy = (
-        build_definitions(load_registry(registry_file), warehouse)
-        .resolve_assets_def(raw_asset_key(load_registry(registry_file).city("nyc")))
-        .backfill_policy
-    )
+        build_definitions(load_registry(), warehouse).resolve_assets_def(
+            raw_asset_key(load_registry().city("nyc"))
+        )
+    ).backfill_policy
     per_run = policy.max_partitions_per_run
     first_day, last_day = LAST_RUN_START - timedelta(days=per_run), NYC_SODA_SAMPLE_DAYS[1]
     partitions = days(first_day, last_day)
@@ -90,7 +90,6 @@ def test_a_ui_backfill_runs_with_the_daemon_on_postgres(tmp_path, cluster_folder
             **os.environ,
             **settings.environment(),
             "PATH": f"{civic311.parent}{os.pathsep}{os.environ['PATH']}",
-            "CIVIC311_CITIES": str(registry_file),
             "CIVIC311_WAREHOUSE": str(warehouse),
             "CIVIC311_REPLAY_URL": replay.url,
         }
