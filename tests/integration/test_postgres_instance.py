@@ -66,12 +66,9 @@ def test_a_ui_backfill_runs_with_the_daemon_on_postgres(tmp_path, cluster_folder
     # The packaged registry: the dbt manifest the session prepared follows it (a registry
     # of other cities would make `civic311 dev` parse dbt again, over the shared manifest).
     warehouse = tmp_path / "warehouse.duckdb"
-    policy = (
-        build_definitions(load_registry(), warehouse).resolve_assets_def(
-            raw_asset_key(load_registry().city("nyc"))
-        )
-    ).backfill_policy
-    per_run = policy.max_partitions_per_run
+    registry = load_registry()
+    raw_nyc = build_definitions(registry, warehouse).resolve_assets_def(raw_asset_key(registry.city("nyc")))
+    per_run = raw_nyc.backfill_policy.max_partitions_per_run
     first_day, last_day = LAST_RUN_START - timedelta(days=per_run), NYC_SODA_SAMPLE_DAYS[1]
     partitions = days(first_day, last_day)
     records = nyc_soda_sample()
@@ -147,6 +144,9 @@ def test_a_ui_backfill_runs_with_the_daemon_on_postgres(tmp_path, cluster_folder
                 materialized = dict(cursor.fetchall())
                 cursor.execute("select count(*) from event_logs where event like %s", [f"%{password}%"])
                 (events_with_password,) = cursor.fetchone()
+        except BaseException:
+            print(log.read_text()[-8000:])  # what `civic311 dev` said, shown with the failure
+            raise
         finally:
             if dev.poll() is None:
                 dev.send_signal(signal.SIGTERM)
