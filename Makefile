@@ -15,13 +15,18 @@ export GX_ANALYTICS_ENABLED := False
 export DAGSTER_HOME ?= $(CURDIR)/.dagster
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: demo dev test lint env clean
+.PHONY: demo dev dev-postgres test lint env clean
 
 demo: env $(DAGSTER_HOME)/dagster.yaml
 	civic311 demo
 
 dev: env $(DAGSTER_HOME)/dagster.yaml
 	civic311 dev
+
+# The UI with Dagster's runs and events in a local PostgreSQL cluster (data/postgres/),
+# its own instance there, stopped with the UI; needs CIVIC311_PG_PASSWORD (README).
+dev-postgres: env
+	civic311 dev --postgres
 
 # The lint runs first: a lint failure fails `make test` (and CI) too.
 test: env lint

@@ -30,7 +30,8 @@ _CREDENTIAL_PARAMETER = re.compile(
     r"[^&#\s\"'<>]*"
 )
 
-_credential_variables: set[str] = set()
+# The instance database's password (orchestration/dagster_postgres.yaml), besides those a registry names.
+_credential_variables: set[str] = {"CIVIC311_PG_PASSWORD"}
 
 
 def remember_credential_variable(name: str | None) -> None:

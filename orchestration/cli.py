@@ -2,6 +2,7 @@
 
 civic311 demo       generate the synthetic NYC feed, replay it, run the pipeline, summarise
 civic311 dev        the Dagster UI on 127.0.0.1 over the same warehouse (and the replay)
+civic311 postgres   start or stop a local PostgreSQL cluster for Dagster's instance storage
 civic311 prepare    parse the dbt project when its manifest is missing or stale (the code location needs it)
 civic311 generate   write the synthetic NYC feed
 civic311 replay     serve recorded records as cities' APIs (any protocol), on 127.0.0.1
@@ -35,6 +36,7 @@ T = TypeVar("T")
 DEMO_DIR = Path("data/demo")
 DEMO_CITY = "nyc"
 DEMO_END = date(2026, 11, 1)
+POSTGRES_DIR = Path("data/postgres")
 
 
 def _demo_feed(requests: int, days: int, end: date, seed: int) -> Path:
@@ -210,7 +212,64 @@ def cmd_demo(args: argparse.Namespace) -> int:
         )
 
 
+def _local_postgres(folder: Path, password_required: bool = True):
+    """The local PostgreSQL cluster in `folder` (tooling/postgres.py), its settings
+    from the environment."""
+    from tooling.postgres import LocalCluster, Settings
+
+    return LocalCluster(folder, Settings.from_env(password_required=password_required))
+
+
+def cmd_postgres(args: argparse.Namespace) -> int:
+    from tooling.postgres import PostgresError
+
+    try:
+        cluster = _local_postgres(Path(args.folder), password_required=args.postgres_command == "start")
+        if args.postgres_command == "start":
+            said = "started" if cluster.start() else "already running"
+            print(f"{said}: {cluster.describe()}")
+        else:
+            said = "stopped" if cluster.stop() else "was not running"
+            print(f"{said}: {cluster.data}")
+    except PostgresError as exc:
+        print(f"civic311 postgres: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _dev_instance(folder: Path, env: dict[str, str]):
+    """Start the local PostgreSQL cluster in `folder` and point `env` at an instance that
+    stores in it (`folder`/dagster_home, not DAGSTER_HOME: `make dev` keeps its SQLite
+    one). Returns the cluster when this call started it, for the caller to stop."""
+    from tooling.postgres import write_instance_settings
+
+    cluster = _local_postgres(folder)
+    started = cluster.start()
+    home = write_instance_settings(cluster.folder / "dagster_home").parent
+    env.update(cluster.settings.environment(), DAGSTER_HOME=str(home))
+    print(f"Dagster instance in {home}; storage: {cluster.describe()}", flush=True)
+    return cluster if started else None  # one `civic311 postgres start` started is left running
+
+
 def cmd_dev(args: argparse.Namespace) -> int:
+    env = dict(os.environ)
+    cluster = None
+    if args.postgres:
+        from tooling.postgres import PostgresError
+
+        try:
+            cluster = _dev_instance(Path(args.postgres), env)
+        except PostgresError as exc:
+            print(f"civic311 dev: {exc}", file=sys.stderr)
+            return 2
+    try:
+        return _serve_dev(args.port, env)
+    finally:
+        if cluster:
+            cluster.stop()
+
+
+def _serve_dev(port: int, env: dict[str, str]) -> int:
     from ingestion.geography.city_maps import SYNTHETIC_ENV
     from orchestration.resources import prepare_dbt_manifest
 
@@ -221,7 +280,6 @@ def cmd_dev(args: argparse.Namespace) -> int:
         feed = None
     prepare_dbt_manifest()  # here, not when the code location loads: loading parses nothing
     server = _demo_server(feed).start() if feed else None
-    env = dict(os.environ)
     if server:
         env["CIVIC311_REPLAY_URL"] = server.url
         env[SYNTHETIC_ENV] = "1"  # the maps drawn over the demo's data say it is synthetic
@@ -232,7 +290,7 @@ def cmd_dev(args: argparse.Namespace) -> int:
         "-h",
         "127.0.0.1",
         "-p",
-        str(args.port),
+        str(port),
         "-w",
         "workspace.yaml",
     ]
@@ -279,7 +337,25 @@ def _parser() -> argparse.ArgumentParser:
 
     dev = sub.add_parser("dev", help="open the Dagster UI on 127.0.0.1")
     dev.add_argument("--port", type=int, default=3000)
+    dev.add_argument(
+        "--postgres",
+        nargs="?",
+        const=str(POSTGRES_DIR),
+        default=None,
+        metavar="FOLDER",
+        help=f"store runs and events in a local PostgreSQL cluster in FOLDER (default {POSTGRES_DIR}), "
+        "started for the session and stopped after; the password comes from CIVIC311_PG_PASSWORD",
+    )
     dev.set_defaults(func=cmd_dev)
+
+    postgres = sub.add_parser(
+        "postgres", help="start or stop a local PostgreSQL cluster for Dagster's instance storage"
+    )
+    postgres.add_argument("postgres_command", choices=["start", "stop"])
+    postgres.add_argument(
+        "--folder", default=str(POSTGRES_DIR), help=f"the cluster's folder (default {POSTGRES_DIR})"
+    )
+    postgres.set_defaults(func=cmd_postgres)
 
     prepare = sub.add_parser("prepare", help="parse the dbt project when its manifest is missing or stale")
     prepare.set_defaults(func=cmd_prepare)
