@@ -1,14 +1,16 @@
 """The civic311 code location: every asset group, check, job and schedule by name.
 
-    raw/<city>/service_requests    dlt loads, one daily-partitioned asset per city feed
-      + source_ids_present_and_unique (blocking), fresh_within_cadence (warning)
-                                                    (Open311 cities also raw/<city>/services)
+    raw/<city>/service_requests    dlt loads, one daily-partitioned asset per city feed (the only
+                                   partitioned assets; Open311 cities also raw/<city>/services)
+      + step raw_checks: source_ids_present_and_unique, raw_<protocol>_suite (blocking),
+                         fresh_within_cadence (warning)
     geography/boundaries           every city's boundary layers (geopandas)
     reference/ staging/ quarantine/ intermediate/int_service_requests, int_service_types, int_departments
                                    dbt step 1: the canonical model, its taxonomy and their tests
-      + int_service_requests_suite (GX), unclassified_share_within_threshold (blocking)
+      + step canonical_checks: int_service_requests_suite (GX), unclassified_share_within_threshold
     intermediate/int_request_areas, geography/placement_disagreements, snapshots/, marts/
                                    dbt step 2, run only when step 1's blocking checks pass
+      + step mart_checks: every fact's and mart's GX suite (blocking)
     serving/marts                  publish: the marts that passed every check -> serving file + Parquet
     maps/<city>                    gap and hotspot maps (shown in the asset's metadata), area exports
     daily_refresh (+ schedule), refresh_<city>, refresh_boundaries, publish, draw_maps (+ schedules)   jobs
