@@ -83,16 +83,25 @@ layers as (
 ),
 
 {% if is_incremental() %}
+-- the versions the rows were joined with: a few, so the anti join below is cheap
+joined_versions as (
+
+    select distinct
+        city_id,
+        layer,
+        layer_version
+    from {{ this }}
+
+),
+
 moved_layers as (
 
-    select *
+    select layers.*
     from layers
-    where not exists (
-        select 1 from {{ this }} as joined
-        where joined.city_id = layers.city_id
-            and joined.layer = layers.layer
-            and joined.layer_version = layers.layer_version
-    )
+    anti join joined_versions
+        on layers.city_id = joined_versions.city_id
+            and layers.layer = joined_versions.layer
+            and layers.layer_version = joined_versions.layer_version
 
 ),
 {% endif %}
