@@ -330,7 +330,7 @@ def compile_model(warehouse: Path, work_dir: Path, **window: str) -> str:
     """The model's SELECT from `dbt compile` on `warehouse`, with the registry and `window`
     as vars: the incremental form once the warehouse holds the model's table."""
     dbt = Path(sys.executable).with_name("dbt")
-    done = subprocess.run(  # noqa: S603 - fixed argv
+    done = subprocess.run(
         [str(dbt), "compile", "--select", MODEL, "--vars", dbt_vars(**window)]
         + ["--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR)]
         + ["--target-path", str(work_dir / "target"), "--log-path", str(work_dir / "logs")],
