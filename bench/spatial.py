@@ -27,6 +27,15 @@ script exits non-zero if any run assigned a point differently. Each run is repea
 single-threaded. Baseline: DuckDB's `select count(*), sum(x) from points` at the same
 thread count; the ratio is the path's points/s over the scan's. Prints JSON; the best
 of `--repeat` runs is kept.
+
+The model itself (`model` in each size): int_request_areas's SELECT as `dbt compile`
+writes it, run at `--threads` on a warehouse holding the registry's NYC modzcta layer,
+loaded by civic311 (`write_layers`), and the same points as NYC int_service_requests
+rows. Three cases: the first build (every request in modzcta, zip and h3), an
+incremental run over one day's window, and one in which modzcta's version moved and
+no request changed. Each reports the points it placed per second and that over the
+first run's (`ratio_to_duckdb_join`), the join operators of its plan, and its modzcta
+areas against the first run's, which fail the script as the paths' do.
 """
 
 from __future__ import annotations
@@ -35,6 +44,8 @@ import argparse
 import importlib.resources
 import json
 import os
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -47,7 +58,11 @@ import numpy as np
 import pyarrow as pa
 import shapely
 
+from ingestion.geography.boundaries import PIECE_VERTICES, load_layer, write_layers
 from ingestion.geography.layers import read_layer, subdivide
+from ingestion.geography.spatial import configure
+from ingestion.registry import load_registry
+from orchestration.resources import DBT_PROJECT_DIR, dbt_vars
 
 SEED = 311
 INSIDE_SHARE = 0.9
@@ -269,6 +284,145 @@ def shapely_join(
     con.unregister("assigned_arrow")
 
 
+# --------------------------------------------------------------------------- the model itself
+
+MODEL = "int_request_areas"
+# The synthetic requests are updated over MODEL_DAYS days from MODEL_FIRST_DAY. The window
+# case runs the last day's window, which with the model's 3-day lookback takes 4 of them;
+# the moved-layer case runs a window no request falls in, as a boundary reload does.
+MODEL_DAYS = 28
+MODEL_FIRST_DAY = "2026-10-01"
+WINDOW = {"min_date": "2026-10-28", "max_date": "2026-10-29"}
+EMPTY_WINDOW = {"min_date": "2031-01-01", "max_date": "2031-01-02"}
+# Join operators that test pairs rather than look keys up: on the model's keys they are quadratic.
+PAIRWISE_JOINS = ("NESTED_LOOP_JOIN", "BLOCKWISE_NL_JOIN", "PIECEWISE_MERGE_JOIN", "CROSS_PRODUCT")
+
+
+@dataclass(frozen=True)
+class ModelSql:
+    """The model's SELECT as dbt compiles it for each case measured."""
+
+    first_build: str
+    window: str
+    moved_layer: str
+
+
+def model_warehouse(directory: Path) -> Path:
+    """A warehouse as civic311 leaves it for the model: NYC's MODZCTA layer as the registry
+    declares it, loaded by `write_layers` (pieces of PIECE_VERTICES vertices), and an empty
+    intermediate.int_service_requests with the columns the model reads. The file is named
+    warehouse.duckdb, as the compiled SQL names its catalog after the file."""
+    warehouse = directory / "warehouse.duckdb"
+    nyc = next(city for city in load_registry().cities if city.id == "nyc")
+    modzcta = next(layer for layer in nyc.boundaries if layer.name == "modzcta")
+    write_layers(warehouse, nyc.id, [load_layer(nyc, modzcta, cache_dir=directory / "cache")])
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute("create schema intermediate")
+        con.execute(
+            """create table intermediate.int_service_requests (
+                city_id varchar, request_id varchar, updated_at timestamptz,
+                latitude double, longitude double, zip varchar, extras json)"""
+        )
+    return warehouse
+
+
+def compile_model(warehouse: Path, work_dir: Path, **window: str) -> str:
+    """The model's SELECT from `dbt compile` on `warehouse`, with the registry and `window`
+    as vars: the incremental form once the warehouse holds the model's table."""
+    dbt = Path(sys.executable).with_name("dbt")
+    done = subprocess.run(
+        [str(dbt), "compile", "--select", MODEL, "--vars", dbt_vars(**window)]
+        + ["--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR)]
+        + ["--target-path", str(work_dir / "target"), "--log-path", str(work_dir / "logs")],
+        env={**os.environ, "CIVIC311_WAREHOUSE": str(warehouse), "DBT_SEND_ANONYMOUS_USAGE_STATS": "False"},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode:
+        raise SystemExit(f"dbt compile --select {MODEL} failed:\n{done.stdout[-4000:]}")
+    return next((work_dir / "target" / "compiled").rglob(f"{MODEL}.sql")).read_text()
+
+
+def model_sql(warehouse: Path, work_dir: Path) -> ModelSql:
+    """The first build's SELECT, then (with the model's table created, empty) the incremental ones."""
+    first_build = compile_model(warehouse, work_dir)
+    with configure(duckdb.connect(str(warehouse))) as con:
+        con.execute(f"create table intermediate.{MODEL} as {first_build}")
+    return ModelSql(
+        first_build,
+        window=compile_model(warehouse, work_dir, **WINDOW),
+        moved_layer=compile_model(warehouse, work_dir, **EMPTY_WINDOW),
+    )
+
+
+def store_requests(con: duckdb.DuckDBPyConnection) -> None:
+    """The points as the attached warehouse's NYC requests, updated evenly over MODEL_DAYS days."""
+    con.execute(
+        f"""create or replace table warehouse.intermediate.int_service_requests as
+        select 'nyc' as city_id, id::varchar as request_id,
+            timestamptz '{MODEL_FIRST_DAY} 00:00:00+00'
+                + to_days(cast(id % {MODEL_DAYS} as integer)) + to_seconds(id % 86400) as updated_at,
+            y as latitude, x as longitude, null::varchar as zip, null::json as extras
+        from points"""
+    )
+
+
+def plan_joins(con: duckdb.DuckDBPyConnection, sql: str) -> list[str]:
+    """The join operators of `sql`'s physical plan."""
+    found: list[str] = []
+
+    def walk(node: dict) -> None:
+        if "JOIN" in node["name"] or node["name"] == "CROSS_PRODUCT":
+            found.append(node["name"])
+        for child in node["children"]:
+            walk(child)
+
+    for root in json.loads(con.execute(f"explain (format json) {sql}").fetchall()[0][1]):
+        walk(root)
+    return sorted(found)
+
+
+def measure_model(
+    con: duckdb.DuckDBPyConnection, sql: ModelSql, count: int, join_seconds: float, repeat: int
+) -> dict:
+    """The model's SELECT over the points as requests, for each case: seconds, the points it
+    placed per second, and that over the DuckDB join's points per second on the same points.
+    Each row's MODZCTA area is compared with the join's (`assigned_0`)."""
+    store_requests(con)
+    cases = {}
+    for case in ("first_build", "window", "moved_layer"):
+        if case == "moved_layer":
+            # Rows joined on another version of the layer: the model rejoins all of it.
+            con.execute(
+                f"update warehouse.intermediate.{MODEL} set layer_version = 'moved' where layer = 'modzcta'"
+            )
+        query = getattr(sql, case)
+        seconds = best_seconds(
+            lambda query=query: con.execute(f"create or replace temp table model_placed as {query}"), repeat
+        )
+        rows, placed = con.execute("select count(*), count(distinct request_id) from model_placed").fetchone()
+        joins = plan_joins(con, query)
+        cases[case] = {
+            "seconds": round(seconds, 3),
+            "rows": rows,
+            "points_placed": placed,
+            "points_per_s": round(placed / seconds),
+            "ratio_to_duckdb_join": significant((placed / seconds) / (count / join_seconds)),
+            "spatial_join": "SPATIAL_JOIN" in joins,
+            "pairwise_joins": [name for name in joins if name in PAIRWISE_JOINS],
+            "mismatches_with_first_run": con.execute(
+                """select count(*) from model_placed as model
+                left join assigned_0 as joined on model.request_id = joined.id::varchar
+                where model.layer = 'modzcta' and model.area_id <> coalesce(joined.area_id, 'unlocated')"""
+            ).fetchone()[0],
+        }
+        if case == "first_build":
+            con.execute(f"create or replace table warehouse.intermediate.{MODEL} as from model_placed")
+    con.execute("drop table model_placed")
+    return cases
+
+
 # --------------------------------------------------------------------------- measuring
 
 
@@ -319,9 +473,11 @@ def measure_size(
     threads: int,
     repeat: int,
     whole_areas: bool,
+    model: ModelSql,
 ) -> dict:
     """Every path at `threads` and at 1 thread against one points table of `count` points;
-    with `whole_areas`, each path's fastest predicate also runs on the uncut areas."""
+    with `whole_areas`, each path's fastest predicate also runs on the uncut areas. Then
+    the model itself at `threads`, against the first run (DuckDB ST_Intersects)."""
     table, truth = synthetic_points(areas, count)
     store_points(con, table)
     thread_counts = sorted({threads, 1}, reverse=True)
@@ -386,6 +542,8 @@ def measure_size(
         },
         "runs": runs,
     }
+    set_threads(con, threads)
+    summary["model"] = measure_model(con, model, count, runs[0]["seconds"], repeat)
     for i in range(len(runs)):
         con.execute(f"drop table assigned_{i}")
     return summary
@@ -417,16 +575,31 @@ def main() -> None:
             "piece_vertices": shape_sets["pieces"].vertices,
         },
         "points": "SYNTHETIC: seed 311, 90% uniform inside the areas, 10% in their box outside them",
+        "model": {
+            "model": f"{MODEL}, its SELECT as dbt compiles it, at --threads",
+            "layer": f"the registry's NYC modzcta in civic311's pieces of <= {PIECE_VERTICES} vertices",
+            "requests": f"the points as NYC int_service_requests rows, updated over {MODEL_DAYS} days",
+            "cases": {
+                "first_build": "every request in modzcta, zip and h3",
+                "window": f"an incremental run, window {WINDOW['min_date']} (4 of the {MODEL_DAYS} days "
+                "with the lookback), in every layer",
+                "moved_layer": "an incremental run with modzcta's version moved and no request in the window",
+            },
+            "ratio_to_duckdb_join": "the model's points placed per second over the first run's",
+        },
         "sizes": {},
     }
     with tempfile.TemporaryDirectory() as tmp:
         with duckdb.connect(str(Path(tmp) / "spatial.duckdb")) as con:
             load_spatial(con)
+            model = model_sql(model_warehouse(Path(tmp)), Path(tmp) / "dbt")
+            configure(con)  # h3_cell, which the model calls
+            con.execute(f"attach '{Path(tmp) / 'warehouse.duckdb'}' as warehouse")
             store_polygons(con, "pieces", shape_sets["pieces"])
             store_polygons(con, "areas", shape_sets["areas"])
             for i, count in enumerate(sorted(args.points)):
                 report["sizes"][str(count)] = measure_size(
-                    con, areas, count, shape_sets, args.threads, args.repeat, whole_areas=i == 0
+                    con, areas, count, shape_sets, args.threads, args.repeat, whole_areas=i == 0, model=model
                 )
     report["total_seconds"] = round(time.perf_counter() - started, 1)
     print(json.dumps(report, indent=2))
@@ -435,6 +608,11 @@ def main() -> None:
         for count, size in report["sizes"].items()
         for r in size["runs"]
         if r["mismatches_with_first_run"]
+    ] + [
+        f"{count} points, the model's {case}"
+        for count, size in report["sizes"].items()
+        for case, run in size["model"].items()
+        if run["mismatches_with_first_run"]
     ]
     if differing:
         raise SystemExit(

@@ -2,7 +2,8 @@
 shapely, the cities' own area columns and the official crosswalk; requests
 without a point placed by the city's own area code, and the points that
 disagree with it (geography.placement_disagreements); and a layer whose vintage
-or reported code changes is the only one rejoined."""
+or reported code changes is the only one rejoined, its points alone going
+through the spatial join and no join of the model testing pairs."""
 
 from __future__ import annotations
 
@@ -17,10 +18,12 @@ import pandas as pd
 import pytest
 import shapely
 
+from ingestion.geography.spatial import configure
 from ingestion.registry import Registry, load_registry, parse_registry
 from orchestration.definitions import build_definitions
+from orchestration.resources import dbt_vars
 from tests.helpers.data import NYC_SODA_SAMPLE, SHARED_DATA
-from tests.helpers.dbt import dbt_build
+from tests.helpers.dbt import dbt, dbt_build
 from tests.helpers.samples import SAMPLES_AS_OF, load_boundaries
 from tests.helpers.warehouse import content_hash, copy_warehouse, query
 
@@ -378,6 +381,41 @@ def test_a_new_vintage_or_reported_code_rejoins_only_its_layer(joined, tmp_path)
         where city_id = 'nyc' and layer = 'council_district' and area_id <> 'unlocated'""",
     )[0][0]
     assert 40 <= districts <= 51
+
+
+def operators(node: dict, name: str) -> list[dict]:
+    """The nodes of an EXPLAIN ANALYZE (format json) tree whose operator is `name`."""
+    found = [node] if node.get("operator_name") == name else []
+    return found + [hit for child in node.get("children", []) for hit in operators(child, name)]
+
+
+def test_a_moved_layer_sends_only_its_pieces_and_points_to_the_spatial_join(joined, tmp_path):
+    """The model's SELECT as dbt compiles it after two layers moved, profiled: one
+    SPATIAL_JOIN, of the two cities' points against the two layers' pieces alone, and
+    no join that tests pairs (a BLOCKWISE_NL_JOIN made the model quadratic in requests)."""
+    warehouse = copy_warehouse(joined, tmp_path / "w")
+    load_boundaries(moved_registry(), warehouse, tmp_path / "cache")
+    window = {"min_date": "2031-01-01", "max_date": "2031-01-02"}
+    done = dbt(warehouse, tmp_path, "compile", "--select", "int_request_areas", "--vars", dbt_vars(**window))
+    assert done.returncode == 0, done.stdout[-4000:]
+    compiled = next((tmp_path / "dbt_target" / "compiled").rglob("int_request_areas.sql")).read_text()
+    with configure(duckdb.connect(str(warehouse), read_only=True)) as con:
+        profile = json.loads(con.execute(f"explain (analyze, format json) {compiled}").fetchone()[1])
+        points, pieces = con.execute(
+            """select
+                (select count(*) from intermediate.int_service_requests
+                 where city_id in ('nyc', 'la') and latitude is not null and longitude is not null),
+                (select count(*) from geography.boundary_pieces
+                 where city_id in ('nyc', 'la') and layer = 'council_district')"""
+        ).fetchone()
+        layers = con.execute("select count(distinct layer) from geography.boundary_pieces").fetchone()[0]
+
+    [spatial_join] = operators(profile, "SPATIAL_JOIN")
+    sides = sorted(child["operator_cardinality"] for child in spatial_join["children"])
+    assert sides == sorted([points, pieces])
+    assert points > 4000 and layers > 2
+    pairwise = ("NESTED_LOOP_JOIN", "BLOCKWISE_NL_JOIN", "PIECEWISE_MERGE_JOIN", "CROSS_PRODUCT")
+    assert not [name for name in pairwise if operators(profile, name)]
 
 
 def test_after_a_new_vintage_and_reported_code_the_area_marts_equal_a_full_refresh(joined, tmp_path):

@@ -13,7 +13,8 @@
 
     Incremental: a run rejoins the requests updated in its window, and every
     request of a layer whose version (vintage + file digest) differs from the
-    one its rows were joined with; other layers are left as they are. -#}
+    one its rows were joined with; other layers are left as they are. The
+    spatial join and the H3 cells see only the points of the rows rejoined. -#}
 
 {{
     config(
@@ -82,23 +83,30 @@ layers as (
 ),
 
 {% if is_incremental() %}
+-- the versions the rows were joined with: a few, so the anti join below is cheap
+joined_versions as (
+
+    select distinct
+        city_id,
+        layer,
+        layer_version
+    from {{ this }}
+
+),
+
 moved_layers as (
 
-    select city_id, layer
+    select layers.*
     from layers
-    where not exists (
-        select 1 from {{ this }} as joined
-        where joined.city_id = layers.city_id
-            and joined.layer = layers.layer
-            and joined.layer_version = layers.layer_version
-    )
+    anti join joined_versions
+        on layers.city_id = joined_versions.city_id
+            and layers.layer = joined_versions.layer
+            and layers.layer_version = joined_versions.layer_version
 
 ),
 {% endif %}
 
-work as (
-
-    select
+{% set work_columns %}
         requests.city_id,
         requests.request_id,
         requests.updated_at,
@@ -110,18 +118,31 @@ work as (
         layers.vintage,
         layers.layer_version,
         json_extract_string(requests.extras, '$.' || layers.reported_code) as reported_area_id
+{% endset %}
+
+{# The rows to (re)join: the window's requests in every layer, the others in the
+    moved layers. Two branches, not `in window or layer moved`: that OR is tested
+    only after every request is paired with every layer. #}
+work as (
+
+    select {{ work_columns }}
     from requests
     inner join layers using (city_id)
     where {{ changed_in_window('requests.updated_at') }}
     {% if is_incremental() %}
-        or exists (
-            select 1 from moved_layers
-            where moved_layers.city_id = layers.city_id and moved_layers.layer = layers.layer
-        )
+
+        union all
+
+        select {{ work_columns }}
+        from requests
+        inner join moved_layers as layers using (city_id)
+        where ({{ changed_in_window('requests.updated_at') }}) is not true
     {% endif %}
 
 ),
 
+{% if has_boundaries %}
+-- the points a boundary layer places (zip and h3 need no spatial join)
 points as (
 
     select distinct
@@ -130,9 +151,33 @@ points as (
         latitude,
         longitude
     from work
-    where latitude is not null and longitude is not null
+    where has_point and layer not in ('zip', 'h3')
 
 ),
+
+work_layers as (
+
+    select distinct
+        city_id,
+        layer
+    from work
+
+),
+
+-- the pieces of the layers rejoined
+pieces as (
+
+    select
+        pieces.city_id,
+        pieces.layer,
+        pieces.area_id,
+        pieces.geometry_wkb
+    from {{ source('geography', 'boundary_pieces') }} as pieces
+    semi join work_layers
+        on pieces.city_id = work_layers.city_id and pieces.layer = work_layers.layer
+
+),
+{% endif %}
 
 {# The spatial join matches on the point alone, so DuckDB runs it as a
     SPATIAL_JOIN; an equality on city in the join condition would turn it into
@@ -147,7 +192,7 @@ point_areas as (
         pieces.layer,
         min(pieces.area_id) filter (where pieces.city_id = points.city_id) as area_id
     from points
-    inner join {{ source('geography', 'boundary_pieces') }} as pieces
+    inner join pieces
         on st_intersects(st_geomfromwkb(pieces.geometry_wkb), st_point(points.longitude, points.latitude))
     group by all
     {%- else -%}
@@ -178,8 +223,10 @@ cells as (
     select
         city_id,
         request_id,
+        layer,
         h3_cell(latitude, longitude, {{ h3_resolution }}) as area_id
-    from points
+    from work
+    where has_point and layer = 'h3'
 
 ),
 
@@ -208,27 +255,26 @@ placed as (
             when crosswalk.area_id is not null then 'zip_crosswalk'
         end as placed_by
 
+    -- Equalities only: a condition on `work` alone would make these nested-loop
+    -- joins. Only boundary layers have point areas and crosswalks ('zip' and
+    -- 'h3' are reserved names), and only a request without a point is coded.
     from work
     left join point_areas
-        on work.layer not in ('zip', 'h3')
-            and work.city_id = point_areas.city_id
+        on work.city_id = point_areas.city_id
             and work.request_id = point_areas.request_id
             and work.layer = point_areas.layer
     left join layer_areas as coded
-        on not work.has_point
-            and work.city_id = coded.city_id
+        on work.city_id = coded.city_id
             and work.layer = coded.layer
-            and work.reported_area_id = coded.area_id
+            and (case when not work.has_point then work.reported_area_id end) = coded.area_id
     left join zip_areas as crosswalk
-        on work.layer not in ('zip', 'h3')
-            and not work.has_point
-            and work.city_id = crosswalk.city_id
+        on work.city_id = crosswalk.city_id
             and work.layer = crosswalk.layer
-            and work.zip = crosswalk.zip
+            and (case when not work.has_point then work.zip end) = crosswalk.zip
     left join cells
-        on work.layer = 'h3'
-            and work.city_id = cells.city_id
+        on work.city_id = cells.city_id
             and work.request_id = cells.request_id
+            and work.layer = cells.layer
 
 ),
 
