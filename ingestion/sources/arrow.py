@@ -89,6 +89,10 @@ class ColumnTypes:
         self.table = table
         self.kinds: dict[str, str] = dict(known or {})
         self.variants: set[str] = set()
+        # Fields whose last page Arrow converted whole, and whose type Arrow converts
+        # to exactly as `column` would (it truncates a float into int64, so no bigint):
+        # the next page asks Arrow for these by type rather than inferring them again.
+        self.arrow_typed: dict[str, pa.DataType] = {}
 
     @classmethod
     def from_schema(cls, city_id: str, table: str) -> ColumnTypes:
@@ -116,10 +120,13 @@ class ColumnTypes:
         if found is None or (kind is not None and found != kind):
             return None
         self.kinds[normalized] = found
+        if found != "bigint":
+            self.arrow_typed[name] = inferred.type
         return {name: inferred}
 
     def column(self, name: str, values: Sequence[object]) -> dict[str, pa.Array]:
         """The Arrow column(s) for one field of a page: the field and any variants."""
+        self.arrow_typed.pop(name, None)
         normalized = _NAMING.normalize_identifier(name)
         kind = self.kinds.get(normalized)
         if kind is None:
@@ -195,7 +202,9 @@ def records_to_table(
 ) -> pa.Table:
     """One page as an Arrow table: civic311's metadata first, then every delivered field."""
     names = dict.fromkeys(itertools.chain.from_iterable(records))
-    page = _inferred_struct(records)
+    typed, page = _typed_struct(records, names, types), None
+    if typed is None:
+        page = _inferred_struct(records)
     columns: dict[str, pa.Array] = {
         "city_id": pa.array([city_id] * len(records), pa.string()),
         "source_id": pa.array(source_ids, pa.string()),
@@ -205,7 +214,10 @@ def records_to_table(
     for name in names:
         if name in META_COLUMNS:
             raise ValueError(f"{city_id}: the feed has a field named {name!r}, which civic311 reserves")
-        arrays = types.inferred_column(name, page.field(name)) if page is not None else None
+        if typed is not None and name in types.arrow_typed:
+            arrays = {name: typed.field(name)}
+        else:
+            arrays = types.inferred_column(name, page.field(name)) if page is not None else None
         columns.update(arrays or types.column(name, [r.get(name) for r in records]))
     return key_not_null(pa.table(columns))
 
@@ -214,6 +226,26 @@ def _instants(values: Sequence[datetime] | pa.Array) -> pa.Array:
     if isinstance(values, pa.Array):
         return values.cast(_INSTANT)
     return pa.array(values, _INSTANT)
+
+
+def _typed_struct(
+    records: Sequence[Mapping[str, object]], names: Mapping[str, None], types: ColumnTypes
+) -> pa.StructArray | None:
+    """The page's Arrow-typed fields (`ColumnTypes.arrow_typed`) as one struct array,
+    converted by type, about twice as fast as inferring. None when a field is new
+    (the page is inferred then), or a value does not convert (inferred, and typed
+    value by value where Arrow cannot)."""
+    fields = [(name, types.arrow_typed[name]) for name in names if name in types.arrow_typed]
+    if not fields:
+        return None
+    typed = {name for name, _ in fields}
+    if any(_NAMING.normalize_identifier(n) not in types.kinds for n in names if n not in typed):
+        return None
+    try:
+        page = pa.array(records, pa.struct(fields))
+    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, OverflowError):
+        return None
+    return page if isinstance(page, pa.StructArray) else None
 
 
 def _inferred_struct(records: Sequence[Mapping[str, object]]) -> pa.StructArray | None:

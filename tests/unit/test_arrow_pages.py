@@ -60,14 +60,20 @@ def page_table(records: list[dict], types: ColumnTypes) -> pa.Table:
 
 
 def pages_both_ways(pages: list[list[dict]], known: dict[str, str] | None, monkeypatch) -> tuple:
-    """Each page through records_to_table, with Arrow's inference and without it."""
+    """Each page through records_to_table, with Arrow's conversions and without them;
+    also how many pages Arrow converted by type."""
+    typed_pages = []
+    by_type = arrow._typed_struct
     fast_types = ColumnTypes("nyc", "service_requests", known)
-    fast = [page_table(p, fast_types) for p in pages]
     with monkeypatch.context() as patched:
+        patched.setattr(arrow, "_typed_struct", lambda *a: typed_pages.append(by_type(*a)) or typed_pages[-1])
+        fast = [page_table(p, fast_types) for p in pages]
+    with monkeypatch.context() as patched:
+        patched.setattr(arrow, "_typed_struct", lambda *a: None)
         patched.setattr(arrow, "_inferred_struct", lambda records: None)
         slow_types = ColumnTypes("nyc", "service_requests", known)
         slow = [page_table(p, slow_types) for p in pages]
-    return fast, slow, fast_types, slow_types
+    return fast, slow, fast_types, slow_types, sum(p is not None for p in typed_pages)
 
 
 @pytest.mark.parametrize(
@@ -87,13 +93,17 @@ def test_inferred_pages_equal_value_by_value_pages(known, monkeypatch):
             },
             {"count": 2, "ratio": 3, "flag": True, "note": None},
         ],
+        # Only fields seen before: Arrow converts the typed ones by type (ints into a
+        # double column, bools, text, a missing field), a float goes to bigint's variant.
+        [{"ratio": 7, "open": False, "note": "c", "count": 2.5}, {"ratio": 1e-5, "note": None}],
         # Types that differ from the first page's: variants, a column that stays null.
         [{"count": 1.5, "ratio": 4, "open": "yes", "flag": None, "gone": None}, {"count": 7, "open": False}],
         # A page Arrow cannot type at all (text and numbers in one field).
         [{"count": "many", "note": 5}, {"count": 3, "note": "b", "point": [1, 2]}],
         [{"count": 2**40, "flag": False, "ratio": 1e-7}],
     ]
-    fast, slow, fast_types, slow_types = pages_both_ways(pages, known, monkeypatch)
+    fast, slow, fast_types, slow_types, typed = pages_both_ways(pages, known, monkeypatch)
+    assert typed >= 1
     for fast_page, slow_page in zip(fast, slow, strict=True):
         assert fast_page.schema == slow_page.schema
         assert fast_page.equals(slow_page)
@@ -105,6 +115,7 @@ def test_inferred_pages_equal_value_by_value_pages(known, monkeypatch):
 def test_a_real_page_is_inferred_and_equals_value_by_value(monkeypatch):
     records = json.loads(NYC_SODA_SAMPLE.read_text())
     assert arrow._inferred_struct(records) is not None
-    fast, slow, fast_types, _ = pages_both_ways([records[:500], records[500:]], None, monkeypatch)
+    fast, slow, fast_types, _, typed = pages_both_ways([records, records[500:]], None, monkeypatch)
+    assert typed == 1  # the second page, whose fields the first had
     assert all(f.equals(s) for f, s in zip(fast, slow, strict=True))
     assert not fast_types.variants
