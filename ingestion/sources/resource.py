@@ -15,6 +15,8 @@ from datetime import UTC, datetime, timedelta
 import dlt
 import orjson
 import pyarrow as pa
+from dlt.common.pipeline import current_pipeline
+from dlt.destinations.exceptions import DatabaseUndefinedRelation
 from dlt.sources import DltResource
 
 from ingestion.registry import City
@@ -22,6 +24,9 @@ from ingestion.sources.arrow import key_not_null
 
 # Where change capture starts on a city's first run when no window is given.
 DEFAULT_INITIAL_UPDATED_AT = datetime(2000, 1, 1, tzinfo=UTC)
+# A first load remembers this many keys to prove none repeats (about 100 MB); a
+# larger first load merges.
+FIRST_LOAD_KEYS_REMEMBERED = 2_000_000
 REJECTED_TABLE = "rejected_service_requests"
 
 
@@ -70,8 +75,15 @@ def service_requests_resource(
     `dlt.sources.incremental("source_updated_at")`, which dlt binds to the cursor.
     """
     cursor = change_cursor(start, end, timedelta(hours=city.source.lookback_hours))
+
+    def service_requests(
+        city: City,
+        updated: dlt.sources.incremental[datetime] = dlt.sources.incremental("source_updated_at"),  # noqa: B008
+    ) -> Iterator[object]:
+        yield from first_load_appends(pages(city, updated))
+
     return dlt.resource(
-        pages,
+        service_requests,
         name="service_requests",
         write_disposition="merge",
         primary_key=("city_id", "source_id"),
@@ -80,6 +92,52 @@ def service_requests_resource(
             "_loaded_at": {"data_type": "timestamp"},
         },
     )(city, cursor)
+
+
+def first_load_appends(items: Iterator[object], table: str = "service_requests") -> Iterator[object]:
+    """`items`, with the write disposition each load of `table` needs.
+
+    A merge costs a staging copy and a second write of every row, for nothing when
+    the table is still empty: such a first load appends. That holds only while no
+    key repeats within the load (a record updated while the run pages, or listed
+    by two datasets); from the first page that repeats one, or once more keys have
+    been seen than are worth remembering, the whole load merges again, as every
+    load into a table that has rows does. Items that are not Arrow pages (the
+    quarantine table's) pass as they are.
+    """
+    seen: set[str] | None = set() if not _destination_has_rows(table) else None
+    for item in items:
+        if not isinstance(item, pa.Table):
+            yield item
+            continue
+        if seen is not None:
+            keys = item.column("source_id").to_pylist()
+            repeats = len(set(keys)) < len(keys) or not seen.isdisjoint(keys)
+            if repeats or len(seen) + len(keys) > FIRST_LOAD_KEYS_REMEMBERED:
+                seen = None
+            else:
+                seen.update(keys)
+        # Every page says which, so no page the cursor filters out takes the switch with it.
+        disposition = "append" if seen is not None else "merge"
+        yield dlt.mark.with_hints(item, dlt.mark.make_hints(write_disposition=disposition))
+
+
+def _destination_has_rows(table: str) -> bool:
+    """Whether the running pipeline's dataset holds rows of `table`; True when that
+    cannot be told (no pipeline running, say), so the load merges."""
+    pipeline = current_pipeline()
+    if pipeline is None:
+        return True
+    try:
+        with pipeline.sql_client() as client:
+            if not client.has_dataset():
+                return False
+            with client.execute_query(
+                f"select 1 from {client.make_qualified_table_name(table)} limit 1"
+            ) as cursor:
+                return cursor.fetchone() is not None
+    except DatabaseUndefinedRelation:
+        return False
 
 
 def rejected_table(

@@ -14,9 +14,9 @@ import pytest
 from ingestion.registry import load_registry, parse_registry
 from ingestion.sources.exports import files
 from ingestion.sources.exports.files import ExportError, ExportFile, mapped_names
-from ingestion.sources.exports.readahead import THREAD_NAME, read_ahead
 from ingestion.sources.exports.schemas import column_name
 from ingestion.sources.exports.shape import BatchShaper
+from ingestion.sources.readahead import THREAD_NAME, read_ahead
 from tests.helpers.data import NYC_SODA_SAMPLE, SHARED_DATA
 
 NYC_MIXED = SHARED_DATA / "nyc" / "nyc311_mixed_2010_2020_sample.csv"

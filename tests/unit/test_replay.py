@@ -494,3 +494,35 @@ def test_app_token_required_and_never_recorded_or_logged(sample, caplog):
     assert "GET /resource/fhrw-4uyv.json" in caplog.text and "status" in caplog.text
     assert TOKEN not in caplog.text
     assert TOKEN not in repr(recorded) and TOKEN not in described
+
+
+# -- the replay in a process of its own (benchmarks) ----------------------------------
+
+
+def test_replay_process_serves_the_same_pages_as_the_in_process_server(sample):
+    from ingestion.registry import load_registry
+    from tooling.replay.catalog import mount_city
+    from tooling.replay.process import ReplayProcess
+
+    city = load_registry().city("nyc")
+    dataset = city.source.all_datasets[0].id
+    params = {**SEEK, "$limit": "40"}
+    with ReplayServer() as in_process:
+        mount_city(in_process, city, [NYC_JSON])
+        expected = requests.get(
+            f"{city.base_url(in_process.url)}/resource/{dataset}.json", params, timeout=10
+        )
+    with ReplayProcess({"nyc": [NYC_JSON]}) as replay:
+        process = replay._process
+        served = requests.get(f"{city.base_url(replay.url)}/resource/{dataset}.json", params, timeout=10)
+    assert served.status_code == expected.status_code == 200
+    assert served.json() == expected.json()
+    assert len(served.json()) == 40
+    assert process.poll() is not None  # stopped with the context
+
+
+def test_replay_process_that_cannot_start_says_so(tmp_path):
+    from tooling.replay.process import ReplayProcess
+
+    with pytest.raises(RuntimeError, match="exited with code"):
+        ReplayProcess({"nyc": [tmp_path / "missing.json"]}).start()

@@ -34,8 +34,8 @@ from ingestion.pipeline import city_pipeline, finish_pending, release, warehouse
 from ingestion.redact import get_logger
 from ingestion.registry import City
 from ingestion.sources.exports.files import ExportError, ExportFile
-from ingestion.sources.exports.readahead import read_ahead
 from ingestion.sources.exports.shape import BatchShaper
+from ingestion.sources.readahead import read_ahead
 from ingestion.sources.resource import rejected_table
 from ingestion.warehouse_lock import warehouse_lock
 

@@ -21,9 +21,10 @@ from dlt.sources import DltResource
 from ingestion.registry import City
 from ingestion.sources.arrow import ColumnTypes, records_to_table
 from ingestion.sources.http import HttpClient
+from ingestion.sources.readahead import read_ahead
 from ingestion.sources.resource import naive_utc, service_requests_resource
 from ingestion.sources.socrata.client import SocrataClient, SocrataError, Window, advice
-from ingestion.sources.timestamps import read_instants
+from ingestion.sources.timestamps import read_instant_array
 
 __all__ = ["SocrataError", "Window", "socrata_source"]
 
@@ -54,17 +55,23 @@ def socrata_source(
         window = Window(start=naive_utc(updated.last_value), end=naive_utc(updated.end_value))
         loaded_at = datetime.now(UTC)
         types = ColumnTypes.from_schema(city.id, "service_requests")
-        for dataset in source.datasets_for(updated.end_value):
-            client = SocrataClient(http, source.resource_url_at(root, dataset.id), source.page_size)
-            for rows in client.pages(window):
-                yield records_to_table(
-                    rows,
-                    city_id=city.id,
-                    source_ids=[_source_id(r, source.id_field) for r in rows],
-                    updated_at=read_instants([r.get(":updated_at") for r in rows]),
-                    loaded_at=loaded_at,
-                    types=types,
-                )
+
+        def every_page() -> Iterator[list[dict]]:
+            for dataset in source.datasets_for(updated.end_value):
+                client = SocrataClient(http, source.resource_url_at(root, dataset.id), source.page_size)
+                yield from client.pages(window)
+
+        # The next page, of this dataset or the next, is fetched and parsed while this
+        # one becomes Arrow and is written.
+        for rows in read_ahead(every_page(), depth=1):
+            yield records_to_table(
+                rows,
+                city_id=city.id,
+                source_ids=[_source_id(r, source.id_field) for r in rows],
+                updated_at=read_instant_array([r.get(":updated_at") for r in rows]),
+                loaded_at=loaded_at,
+                types=types,
+            )
 
     return service_requests_resource(city, pages, start, end)
 

@@ -1,8 +1,9 @@
 """Produce a generator's items on a worker thread, a few ahead of the consumer.
 
-pyarrow parses and computes without holding the GIL, so reading and shaping the
-next batch on a worker overlaps with dlt writing the previous one on the main
-thread: on two cores the export path keeps both busy.
+pyarrow parses and computes without holding the GIL, and a socket read waits
+without it, so reading the next batch (an export's, or an API page) on a worker
+overlaps with shaping and writing the previous one on the main thread: on two
+cores a load keeps both busy.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from collections.abc import Iterator
 from typing import TypeVar
 
 T = TypeVar("T")
-THREAD_NAME = "civic311-export-reader"
+THREAD_NAME = "civic311-read-ahead"
 
 
 def read_ahead(items: Iterator[T], depth: int) -> Iterator[T]:
