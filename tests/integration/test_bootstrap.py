@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
@@ -23,6 +24,7 @@ import duckdb
 import pytest
 from dagster import DagsterInstance, build_schedule_context
 
+from ingestion.geography.spatial import configure
 from ingestion.registry import load_registry
 from orchestration.bootstrap import bootstrap, carry_on_day, newest_change
 from orchestration.definitions import build_definitions
@@ -81,7 +83,7 @@ def civic311_bootstrap(*arguments: str) -> subprocess.CompletedProcess:
 
 def mart_hashes(warehouse: Path) -> dict[str, tuple[int, str]]:
     with duckdb.connect(str(warehouse), read_only=True) as con:
-        con.execute("load spatial")
+        configure(con)  # the spatial extension, for the geometry columns
         tables = [
             name
             for (name,) in con.execute(
@@ -91,7 +93,9 @@ def mart_hashes(warehouse: Path) -> dict[str, tuple[int, str]]:
         return {table: content_hash(con, table, exclude=VOLATILE) for table in tables}
 
 
-def test_after_a_bootstrap_the_schedule_carries_on_with_no_gap_and_no_overlap(tmp_path, monkeypatch):
+def test_after_a_bootstrap_the_schedule_carries_on_with_no_gap_and_no_overlap(
+    tmp_path, dagster_home, monkeypatch, request
+):
     records = history()
     exported = [r for r in records if changed_at(r) < EXPORT_TAKEN_AT]
     later = [r for r in records if changed_at(r) >= EXPORT_TAKEN_AT]
@@ -103,17 +107,15 @@ def test_after_a_bootstrap_the_schedule_carries_on_with_no_gap_and_no_overlap(tm
     # One full build over every request: the whole history as one export.
     everything = tmp_path / "everything.json"
     everything.write_text(json.dumps(records))
-    full = wire_warehouse(
-        tmp_path / "full" / "warehouse.duckdb", instance_folder(tmp_path / "full_home"), monkeypatch
-    )
+    full_home = instance_folder(tmp_path / "full_home")
+    request.addfinalizer(lambda: shutil.rmtree(full_home, ignore_errors=True))
+    full = wire_warehouse(tmp_path / "full" / "warehouse.duckdb", full_home, monkeypatch)
     assert bootstrap(nyc, [everything]).success
 
     # The export taken at noon, through the command.
     export = tmp_path / "export.json"
     export.write_text(json.dumps(exported))
-    warehouse = wire_warehouse(
-        tmp_path / "bootstrapped" / "warehouse.duckdb", instance_folder(tmp_path / "home"), monkeypatch
-    )
+    warehouse = wire_warehouse(tmp_path / "bootstrapped" / "warehouse.duckdb", dagster_home, monkeypatch)
     done = civic311_bootstrap("--city", "nyc", "--from-file", str(export))
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     first_day = carry_on_day(newest_change(warehouse, nyc))
@@ -133,10 +135,10 @@ def test_after_a_bootstrap_the_schedule_carries_on_with_no_gap_and_no_overlap(tm
         for day in days:
             tick_at = datetime.combine(day + timedelta(days=1), datetime.min.time(), UTC).replace(hour=6)
             with build_schedule_context(scheduled_execution_time=tick_at) as tick:
-                (request,) = daily_refresh_schedule.evaluate_tick(tick).run_requests
-            assert request.partition_key == day.isoformat()
-            result = defs.resolve_job_def(request.job_name or "daily_refresh").execute_in_process(
-                instance=instance, partition_key=request.partition_key
+                (run_request,) = daily_refresh_schedule.evaluate_tick(tick).run_requests
+            assert run_request.partition_key == day.isoformat()
+            result = defs.resolve_job_def(run_request.job_name or "daily_refresh").execute_in_process(
+                instance=instance, partition_key=run_request.partition_key
             )
             assert result.success, day
 
