@@ -133,23 +133,22 @@ def newest_change(warehouse: Path, city: City) -> datetime | None:
 def watch_run(run_id: str, advance: Callable[[bool], None], stop: threading.Event) -> None:
     """Call `advance(is_model)` for each materialization and check result the run stores,
     until `stop` is set; reads the instance through its own handle."""
-    instance = DagsterInstance.get()
     wanted = {DagsterEventType.ASSET_MATERIALIZATION, DagsterEventType.ASSET_CHECK_EVALUATION}
     cursor = None
-    while True:
-        finished = stop.is_set()
-        found = instance.get_records_for_run(run_id, cursor=cursor, of_type=wanted)
-        cursor = found.cursor or cursor
-        for record in found.records:
-            event = record.event_log_entry.dagster_event
-            if event.event_type == DagsterEventType.ASSET_MATERIALIZATION:
-                if tuple(event.asset_key.path) != PUBLISH_KEY:
+    with DagsterInstance.get() as instance:
+        while True:
+            finished = stop.is_set()
+            found = instance.get_records_for_run(run_id, cursor=cursor, of_type=wanted)
+            cursor = found.cursor or cursor
+            for record in found.records:
+                event = record.event_log_entry.dagster_event
+                if event.event_type == DagsterEventType.ASSET_CHECK_EVALUATION:
+                    advance(False)
+                elif tuple(event.asset_key.path) != PUBLISH_KEY:
                     advance(True)
-            else:
-                advance(False)
-        if finished:
-            return
-        stop.wait(POLL_SECONDS)
+            if finished:
+                return
+            stop.wait(POLL_SECONDS)
 
 
 def run_rebuild(instance: DagsterInstance, progress: Progress, done: Bootstrap) -> None:
