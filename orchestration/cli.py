@@ -7,6 +7,7 @@ civic311 prepare    parse the dbt project when its manifest is missing or stale 
 civic311 generate   write the synthetic NYC feed
 civic311 replay     serve recorded records as cities' APIs (any protocol), on 127.0.0.1
 civic311 load       load a portal export file (CSV or JSON) of a city into the warehouse
+civic311 bootstrap  a city's history: load its export files, then one full dbt build, every check, the publish
 civic311 quarantine count what was received and not modelled, by city and rule
 civic311 taxonomy   list the service types and departments no seed row maps (or print them as seed rows)
 
@@ -122,6 +123,38 @@ def cmd_load(args: argparse.Namespace) -> int:
         for field, layout in summary.timestamps.items():
             print(f"  {field}: {layout}")
     return 0
+
+
+def cmd_bootstrap(args: argparse.Namespace) -> int:
+    from dagster._core.errors import DagsterHomeNotSetError
+
+    from ingestion.registry import RegistryError
+    from ingestion.sources.exports import ExportError
+    from orchestration.bootstrap import bootstrap, report_lines
+
+    try:
+        city = load_registry().city(args.city)
+    except RegistryError as exc:
+        print(
+            f"civic311 bootstrap: {exc}. Fix: give --city one of those ids (ingestion/cities.yaml).",
+            file=sys.stderr,
+        )
+        return 2
+    try:
+        done = bootstrap(city, [Path(path) for path in args.from_file])
+    except ExportError as exc:
+        print(f"civic311 bootstrap: {exc}", file=sys.stderr)
+        return 2
+    except DagsterHomeNotSetError:
+        print(
+            "civic311 bootstrap: DAGSTER_HOME is not set, so the run has no instance to be recorded in. "
+            "Fix: export DAGSTER_HOME=$PWD/.dagster (what the Makefile sets) and copy "
+            "orchestration/dagster.yaml into it.",
+            file=sys.stderr,
+        )
+        return 2
+    print("\n".join(report_lines(done, city)))
+    return 0 if done.success else 1
 
 
 def _read_warehouse(command: str, read: Callable[[Path], T]) -> T | None:
@@ -391,6 +424,15 @@ def _parser() -> argparse.ArgumentParser:
         "(default: wait until it has finished)",
     )
     load.set_defaults(func=cmd_load)
+
+    bootstrap = sub.add_parser(
+        "bootstrap", help="load a city's export files, then one full dbt build, every check and the publish"
+    )
+    bootstrap.add_argument("--city", required=True, help="a registry city id, e.g. nyc")
+    bootstrap.add_argument(
+        "--from-file", action="append", required=True, metavar="PATH", help="CSV or JSON export (repeatable)"
+    )
+    bootstrap.set_defaults(func=cmd_bootstrap)
 
     quarantine = sub.add_parser("quarantine", help="count quarantined records by city, stage and rule")
     quarantine.add_argument("--city", default=None, help="one registry city id")

@@ -13,7 +13,8 @@
       + step mart_checks: every fact's and mart's GX suite (blocking)
     serving/marts                  publish: the marts that passed every check -> serving file + Parquet
     maps/<city>                    gap and hotspot maps (shown in the asset's metadata), area exports
-    daily_refresh (+ schedule), refresh_<city>, refresh_boundaries, publish, draw_maps (+ schedules)   jobs
+    daily_refresh (+ schedule), refresh_<city>, rebuild, refresh_boundaries, publish, draw_maps (+ schedules)
+                                   jobs; rebuild: every model from all of raw (what `civic311 bootstrap` runs)
     dead_runs                      sensor: marks a killed run failed and frees its warehouse pool slot
 
 `workspace.yaml` points here; `dagster dev` and `dagster job execute` load `defs`, the
@@ -70,6 +71,7 @@ def build_definitions(registry: Registry | None = None, warehouse: Path | None =
         maps_job,
         maps_schedule,
         publish_job,
+        rebuild_job,
     )
     from orchestration.sensors import dead_runs_sensor
 
@@ -94,6 +96,7 @@ def build_definitions(registry: Registry | None = None, warehouse: Path | None =
             *(city_refresh_job(city) for city in registry.cities),
             boundaries_job,
             publish_job,
+            rebuild_job,
             maps_job,
         ],
         schedules=[daily_refresh_schedule, boundaries_schedule, maps_schedule],

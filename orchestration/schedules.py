@@ -39,6 +39,17 @@ daily_refresh_schedule = build_schedule_from_partitioned_job(
 )
 
 
+# Every dbt layer, their checks and the publish, with no partition: dbt gets no
+# window and computes every row. `civic311 bootstrap` runs it after loading a
+# city's exports; so may anyone after a change that invalidates the incremental
+# models (a new model column, a taxonomy rule that reclassifies old requests).
+rebuild_job = define_asset_job(
+    name="rebuild",
+    selection=DBT_LAYERS | PUBLISH,
+    description="Rebuild every dbt model from all of raw (no window), check it and publish what passed.",
+)
+
+
 boundaries_job = define_asset_job(
     name="refresh_boundaries",
     selection=BOUNDARY_LOADS,

@@ -19,7 +19,7 @@ row of any id the file repeats; later loads merge, so a reload changes nothing.
 """
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -57,6 +57,8 @@ class ExportCounts:
     columns: dict[str, None] = field(default_factory=dict)
     schema: str = ""
     timestamps: dict[str, str] = field(default_factory=dict)
+    # Told the rows of each batch as it is read (a progress bar).
+    on_read: Callable[[int], None] | None = None
 
 
 @dataclass(frozen=True)
@@ -88,6 +90,8 @@ def export_source(city: City, path: Path, counts: ExportCounts | None = None) ->
         # Reading and shaping run a batch or two ahead, on a second core.
         for rows_in, table, rejected in read_ahead(shaped, depth=2):
             counts.rows_read += rows_in
+            if counts.on_read is not None:
+                counts.on_read(rows_in)
             if table.num_rows:
                 counts.rows_loaded += table.num_rows
                 yield table
@@ -141,13 +145,18 @@ def export_pipeline(city: City, warehouse: Path | None = None) -> dlt.Pipeline:
 
 
 def load_export(
-    city: City, path: Path | str, warehouse: Path | None = None, *, wait: float | None = None
+    city: City,
+    path: Path | str,
+    warehouse: Path | None = None,
+    *,
+    wait: float | None = None,
+    on_read: Callable[[int], None] | None = None,
 ) -> ExportSummary:
     """Load one export file of `city` into the warehouse; reloading a file changes nothing.
     Holds the warehouse's writer lock throughout, waiting for it `wait` seconds at most
-    (None: as long as it takes)."""
+    (None: as long as it takes). `on_read` is told the rows of each batch read."""
     started = time.perf_counter()
-    counts = ExportCounts()
+    counts = ExportCounts(on_read=on_read)
     source = export_source(city, Path(path), counts)
     warehouse = Path(warehouse or warehouse_path()).resolve()
     with warehouse_lock(warehouse, wait=wait):

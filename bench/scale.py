@@ -1,0 +1,203 @@
+"""Scale benchmark (issue 18): the history bootstrap at two sizes, on SYNTHETIC NYC data.
+
+    .venv/bin/python -m bench.scale [--requests-small 1000000] [--requests-large 5000000] [--repeat 1]
+
+P7  `civic311 bootstrap --city nyc --from-file <export>` of a synthetic NYC portal CSV
+    export of --requests-large rows (bench/ingest.py's generator, kept in data/bench/),
+    in a subprocess with a fresh warehouse and DAGSTER_HOME: load, one full dbt build,
+    every check, the publish. Prints the wall time, the time per phase the command
+    reports, and the ratio of the wall time to DuckDB `read_csv` of the same file in
+    the same run (the goal: at most 25x).
+P6  peak RSS of the bootstrap's process tree (the command and the dbt processes it
+    starts, sampled with psutil) at --requests-large over --requests-small (the goal:
+    at most 1.5x).
+
+Times are the best of --repeat runs; the peak RSS the highest. Run from the repository
+root. Ends with one JSON line holding every figure (`p7_ratio`, `p6_rss_ratio`, ...).
+A goal is one function `(args, work) -> dict` of JSON keys listed in GOALS; the
+bootstrapped warehouses stay in `work` until the end, for goals that start from one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psutil
+
+from bench.ingest import duckdb_csv, synthetic_export
+
+REPO = Path(__file__).resolve().parents[1]
+CIVIC311 = Path(sys.executable).with_name("civic311")
+RSS_SAMPLE_SECONDS = 0.1
+# The bootstrap's "time per phase" lines: "  load            1.8 s".
+PHASE_LINE = re.compile(r"^  (?P<phase>[A-Za-z][A-Za-z ]*?)\s+(?P<seconds>[\d.]+) s$")
+
+
+@dataclass
+class BootstrapRun:
+    """One `civic311 bootstrap` in a subprocess: its wall time, the phases it printed,
+    the peak RSS of its process tree, and the warehouse and Dagster home it wrote."""
+
+    requests: int
+    seconds: float
+    phases: dict[str, float]
+    peak_rss_bytes: int
+    warehouse: Path
+    dagster_home: Path
+    output: str = field(repr=False)
+
+
+def tree_rss(process: psutil.Process) -> int:
+    """Resident bytes of a process and every descendant, now."""
+    total = 0
+    for member in [process, *process.children(recursive=True)]:
+        try:
+            total += member.memory_info().rss
+        except psutil.NoSuchProcess:
+            continue
+    return total
+
+
+def run_bootstrap(export: Path, requests: int, folder: Path) -> BootstrapRun:
+    """`civic311 bootstrap` of `export` into a fresh warehouse and Dagster home under `folder`."""
+    warehouse, home = folder / "warehouse" / "warehouse.duckdb", folder / "dagster_home"
+    warehouse.parent.mkdir(parents=True)
+    home.mkdir()
+    shutil.copy(REPO / "orchestration" / "dagster.yaml", home / "dagster.yaml")
+    env = {
+        **os.environ,
+        "CIVIC311_WAREHOUSE": str(warehouse),
+        "DAGSTER_HOME": str(home),
+        "RUNTIME__DLTHUB_TELEMETRY": "false",
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": "False",
+        "GX_ANALYTICS_ENABLED": "False",
+    }
+    env.pop("CIVIC311_REPLAY_URL", None)
+    peak = 0
+    started = time.perf_counter()
+    process = psutil.Popen(
+        [str(CIVIC311), "bootstrap", "--city", "nyc", "--from-file", str(export)],
+        env=env,
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,  # the progress bars
+        text=True,
+    )
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(process.stdout), daemon=True)
+    reader.start()
+    while process.poll() is None:
+        peak = max(peak, tree_rss(process))
+        time.sleep(RSS_SAMPLE_SECONDS)
+    seconds = time.perf_counter() - started
+    reader.join()
+    output = "".join(lines)
+    if process.returncode != 0:
+        raise SystemExit(f"civic311 bootstrap of {export} failed ({process.returncode}):\n{output[-3000:]}")
+    phases = {m["phase"]: float(m["seconds"]) for m in map(PHASE_LINE.match, output.splitlines()) if m}
+    return BootstrapRun(requests, seconds, phases, peak, warehouse, home, output)
+
+
+@functools.cache
+def bootstrapped(requests: int, work: Path, repeat: int) -> BootstrapRun:
+    """The best of `repeat` bootstraps of the synthetic export of `requests` rows (the
+    fastest run, with the highest peak RSS of them all); shared by the goals."""
+    export = synthetic_export(requests)
+    runs = [run_bootstrap(export, requests, work / f"bootstrap_{requests}_{n}") for n in range(repeat)]
+    best = min(runs, key=lambda run: run.seconds)
+    best.peak_rss_bytes = max(run.peak_rss_bytes for run in runs)
+    return best
+
+
+def read_csv_seconds(requests: int, work: Path, repeat: int) -> float:
+    """DuckDB `read_csv` of the same export into a fresh database, best of `repeat`."""
+    export = synthetic_export(requests)
+    best = float("inf")
+    for n in range(repeat):
+        started = time.perf_counter()
+        rows = duckdb_csv(export, work, f"{requests}_{n}")
+        best = min(best, time.perf_counter() - started)
+        (work / f"baseline_csv_{requests}_{n}.duckdb").unlink()
+    if rows != requests:
+        raise SystemExit(f"read_csv read {rows} rows of {requests}")
+    return best
+
+
+def p7(args: argparse.Namespace, work: Path) -> dict:
+    """Bootstrap of --requests-large rows against DuckDB read_csv of the same file."""
+    run = bootstrapped(args.requests_large, work, args.repeat)
+    baseline = read_csv_seconds(args.requests_large, work, args.repeat)
+    ratio = run.seconds / baseline
+    print(f"P7 bootstrap of {run.requests:,} SYNTHETIC NYC requests: {run.seconds:.1f} s wall")
+    for phase, seconds in run.phases.items():
+        print(f"     {phase:<11}{seconds:8.1f} s")
+    print(f"   DuckDB read_csv of the same file: {baseline:.2f} s; ratio {ratio:.1f}x (goal <= 25x)")
+    return {
+        "p7_ratio": round(ratio, 2),
+        "p7_seconds": round(run.seconds, 1),
+        "p7_read_csv_seconds": round(baseline, 2),
+        "p7_rows": run.requests,
+        "p7_phases": run.phases,
+    }
+
+
+def p6(args: argparse.Namespace, work: Path) -> dict:
+    """Peak RSS of the bootstrap at --requests-large over --requests-small."""
+    small = bootstrapped(args.requests_small, work, args.repeat)
+    large = bootstrapped(args.requests_large, work, args.repeat)
+    ratio = large.peak_rss_bytes / small.peak_rss_bytes
+    print(
+        f"P6 bootstrap peak RSS (process tree): {large.peak_rss_bytes / 2**20:,.0f} MiB at "
+        f"{large.requests:,} vs {small.peak_rss_bytes / 2**20:,.0f} MiB at {small.requests:,} requests; "
+        f"ratio {ratio:.2f}x (goal <= 1.5x)"
+    )
+    return {
+        "p6_rss_ratio": round(ratio, 2),
+        "p6_rss_small_mib": round(small.peak_rss_bytes / 2**20),
+        "p6_rss_large_mib": round(large.peak_rss_bytes / 2**20),
+        "p6_requests_small": small.requests,
+        "p6_requests_large": large.requests,
+        "p6_seconds_small": round(small.seconds, 1),
+    }
+
+
+GOALS: dict[str, Callable[[argparse.Namespace, Path], dict]] = {"p7": p7, "p6": p6}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--requests-small", type=int, default=1_000_000, help="P6's smaller bootstrap")
+    parser.add_argument(
+        "--requests-large", type=int, default=5_000_000, help="P7's and P6's larger bootstrap"
+    )
+    parser.add_argument("--repeat", type=int, default=1, help="runs per measurement; the best is kept")
+    parser.add_argument("--goals", default=",".join(GOALS), help="which goals to run, comma-separated")
+    args = parser.parse_args()
+    report: dict = {"data": "SYNTHETIC NYC", "cpus": os.cpu_count(), "load_average_before": os.getloadavg()}
+    with tempfile.TemporaryDirectory(prefix="civic311-scale-") as tmp:
+        for name in args.goals.split(","):
+            report |= GOALS[name](args, Path(tmp))
+    report["load_average_after"] = os.getloadavg()
+    print(
+        "Machine load (1, 5, 15 min) before and after:",
+        report["load_average_before"],
+        report["load_average_after"],
+    )
+    print(json.dumps(report))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,310 @@
+"""`civic311 bootstrap`: a city's history from its portal exports, then one full build.
+
+Each export file is loaded as `civic311 load` loads it, then the `rebuild` job runs
+once on the Dagster instance in DAGSTER_HOME: every dbt model from all of raw (no
+window), every check, and the publish. It is an ordinary Dagster run, shown in the
+UI. A progress bar per phase (rows read, models built, checks run) follows the
+load's batches and the run's events as they are stored.
+
+The daily schedule then carries on from the UTC day of the export's newest change
+(`carry_on_day`), that day included: an export may stop part-way through its last
+day, and the API's rows of that day merge with the export's on (city_id, source_id),
+the newest version winning, so each request is counted once (docs/design.md,
+"Bootstrapping a city's history").
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+import time
+import uuid
+from collections import defaultdict
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import duckdb
+from dagster import AssetCheckSeverity, DagsterEventType, DagsterInstance
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from ingestion.pipeline import warehouse_path
+from ingestion.registry import City
+from ingestion.sources.exports import EXPORT_TABLE, ExportSummary, load_export
+from ingestion.sources.exports.files import ExportFile
+from ingestion.warehouse_lock import warehouse_lock
+from orchestration.sensors import release_dead_runs
+
+JOB_NAME = "rebuild"
+PUBLISH_KEY = ("serving", "marts")
+# The hour (UTC) of daily_refresh_schedule's tick, which loads the day before.
+SCHEDULE_HOUR = 6
+POLL_SECONDS = 0.5
+# What the run logs to the console: its failures only; the bars show the rest.
+QUIET_RUN_CONFIG = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
+
+
+@dataclass
+class Bootstrap:
+    """What one bootstrap did: per-phase seconds, rows, the run, and where the schedule carries on."""
+
+    city_id: str
+    loads: list[ExportSummary] = field(default_factory=list)
+    seconds: dict[str, float] = field(default_factory=dict)
+    run_id: str = ""
+    success: bool = False
+    models_built: int = 0
+    checks_run: int = 0
+    failed_checks: list[str] = field(default_factory=list)
+    failed_steps: list[str] = field(default_factory=list)
+    newest_change: datetime | None = None
+    # dbt's output and the run's log lines, kept out of the terminal's bars.
+    log: Path | None = None
+
+    @property
+    def rows_read(self) -> int:
+        return sum(load.rows_read for load in self.loads)
+
+    @property
+    def rows_loaded(self) -> int:
+        return sum(load.rows_loaded for load in self.loads)
+
+    @property
+    def rows_quarantined(self) -> int:
+        return sum(load.rows_quarantined for load in self.loads)
+
+
+def carry_on_day(newest_change: datetime) -> date:
+    """The first daily partition the schedule must load after an export whose newest
+    change is `newest_change`: that change's UTC day, as the export may stop part-way
+    through it. Rows of that day already in the export merge with the API's."""
+    return newest_change.astimezone(UTC).date()
+
+
+def first_scheduled_day(now: datetime) -> date:
+    """The partition the daily schedule's next tick loads (the day before the tick)."""
+    tick = now.astimezone(UTC).replace(hour=SCHEDULE_HOUR, minute=0, second=0, microsecond=0)
+    if tick <= now:
+        tick += timedelta(days=1)
+    return tick.date() - timedelta(days=1)
+
+
+def progress_bars(console: Console) -> Progress:
+    return Progress(
+        TextColumn("{task.description:<14}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+    )
+
+
+def load_files(
+    city: City, paths: Sequence[Path], warehouse: Path, progress: Progress, done: Bootstrap
+) -> None:
+    """Every file, after checking each can be read (so a bad second file stops the
+    bootstrap before the first is loaded). The bar counts rows read; the total is
+    not known until the last file ends."""
+    for path in paths:
+        ExportFile.open(city, path)
+    task = progress.add_task("rows read", total=None)
+    started = time.perf_counter()
+    for path in paths:
+        done.loads.append(
+            load_export(city, path, warehouse, on_read=lambda rows: progress.advance(task, rows))
+        )
+    progress.update(task, total=done.rows_read, completed=done.rows_read)
+    done.seconds["load"] = time.perf_counter() - started
+    done.newest_change = newest_change(warehouse, city)
+
+
+def newest_change(warehouse: Path, city: City) -> datetime | None:
+    """The newest `source_updated_at` of the city's export table."""
+    with warehouse_lock(warehouse), duckdb.connect(str(warehouse), read_only=True) as con:
+        (newest,) = con.execute(
+            f"select max(source_updated_at) from raw_{city.id}.{EXPORT_TABLE}"  # noqa: S608 - registry id
+        ).fetchone()
+    return newest
+
+
+def watch_run(run_id: str, advance: Callable[[bool], None], stop: threading.Event) -> None:
+    """Call `advance(is_model)` for each materialization and check result the run stores,
+    until `stop` is set; reads the instance through its own handle."""
+    wanted = {DagsterEventType.ASSET_MATERIALIZATION, DagsterEventType.ASSET_CHECK_EVALUATION}
+    cursor = None
+    with DagsterInstance.get() as instance:
+        while True:
+            finished = stop.is_set()
+            found = instance.get_records_for_run(run_id, cursor=cursor, of_type=wanted)
+            cursor = found.cursor or cursor
+            for record in found.records:
+                event = record.event_log_entry.dagster_event
+                if event.event_type == DagsterEventType.ASSET_CHECK_EVALUATION:
+                    advance(False)
+                elif tuple(event.asset_key.path) != PUBLISH_KEY:
+                    advance(True)
+            if finished:
+                return
+            stop.wait(POLL_SECONDS)
+
+
+def run_rebuild(instance: DagsterInstance, progress: Progress, done: Bootstrap) -> None:
+    """The rebuild job in this process (its executor runs every step here), while a
+    thread moves the bars from the run's stored events."""
+    from orchestration.definitions import build_definitions
+    from orchestration.resources import prepare_dbt_manifest
+
+    prepare_dbt_manifest()
+    release_dead_runs(instance)  # a killed run's pool slot would make this one wait forever
+    job = build_definitions().resolve_job_def(JOB_NAME)
+    keys = job.asset_layer.executable_asset_keys
+    models = progress.add_task("models built", total=sum(1 for key in keys if tuple(key.path) != PUBLISH_KEY))
+    checks = progress.add_task(
+        "checks run",
+        total=sum(1 for key in job.asset_layer.asset_graph.asset_check_keys if key.asset_key in keys),
+    )
+
+    def advance(is_model: bool) -> None:
+        if is_model:
+            done.models_built += 1
+        else:
+            done.checks_run += 1
+        progress.advance(models if is_model else checks)
+
+    done.run_id = str(uuid.uuid4())  # known before the run starts, for the watcher
+    done.log = Path(instance.root_directory) / "bootstrap" / f"{done.run_id}.log"
+    stop = threading.Event()
+    watcher = threading.Thread(target=watch_run, args=(done.run_id, advance, stop), daemon=True)
+    watcher.start()
+    try:
+        with output_to(done.log):
+            result = job.execute_in_process(
+                instance=instance, run_id=done.run_id, run_config=QUIET_RUN_CONFIG, raise_on_error=False
+            )
+    finally:
+        stop.set()
+        watcher.join()
+    done.success = result.success
+    done.failed_steps = [event.step_key for event in result.all_events if event.is_step_failure]
+    done.failed_checks = [
+        f"{evaluation.asset_key.to_user_string()}:{evaluation.check_name}"
+        + (f" ({evaluation.description})" if evaluation.description else "")
+        for evaluation in result.get_asset_check_evaluations()
+        if not evaluation.passed and evaluation.severity == AssetCheckSeverity.ERROR
+    ]
+    done.seconds.update(step_seconds(instance, done.run_id))
+
+
+@contextlib.contextmanager
+def output_to(path: Path) -> Iterator[None]:
+    """Send this process's stdout (dagster-dbt echoes dbt's there) and its log lines to `path`."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    root = logging.getLogger()
+    kept = root.handlers[:]
+    with path.open("w") as log, contextlib.redirect_stdout(log):
+        handler = logging.StreamHandler(log)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        root.handlers = [handler]
+        try:
+            yield
+        finally:
+            root.handlers = kept
+
+
+def step_seconds(instance: DagsterInstance, run_id: str) -> dict[str, float]:
+    """The run's wall time split by what its steps did: dbt (steps that materialized
+    models, with their dbt tests), checks (steps that only evaluated checks), the
+    publish, and Dagster's own time (the run's wall time outside any step)."""
+    kinds = {
+        DagsterEventType.RUN_START,
+        DagsterEventType.RUN_SUCCESS,
+        DagsterEventType.RUN_FAILURE,
+        DagsterEventType.STEP_START,
+        DagsterEventType.STEP_SUCCESS,
+        DagsterEventType.STEP_FAILURE,
+        DagsterEventType.ASSET_MATERIALIZATION,
+    }
+    starts: dict[str, float] = {}
+    spent: dict[str, float] = {}
+    phase: dict[str, str] = defaultdict(lambda: "checks")
+    run_start = run_end = None
+    for entry in instance.all_logs(run_id, of_type=kinds):
+        event = entry.dagster_event
+        if event.event_type == DagsterEventType.RUN_START:
+            run_start = entry.timestamp
+        elif event.event_type in (DagsterEventType.RUN_SUCCESS, DagsterEventType.RUN_FAILURE):
+            run_end = entry.timestamp
+        elif event.event_type == DagsterEventType.STEP_START:
+            starts[event.step_key] = entry.timestamp
+        elif event.event_type == DagsterEventType.ASSET_MATERIALIZATION:
+            phase[event.step_key] = "publish" if tuple(event.asset_key.path) == PUBLISH_KEY else "dbt"
+        elif event.step_key in starts:
+            spent[event.step_key] = entry.timestamp - starts[event.step_key]
+    seconds = {"dbt": 0.0, "checks": 0.0, "publish": 0.0}
+    for step, step_time in spent.items():
+        seconds[phase[step]] += step_time
+    if run_start is not None and run_end is not None:
+        seconds["dagster"] = max(0.0, run_end - run_start - sum(spent.values()))
+    return seconds
+
+
+def bootstrap(city: City, paths: Sequence[Path], console: Console | None = None) -> Bootstrap:
+    """Load the files, then run the rebuild job on the instance in DAGSTER_HOME."""
+    warehouse = warehouse_path()
+    instance = DagsterInstance.get()
+    done = Bootstrap(city.id)
+    with progress_bars(console or Console(stderr=True)) as progress:
+        load_files(city, paths, warehouse, progress, done)
+        run_rebuild(instance, progress, done)
+    return done
+
+
+def report_lines(done: Bootstrap, city: City, now: datetime | None = None) -> list[str]:
+    """What the bootstrap prints at the end: time per phase, rows, failures with
+    their fix, and from which day the daily schedule carries on."""
+    names = {
+        "load": "load",
+        "dbt": "dbt models",
+        "checks": "checks",
+        "publish": "publish",
+        "dagster": "Dagster",
+    }
+    lines = [f"civic311 bootstrap {city.id}: time per phase"]
+    lines += [f"  {names[phase]:<11}{seconds:8.1f} s" for phase, seconds in done.seconds.items()]
+    lines.append(f"  {'total':<11}{sum(done.seconds.values()):8.1f} s")
+    lines.append(
+        f"Rows: {done.rows_read:,} read, {done.rows_loaded:,} loaded into raw_{city.id}.{EXPORT_TABLE}, "
+        f"{done.rows_quarantined:,} quarantined (`civic311 quarantine --city {city.id}` counts them by rule)"
+    )
+    lines.append(f"Run {done.run_id}: {done.models_built} models built, {done.checks_run} checks run.")
+    if not done.success:
+        lines.append("FAILED: nothing new was published.")
+        lines += [f"  failed check {check}" for check in done.failed_checks]
+        lines += [f"  failed step {step}" for step in done.failed_steps if not done.failed_checks]
+        lines.append(
+            "Fix: docs/quality.md says what each check guards and how to correct it; after the fix, "
+            f"run `civic311 bootstrap --city {city.id}` again with the same files (reloading a file "
+            f"changes nothing). The run's log: {done.log}, and `make dev` shows run {done.run_id}."
+        )
+        return lines
+    lines.append("Published: the serving file and Parquet hold the marts.")
+    if done.newest_change is None:
+        lines.append("The exports hold no change time: load the city's raw partitions with a backfill.")
+        return lines
+    first = carry_on_day(done.newest_change)
+    scheduled = first_scheduled_day(now or datetime.now(UTC))
+    lines.append(
+        f"The exports' newest change is {done.newest_change.astimezone(UTC):%Y-%m-%d %H:%M} UTC: the daily "
+        f"schedule carries on from partition {first} (that day's API rows merge with the export's, "
+        "the newest version of each request winning)."
+    )
+    if first < scheduled:
+        lines.append(
+            f"Its next tick loads {scheduled}; load {first} to {scheduled - timedelta(days=1)} first: "
+            f"`dagster job backfill -w workspace.yaml -j refresh_{city.id} --from {first} "
+            f"--to {scheduled - timedelta(days=1)} --noprompt`"
+        )
+    return lines
