@@ -97,16 +97,18 @@ def duckdb_json(path: Path, work: Path, run: int) -> int:
 # --------------------------------------------------------------------------- export path
 
 
-def synthetic_export(rows: int) -> Path:
-    """A SYNTHETIC NYC portal CSV export of `rows` requests, generated once per size:
-    display-name headers, "MM/DD/YYYY HH:MM:SS AM" timestamps, all 41 columns."""
-    path = BENCH_DATA / f"synthetic_nyc_export_{rows}.csv"
+def synthetic_export(rows: int, days: int = 30) -> Path:
+    """A SYNTHETIC NYC portal CSV export of `rows` requests created over the `days`
+    before the generator's end (1 November 2026), generated once per size: display-name
+    headers, "MM/DD/YYYY HH:MM:SS AM" timestamps, all 41 columns."""
+    span = "" if days == 30 else f"_{days}d"
+    path = BENCH_DATA / f"synthetic_nyc_export_{rows}{span}.csv"
     if path.exists():
         return path
     BENCH_DATA.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         soda = Path(tmp) / "synthetic_nyc.json"
-        generate_nyc(soda, requests=rows)
+        generate_nyc(soda, requests=rows, days=days)
         columns = ", ".join(f"'{name}': 'VARCHAR'" for name in SYNTHETIC_FIELDS)
         select = ", ".join(f'{_export_cell(title)} as "{title}"' for title in NYC_EXPORT_TITLES)
         partial = path.with_name(f".{path.name}.{os.getpid()}.tmp")
@@ -118,6 +120,7 @@ def synthetic_export(rows: int) -> Path:
             )
         partial.replace(path)
     meta = {"synthetic": True, "generator": "civic311 synthetic nyc", "seed": 311, "requests": rows}
+    meta["days"] = days
     path.with_name(path.name + ".meta.json").write_text(json.dumps(meta, indent=2) + "\n")
     return path
 

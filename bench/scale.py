@@ -1,6 +1,8 @@
-"""Scale benchmark (issue 18): the history bootstrap at two sizes, on SYNTHETIC NYC data.
+"""Scale benchmark (issue 18): the history bootstrap at two sizes and a day's refresh
+after it, on SYNTHETIC NYC data.
 
-    .venv/bin/python -m bench.scale [--requests-small 1000000] [--requests-large 5000000] [--repeat 1]
+    .venv/bin/python -m bench.scale [--requests-small 1000000] [--requests-large 5000000]
+                                    [--days 730] [--repeat 1] [--goals p7,p6,p4]
 
 P7  `civic311 bootstrap --city nyc --from-file <export>` of a synthetic NYC portal CSV
     export of --requests-large rows (bench/ingest.py's generator, kept in data/bench/),
@@ -11,6 +13,15 @@ P7  `civic311 bootstrap --city nyc --from-file <export>` of a synthetic NYC port
 P6  peak RSS of the bootstrap's process tree (the command and the dbt processes it
     starts, sampled with psutil) at --requests-large over --requests-small (the goal:
     at most 1.5x).
+P4  on the --requests-large warehouse, with NYC's offline boundary layers loaded: a
+    full rebuild (`dagster job execute -j rebuild`), then one city-day refresh
+    (`dagster job execute -j refresh_nyc` for the day after the export, the run the
+    UI launches for one partition; the schedule's daily_refresh is that run for every
+    city): raw load through the replay (in its own process), both dbt steps, every
+    check, the publish. The day's feed is a day's share of the history, all new
+    requests. Prints both walls and the ratio (goals: at most 60 s, at most 0.2x).
+
+The export's requests are created over the --days before 1 November 2026.
 
 Times are the best of --repeat runs; the peak RSS the highest. Run from the repository
 root. Ends with one JSON line holding every figure (`p7_ratio`, `p6_rss_ratio`, ...).
@@ -33,11 +44,13 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import date, timedelta
 from pathlib import Path
 
 import psutil
 
-from bench.ingest import duckdb_csv, synthetic_export
+from bench.ingest import BENCH_DATA, duckdb_csv, synthetic_export
+from tooling.synthetic import generate_nyc
 
 REPO = Path(__file__).resolve().parents[1]
 CIVIC311 = Path(sys.executable).with_name("civic311")
@@ -71,12 +84,8 @@ def tree_rss(process: psutil.Process) -> int:
     return total
 
 
-def run_bootstrap(export: Path, requests: int, folder: Path) -> BootstrapRun:
-    """`civic311 bootstrap` of `export` into a fresh warehouse and Dagster home under `folder`."""
-    warehouse, home = folder / "warehouse" / "warehouse.duckdb", folder / "dagster_home"
-    warehouse.parent.mkdir(parents=True)
-    home.mkdir()
-    shutil.copy(REPO / "orchestration" / "dagster.yaml", home / "dagster.yaml")
+def environment(warehouse: Path, home: Path, replay_url: str | None = None) -> dict[str, str]:
+    """civic311's settings for a subprocess on `warehouse` and the instance in `home`."""
     env = {
         **os.environ,
         "CIVIC311_WAREHOUSE": str(warehouse),
@@ -86,6 +95,18 @@ def run_bootstrap(export: Path, requests: int, folder: Path) -> BootstrapRun:
         "GX_ANALYTICS_ENABLED": "False",
     }
     env.pop("CIVIC311_REPLAY_URL", None)
+    if replay_url:
+        env["CIVIC311_REPLAY_URL"] = replay_url
+    return env
+
+
+def run_bootstrap(export: Path, requests: int, folder: Path) -> BootstrapRun:
+    """`civic311 bootstrap` of `export` into a fresh warehouse and Dagster home under `folder`."""
+    warehouse, home = folder / "warehouse" / "warehouse.duckdb", folder / "dagster_home"
+    warehouse.parent.mkdir(parents=True)
+    home.mkdir()
+    shutil.copy(REPO / "orchestration" / "dagster.yaml", home / "dagster.yaml")
+    env = environment(warehouse, home)
     peak = 0
     started = time.perf_counter()
     process = psutil.Popen(
@@ -112,19 +133,19 @@ def run_bootstrap(export: Path, requests: int, folder: Path) -> BootstrapRun:
 
 
 @functools.cache
-def bootstrapped(requests: int, work: Path, repeat: int) -> BootstrapRun:
-    """The best of `repeat` bootstraps of the synthetic export of `requests` rows (the
-    fastest run, with the highest peak RSS of them all); shared by the goals."""
-    export = synthetic_export(requests)
+def bootstrapped(requests: int, days: int, work: Path, repeat: int) -> BootstrapRun:
+    """The best of `repeat` bootstraps of the synthetic export of `requests` rows over
+    `days` (the fastest run, with the highest peak RSS of them all); shared by the goals."""
+    export = synthetic_export(requests, days)
     runs = [run_bootstrap(export, requests, work / f"bootstrap_{requests}_{n}") for n in range(repeat)]
     best = min(runs, key=lambda run: run.seconds)
     best.peak_rss_bytes = max(run.peak_rss_bytes for run in runs)
     return best
 
 
-def read_csv_seconds(requests: int, work: Path, repeat: int) -> float:
+def read_csv_seconds(requests: int, days: int, work: Path, repeat: int) -> float:
     """DuckDB `read_csv` of the same export into a fresh database, best of `repeat`."""
-    export = synthetic_export(requests)
+    export = synthetic_export(requests, days)
     best = float("inf")
     for n in range(repeat):
         started = time.perf_counter()
@@ -138,8 +159,8 @@ def read_csv_seconds(requests: int, work: Path, repeat: int) -> float:
 
 def p7(args: argparse.Namespace, work: Path) -> dict:
     """Bootstrap of --requests-large rows against DuckDB read_csv of the same file."""
-    run = bootstrapped(args.requests_large, work, args.repeat)
-    baseline = read_csv_seconds(args.requests_large, work, args.repeat)
+    run = bootstrapped(args.requests_large, args.days, work, args.repeat)
+    baseline = read_csv_seconds(args.requests_large, args.days, work, args.repeat)
     ratio = run.seconds / baseline
     print(f"P7 bootstrap of {run.requests:,} SYNTHETIC NYC requests: {run.seconds:.1f} s wall")
     for phase, seconds in run.phases.items():
@@ -156,8 +177,8 @@ def p7(args: argparse.Namespace, work: Path) -> dict:
 
 def p6(args: argparse.Namespace, work: Path) -> dict:
     """Peak RSS of the bootstrap at --requests-large over --requests-small."""
-    small = bootstrapped(args.requests_small, work, args.repeat)
-    large = bootstrapped(args.requests_large, work, args.repeat)
+    small = bootstrapped(args.requests_small, args.days, work, args.repeat)
+    large = bootstrapped(args.requests_large, args.days, work, args.repeat)
     ratio = large.peak_rss_bytes / small.peak_rss_bytes
     print(
         f"P6 bootstrap peak RSS (process tree): {large.peak_rss_bytes / 2**20:,.0f} MiB at "
@@ -174,7 +195,117 @@ def p6(args: argparse.Namespace, work: Path) -> dict:
     }
 
 
-GOALS: dict[str, Callable[[argparse.Namespace, Path], dict]] = {"p7": p7, "p6": p6}
+# The day after the export's last: the generator's history ends on 1 November 2026.
+REFRESH_DAY = date(2026, 11, 1)
+
+
+def day_feed(requests: int, days: int) -> Path:
+    """SYNTHETIC NYC requests created on REFRESH_DAY, as the portal's API serves them
+    the day after the export: a day's share of `requests` over `days`, keyed after
+    every key of the export (so each is a new request). Generated once per size and
+    kept in data/bench/."""
+    path = BENCH_DATA / f"synthetic_nyc_day_{requests}_{days}d.json"
+    if path.exists():
+        return path
+    BENCH_DATA.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        generated = Path(tmp) / "day.json"
+        end = REFRESH_DAY + timedelta(days=1)
+        generate_nyc(generated, requests=max(1, requests // days), days=1, end=end, seed=312)
+        records = json.loads(generated.read_text())
+        for record in records:
+            record["unique_key"] = str(int(record["unique_key"]) + requests)
+        partial = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        partial.write_text(json.dumps(records))
+        partial.replace(path)
+    meta = {"synthetic": True, "generator": "civic311 synthetic nyc", "seed": 312}
+    meta["day"] = REFRESH_DAY.isoformat()
+    path.with_name(path.name + ".meta.json").write_text(json.dumps(meta) + "\n")
+    return path
+
+
+def dagster_job(run: BootstrapRun, job: str, args: list[str], replay_url: str | None = None) -> float:
+    """`dagster job execute` of `job` on the bootstrapped warehouse and instance, the
+    way a run is launched outside the UI: a process that loads the code location
+    (orchestration.definitions, what workspace.yaml names) and runs the job on the
+    instance. Its wall time, in seconds."""
+    command = [
+        str(CIVIC311.with_name("dagster")),
+        "job",
+        "execute",
+        "-m",
+        "orchestration.definitions",
+        "-j",
+        job,
+        *args,
+    ]
+    started = time.perf_counter()
+    done = subprocess.run(  # noqa: S603 - this environment's dagster
+        command,
+        env=environment(run.warehouse, run.dagster_home, replay_url),
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    )
+    seconds = time.perf_counter() - started
+    if done.returncode != 0:
+        raise SystemExit(f"dagster job execute -j {job} failed ({done.returncode}):\n{done.stderr[-3000:]}")
+    return seconds
+
+
+def last_run_steps(home: Path) -> dict[str, float]:
+    """Seconds per step of the newest run in the instance at `home`, and its whole run."""
+    from dagster import DagsterInstance, RunsFilter
+
+    with DagsterInstance.from_config(str(home)) as instance:
+        (record,) = instance.get_run_records(RunsFilter(), limit=1)
+        steps = {
+            stat.step_key: round(stat.end_time - stat.start_time, 1)
+            for stat in instance.get_run_step_stats(record.dagster_run.run_id)
+            if stat.end_time and stat.start_time
+        }
+        if record.end_time and record.start_time:
+            steps["(run)"] = round(record.end_time - record.start_time, 1)
+    return steps
+
+
+def p4(args: argparse.Namespace, work: Path) -> dict:
+    """A city-day refresh on the --requests-large warehouse against its full rebuild."""
+    from ingestion.registry import load_registry
+    from tooling.replay.process import ReplayProcess
+
+    run = bootstrapped(args.requests_large, args.days, work, args.repeat)
+    offline = [layer.name for layer in load_registry().city("nyc").boundaries if layer.loads_offline]
+    config = work / "boundaries.yaml"
+    config.write_text(
+        json.dumps({"ops": {"geography__boundaries": {"config": {"cities": ["nyc"], "layers": offline}}}})
+    )
+    dagster_job(run, "refresh_boundaries", ["-c", str(config)])
+    rebuild = min(dagster_job(run, "rebuild", []) for _ in range(args.repeat))
+    feed = day_feed(args.requests_large, args.days)
+    tags = json.dumps({"dagster/partition": REFRESH_DAY.isoformat()})
+    with ReplayProcess({"nyc": [feed]}) as replay:
+        day = min(dagster_job(run, "refresh_nyc", ["--tags", tags], replay.url) for _ in range(args.repeat))
+    steps = last_run_steps(run.dagster_home)
+    ratio = day / rebuild
+    print(
+        f"P4 on {run.requests:,} SYNTHETIC NYC requests with {', '.join(offline)}: full rebuild "
+        f"{rebuild:.1f} s; the refresh of {REFRESH_DAY} ({args.requests_large // args.days:,} new requests) "
+        f"{day:.1f} s (goal <= 60 s); ratio {ratio:.3f} (goal <= 0.2)"
+    )
+    for step, seconds in steps.items():
+        print(f"     {step:<24}{seconds:8.1f} s")
+    return {
+        "p4_seconds": round(day, 1),
+        "p4_ratio": round(ratio, 3),
+        "p4_rebuild_seconds": round(rebuild, 1),
+        "p4_requests": run.requests,
+        "p4_day_requests": args.requests_large // args.days,
+        "p4_steps": steps,
+    }
+
+
+GOALS: dict[str, Callable[[argparse.Namespace, Path], dict]] = {"p7": p7, "p6": p6, "p4": p4}
 
 
 def main() -> None:
@@ -182,6 +313,9 @@ def main() -> None:
     parser.add_argument("--requests-small", type=int, default=1_000_000, help="P6's smaller bootstrap")
     parser.add_argument(
         "--requests-large", type=int, default=5_000_000, help="P7's and P6's larger bootstrap"
+    )
+    parser.add_argument(
+        "--days", type=int, default=730, help="the days of history the synthetic export spans"
     )
     parser.add_argument("--repeat", type=int, default=1, help="runs per measurement; the best is kept")
     parser.add_argument("--goals", default=",".join(GOALS), help="which goals to run, comma-separated")
