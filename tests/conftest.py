@@ -13,6 +13,32 @@ import pytest
 from tests.helpers.data import SHARED_DATA
 from tests.helpers.warehouse import instance_folder, wire_warehouse
 
+# Session fixtures whose value lives in one process (an in-process Dagster result): the
+# tests using them share one xdist worker, so the fixture runs once.
+ONE_WORKER_FIXTURES = ("nyc_sample_backfill",)
+
+
+def xdist_group(item: pytest.Item) -> str | None:
+    """The worker group of a test under `--dist loadgroup` (`make test`): the fixture's
+    name for ONE_WORKER_FIXTURES, the module's path for a test using a module- or
+    class-scoped fixture (built once, on one worker, for all the module's tests), else
+    none (any worker)."""
+    for name in ONE_WORKER_FIXTURES:
+        if name in item.fixturenames:
+            return name
+    scopes = {definitions[-1].scope for definitions in item._fixtureinfo.name2fixturedefs.values()}
+    if scopes & {"module", "class", "package"}:
+        return item.nodeid.split("::")[0]
+    return None
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the marks
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        group = xdist_group(item)
+        if group:
+            item.add_marker(pytest.mark.xdist_group(group))
+
 
 def pytest_configure(config):
     if not SHARED_DATA.is_dir():
