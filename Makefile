@@ -30,10 +30,11 @@ dev-postgres: env
 
 # The lint runs first: a lint failure fails `make test` (and CI) too. The tests run in
 # TEST_WORKERS pytest-xdist processes (the machine and CI have 2 cores; 0 runs them in
-# one); --dist loadgroup keeps tests that share a fixture on one worker (tests/conftest.py).
+# one); --dist loadfile keeps each file, and the files sharing the NYC backfill, on one
+# worker (tests/conftest.py).
 TEST_WORKERS ?= 2
 test: env lint
-	pytest -n $(TEST_WORKERS) --dist loadgroup
+	pytest -n $(TEST_WORKERS) --dist loadfile
 
 # ruff, the import contracts (the runtime never imports tooling/), and sqlfluff over
 # the dbt models (`python -m tooling.sql_lint --fix PATH` fixes one file: review the diff,
