@@ -1,8 +1,8 @@
 """Fixtures over the real samples: the raw loads, the dbt builds and the NYC sample's
 Dagster backfill are slow enough to do once per session. The sample warehouses are
 built once per run and shared by the xdist workers (tests.helpers.once); the
-backfill hands tests its in-process Dagster result, so its tests share one worker
-(the xdist group that tests/conftest.py gives them)."""
+backfill hands tests its in-process Dagster result, so the files using it share one
+worker (tests/conftest.py schedules them)."""
 
 from __future__ import annotations
 
