@@ -28,9 +28,13 @@ dev: env $(DAGSTER_HOME)/dagster.yaml
 dev-postgres: env
 	civic311 dev --postgres
 
-# The lint runs first: a lint failure fails `make test` (and CI) too.
+# The lint runs first: a lint failure fails `make test` (and CI) too. The tests run in
+# TEST_WORKERS pytest-xdist processes (the machine and CI have 2 cores; 0 runs them in
+# one); --dist loadfile keeps each file, and the files sharing the NYC backfill, on one
+# worker (tests/conftest.py).
+TEST_WORKERS ?= 2
 test: env lint
-	pytest
+	pytest -n $(TEST_WORKERS) --dist loadfile
 
 # ruff, the import contracts (the runtime never imports tooling/), and sqlfluff over
 # the dbt models (`python -m tooling.sql_lint --fix PATH` fixes one file: review the diff,

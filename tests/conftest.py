@@ -4,6 +4,7 @@ repository); HTTP goes through the project's own replay server."""
 
 from __future__ import annotations
 
+import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,6 +13,41 @@ import pytest
 
 from tests.helpers.data import SHARED_DATA
 from tests.helpers.warehouse import instance_folder, wire_warehouse
+
+# Session fixtures whose value lives in one process (an in-process Dagster result): the
+# test files that use one run on one xdist worker, so the fixture runs once.
+ONE_WORKER_FIXTURES = ("nyc_sample_backfill",)
+
+
+def one_worker_groups(tests: Path) -> dict[str, str]:
+    """Test file (node id) -> the ONE_WORKER_FIXTURES name it uses, read from the files'
+    text: the xdist controller schedules by node id and collects no tests itself."""
+    groups = {}
+    for path in sorted(tests.rglob("test_*.py")):
+        text = path.read_text()
+        for name in ONE_WORKER_FIXTURES:
+            if re.search(rf"\b{name}\b", text):
+                groups[path.relative_to(tests.parent).as_posix()] = name
+    return groups
+
+
+def pytest_xdist_make_scheduler(config, log):
+    """`--dist loadfile` (`make test`): each test file on one worker, so a module-scoped
+    fixture is built once, and the files in `one_worker_groups` together on one worker.
+    (pytest-xdist 3.8's `loadgroup` cannot rename pytest 9's node ids, so its
+    `xdist_group` marks group nothing.)"""
+    if config.getvalue("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadFileScheduling
+
+    groups = one_worker_groups(Path(__file__).parent)
+
+    class SharedFixtureScheduling(LoadFileScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            test_file = super()._split_scope(nodeid)
+            return groups.get(test_file, test_file)
+
+    return SharedFixtureScheduling(config, log)
 
 
 def pytest_configure(config):

@@ -198,7 +198,7 @@ def test_malformed_csv_lines_are_collected_for_quarantine(registry, tmp_path):
     [
         ("missing.csv", None, "does not exist", "check the path"),
         ("export.parquet", b"PAR1\x00\x00", "is a binary file", "export the data as CSV"),
-        ("export.csv", gzip.compress(b"Unique Key\n1\n"), "is compressed", "unpack it"),
+        ("export.csv", gzip.compress(b"Unique Key\n1\n", mtime=0), "is compressed", "unpack it"),
         ("export.xlsx", b"Unique Key\n1\n", "neither a CSV nor a JSON export", "give a .csv or .json"),
         ("export.json", b"Unique Key\n1\n", "not a JSON array or JSON Lines", "export the dataset as JSON"),
         ("export.csv", b"", "is empty", "re-download the export"),
