@@ -4,10 +4,8 @@ SIGINT (as background jobs do)."""
 
 from __future__ import annotations
 
-import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -17,32 +15,9 @@ from pathlib import Path
 import pytest
 
 from tests.helpers.data import REPO
+from tests.helpers.webserver import free_port, wait_for_code_location
 
 pytestmark = pytest.mark.integration
-
-
-# The UI's own question: is the code location loaded, or what error did loading it raise?
-LOCATION_QUERY = """{ workspaceOrError { ... on Workspace { locationEntries { name loadStatus
-  locationOrLoadError { __typename ... on PythonError { message }
-    ... on RepositoryLocation { repositories { jobs { name } } } } } } } }"""
-
-
-def code_location(port: int) -> dict:
-    """The workspace's one location entry, as the UI at `port` reports it."""
-    request = urllib.request.Request(  # noqa: S310 - loopback
-        f"http://127.0.0.1:{port}/graphql",
-        data=json.dumps({"query": LOCATION_QUERY}).encode(),
-        headers={"Content-Type": "application/json"},
-    )
-    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
-        [entry] = json.load(response)["data"]["workspaceOrError"]["locationEntries"]
-    return entry
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def live_in_session(sid: int) -> list[str]:
@@ -71,18 +46,10 @@ def test_dev_serves_on_loopback_and_stops_on_sigterm(tmp_path, warehouse, dbt_ma
         start_new_session=True,
     )
     try:
-        deadline = time.monotonic() + 180
-        info = None
-        while time.monotonic() < deadline and proc.poll() is None:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/server_info", timeout=2) as r:  # noqa: S310
-                    info = r.read()
-                break
-            except OSError:
-                time.sleep(1)
+        entry = wait_for_code_location(port, proc, timeout=180)
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/server_info", timeout=2) as r:  # noqa: S310
+            info = r.read()
         assert info and b"dagster_webserver_version" in info, "the UI did not come up"
-        while (entry := code_location(port))["loadStatus"] == "LOADING" and time.monotonic() < deadline:
-            time.sleep(1)
         loaded = entry["locationOrLoadError"]
         assert entry["name"] == "civic311" and loaded["__typename"] == "RepositoryLocation", loaded
         jobs = {job["name"] for repository in loaded["repositories"] for job in repository["jobs"]}
