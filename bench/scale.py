@@ -2,7 +2,7 @@
 after it, on SYNTHETIC NYC data.
 
     .venv/bin/python -m bench.scale [--requests-small 1000000] [--requests-large 5000000]
-                                    [--days 730] [--repeat 1] [--goals p7,p6,p4]
+                                    [--days 730] [--repeat 1] [--goals p7,p6,p4] [--keep DIR]
 
 P7  `civic311 bootstrap --city nyc --from-file <export>` of a synthetic NYC portal CSV
     export of --requests-large rows (bench/ingest.py's generator, kept in data/bench/),
@@ -26,12 +26,15 @@ The export's requests are created over the --days before 1 November 2026.
 Times are the best of --repeat runs; the peak RSS the highest. Run from the repository
 root. Ends with one JSON line holding every figure (`p7_ratio`, `p6_rss_ratio`, ...).
 A goal is one function `(args, work) -> dict` of JSON keys listed in GOALS; the
-bootstrapped warehouses stay in `work` until the end, for goals that start from one.
+bootstrapped warehouses stay in `work` until the end, for goals that start from one;
+with --keep DIR they stay in DIR afterwards, to profile (the dbt steps' run_results.json
+are under dbt_project/target/).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import json
 import os
@@ -319,11 +322,22 @@ def main() -> None:
     )
     parser.add_argument("--repeat", type=int, default=1, help="runs per measurement; the best is kept")
     parser.add_argument("--goals", default=",".join(GOALS), help="which goals to run, comma-separated")
+    parser.add_argument(
+        "--keep",
+        type=Path,
+        metavar="DIR",
+        help="work in DIR (which must not exist) and keep it: the warehouses and instances, to profile",
+    )
     args = parser.parse_args()
     report: dict = {"data": "SYNTHETIC NYC", "cpus": os.cpu_count(), "load_average_before": os.getloadavg()}
-    with tempfile.TemporaryDirectory(prefix="civic311-scale-") as tmp:
+    with contextlib.ExitStack() as stack:
+        if args.keep:
+            args.keep.mkdir(parents=True)
+            work = args.keep
+        else:
+            work = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="civic311-scale-")))
         for name in args.goals.split(","):
-            report |= GOALS[name](args, Path(tmp))
+            report |= GOALS[name](args, work)
     report["load_average_after"] = os.getloadavg()
     print(
         "Machine load (1, 5, 15 min) before and after:",

@@ -51,6 +51,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 
 import duckdb
@@ -62,7 +63,7 @@ from ingestion.geography.boundaries import PIECE_VERTICES, load_layer, write_lay
 from ingestion.geography.layers import read_layer, subdivide
 from ingestion.geography.spatial import configure
 from ingestion.registry import load_registry
-from orchestration.resources import DBT_PROJECT_DIR, dbt_vars
+from orchestration.resources import DBT_PROJECT_DIR, dbt_vars, window_env
 
 SEED = 311
 INSIDE_SHARE = 0.9
@@ -292,8 +293,8 @@ MODEL = "int_request_areas"
 # the moved-layer case runs a window no request falls in, as a boundary reload does.
 MODEL_DAYS = 28
 MODEL_FIRST_DAY = "2026-10-01"
-WINDOW = {"min_date": "2026-10-28", "max_date": "2026-10-29"}
-EMPTY_WINDOW = {"min_date": "2031-01-01", "max_date": "2031-01-02"}
+WINDOW = (date(2026, 10, 28), date(2026, 10, 29))
+EMPTY_WINDOW = (date(2031, 1, 1), date(2031, 1, 2))
 # Join operators that test pairs rather than look keys up: on the model's keys they are quadratic.
 PAIRWISE_JOINS = ("NESTED_LOOP_JOIN", "BLOCKWISE_NL_JOIN", "PIECEWISE_MERGE_JOIN", "CROSS_PRODUCT")
 
@@ -326,15 +327,21 @@ def model_warehouse(directory: Path) -> Path:
     return warehouse
 
 
-def compile_model(warehouse: Path, work_dir: Path, **window: str) -> str:
-    """The model's SELECT from `dbt compile` on `warehouse`, with the registry and `window`
-    as vars: the incremental form once the warehouse holds the model's table."""
+def compile_model(warehouse: Path, work_dir: Path, *window: date) -> str:
+    """The model's SELECT from `dbt compile` on `warehouse`, with the registry as vars and
+    `window` (first day, day after the last) as the run window Dagster gives dbt: the
+    incremental form once the warehouse holds the model's table."""
     dbt = Path(sys.executable).with_name("dbt")
     done = subprocess.run(
-        [str(dbt), "compile", "--select", MODEL, "--vars", dbt_vars(**window)]
+        [str(dbt), "compile", "--select", MODEL, "--vars", dbt_vars()]
         + ["--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR)]
         + ["--target-path", str(work_dir / "target"), "--log-path", str(work_dir / "logs")],
-        env={**os.environ, "CIVIC311_WAREHOUSE": str(warehouse), "DBT_SEND_ANONYMOUS_USAGE_STATS": "False"},
+        env={
+            **os.environ,
+            **window_env(*window),
+            "CIVIC311_WAREHOUSE": str(warehouse),
+            "DBT_SEND_ANONYMOUS_USAGE_STATS": "False",
+        },
         capture_output=True,
         text=True,
         check=False,
@@ -351,8 +358,8 @@ def model_sql(warehouse: Path, work_dir: Path) -> ModelSql:
         con.execute(f"create table intermediate.{MODEL} as {first_build}")
     return ModelSql(
         first_build,
-        window=compile_model(warehouse, work_dir, **WINDOW),
-        moved_layer=compile_model(warehouse, work_dir, **EMPTY_WINDOW),
+        window=compile_model(warehouse, work_dir, *WINDOW),
+        moved_layer=compile_model(warehouse, work_dir, *EMPTY_WINDOW),
     )
 
 
@@ -581,7 +588,7 @@ def main() -> None:
             "requests": f"the points as NYC int_service_requests rows, updated over {MODEL_DAYS} days",
             "cases": {
                 "first_build": "every request in modzcta, zip and h3",
-                "window": f"an incremental run, window {WINDOW['min_date']} (4 of the {MODEL_DAYS} days "
+                "window": f"an incremental run, window {WINDOW[0]} (4 of the {MODEL_DAYS} days "
                 "with the lookback), in every layer",
                 "moved_layer": "an incremental run with modzcta's version moved and no request in the window",
             },

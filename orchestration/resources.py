@@ -12,6 +12,7 @@ import os
 import shutil
 import sys
 from collections.abc import Callable
+from datetime import date
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -75,6 +76,23 @@ DBT_PROJECT_DIR = Path(__file__).resolve().parent.parent / "dbt_project"
 _SCRIPTS = str(Path(sys.executable).parent)
 if shutil.which("dbt", path=_SCRIPTS) and _SCRIPTS not in os.environ.get("PATH", "").split(os.pathsep):
     os.environ["PATH"] = _SCRIPTS + os.pathsep + os.environ.get("PATH", "")
+
+
+# The run window reaches dbt as environment variables, read only when dbt executes
+# (dbt_project/macros/incremental.sql): a new `--vars` each run would make dbt parse
+# the whole project again. [first day, day after the last), as YYYY-MM-DD.
+WINDOW_ENV = ("CIVIC311_MIN_DATE", "CIVIC311_MAX_DATE")
+
+
+def window_env(first: date | None = None, end: date | None = None) -> dict[str, str]:
+    """The environment that gives dbt the window [first, end): both names of
+    WINDOW_ENV set, or, with no window, both empty, so dbt computes everything
+    whatever the calling shell had set."""
+    if (first is None) != (end is None):
+        raise ValueError(f"a dbt window needs both ends, got first={first}, end={end}")
+    if first is None or end is None:
+        return dict.fromkeys(WINDOW_ENV, "")
+    return dict(zip(WINDOW_ENV, (first.isoformat(), end.isoformat()), strict=True))
 
 
 def dbt_vars(**extra: object) -> str:

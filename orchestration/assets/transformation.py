@@ -4,7 +4,8 @@ marts, in two steps. The raw tables are Dagster's, not dbt sources: the translat
 draws each city's raw tables (`raw/<city>/service_requests`, ...) into its staging
 model and the quarantine, so a failed blocking check on a city's raw partition
 keeps every model built on it from running. Every dbt call passes the registry as
-dbt vars (orchestration.resources.dbt_vars).
+dbt vars (orchestration.resources.dbt_vars), and the run's window as environment
+variables (orchestration.resources.window_env).
 """
 
 import os
@@ -27,6 +28,7 @@ from orchestration.resources import (
     dbt_vars,
     holds_warehouse,
     prepared_dbt_manifest,
+    window_env,
 )
 
 # Seeds and snapshots sit at the top of their folders, so their layer is named here.
@@ -79,36 +81,39 @@ class CivicDbtTranslator(DagsterDbtTranslator):
         return layer(dbt_resource_props)
 
 
-def partition_window_vars(context: AssetExecutionContext) -> dict[str, str]:
-    """The run's raw partitions as the dbt window vars: [first day, day after the last).
-    The models are not partitioned; the run's tags carry its days, whether it is one
-    partition (the schedule, the UI) or a range (a backfill run), and an asset
+def partition_window_env(context: AssetExecutionContext) -> dict[str, str]:
+    """The run's raw partitions as dbt's window (WINDOW_ENV): [first day, day after the
+    last). The models are not partitioned; the run's tags carry its days, whether it is
+    one partition (the schedule, the UI) or a range (a backfill run), and an asset
     backfill's own run of the models gets the backfill's days. Incremental models
-    rewrite what changed in the window (with their lookback); any other run passes
-    nothing, and dbt then computes everything."""
+    rewrite what changed in the window (with their lookback); any other run gives no
+    window, and dbt then computes everything."""
     window = window_of_run(context)
     if window is None:
-        return {}
-    return {"min_date": window.start.date().isoformat(), "max_date": window.end.date().isoformat()}
-
-
-RawTables = tuple[tuple[str, tuple[str, ...]], ...]
+        return window_env()
+    return window_env(window.start.date(), window.end.date())
 
 
 @contextmanager
-def resolved_warehouse() -> Iterator[None]:
-    """CIVIC311_WAREHOUSE as the absolute path civic311 resolved from its own working
-    folder, while dbt runs: dbt runs in dbt_project/, where a relative or default path
-    would name another file than the one the raw load wrote."""
-    before = os.environ.get(WAREHOUSE_ENV)
-    os.environ[WAREHOUSE_ENV] = str(warehouse_path())
+def dbt_environment(window: Mapping[str, str]) -> Iterator[None]:
+    """While dbt runs: CIVIC311_WAREHOUSE as the absolute path civic311 resolved from its
+    own working folder (dbt runs in dbt_project/, where a relative or default path would
+    name another file than the one the raw load wrote), and the run's `window`
+    (partition_window_env). dagster-dbt hands dbt a copy of this process's environment."""
+    settings = {WAREHOUSE_ENV: str(warehouse_path()), **window}
+    before = {name: os.environ.get(name) for name in settings}
+    os.environ.update(settings)
     try:
         yield
     finally:
-        if before is None:
-            os.environ.pop(WAREHOUSE_ENV, None)
-        else:
-            os.environ[WAREHOUSE_ENV] = before
+        for name, value in before.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+RawTables = tuple[tuple[str, tuple[str, ...]], ...]
 
 
 def raw_tables_by_city(registry: Registry | None = None) -> RawTables:
@@ -134,8 +139,11 @@ def build_dbt_assets(
     @redacted
     @holds_warehouse()
     def _models(context: AssetExecutionContext, dbt: DbtCliResource):
-        args = ["build", "--vars", dbt_vars(**partition_window_vars(context))]
-        with resolved_warehouse():
+        # dbt's unit tests check the models' SQL on fixed rows, never the warehouse's
+        # data: the test suite runs every one of them (tests/integration/conftest.py),
+        # and a refresh would only pay for them again (about 10 s a run).
+        args = ["build", "--exclude-resource-type", "unit_test", "--vars", dbt_vars()]
+        with dbt_environment(partition_window_env(context)):
             yield from dbt.cli(args, context=context).stream()
 
     return _models

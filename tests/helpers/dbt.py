@@ -6,22 +6,38 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from datetime import date
 from pathlib import Path
 
 from tests.helpers.data import REPO
 
 
 def dbt(
-    warehouse: Path, work_dir: Path, *args: str, project: Path = REPO / "dbt_project"
+    warehouse: Path,
+    work_dir: Path,
+    *args: str,
+    project: Path = REPO / "dbt_project",
+    window: tuple[str, str] | None = None,
+    environment: dict[str, str] | None = None,
 ) -> subprocess.CompletedProcess:
     """`dbt <args>` on `warehouse` and `project`, with its own target and log dirs under
     `work_dir`, so it never touches the manifest Dagster reads. The active registry
-    (CIVIC311_CITIES) is passed as dbt vars, as civic311 passes it, unless `args` has `--vars`."""
-    from orchestration.resources import dbt_vars
+    (CIVIC311_CITIES) is passed as dbt vars, as civic311 passes it, unless `args` has `--vars`;
+    `window` (first day, day after the last, YYYY-MM-DD) is the run window, as Dagster
+    passes it (orchestration.resources.window_env); without it dbt has none.
+    `environment` is set last, over all of these."""
+    from orchestration.resources import dbt_vars, window_env
 
     if "--vars" not in args:
         args = (*args, "--vars", dbt_vars())
-    env = {**os.environ, "CIVIC311_WAREHOUSE": str(warehouse), "DBT_SEND_ANONYMOUS_USAGE_STATS": "False"}
+    days = tuple(date.fromisoformat(day) for day in window) if window else ()
+    env = {
+        **os.environ,
+        **window_env(*days),
+        "CIVIC311_WAREHOUSE": str(warehouse),
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": "False",
+        **(environment or {}),
+    }
     return subprocess.run(  # noqa: S603 - fixed argv
         [
             str(Path(sys.executable).with_name("dbt")),
@@ -47,6 +63,7 @@ def run_dbt(
     select: str,
     work_dir: Path,
     dbt_vars: dict | None = None,
+    window: tuple[str, str] | None = None,
     full_refresh: bool = False,
     exclude: str | None = None,
     unit_tests: bool = False,
@@ -54,7 +71,7 @@ def run_dbt(
     """`dbt build --select <select>` into `warehouse`. Hands back the outcome, for builds
     that must fail; `dbt_build` is the one that must succeed. dbt's unit tests read
     fixed rows, never the warehouse's, so they run only with `unit_tests` (samples_built
-    runs every one of them once a session)."""
+    runs every one of them once a session). `window` is the run window (see `dbt`)."""
     from orchestration.resources import dbt_vars as registry_dbt_vars
 
     excluded = [*([exclude] if exclude else []), *([] if unit_tests else ["resource_type:unit_test"])]
@@ -72,6 +89,7 @@ def run_dbt(
         registry_dbt_vars(**(dbt_vars or {})),
         *(["--full-refresh"] if full_refresh else []),
         *(["--exclude", " ".join(excluded)] if excluded else []),
+        window=window,
     )
 
 

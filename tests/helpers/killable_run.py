@@ -91,12 +91,12 @@ def _install(kill_at: str) -> None:
 def _pin_as_of(as_of: str) -> None:
     from orchestration.assets import transformation
 
-    window_vars = transformation.partition_window_vars
+    registry_vars = transformation.dbt_vars
 
-    def pinned(context):
-        return {**window_vars(context), "as_of": as_of}
+    def pinned(**extra):
+        return registry_vars(**extra, as_of=as_of)
 
-    transformation.partition_window_vars = pinned
+    transformation.dbt_vars = pinned
 
 
 def main(argv: list[str]) -> int:

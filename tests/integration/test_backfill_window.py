@@ -14,7 +14,7 @@ from dagster import AssetKey, DagsterInstance, Definitions, MaterializeResult, a
 from dagster._core.execution.backfill import PartitionBackfill
 from dagster._core.storage.tags import BACKFILL_ID_TAG
 
-from orchestration.assets.transformation import partition_window_vars
+from orchestration.assets.transformation import partition_window_env
 from orchestration.partitions import RAW_BACKFILL_POLICY, daily_partitions
 
 pytestmark = pytest.mark.integration
@@ -31,8 +31,8 @@ def raw_stand_in() -> None:
 
 @asset(key=MODEL, deps=[RAW])
 def model_window(context) -> MaterializeResult:
-    """Reports the dbt window vars the dbt steps would pass."""
-    return MaterializeResult(metadata=partition_window_vars(context))
+    """Reports the dbt window the dbt steps would pass."""
+    return MaterializeResult(metadata=partition_window_env(context))
 
 
 DEFS = Definitions(assets=[raw_stand_in, model_window])
@@ -68,10 +68,10 @@ def test_the_models_run_of_a_backfill_works_on_the_backfills_days():
     instance.add_backfill(backfill)
 
     in_backfill = run(instance, [MODEL], tags={BACKFILL_ID_TAG: "year2026"})
-    assert window(in_backfill) == {"min_date": "2025-12-20", "max_date": "2026-02-12"}
+    assert window(in_backfill) == {"CIVIC311_MIN_DATE": "2025-12-20", "CIVIC311_MAX_DATE": "2026-02-12"}
 
     on_its_own = run(instance, [MODEL])
-    assert window(on_its_own) == {}
+    assert window(on_its_own) == {"CIVIC311_MIN_DATE": "", "CIVIC311_MAX_DATE": ""}
 
     one_day = run(instance, [RAW, MODEL], partition_key="2026-02-11")
-    assert window(one_day) == {"min_date": "2026-02-11", "max_date": "2026-02-12"}
+    assert window(one_day) == {"CIVIC311_MIN_DATE": "2026-02-11", "CIVIC311_MAX_DATE": "2026-02-12"}

@@ -175,8 +175,7 @@ def test_a_reassignment_reaches_the_handoff_marts(marts, tmp_path):
             "update raw_chicago.service_requests set owner_department = 'Aviation', "
             "source_updated_at = timestamptz '2024-03-13 15:00:00+00' where source_id = 'SR24-00000001'"
         )
-    window = {"min_date": "2024-03-13", "max_date": "2024-03-14", "as_of": AS_OF}
-    dbt_build(warehouse, SELECT, tmp_path, dbt_vars=window)
+    dbt_build(warehouse, SELECT, tmp_path, window=("2024-03-13", "2024-03-14"), dbt_vars={"as_of": AS_OF})
 
     # created 2024-03-10 07:30 UTC, handed off 2024-03-13 15:00 UTC: 79.5 hours with Transportation
     assert query(warehouse, "select * from marts.mart_department_handoffs") == [

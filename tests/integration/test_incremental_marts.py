@@ -115,7 +115,8 @@ def test_window_by_window_equals_a_full_refresh(tmp_path, monkeypatch):
                 warehouse,
                 "civic311",
                 tmp_path / "incremental",
-                dbt_vars={"min_date": start.isoformat(), "max_date": end.isoformat(), "as_of": as_of(end)},
+                window=(start.isoformat(), end.isoformat()),
+                dbt_vars={"as_of": as_of(end)},
             )
 
     with duckdb.connect(str(warehouse), read_only=True) as con:
@@ -172,13 +173,13 @@ def test_a_window_rewrites_only_what_changed_in_it(tmp_path, monkeypatch):
     with duckdb.connect(str(warehouse)) as con:
         con.execute("update marts.fct_service_requests set channel = 'marker'")
     # One daily partition, without lookback: the 19 requests last updated on 21 November.
-    window = {
-        "min_date": "2012-11-21",
-        "max_date": "2012-11-22",
-        "lookback_days": 0,
-        "as_of": LATER,
-    }
-    dbt_build(warehouse, select, tmp_path / "window", dbt_vars=window)
+    dbt_build(
+        warehouse,
+        select,
+        tmp_path / "window",
+        window=("2012-11-21", "2012-11-22"),
+        dbt_vars={"lookback_days": 0, "as_of": LATER},
+    )
     with duckdb.connect(str(warehouse), read_only=True) as con:
         rewritten = dict(
             con.execute(

