@@ -113,15 +113,33 @@
 
     ),
 
+    -- the tail once per distinct (requests, rate): a few thousand pairs, where
+    -- the rows are millions and each tail sums dozens of terms
+    spike_tails as (
+
+        select
+            requests,
+            poisson_lambda,
+            {{ poisson_upper_tail('requests', 'poisson_lambda') }} as poisson_p
+
+        from (
+            select distinct requests, poisson_lambda
+            from spike_rated
+            where has_full_baseline
+        ) as pairs
+
+    ),
+
     spike_scored as (
 
         select
-            *,
-            case
-                when has_full_baseline then {{ poisson_upper_tail('requests', 'poisson_lambda') }}
-            end as poisson_p
+            spike_rated.*,
+            case when spike_rated.has_full_baseline then spike_tails.poisson_p end as poisson_p
 
         from spike_rated
+        left join spike_tails
+            on spike_rated.requests = spike_tails.requests
+                and spike_rated.poisson_lambda = spike_tails.poisson_lambda
 
     )
 
