@@ -9,17 +9,31 @@
       - an empty relation with just the metadata columns when none exists yet,
         so a city that has never loaded still builds (and unions) as zero rows.
     The raw tables are no dbt sources: Dagster owns them (raw/<city>/<table>), and
-    its translator draws their lineage to staging (orchestration/assets/transformation.py). -#}
-{% macro raw_source(city_id, tables) %}
+    its translator draws their lineage to staging (orchestration/assets/transformation.py).
+
+    `keys`, when given, names a relation (a CTE or a subquery) with city_id and
+    source_id: only those ids are read, before the newest version is picked, so
+    each id gets the version it would get from the whole table; reading a few ids
+    this way skips sorting every raw row. -#}
+{% macro raw_source(city_id, tables, keys=none) %}
     {%- set found = [] -%}
+    {%- set tables_found = [] -%}
     {%- for table in tables -%}
         {%- set relation = raw_relation(city_id, table) -%}
         {%- if execute and load_relation(relation) is not none -%}
-            {%- do found.append(relation) -%}
+            {%- do tables_found.append(relation) -%}
+            {%- if keys is none -%}
+                {%- do found.append(relation) -%}
+            {%- else -%}
+                {%- do found.append(
+                    '(select * from ' ~ relation ~ ' as raw_rows semi join ' ~ keys ~ ' as raw_keys'
+                    ~ ' on raw_rows.city_id = raw_keys.city_id and raw_rows.source_id = raw_keys.source_id)'
+                ) -%}
+            {%- endif -%}
         {%- endif -%}
     {%- endfor -%}
     {%- set columns = [] -%}
-    {%- for relation in found -%}
+    {%- for relation in tables_found -%}
         {%- for column in adapter.get_columns_in_relation(relation) -%}
             {%- if column.name | lower not in columns -%}
                 {%- do columns.append(column.name | lower) -%}

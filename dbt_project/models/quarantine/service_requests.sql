@@ -15,7 +15,6 @@ with
 
 {% for city in city_feeds() %}
 {%- set rejected = raw_source(city.id, ['rejected_service_requests']) %}
-{%- set raw = raw_source(city.id, city.raw_tables) %}
 
 {{ city.id }}_rejected as (
 
@@ -31,27 +30,36 @@ with
 
 ),
 
+{% for rule in hard_rules() %}
+{{ city.id }}_breaks_{{ rule.rule }} as (
+
+    select
+        city_id,
+        request_id as source_id
+    from {{ ref('stg_' ~ city.id ~ '__service_requests') }}
+    where coalesce({{ rule.breaks }}, false)
+
+),
+{% endfor %}
+
 {{ city.id }}_breaking as (
 
     {% for rule in hard_rules() %}
+    {#- the raw rows of the requests breaking the rule only: the raw feed's
+        newest version is picked among those ids, not among every raw row -#}
+    {%- set raw = raw_source(city.id, city.raw_tables, keys=city.id ~ '_breaks_' ~ rule.rule) %}
     select
         staged.city_id,
-        staged.request_id as source_id,
+        staged.source_id,
         'canonical' as stage,
         '{{ rule.rule }}' as rule,
         -- raw_row here is the whole joined row, not a column
         cast(to_json(raw_row) as varchar) as payload,  -- noqa: RF02
         {{ raw_field(raw, '_dlt_load_id') }} as load_id,
         raw_row._loaded_at as quarantined_at
-    from (
-        select
-            city_id,
-            request_id
-        from {{ ref('stg_' ~ city.id ~ '__service_requests') }}
-        where coalesce({{ rule.breaks }}, false)
-    ) as staged
+    from {{ city.id }}_breaks_{{ rule.rule }} as staged
     inner join {{ raw.relation }} as raw_row
-        on staged.city_id = raw_row.city_id and staged.request_id = raw_row.source_id
+        on staged.city_id = raw_row.city_id and staged.source_id = raw_row.source_id
     {% if not loop.last %}union all{% endif %}
     {% endfor %}
 
