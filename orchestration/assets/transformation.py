@@ -8,10 +8,13 @@ dbt vars (orchestration.resources.dbt_vars), and the run's window as environment
 variables (orchestration.resources.window_env).
 """
 
+import filecmp
 import os
+import shutil
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 from dagster import AssetDep, AssetExecutionContext, AssetKey, AssetsDefinition, AssetSpec
@@ -113,6 +116,29 @@ def dbt_environment(window: Mapping[str, str]) -> Iterator[None]:
                 os.environ[name] = value
 
 
+PARTIAL_PARSE = "partial_parse.msgpack"
+
+
+def keep_parse(step_target: Path) -> None:
+    """Keep the parse a dbt step ended with as the one the next step starts from.
+
+    dagster-dbt starts each dbt call from the project's saved parse
+    (target/partial_parse.msgpack, written by `civic311 prepare`). dbt throws a
+    saved parse away when the connection settings differ, and they hold the
+    warehouse's path, which a run resolves to an absolute path the prepare did not
+    see; each dbt step then parsed the whole project again (about 10 s). A step's
+    own parse matches the runs that follow, so it replaces the saved one. dbt
+    checks every saved parse against the project's files and settings before using
+    it, so an unsuitable one only costs a parse, never a wrong build."""
+    produced = step_target / PARTIAL_PARSE
+    kept = dbt_project.project_dir / dbt_project.target_path / PARTIAL_PARSE
+    if not produced.is_file() or (kept.is_file() and filecmp.cmp(produced, kept, shallow=False)):
+        return
+    partial = kept.with_name(f".{PARTIAL_PARSE}.{os.getpid()}.tmp")
+    shutil.copyfile(produced, partial)
+    os.replace(partial, kept)
+
+
 RawTables = tuple[tuple[str, tuple[str, ...]], ...]
 
 
@@ -144,7 +170,9 @@ def build_dbt_assets(
         # and a refresh would only pay for them again (about 10 s a run).
         args = ["build", "--exclude-resource-type", "unit_test", "--vars", dbt_vars()]
         with dbt_environment(partition_window_env(context)):
-            yield from dbt.cli(args, context=context).stream()
+            invocation = dbt.cli(args, context=context)
+            yield from invocation.stream()
+        keep_parse(invocation.target_path)
 
     return _models
 

@@ -13,6 +13,7 @@ from dagster import DagsterInstance, build_schedule_context
 
 from ingestion.registry import load_registry
 from orchestration.definitions import build_definitions
+from orchestration.resources import DBT_PROJECT_DIR
 from orchestration.schedules import daily_refresh_schedule
 from tests.helpers.nyc_sample import serve_nyc_sample
 from tests.helpers.registry import write_registry
@@ -73,3 +74,8 @@ def test_a_scheduled_day_rewrites_only_its_window(nyc_sample_backfill, tmp_path,
     assert {f"7{number:08d}" for number in range(NEW_REQUESTS)} <= rewritten
     assert rewritten == in_window
     assert len(rewritten) < len(after)
+
+    # The run's second dbt step starts from the parse its first one ended with: dbt
+    # parses the project at most once a run, not once a step (keep_parse).
+    (marts_log,) = (DBT_PROJECT_DIR / "target").glob(f"civic311_dbt_marts-{result.run_id[:7]}-*/dbt.log")
+    assert "Unable to do partial parsing" not in marts_log.read_text()
