@@ -535,10 +535,12 @@ def run_figures(instance, record) -> BackfillRunFigures:
 
 
 def error_messages(error) -> str:
-    """An error's message and its causes' (a SerializableErrorInfo), without the stacks."""
+    """An error's message and its causes' (a SerializableErrorInfo), without the stacks;
+    a long one by its start and its end (dbt's errors come last, after its command)."""
     messages = []
     while error is not None:
-        messages.append(error.message.strip()[:1500])
+        text = error.message.strip()
+        messages.append(text if len(text) <= 1500 else f"{text[:200]} [...] {text[-1300:]}")
         error = error.cause
     return "\n    caused by ".join(messages)
 
