@@ -491,10 +491,6 @@ class BackfillRunFigures:
     dbt_invocations: int = 0
     check_results: int = 0
 
-    @property
-    def work(self) -> float:
-        return self.dlt + self.dbt + self.checks
-
 
 def run_figures(instance, record) -> BackfillRunFigures:
     """What a finished run of the backfill spent, from the instance's event log: its
