@@ -1,8 +1,9 @@
-"""Scale benchmark (issue 18): the history bootstrap at two sizes and a day's refresh
-after it, on SYNTHETIC NYC data.
+"""Scale benchmark (issue 18): the history bootstrap at two sizes, a day's refresh
+after it, and a year's backfill from the UI, on SYNTHETIC NYC data.
 
     .venv/bin/python -m bench.scale [--requests-small 1000000] [--requests-large 5000000]
-                                    [--days 730] [--repeat 1] [--goals p7,p6,p4] [--keep DIR]
+                                    [--days 730] [--p8-requests 1000000] [--p8-per-run N]
+                                    [--repeat 1] [--goals p7,p6,p4,p8] [--keep DIR]
 
 P7  `civic311 bootstrap --city nyc --from-file <export>` of a synthetic NYC portal CSV
     export of --requests-large rows (bench/ingest.py's generator, kept in data/bench/),
@@ -20,15 +21,30 @@ P4  on the --requests-large warehouse, with NYC's offline boundary layers loaded
     city): raw load through the replay (in its own process), both dbt steps, every
     check, the publish. The day's feed is a day's share of the history, all new
     requests. Prints both walls and the ratio (goals: at most 60 s, at most 0.2x).
+P8  a backfill of 365 days started the way a user starts one: a SYNTHETIC NYC feed of
+    --p8-requests requests created over the 365 days before 1 November 2026 (kept in
+    data/bench/), served by the replay in its own process; a fresh warehouse with NYC's
+    offline boundary layers; a throwaway PostgreSQL cluster for the instance; `civic311
+    dev --postgres` (webserver and daemon); then the UI's `launchPartitionBackfill` of
+    refresh_nyc's assets (NYC's raw asset, every dbt model, the publish; their checks
+    come with them) over the 365 days, awaited until the daemon marks it done. Wall is
+    from the mutation to the backfill's end. Work is what the instance's event log
+    records: each raw load's dlt pipeline (`load_seconds`), each check's evaluation
+    (`seconds`), and each dbt command's own time (its dbt.log under
+    dbt_project/target/<step>-<run>-<uuid>/; dbt's interpreter start is not in it).
+    Prints every run (raw days or models) with its wall, step and work times, and
+    Dagster's share, 1 - work / wall (the goal: at most 20%). --p8-per-run sets the
+    days per raw run (CIVIC311_RAW_PARTITIONS_PER_RUN).
 
 The export's requests are created over the --days before 1 November 2026.
 
-Times are the best of --repeat runs; the peak RSS the highest. Run from the repository
-root. Ends with one JSON line holding every figure (`p7_ratio`, `p6_rss_ratio`, ...).
-A goal is one function `(args, work) -> dict` of JSON keys listed in GOALS; the
-bootstrapped warehouses stay in `work` until the end, for goals that start from one;
-with --keep DIR they stay in DIR afterwards, to profile (the dbt steps' run_results.json
-are under dbt_project/target/).
+Times are the best of --repeat runs (P8 runs once); the peak RSS the highest. Run from
+the repository root. Ends with one JSON line holding every figure (`p7_ratio`,
+`p6_rss_ratio`, `p4_ratio`, `p8_dagster_share`, ...). A goal is one function
+`(args, work) -> dict` of JSON keys listed in GOALS; the bootstrapped warehouses stay
+in `work` until the end, for goals that start from one; with --keep DIR they stay in
+DIR afterwards, to profile (the dbt steps' run_results.json are under
+dbt_project/target/; P8's PostgreSQL cluster is removed either way).
 """
 
 from __future__ import annotations
@@ -40,6 +56,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -50,6 +67,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
 
+import duckdb
 import psutil
 
 from bench.ingest import BENCH_DATA, duckdb_csv, synthetic_export
@@ -227,11 +245,11 @@ def day_feed(requests: int, days: int) -> Path:
     return path
 
 
-def dagster_job(run: BootstrapRun, job: str, args: list[str], replay_url: str | None = None) -> float:
-    """`dagster job execute` of `job` on the bootstrapped warehouse and instance, the
-    way a run is launched outside the UI: a process that loads the code location
-    (orchestration.definitions, what workspace.yaml names) and runs the job on the
-    instance. Its wall time, in seconds."""
+def dagster_job(env: dict[str, str], job: str, args: list[str]) -> float:
+    """`dagster job execute` of `job` with civic311's settings `env` (a warehouse and an
+    instance: `environment`), the way a run is launched outside the UI: a process that
+    loads the code location (orchestration.definitions, what workspace.yaml names) and
+    runs the job on the instance. Its wall time, in seconds."""
     command = [
         str(CIVIC311.with_name("dagster")),
         "job",
@@ -245,7 +263,7 @@ def dagster_job(run: BootstrapRun, job: str, args: list[str], replay_url: str | 
     started = time.perf_counter()
     done = subprocess.run(  # noqa: S603 - this environment's dagster
         command,
-        env=environment(run.warehouse, run.dagster_home, replay_url),
+        env=env,
         cwd=REPO,
         capture_output=True,
         text=True,
@@ -272,23 +290,33 @@ def last_run_steps(home: Path) -> dict[str, float]:
     return steps
 
 
-def p4(args: argparse.Namespace, work: Path) -> dict:
-    """A city-day refresh on the --requests-large warehouse against its full rebuild."""
+def load_offline_boundaries(env: dict[str, str], config: Path) -> list[str]:
+    """NYC's boundary layers that load without the network, into the warehouse of `env`
+    (`dagster job execute -j refresh_boundaries`, its run config written to `config`),
+    so that the spatial model places the requests. Their names."""
     from ingestion.registry import load_registry
-    from tooling.replay.process import ReplayProcess
 
-    run = bootstrapped(args.requests_large, args.days, work, args.repeat)
     offline = [layer.name for layer in load_registry().city("nyc").boundaries if layer.loads_offline]
-    config = work / "boundaries.yaml"
     config.write_text(
         json.dumps({"ops": {"geography__boundaries": {"config": {"cities": ["nyc"], "layers": offline}}}})
     )
-    dagster_job(run, "refresh_boundaries", ["-c", str(config)])
-    rebuild = min(dagster_job(run, "rebuild", []) for _ in range(args.repeat))
+    dagster_job(env, "refresh_boundaries", ["-c", str(config)])
+    return offline
+
+
+def p4(args: argparse.Namespace, work: Path) -> dict:
+    """A city-day refresh on the --requests-large warehouse against its full rebuild."""
+    from tooling.replay.process import ReplayProcess
+
+    run = bootstrapped(args.requests_large, args.days, work, args.repeat)
+    env = environment(run.warehouse, run.dagster_home)
+    offline = load_offline_boundaries(env, work / "boundaries.yaml")
+    rebuild = min(dagster_job(env, "rebuild", []) for _ in range(args.repeat))
     feed = day_feed(args.requests_large, args.days)
     tags = json.dumps({"dagster/partition": REFRESH_DAY.isoformat()})
     with ReplayProcess({"nyc": [feed]}) as replay:
-        day = min(dagster_job(run, "refresh_nyc", ["--tags", tags], replay.url) for _ in range(args.repeat))
+        env = environment(run.warehouse, run.dagster_home, replay.url)
+        day = min(dagster_job(env, "refresh_nyc", ["--tags", tags]) for _ in range(args.repeat))
     steps = last_run_steps(run.dagster_home)
     ratio = day / rebuild
     print(
@@ -308,7 +336,361 @@ def p4(args: argparse.Namespace, work: Path) -> dict:
     }
 
 
-GOALS: dict[str, Callable[[argparse.Namespace, Path], dict]] = {"p7": p7, "p6": p6, "p4": p4}
+# P8's feed: requests created over the 365 days before this day, one raw partition a day.
+BACKFILL_END = REFRESH_DAY
+BACKFILL_DAYS = 365
+BACKFILL_TIMEOUT_SECONDS = 6 * 3600
+DBT_TARGET = REPO / "dbt_project" / "target"
+ENDED = {"COMPLETED", "COMPLETED_SUCCESS", "COMPLETED_FAILED", "FAILED", "CANCELED"}
+REPOSITORIES_QUERY = (
+    "{ repositoriesOrError { ... on RepositoryConnection { nodes { name location { name } } } } }"
+)
+JOB_ASSETS_QUERY = """query($selector: PipelineSelector!) {
+  assetNodes(pipeline: $selector) { assetKey { path } isPartitioned } }"""
+LAUNCH_BACKFILL = """mutation($params: LaunchBackfillParams!) {
+  launchPartitionBackfill(backfillParams: $params) { __typename
+    ... on LaunchBackfillSuccess { backfillId }
+    ... on PythonError { message stack }
+    ... on UnauthorizedError { message } } }"""
+BACKFILL_STATUS = """query($id: String!) { partitionBackfillOrError(backfillId: $id) { __typename
+  ... on PartitionBackfill { status }
+  ... on PythonError { message } } }"""
+
+
+def backfill_feed(requests: int) -> Path:
+    """SYNTHETIC NYC requests created over the BACKFILL_DAYS before BACKFILL_END, as the
+    portal's API serves them (SODA JSON, with the generator's .meta.json saying
+    synthetic); generated once per size and kept in data/bench/."""
+    path = BENCH_DATA / f"synthetic_nyc_backfill_{requests}_{BACKFILL_DAYS}d.json"
+    if not path.exists():
+        BENCH_DATA.mkdir(parents=True, exist_ok=True)
+        generate_nyc(path, requests=requests, days=BACKFILL_DAYS, end=BACKFILL_END)
+    return path
+
+
+@contextlib.contextmanager
+def dev_server(env: dict[str, str], cluster: Path, log: Path):
+    """`civic311 dev --postgres CLUSTER` (the webserver and the daemon) on a free loopback
+    port, its output in `log`; yields the port once the code location has loaded, and
+    stops the UI afterwards (which leaves running the cluster it did not start)."""
+    from tests.helpers.webserver import free_port, wait_for_code_location
+
+    port = free_port()
+    with log.open("w") as output:
+        dev = subprocess.Popen(  # noqa: S603 - this environment's civic311
+            [str(CIVIC311), "dev", "--port", str(port), "--postgres", str(cluster)],
+            cwd=REPO,
+            env=env,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        try:
+            entry = wait_for_code_location(port, dev)
+            if entry["locationOrLoadError"]["__typename"] != "RepositoryLocation":
+                raise SystemExit(f"the code location did not load: {entry}")
+            yield port, dev
+        except BaseException:
+            print(log.read_text()[-5000:], file=sys.stderr)
+            raise
+        finally:
+            if dev.poll() is None:
+                dev.send_signal(signal.SIGTERM)
+            try:
+                dev.wait(timeout=120)
+            except subprocess.TimeoutExpired:
+                os.killpg(dev.pid, signal.SIGKILL)
+                dev.wait()
+
+
+def refresh_assets(port: int, job: str) -> list[list[str]]:
+    """The asset keys of `job` as the UI lists them: what a user selects to backfill
+    what the job refreshes (the raw asset, the dbt models, the publish)."""
+    from tests.helpers.webserver import graphql
+
+    [repository] = graphql(port, REPOSITORIES_QUERY)["repositoriesOrError"]["nodes"]
+    selector = {
+        "repositoryLocationName": repository["location"]["name"],
+        "repositoryName": repository["name"],
+        "pipelineName": job,
+    }
+    nodes = graphql(port, JOB_ASSETS_QUERY, {"selector": selector})["assetNodes"]
+    return sorted(node["assetKey"]["path"] for node in nodes)
+
+
+def launch_backfill(port: int, dev: subprocess.Popen, assets: list[list[str]], days: list[str]):
+    """`launchPartitionBackfill` of `assets` over `days`, as the UI sends it, then waits
+    for the daemon to finish it. The backfill's id, the wall clock when the mutation was
+    sent and when the finished status was seen, and that status."""
+    from tests.helpers.webserver import graphql
+
+    params = {
+        "assetSelection": [{"path": path} for path in assets],
+        "partitionNames": days,
+        "title": f"bench/scale.py P8: {len(days)} days of NYC",
+    }
+    submitted = time.time()
+    launched = graphql(port, LAUNCH_BACKFILL, {"params": params})["launchPartitionBackfill"]
+    if launched["__typename"] != "LaunchBackfillSuccess":
+        raise SystemExit(f"launchPartitionBackfill failed: {launched}")
+    backfill_id = launched["backfillId"]
+    deadline = time.monotonic() + BACKFILL_TIMEOUT_SECONDS
+    while time.monotonic() < deadline and dev.poll() is None:
+        status = graphql(port, BACKFILL_STATUS, {"id": backfill_id})["partitionBackfillOrError"]
+        if status.get("status") in ENDED:
+            return backfill_id, submitted, time.time(), status["status"]
+        time.sleep(1)
+    raise SystemExit(f"backfill {backfill_id} did not finish (civic311 dev exit code {dev.poll()})")
+
+
+@contextlib.contextmanager
+def postgres_instance(home: Path, settings):
+    """The Dagster instance at `home`, whose dagster.yaml reads the PostgreSQL settings
+    from this process's environment while it is open."""
+    from dagster import DagsterInstance
+
+    before = dict(os.environ)
+    os.environ.update(settings.environment())
+    try:
+        with DagsterInstance.from_config(str(home)) as instance:
+            yield instance
+    finally:
+        os.environ.clear()
+        os.environ.update(before)
+
+
+def dbt_invocations(run_id: str) -> list[float]:
+    """Seconds of each dbt command a run started, as dbt measured it (its CommandCompleted
+    event in dbt.log; dagster-dbt gives each invocation dbt_project/target/<step>-<run
+    id's first 7>-<uuid>/). dbt's interpreter start, before its first event, is not in it."""
+    seconds = []
+    for log in DBT_TARGET.glob(f"*-{run_id[:7]}-*/dbt.log"):
+        completed = [
+            event["data"]["elapsed"]
+            for event in map(json.loads, log.read_text().splitlines())
+            if event["info"]["name"] == "CommandCompleted"
+        ]
+        if not completed:
+            raise SystemExit(f"{log}: dbt did not complete its command")
+        seconds.extend(completed)
+    return seconds
+
+
+@dataclass
+class BackfillRunFigures:
+    """One run of the backfill: its kind (raw days, or the models), wall, step times and work."""
+
+    kind: str
+    days: str
+    started: float
+    seconds: float
+    step_seconds: dict[str, float]
+    dlt: float = 0.0
+    dbt: float = 0.0
+    checks: float = 0.0
+    dbt_invocations: int = 0
+    check_results: int = 0
+
+
+def run_figures(instance, record) -> BackfillRunFigures:
+    """What a finished run of the backfill spent, from the instance's event log: its
+    steps' times, the dlt pipeline's `load_seconds` of its raw step, each check's
+    `seconds`, and each dbt command's own time."""
+    from dagster import DagsterEventType
+    from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
+
+    run = record.dagster_run
+    raw = all(key.path[0] == "raw" for key in run.asset_selection or [])
+    tags = run.tags
+    days = f"{tags.get(ASSET_PARTITION_RANGE_START_TAG, '')}..{tags.get(ASSET_PARTITION_RANGE_END_TAG, '')}"
+    figures = BackfillRunFigures(
+        kind="raw" if raw else "models",
+        days=days if raw else f"{len(run.asset_selection or [])} assets",
+        started=record.start_time,
+        seconds=record.end_time - record.start_time,
+        step_seconds={
+            stat.step_key: stat.end_time - stat.start_time
+            for stat in instance.get_run_step_stats(run.run_id)
+            if stat.start_time and stat.end_time
+        },
+    )
+    load_by_step: dict[str, float] = {}
+    for entry in instance.all_logs(run.run_id, of_type=DagsterEventType.ASSET_MATERIALIZATION):
+        materialization = entry.dagster_event.event_specific_data.materialization
+        if "load_seconds" in materialization.metadata:  # one per day of the step, the same value
+            load_by_step[entry.step_key] = materialization.metadata["load_seconds"].value
+    figures.dlt = sum(load_by_step.values())
+    for entry in instance.all_logs(run.run_id, of_type=DagsterEventType.ASSET_CHECK_EVALUATION):
+        metadata = entry.dagster_event.event_specific_data.metadata
+        if "seconds" in metadata:  # a layer's check; dbt's tests are in dbt's time
+            figures.checks += metadata["seconds"].value
+            figures.check_results += 1
+    invocations = dbt_invocations(run.run_id)
+    figures.dbt, figures.dbt_invocations = sum(invocations), len(invocations)
+    return figures
+
+
+def error_messages(error) -> str:
+    """An error's message and its causes' (a SerializableErrorInfo), without the stacks;
+    a long one by its start and its end (dbt's errors come last, after its command)."""
+    messages = []
+    while error is not None:
+        text = error.message.strip()
+        messages.append(text if len(text) <= 1500 else f"{text[:200]} [...] {text[-1300:]}")
+        error = error.cause
+    return "\n    caused by ".join(messages)
+
+
+def failure_report(instance, records) -> str:
+    """Each failed run's assets, its failed steps and their errors, or the run's own failure."""
+    from dagster import DagsterEventType, DagsterRunStatus
+
+    said = []
+    for record in records:
+        run = record.dagster_run
+        if run.status == DagsterRunStatus.SUCCESS:
+            continue
+        assets = sorted(key.to_user_string() for key in run.asset_selection or [])
+        said.append(f"run {run.run_id} ({run.status.value}) of {len(assets)} assets: {', '.join(assets)}")
+        for entry in instance.all_logs(
+            run.run_id, of_type={DagsterEventType.STEP_FAILURE, DagsterEventType.RUN_FAILURE}
+        ):
+            event = entry.dagster_event
+            failed = event.step_failure_data if event.is_step_failure else event.job_failure_data
+            detail = error_messages(failed.error) if failed and failed.error else (event.message or "")
+            said.append(f"  step {entry.step_key or '(the run)'}: {detail}")
+    return "\n".join(said)
+
+
+def busy_seconds(intervals: list[tuple[float, float]]) -> float:
+    """How long at least one of the [start, end] intervals was in progress."""
+    busy, reached = 0.0, float("-inf")
+    for start, end in sorted(intervals):
+        start = max(start, reached)
+        if end > start:
+            busy += end - start
+        reached = max(reached, end)
+    return busy
+
+
+def p8(args: argparse.Namespace, work: Path) -> dict:
+    """A year's backfill of NYC from the UI, with the daemon, on PostgreSQL storage:
+    Dagster's own share of its wall time."""
+    import secrets
+
+    from dagster import DagsterRunStatus, RunsFilter
+
+    from orchestration.partitions import PARTITIONS_PER_RUN_ENV, raw_partitions_per_run
+    from tests.helpers.webserver import free_port
+    from tooling.postgres import PASSWORD_ENV, PORT_ENV, LocalCluster, Settings, write_instance_settings
+    from tooling.replay.process import ReplayProcess
+
+    per_run = args.p8_per_run or raw_partitions_per_run()
+    feed = backfill_feed(args.p8_requests)
+    first_day = BACKFILL_END - timedelta(days=BACKFILL_DAYS)
+    days = [(first_day + timedelta(days=n)).isoformat() for n in range(BACKFILL_DAYS)]
+    folder = work / f"p8_{args.p8_requests}_{per_run}"
+    warehouse = folder / "warehouse" / "warehouse.duckdb"
+    warehouse.parent.mkdir(parents=True)
+    # The cluster's folder must be reachable by the postgres user when we run as root:
+    # a folder of its own under the system's temporary folder, not `work`.
+    cluster_folder = Path(tempfile.mkdtemp(prefix="civic311-p8-pg-"))
+    settings = Settings.from_env({PASSWORD_ENV: secrets.token_urlsafe(18), PORT_ENV: str(free_port())})
+    cluster = LocalCluster(cluster_folder, settings)
+    try:
+        cluster.start()
+        home = write_instance_settings(cluster_folder / "dagster_home").parent
+        env = {**environment(warehouse, home), **settings.environment(), PARTITIONS_PER_RUN_ENV: str(per_run)}
+        offline = load_offline_boundaries(env, folder / "boundaries.yaml")
+        with ReplayProcess({"nyc": [feed]}) as replay:
+            env["CIVIC311_REPLAY_URL"] = replay.url
+            with dev_server(env, cluster_folder, folder / "dev.log") as (port, dev):
+                assets = refresh_assets(port, "refresh_nyc")
+                backfill_id, submitted, polled, status = launch_backfill(port, dev, assets, days)
+        with postgres_instance(home, settings) as instance:
+            backfill = instance.get_backfill(backfill_id)
+            records = instance.get_run_records(RunsFilter.for_backfill(backfill_id))
+            if status != "COMPLETED_SUCCESS":
+                raise SystemExit(
+                    f"the backfill ended {status}; {backfill.error.to_string() if backfill.error else ''}\n"
+                    + failure_report(instance, records)
+                )
+            # A run can fail while the backfill completes: the daemon requests its assets again.
+            failed_runs = failure_report(instance, records)
+            failed_count = sum(record.dagster_run.status != DagsterRunStatus.SUCCESS for record in records)
+            runs = sorted((run_figures(instance, record) for record in records), key=lambda run: run.started)
+            first_start = min(record.start_time for record in records)
+            last_end = max(record.end_time for record in records)
+            busy = busy_seconds([(record.start_time, record.end_time) for record in records])
+    finally:
+        cluster.stop()
+        shutil.rmtree(cluster_folder, ignore_errors=True)
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        (loaded,) = con.execute("select count(*) from raw_nyc.service_requests").fetchone()
+        (in_facts,) = con.execute(
+            "select count(*) from marts.fct_service_requests where city_id = 'nyc'"
+        ).fetchone()
+    if loaded != args.p8_requests:
+        raise SystemExit(f"the backfill loaded {loaded:,} of the feed's {args.p8_requests:,} requests")
+    completed = backfill.backfill_end_timestamp or polled
+    wall = completed - submitted
+    by_kind = {kind: [run for run in runs if run.kind == kind] for kind in ("raw", "models")}
+    work_by_kind = {
+        "dlt": sum(run.dlt for run in runs),
+        "dbt": sum(run.dbt for run in runs),
+        "checks": sum(run.checks for run in runs),
+    }
+    work_seconds = sum(work_by_kind.values())
+    share = 1 - work_seconds / wall
+    steps = sum(sum(run.step_seconds.values()) for run in runs)
+    print(
+        f"P8 backfill of {BACKFILL_DAYS} days of {args.p8_requests:,} SYNTHETIC NYC requests from the UI "
+        f"(launchPartitionBackfill; daemon; PostgreSQL storage; {per_run} days per raw run; "
+        f"with {', '.join(offline)}): {wall:.1f} s wall, {len(assets)} assets selected; "
+        f"{loaded:,} requests loaded, {in_facts:,} in fct_service_requests"
+    )
+    print(
+        f"   {len(runs)} runs ({len(by_kind['raw'])} raw, {len(by_kind['models'])} models); "
+        f"submission to first run start {first_start - submitted:.1f} s; no run in progress for "
+        f"{wall - busy:.1f} s; last run's end to completion {completed - last_end:.1f} s"
+    )
+    for run in runs:
+        print(
+            f"     {run.kind:<7}{run.days:<24}run {run.seconds:7.1f} s  "
+            f"steps {sum(run.step_seconds.values()):7.1f} s"
+            f"  dlt {run.dlt:6.1f}  dbt {run.dbt:6.1f} ({run.dbt_invocations})  "
+            f"checks {run.checks:5.1f} ({run.check_results})"
+        )
+        if run.kind == "models":
+            for step, seconds in run.step_seconds.items():
+                print(f"       {step:<28}{seconds:8.1f} s")
+    print(
+        f"   sum of step times {steps:.1f} s; work {work_seconds:.1f} s (dlt {work_by_kind['dlt']:.1f}, "
+        f"dbt {work_by_kind['dbt']:.1f}, checks {work_by_kind['checks']:.1f}); "
+        f"Dagster's share {share:.1%} (goal <= 20%)"
+    )
+    if failed_runs:
+        print(f"   WARNING: the backfill completed, but {failed_count} of its runs failed:\n{failed_runs}")
+    return {
+        "p8_dagster_share": round(share, 3),
+        "p8_seconds": round(wall, 1),
+        "p8_requests": args.p8_requests,
+        "p8_days": BACKFILL_DAYS,
+        "p8_partitions_per_run": per_run,
+        "p8_runs": len(runs),
+        "p8_runs_by_kind": {kind: len(members) for kind, members in by_kind.items()},
+        "p8_run_seconds": {
+            kind: [round(run.seconds, 1) for run in members] for kind, members in by_kind.items()
+        },
+        "p8_step_seconds": round(steps, 1),
+        "p8_work_seconds": {kind: round(seconds, 1) for kind, seconds in work_by_kind.items()},
+        "p8_submission_to_first_run_seconds": round(first_start - submitted, 1),
+        "p8_idle_seconds": round(wall - busy, 1),
+        "p8_failed_runs": failed_count,
+    }
+
+
+GOALS: dict[str, Callable[[argparse.Namespace, Path], dict]] = {"p7": p7, "p6": p6, "p4": p4, "p8": p8}
 
 
 def main() -> None:
@@ -319,6 +701,15 @@ def main() -> None:
     )
     parser.add_argument(
         "--days", type=int, default=730, help="the days of history the synthetic export spans"
+    )
+    parser.add_argument(
+        "--p8-requests", type=int, default=1_000_000, help="P8's requests, created over its 365 days"
+    )
+    parser.add_argument(
+        "--p8-per-run",
+        type=int,
+        metavar="N",
+        help="P8: days per raw backfill run (CIVIC311_RAW_PARTITIONS_PER_RUN; default the code's, 31)",
     )
     parser.add_argument("--repeat", type=int, default=1, help="runs per measurement; the best is kept")
     parser.add_argument("--goals", default=",".join(GOALS), help="which goals to run, comma-separated")

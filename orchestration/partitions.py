@@ -9,6 +9,7 @@ per model per day, and a backfill of a year of raw days ends in one dbt build
 (docs/design.md, "What is partitioned").
 """
 
+import os
 from collections.abc import Mapping
 from datetime import UTC, datetime
 
@@ -32,7 +33,26 @@ daily_partitions = DailyPartitionsDefinition(start_date=PARTITIONS_START, timezo
 
 # A backfill of the raw assets from the UI becomes runs of up to this many days
 # each, not one run per day (docs/design.md gives the measurements behind it).
-RAW_BACKFILL_POLICY = BackfillPolicy.multi_run(max_partitions_per_run=31)
+# The variable overrides it, for a deployment or a benchmark (bench/scale.py P8).
+PARTITIONS_PER_RUN_ENV = "CIVIC311_RAW_PARTITIONS_PER_RUN"
+DEFAULT_PARTITIONS_PER_RUN = 31
+
+
+def raw_partitions_per_run(environ: Mapping[str, str] | None = None) -> int:
+    """The days a backfill run of the raw assets loads at most: CIVIC311_RAW_PARTITIONS_PER_RUN,
+    a whole number of at least 1, or 31 when it is unset or empty."""
+    value = (os.environ if environ is None else environ).get(PARTITIONS_PER_RUN_ENV, "").strip()
+    if not value:
+        return DEFAULT_PARTITIONS_PER_RUN
+    if not value.isdigit() or int(value) < 1:
+        raise ValueError(
+            f"{PARTITIONS_PER_RUN_ENV}={value!r}: give the days per backfill run of the raw assets "
+            f"as a whole number of at least 1, or unset it for {DEFAULT_PARTITIONS_PER_RUN}"
+        )
+    return int(value)
+
+
+RAW_BACKFILL_POLICY = BackfillPolicy.multi_run(max_partitions_per_run=raw_partitions_per_run())
 
 # What a check reads in a run without partitions: every row.
 EVERYTHING = TimeWindow(datetime(1900, 1, 1, tzinfo=UTC), datetime(2200, 1, 1, tzinfo=UTC))

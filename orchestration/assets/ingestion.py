@@ -2,10 +2,12 @@
 
 Every protocol goes through the same asset factory; the registry entry's
 protocol picks the dlt source (ingestion/sources). Besides the rows, each
-materialization reports what the load quarantined and any type drift that dlt
-parked in variant columns.
+materialization reports what the load quarantined, any type drift that dlt
+parked in variant columns, and the seconds the dlt pipeline ran
+(`load_seconds`: extract, normalize and load, without Dagster's own time).
 """
 
+import time
 from pathlib import Path
 
 import duckdb
@@ -105,6 +107,7 @@ def build_raw_assets(city: City, warehouse: Path) -> AssetsDefinition:
     @holds_warehouse(warehouse)
     def _raw(context: AssetExecutionContext, dlt: DagsterDltResource):
         window = context.partition_time_window
+        started, load_seconds = time.perf_counter(), None
         # This run's own working folder: what a killed run left is finished first.
         run_pipeline = city_pipeline(city, warehouse)
         finish_pending(run_pipeline)
@@ -112,13 +115,16 @@ def build_raw_assets(city: City, warehouse: Path) -> AssetsDefinition:
         for result in dlt.run(
             context=context, dlt_source=source, dlt_pipeline=run_pipeline, dagster_dlt_translator=translator
         ):
+            if load_seconds is None:  # the first result comes once the pipeline has run
+                load_seconds = round(time.perf_counter() - started, 3)
             if isinstance(result, MaterializeResult) and result.asset_key == raw_asset_key(city):
                 report = load_report(warehouse, city)
                 if report["variant_columns"]:
                     context.log.warning(
                         f"{city.id}: type drift kept in variant columns {report['variant_columns']}"
                     )
-                result = result._replace(metadata={**(result.metadata or {}), **_metadata(report)})
+                metadata = {**(result.metadata or {}), **_metadata(report), "load_seconds": load_seconds}
+                result = result._replace(metadata=metadata)
             yield result
         release(run_pipeline)
 

@@ -19,9 +19,11 @@ so one bad city does not hide what the others' checks found.
 
 The checks are not partitioned. Each reads the window of the run's raw partitions
 (orchestration.partitions.window_of_run, an asset backfill's days in its run of the
-models), or every row in a run without partitions, and records it in its metadata.
+models), or every row in a run without partitions, and records it in its metadata,
+with the seconds its evaluation took (`seconds`).
 """
 
+import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -86,14 +88,16 @@ def layer_checks(
         start, end = window or EVERYTHING
         read = "every row" if window is None else f"changes from {start:%Y-%m-%d} to {end:%Y-%m-%d} (excl.)"
         for key in sorted(context.selected_asset_check_keys, key=lambda key: key.to_user_string()):
+            started = time.perf_counter()
             result = by_key[key].evaluate(start, end)
+            seconds = round(time.perf_counter() - started, 3)
             yield AssetCheckResult(
                 asset_key=key.asset_key,
                 check_name=key.name,
                 passed=result.passed,
                 severity=result.severity,
                 description=result.description,
-                metadata={"window": MetadataValue.text(read), **result.metadata},
+                metadata={"window": MetadataValue.text(read), "seconds": seconds, **result.metadata},
             )
 
     return _checks

@@ -205,6 +205,7 @@ def test_checks_run_through_dagster(samples_built, tmp_path):
     assert evaluation.partition is None
     metadata = {k: v.value for k, v in evaluation.metadata.items()}
     assert metadata["window"] == "changes from 2018-02-06 to 2018-02-07 (excl.)"
+    assert isinstance(metadata["seconds"], float) and metadata["seconds"] > 0  # its evaluation's time
     # the partition's window with NYC's 72 h lookback: [3 February, 7 February)
     assert metadata["rows_validated"] == 3
     assert metadata["expectations_failed"] == 1

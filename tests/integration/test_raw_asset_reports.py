@@ -1,5 +1,6 @@
 """What a raw materialization tells the Dagster UI besides its rows: records it
-quarantined (by rule) and type drift it kept in variant columns."""
+quarantined (by rule), type drift it kept in variant columns, and how long the dlt
+pipeline ran."""
 
 from __future__ import annotations
 
@@ -59,6 +60,9 @@ def test_type_drift_is_kept_and_reported(tmp_path, warehouse, monkeypatch):
         second = _materialize(city, warehouse, server, "2012-05-23")
     assert first["variant_columns"] == [] and first["rows_quarantined"] == 0
     assert second["variant_columns"] == ["service_requests.lat__v_text"]
+    # What bench/scale.py (P8) counts as dlt's time: a float of seconds, on every load.
+    assert all(isinstance(report["load_seconds"], float) for report in (first, second))
+    assert all(report["load_seconds"] > 0 for report in (first, second))
 
 
 def test_records_without_an_id_are_counted_by_rule(tmp_path, warehouse, monkeypatch):
