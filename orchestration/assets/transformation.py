@@ -102,8 +102,15 @@ def dbt_environment(window: Mapping[str, str]) -> Iterator[None]:
     """While dbt runs: CIVIC311_WAREHOUSE as the absolute path civic311 resolved from its
     own working folder (dbt runs in dbt_project/, where a relative or default path would
     name another file than the one the raw load wrote), and the run's `window`
-    (partition_window_env). dagster-dbt hands dbt a copy of this process's environment."""
-    settings = {WAREHOUSE_ENV: str(warehouse_path()), **window}
+    (partition_window_env). dagster-dbt hands dbt a copy of this process's environment.
+
+    DBT_INDIRECT_SELECTION is `buildable`: a test runs with the models a run builds
+    when everything it reads is built in the run or upstream of it. dbt's default
+    (`eager`) adds any test that reads one selected model: a backfill's first run,
+    which builds the reference tables before any raw day is loaded, ran the staged
+    rows' contract on staging models that did not exist yet, and failed. dagster-dbt
+    still sets its own value when a run selects checks apart from their assets."""
+    settings = {WAREHOUSE_ENV: str(warehouse_path()), "DBT_INDIRECT_SELECTION": "buildable", **window}
     before = {name: os.environ.get(name) for name in settings}
     os.environ.update(settings)
     try:
