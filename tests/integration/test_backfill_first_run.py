@@ -25,10 +25,7 @@ def test_the_models_that_read_no_raw_asset_build_on_an_empty_warehouse(warehouse
         and key.path[0] in ("reference", "marts")
         and not any(parent.path[0] == "raw" for parent in graph.get(key).parent_keys)
         and not graph.get(key).is_partitioned
-        and all(
-            ancestor.path[0] not in ("raw", "geography")
-            for ancestor in graph.upstream_key_iterator(key)
-        )
+        and all(ancestor.path[0] not in ("raw", "geography") for ancestor in graph.upstream_key_iterator(key))
     ]
     assert AssetKey(["reference", "cities"]) in independent
     assert AssetKey(["marts", "dim_date"]) in independent
