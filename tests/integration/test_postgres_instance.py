@@ -2,16 +2,18 @@
 --postgres` creates and starts a throwaway cluster (tooling/postgres.py), and the UI's
 own `launchPartitionBackfill` backfills NYC's raw asset and everything downstream of
 it (the dbt models with their checks, the publish) over days ending with the NYC
-sample's, on a warehouse whose models were built before any request was loaded. The
-daemon splits the raw days into runs by the raw assets' multi-run backfill policy,
-then runs the unpartitioned models once, over the backfill's days.
+sample's, on a warehouse that already holds Boston's recorded requests (of 2022),
+built through every model. The daemon splits the raw days into runs by the raw
+assets' multi-run backfill policy, then runs the unpartitioned models once, over
+the backfill's days.
 
 The first test reads the instance: the runs, their partition ranges and the
 materializations are in PostgreSQL (and no SQLite file is written), the password is
 in no file or log, and the cluster stops with the UI. The second compares the marts
 and the published serving file with those of one full build of the same recorded
 requests (content hash): a lost raw day, or a models' run whose window misses some
-of the backfill's days, gives other marts.
+of the backfill's days, gives other marts. The third shows the models' run had a
+window: it left Boston's requests as the build before placed them.
 """
 
 from __future__ import annotations
@@ -34,18 +36,22 @@ import pytest
 from dagster import AssetSelection, DagsterInstance
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
+from ingestion.pipeline import load_source
 from ingestion.registry import load_registry
+from ingestion.sources import source_for
 from orchestration.assets.ingestion import raw_asset_key
 from orchestration.definitions import build_definitions
 from orchestration.serving import serving_path
 from tests.helpers.data import NYC_SODA_SAMPLE_DAYS, REPO, nyc_soda_sample
 from tests.helpers.dbt import dbt
 from tests.helpers.nyc_sample import serve_nyc_sample
+from tests.helpers.samples import END, FEEDS, START, replay_registry
 from tests.helpers.warehouse import instance_folder, mart_hashes, query, wire_warehouse
 from tests.helpers.webserver import free_port, graphql, wait_for_code_location
 from tooling.demo import run_job
 from tooling.postgres import LocalCluster, Settings
 from tooling.replay import ReplayServer
+from tooling.replay.catalog import mount_city
 
 pytestmark = pytest.mark.integration
 
@@ -84,6 +90,8 @@ class UiBackfill:
     # run index (in `runs`) -> check execution status -> count
     checks: dict[int, dict[str, int]]
     events_with_password: int
+    # The dbt invocation that placed Boston's requests before the backfill.
+    placed_before: str
     password: str
     warehouse: Path
     full_build: Path
@@ -93,13 +101,23 @@ class UiBackfill:
     returncode: int
 
 
+def load_boston(warehouse: Path, work: Path) -> None:
+    """Boston's recorded requests in raw, as its adapter loads them from the replay."""
+    boston = replay_registry(work).city("boston")
+    with ReplayServer() as server:
+        mount_city(server, boston, FEEDS["boston"][0])
+        source = source_for(boston, START, END, base_url=boston.base_url(server.url), backoff_seconds=0.01)
+        load_source(boston, source, warehouse).raise_on_failed_jobs()
+
+
 def full_build(
     warehouse: Path, first: date, last: date, replay_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """One full build of the same source data, in this process on an instance of its
-    own: the raw days in one run, then the `rebuild` job, which builds every model
-    from all of raw with no window, runs every check and publishes (what `civic311
-    bootstrap` runs after its load)."""
+    own: Boston's requests, NYC's raw days in one run, then the `rebuild` job, which
+    builds every model from all of raw with no window, runs every check and publishes
+    (what `civic311 bootstrap` runs after its load)."""
+    load_boston(warehouse, warehouse.parent)
     home = instance_folder(warehouse.parent / "dagster_home")
     try:
         wire_warehouse(warehouse, home, monkeypatch)
@@ -212,11 +230,15 @@ def ui_backfill(tmp_path_factory, dbt_manifest) -> Iterator[UiBackfill]:
                 start_new_session=True,
             )
             try:
-                # While the UI starts: the models as a new deployment's first `dbt build`
-                # leaves them, before any request is loaded. The backfill's models' run
-                # is then incremental, and rewrites only what its window holds.
+                # While the UI starts: Boston's requests, through every model. The
+                # backfill's models' run is then incremental: it rewrites what its
+                # window holds, and leaves Boston's rows alone.
+                load_boston(warehouse, warehouse.parent)
                 built = dbt(warehouse, tmp_path, "build", "--exclude-resource-type", "unit_test")
                 assert built.returncode == 0, built.stdout[-3000:]
+                [(placed_before,)] = query(
+                    warehouse, "select distinct joined_in_run from intermediate.int_request_areas"
+                )
 
                 entry = wait_for_code_location(port, dev)
                 assert entry["locationOrLoadError"]["__typename"] == "RepositoryLocation", entry
@@ -265,6 +287,7 @@ def ui_backfill(tmp_path_factory, dbt_manifest) -> Iterator[UiBackfill]:
             settings=settings,
             log=log.read_text(),
             returncode=dev.returncode,
+            placed_before=placed_before,
             **found,
         )
     finally:
@@ -325,8 +348,28 @@ def test_the_ui_backfill_gives_the_marts_of_one_full_build(ui_backfill):
     # And the publish served the same marts.
     served = mart_hashes(serving_path(warehouse))
     assert served == mart_hashes(serving_path(full))
-    # Not two empty builds: every recorded request reached the marts or the quarantine.
-    (counted,) = query(warehouse, "select count(*) from marts.fct_service_requests")[0]
-    (held,) = query(warehouse, "select count(*) from quarantine.service_requests")[0]
+    # Not two empty builds: every recorded NYC request reached the marts or the quarantine.
+    (counted,) = query(warehouse, "select count(*) from marts.fct_service_requests where city_id = 'nyc'")[0]
+    (held,) = query(warehouse, "select count(*) from quarantine.service_requests where city_id = 'nyc'")[0]
     assert counted + held == len(ui_backfill.records)
-    assert served["fct_service_requests"][0] == counted
+    (boston,) = query(warehouse, "select count(*) from marts.fct_service_requests where city_id = 'boston'")[
+        0
+    ]
+    assert boston > 0
+    assert served["fct_service_requests"][0] == counted + boston
+
+
+def test_the_models_run_rewrote_only_the_backfills_window(ui_backfill):
+    # Boston's requests changed in 2022, long after the backfill's days: the models'
+    # run left their placement as the build before made it (a run without a window
+    # places every request again), and placed every NYC request anew.
+    placed = query(
+        ui_backfill.warehouse,
+        "select city_id, joined_in_run = ?, count(distinct request_id) from intermediate.int_request_areas "
+        "group by all order by all",
+        [ui_backfill.placed_before],
+    )
+    (counted,) = query(
+        ui_backfill.warehouse, "select count(*) from marts.fct_service_requests where city_id = 'nyc'"
+    )[0]
+    assert placed == [("boston", True, FEEDS["boston"][1]), ("nyc", False, counted)]
