@@ -65,8 +65,8 @@ BACKFILL_STATUS = """query($id: String!) { partitionBackfillOrError(backfillId: 
   ... on PythonError { message } } }"""
 FINISHED = {"COMPLETED", "COMPLETED_SUCCESS", "COMPLETED_FAILED", "FAILED", "CANCELED"}
 # The last raw run's days. The first run ends the day before and holds the sample's
-# requests of 11-15, more than NYC's 3-day lookback before this day: a models' run
-# windowed on the last run's days alone would miss them.
+# requests of 11-15, further before this day than the models' 3-day lookback (dbt's
+# lookback_days): a models' run windowed on the last run's days alone misses them.
 LAST_RUN_START = date(2012, 11, 20)
 
 
