@@ -14,6 +14,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from ingestion.geography.spatial import configure
 from tests.helpers.data import REPO
 
 
@@ -63,6 +64,25 @@ def content_hash(
     rows = con.execute(f"select {selected} from {relation}").fetchall()  # noqa: S608 - fixed names
     text = sorted(json.dumps([round(v, 9) if isinstance(v, float) else str(v) for v in row]) for row in rows)
     return len(rows), hashlib.sha256("\n".join(text).encode()).hexdigest()
+
+
+# What differs between two builds of the same rows:
+# load and build times, run and load ids, the snapshot's validity stamps.
+BUILD_COLUMNS = {
+    "_loaded_at", "_dlt_load_id", "_dlt_id", "loaded_at", "as_of", "dbt_valid_from", "dbt_valid_to",
+    "dbt_updated_at", "dbt_scd_id", "published_at", "built_at", "joined_in_run", "load_id", "quarantined_at",
+}  # fmt: skip
+
+
+def mart_hashes(database: Path, schema: str = "marts") -> dict[str, tuple[int, str]]:
+    """`content_hash` of every table in `schema` of a warehouse or a serving file,
+    without BUILD_COLUMNS: two builds of the same rows give the same hashes."""
+    with duckdb.connect(str(database), read_only=True) as con:
+        configure(con)  # the spatial extension, for the geometry columns
+        tables = con.execute(
+            "select table_name from information_schema.tables where table_schema = ? order by 1", [schema]
+        ).fetchall()
+        return {table: content_hash(con, table, exclude=BUILD_COLUMNS, schema=schema) for (table,) in tables}
 
 
 # Set by each load (dlt's load and row ids, civic311's load time), so two loads differ in them.

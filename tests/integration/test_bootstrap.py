@@ -20,18 +20,16 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-import duckdb
 import pytest
 from dagster import DagsterInstance, build_schedule_context
 
-from ingestion.geography.spatial import configure
 from ingestion.registry import load_registry
 from orchestration.bootstrap import bootstrap, carry_on_day, newest_change
 from orchestration.definitions import build_definitions
 from orchestration.schedules import daily_refresh_schedule
 from tests.helpers.data import NYC_SODA_SAMPLE, REPO
 from tests.helpers.registry import write_registry
-from tests.helpers.warehouse import content_hash, instance_folder, query, wire_warehouse
+from tests.helpers.warehouse import instance_folder, mart_hashes, query, wire_warehouse
 from tooling.replay import ReplayServer
 from tooling.replay.records import system_stamp
 
@@ -41,11 +39,6 @@ pytestmark = pytest.mark.integration
 # end of the next day are the history this test follows.
 EXPORT_TAKEN_AT = datetime(2012, 11, 20, 12, tzinfo=UTC)
 HISTORY_END = datetime(2012, 11, 22, tzinfo=UTC)
-# What differs between two builds of the same rows (/work/hashes/mart_hashes.py's list).
-VOLATILE = {
-    "_loaded_at", "_dlt_load_id", "_dlt_id", "loaded_at", "as_of", "dbt_valid_from", "dbt_valid_to",
-    "dbt_updated_at", "dbt_scd_id", "published_at", "built_at", "joined_in_run", "load_id", "quarantined_at",
-}  # fmt: skip
 
 
 def changed_at(record: dict) -> datetime:
@@ -79,18 +72,6 @@ def civic311_bootstrap(*arguments: str) -> subprocess.CompletedProcess:
         timeout=1200,
         cwd=REPO,
     )
-
-
-def mart_hashes(warehouse: Path) -> dict[str, tuple[int, str]]:
-    with duckdb.connect(str(warehouse), read_only=True) as con:
-        configure(con)  # the spatial extension, for the geometry columns
-        tables = [
-            name
-            for (name,) in con.execute(
-                "select table_name from information_schema.tables where table_schema = 'marts' order by 1"
-            ).fetchall()
-        ]
-        return {table: content_hash(con, table, exclude=VOLATILE) for table in tables}
 
 
 def test_after_a_bootstrap_the_schedule_carries_on_with_no_gap_and_no_overlap(

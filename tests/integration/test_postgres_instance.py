@@ -1,10 +1,20 @@
 """A Dagster instance on PostgreSQL, used the way a user uses one: `civic311 dev
---postgres` creates and starts a throwaway cluster (tooling/postgres.py), the UI's own
-`launchPartitionBackfill` backfills NYC's raw asset over days ending with the NYC
-sample's, and the daemon splits the backfill into runs by the raw assets' multi-run
-backfill policy. The runs, their partition ranges and one materialization per day are
-in PostgreSQL (and no SQLite file is written), the sample's rows are in the warehouse,
-the password is in no file or log, and the cluster stops with the UI."""
+--postgres` creates and starts a throwaway cluster (tooling/postgres.py), and the UI's
+own `launchPartitionBackfill` backfills NYC's raw asset and everything downstream of
+it (the dbt models with their checks, the publish) over days ending with the NYC
+sample's, on a warehouse that already holds Boston's recorded requests (of 2022),
+built through every model. The daemon splits the raw days into runs by the raw
+assets' multi-run backfill policy, then runs the unpartitioned models once, over
+the backfill's days.
+
+The first test reads the instance: the runs, their partition ranges and the
+materializations are in PostgreSQL (and no SQLite file is written), the password is
+in no file or log, and the cluster stops with the UI. The second compares the marts
+and the published serving file with those of one full build of the same recorded
+requests (content hash): a lost raw day, or a models' run whose window misses some
+of the backfill's days, gives other marts. The third shows the models' run had a
+window: it left Boston's requests as the build before placed them.
+"""
 
 from __future__ import annotations
 
@@ -16,20 +26,32 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from contextlib import closing
+from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
+from dagster import AssetSelection, DagsterInstance
+from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
+from ingestion.pipeline import load_source
 from ingestion.registry import load_registry
+from ingestion.sources import source_for
 from orchestration.assets.ingestion import raw_asset_key
 from orchestration.definitions import build_definitions
+from orchestration.serving import serving_path
 from tests.helpers.data import NYC_SODA_SAMPLE_DAYS, REPO, nyc_soda_sample
-from tests.helpers.warehouse import query
+from tests.helpers.dbt import dbt
+from tests.helpers.nyc_sample import serve_nyc_sample
+from tests.helpers.samples import END, FEEDS, START, replay_registry
+from tests.helpers.warehouse import instance_folder, mart_hashes, query, wire_warehouse
 from tests.helpers.webserver import free_port, graphql, wait_for_code_location
+from tooling.demo import run_job
 from tooling.postgres import LocalCluster, Settings
 from tooling.replay import ReplayServer
+from tooling.replay.catalog import mount_city
 
 pytestmark = pytest.mark.integration
 
@@ -42,35 +64,146 @@ BACKFILL_STATUS = """query($id: String!) { partitionBackfillOrError(backfillId: 
   ... on PartitionBackfill { status numPartitions }
   ... on PythonError { message } } }"""
 FINISHED = {"COMPLETED", "COMPLETED_SUCCESS", "COMPLETED_FAILED", "FAILED", "CANCELED"}
-# The last run's days: the backfill's first run ends the day before, so both runs load sample rows.
-LAST_RUN_START = date(2012, 11, 18)
+# The last raw run's days. The first run ends the day before and holds the sample's
+# requests of 11-15, further before this day than the models' 3-day lookback (dbt's
+# lookback_days): a models' run windowed on the last run's days alone misses them.
+LAST_RUN_START = date(2012, 11, 20)
 
 
 def days(first: date, last: date) -> list[str]:
     return [(first + timedelta(days=n)).isoformat() for n in range((last - first).days + 1)]
 
 
-@pytest.fixture
-def cluster_folder():
-    """A folder for the cluster that the `postgres` user can reach when the tests run as
-    root (pytest's own temporary folders are private to root); stopped and removed after."""
-    folder = Path(tempfile.mkdtemp(prefix="civic311-pg-"))
-    yield folder
+@dataclass(frozen=True)
+class UiBackfill:
+    """What a finished UI backfill left: the backfill's status, its runs and their
+    events as PostgreSQL holds them, and the folders it wrote."""
+
+    status: dict
+    partitions: list[str]
+    selection: set[str]
+    records: list[dict]
+    # (status, first partition, last partition) of each run, in launch order.
+    runs: list[tuple[str, str | None, str | None]]
+    # asset key -> partition -> materializations
+    materialized: dict[str, dict[str | None, int]]
+    # run index (in `runs`) -> check execution status -> count
+    checks: dict[int, dict[str, int]]
+    events_with_password: int
+    # The dbt invocation that placed Boston's requests before the backfill.
+    placed_before: str
+    password: str
+    warehouse: Path
+    full_build: Path
+    cluster_folder: Path
+    settings: Settings
+    log: str
+    returncode: int
+
+
+def load_boston(warehouse: Path, work: Path) -> None:
+    """Boston's recorded requests in raw, as its adapter loads them from the replay."""
+    boston = replay_registry(work).city("boston")
+    with ReplayServer() as server:
+        mount_city(server, boston, FEEDS["boston"][0])
+        source = source_for(boston, START, END, base_url=boston.base_url(server.url), backoff_seconds=0.01)
+        load_source(boston, source, warehouse).raise_on_failed_jobs()
+
+
+def full_build(
+    warehouse: Path, first: date, last: date, replay_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One full build of the same source data, in this process on an instance of its
+    own: Boston's requests, NYC's raw days in one run, then the `rebuild` job, which
+    builds every model from all of raw with no window, runs every check and publishes
+    (what `civic311 bootstrap` runs after its load)."""
+    load_boston(warehouse, warehouse.parent)
+    home = instance_folder(warehouse.parent / "dagster_home")
     try:
-        LocalCluster(folder, Settings.from_env({}, password_required=False)).stop()
+        wire_warehouse(warehouse, home, monkeypatch)
+        monkeypatch.setenv("CIVIC311_REPLAY_URL", replay_url)
+        registry = load_registry()
+        nyc = registry.city("nyc")
+        defs = build_definitions(registry, warehouse)
+        with DagsterInstance.get() as instance:
+            raw = run_job(
+                f"refresh_{nyc.id}",
+                defs,
+                instance,
+                asset_selection=[raw_asset_key(nyc)],
+                tags={
+                    ASSET_PARTITION_RANGE_START_TAG: first.isoformat(),
+                    ASSET_PARTITION_RANGE_END_TAG: last.isoformat(),
+                },
+            )
+            assert raw.success
+            assert run_job("rebuild", defs, instance).success
     finally:
-        shutil.rmtree(folder, ignore_errors=True)
+        shutil.rmtree(home, ignore_errors=True)
 
 
-def test_a_ui_backfill_runs_with_the_daemon_on_postgres(tmp_path, cluster_folder, dbt_manifest):
+def instance_records(settings: Settings, backfill_id: str, password: str) -> dict:
+    """The backfill's runs, materializations and check executions, read from PostgreSQL."""
+    with closing(settings.connect()) as connection, connection.cursor() as cursor:
+        cursor.execute(
+            "select r.run_id, r.status, start_tag.value, end_tag.value from runs r "
+            "left join run_tags start_tag on start_tag.run_id = r.run_id "
+            "and start_tag.key = %s "
+            "left join run_tags end_tag on end_tag.run_id = r.run_id "
+            "and end_tag.key = %s "
+            "where r.backfill_id = %s order by r.id",
+            [ASSET_PARTITION_RANGE_START_TAG, ASSET_PARTITION_RANGE_END_TAG, backfill_id],
+        )
+        runs = cursor.fetchall()
+        run_ids = [run[0] for run in runs]
+        cursor.execute(
+            "select asset_key, partition, count(*) from event_logs where dagster_event_type = "
+            "'ASSET_MATERIALIZATION' and run_id = any(%s) group by asset_key, partition",
+            [run_ids],
+        )
+        materialized: dict[str, dict[str | None, int]] = {}
+        for asset_key, partition, count in cursor.fetchall():
+            materialized.setdefault(asset_key, {})[partition] = count
+        cursor.execute(
+            "select run_id, execution_status, count(*) from asset_check_executions "
+            "where run_id = any(%s) group by run_id, execution_status",
+            [run_ids],
+        )
+        checks: dict[int, dict[str, int]] = {}
+        for run_id, status, count in cursor.fetchall():
+            checks.setdefault(run_ids.index(run_id), {})[status] = count
+        cursor.execute("select count(*) from event_logs where event like %s", [f"%{password}%"])
+        (events_with_password,) = cursor.fetchone()
+    return {
+        "runs": [tuple(run[1:]) for run in runs],
+        "materialized": materialized,
+        "checks": checks,
+        "events_with_password": events_with_password,
+    }
+
+
+@pytest.fixture(scope="module")
+def ui_backfill(tmp_path_factory, dbt_manifest) -> Iterator[UiBackfill]:
     # The packaged registry: the dbt manifest the session prepared follows it (a registry
     # of other cities would make `civic311 dev` parse dbt again, over the shared manifest).
-    warehouse = tmp_path / "warehouse.duckdb"
+    tmp_path = tmp_path_factory.mktemp("ui_backfill")
+    # A folder the `postgres` user can reach when the tests run as root (pytest's own
+    # temporary folders are private to root); stopped and removed after.
+    cluster_folder = Path(tempfile.mkdtemp(prefix="civic311-pg-"))
+    warehouse = tmp_path / "backfill" / "warehouse.duckdb"
+    warehouse.parent.mkdir()
+    full_warehouse = tmp_path / "full" / "warehouse.duckdb"
+    full_warehouse.parent.mkdir()
     registry = load_registry()
-    raw_nyc = build_definitions(registry, warehouse).resolve_assets_def(raw_asset_key(registry.city("nyc")))
-    per_run = raw_nyc.backfill_policy.max_partitions_per_run
+    defs = build_definitions(registry, warehouse)
+    nyc = registry.city("nyc")
+    per_run = defs.resolve_assets_def(raw_asset_key(nyc)).backfill_policy.max_partitions_per_run
     first_day, last_day = LAST_RUN_START - timedelta(days=per_run), NYC_SODA_SAMPLE_DAYS[1]
     partitions = days(first_day, last_day)
+    # NYC's raw asset and everything downstream: the dbt models (with their checks) and
+    # the publish. Not the maps: they have their own job and read the boundary layers.
+    downstream = AssetSelection.assets(raw_asset_key(nyc)).downstream() - AssetSelection.groups("maps")
+    selection = downstream.resolve(defs.resolve_asset_graph())
     records = nyc_soda_sample()
 
     password = secrets.token_urlsafe(18)
@@ -78,106 +211,165 @@ def test_a_ui_backfill_runs_with_the_daemon_on_postgres(tmp_path, cluster_folder
     port = free_port()
     log = tmp_path / "dev.log"
     civic311 = Path(sys.executable).with_name("civic311")
-    with ReplayServer() as replay, log.open("w") as output:
-        replay.add_dataset(
-            "fhrw-4uyv", records, id_field="unique_key", updated_at_fields=("created_date",), prefix="/nyc"
-        )
-        replay.add_dataset("erm2-nwe9", [], id_field="unique_key", prefix="/nyc")
-        env = {
-            **os.environ,
-            **settings.environment(),
-            "PATH": f"{civic311.parent}{os.pathsep}{os.environ['PATH']}",
-            "CIVIC311_WAREHOUSE": str(warehouse),
-            "CIVIC311_REPLAY_URL": replay.url,
-        }
-        dev = subprocess.Popen(  # noqa: S603
-            [str(civic311), "dev", "--port", str(port), "--postgres", str(cluster_folder)],
-            cwd=REPO,
-            env=env,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        try:
-            entry = wait_for_code_location(port, dev)
-            assert entry["locationOrLoadError"]["__typename"] == "RepositoryLocation", entry
-
-            launched = graphql(
-                port,
-                LAUNCH_BACKFILL,
-                {
-                    "params": {
-                        "partitionNames": partitions,
-                        "assetSelection": [{"path": ["raw", "nyc", "service_requests"]}],
-                    }
-                },
-            )["launchPartitionBackfill"]
-            assert launched["__typename"] == "LaunchBackfillSuccess", launched
-            backfill_id = launched["backfillId"]
-            deadline = time.monotonic() + 600
-            while (status := graphql(port, BACKFILL_STATUS, {"id": backfill_id})["partitionBackfillOrError"])[
-                "status"
-            ] not in FINISHED and time.monotonic() < deadline:
-                time.sleep(2)
-            assert status == {
-                "__typename": "PartitionBackfill",
-                "status": "COMPLETED_SUCCESS",
-                "numPartitions": len(partitions),
-            }, log.read_text()[-5000:]
-
-            with closing(settings.connect()) as connection, connection.cursor() as cursor:
-                cursor.execute(
-                    "select r.status, start_tag.value, end_tag.value from runs r "
-                    "join run_tags start_tag on start_tag.run_id = r.run_id "
-                    "and start_tag.key = 'dagster/asset_partition_range_start' "
-                    "join run_tags end_tag on end_tag.run_id = r.run_id "
-                    "and end_tag.key = 'dagster/asset_partition_range_end' "
-                    "where r.backfill_id = %s",
-                    [backfill_id],
-                )
-                runs = sorted(cursor.fetchall(), key=lambda run: run[1])
-                cursor.execute(
-                    "select partition, count(*) from event_logs where dagster_event_type = "
-                    "'ASSET_MATERIALIZATION' and asset_key = %s group by partition",
-                    ['["raw", "nyc", "service_requests"]'],
-                )
-                materialized = dict(cursor.fetchall())
-                cursor.execute("select count(*) from event_logs where event like %s", [f"%{password}%"])
-                (events_with_password,) = cursor.fetchone()
-        except BaseException:
-            print(log.read_text()[-8000:])  # what `civic311 dev` said, shown with the failure
-            raise
-        finally:
-            if dev.poll() is None:
-                dev.send_signal(signal.SIGTERM)
+    try:
+        with ReplayServer() as replay, log.open("w") as output, pytest.MonkeyPatch.context() as monkeypatch:
+            serve_nyc_sample(replay, records)
+            env = {
+                **os.environ,
+                **settings.environment(),
+                "PATH": f"{civic311.parent}{os.pathsep}{os.environ['PATH']}",
+                "CIVIC311_WAREHOUSE": str(warehouse),
+                "CIVIC311_REPLAY_URL": replay.url,
+            }
+            dev = subprocess.Popen(  # noqa: S603
+                [str(civic311), "dev", "--port", str(port), "--postgres", str(cluster_folder)],
+                cwd=REPO,
+                env=env,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
             try:
-                dev.wait(timeout=120)
-            except subprocess.TimeoutExpired:
-                os.killpg(dev.pid, signal.SIGKILL)
-                dev.wait()
+                # While the UI starts: Boston's requests, through every model. The
+                # backfill's models' run is then incremental: it rewrites what its
+                # window holds, and leaves Boston's rows alone.
+                load_boston(warehouse, warehouse.parent)
+                built = dbt(warehouse, tmp_path, "build", "--exclude-resource-type", "unit_test")
+                assert built.returncode == 0, built.stdout[-3000:]
+                [(placed_before,)] = query(
+                    warehouse, "select distinct joined_in_run from intermediate.int_request_areas"
+                )
 
-    # Two runs, split as the backfill policy says: a full run of days, then the rest.
-    assert runs == [
-        ("SUCCESS", first_day.isoformat(), (LAST_RUN_START - timedelta(days=1)).isoformat()),
-        ("SUCCESS", LAST_RUN_START.isoformat(), last_day.isoformat()),
+                entry = wait_for_code_location(port, dev)
+                assert entry["locationOrLoadError"]["__typename"] == "RepositoryLocation", entry
+                launched = graphql(
+                    port,
+                    LAUNCH_BACKFILL,
+                    {
+                        "params": {
+                            "partitionNames": partitions,
+                            "assetSelection": [{"path": key.path} for key in sorted(selection)],
+                        }
+                    },
+                )["launchPartitionBackfill"]
+                assert launched["__typename"] == "LaunchBackfillSuccess", launched
+                backfill_id = launched["backfillId"]
+
+                # While the daemon works: the full build to compare with.
+                full_build(full_warehouse, first_day, last_day, replay.url, monkeypatch)
+
+                deadline = time.monotonic() + 600
+                while (
+                    status := graphql(port, BACKFILL_STATUS, {"id": backfill_id})["partitionBackfillOrError"]
+                )["status"] not in FINISHED and time.monotonic() < deadline:
+                    time.sleep(2)
+                found = instance_records(settings, backfill_id, password)
+            except BaseException:
+                print(log.read_text()[-8000:])  # what `civic311 dev` said, shown with the failure
+                raise
+            finally:
+                if dev.poll() is None:
+                    dev.send_signal(signal.SIGTERM)
+                try:
+                    dev.wait(timeout=120)
+                except subprocess.TimeoutExpired:
+                    os.killpg(dev.pid, signal.SIGKILL)
+                    dev.wait()
+        yield UiBackfill(
+            status=status,
+            partitions=partitions,
+            selection={key.to_string() for key in selection},
+            records=records,
+            warehouse=warehouse,
+            full_build=full_warehouse,
+            password=password,
+            cluster_folder=cluster_folder,
+            settings=settings,
+            log=log.read_text(),
+            returncode=dev.returncode,
+            placed_before=placed_before,
+            **found,
+        )
+    finally:
+        try:
+            LocalCluster(cluster_folder, Settings.from_env({}, password_required=False)).stop()
+        finally:
+            shutil.rmtree(cluster_folder, ignore_errors=True)
+
+
+def test_a_ui_backfill_runs_with_the_daemon_on_postgres(ui_backfill):
+    backfill = ui_backfill
+    assert backfill.status == {
+        "__typename": "PartitionBackfill",
+        "status": "COMPLETED_SUCCESS",
+        "numPartitions": len(backfill.partitions),
+    }, backfill.log[-5000:]
+    # The raw days in runs split as the backfill policy says (a full run of days, then
+    # the rest), then one run of the unpartitioned models, which carries no partition.
+    first_day, last_day = backfill.partitions[0], backfill.partitions[-1]
+    assert backfill.runs == [
+        ("SUCCESS", first_day, (LAST_RUN_START - timedelta(days=1)).isoformat()),
+        ("SUCCESS", LAST_RUN_START.isoformat(), last_day),
+        ("SUCCESS", None, None),
     ]
-    assert materialized == dict.fromkeys(partitions, 1)
-    assert query(warehouse, "select count(*), count(distinct source_id) from raw_nyc.service_requests") == [
-        (len(records), len(records))
-    ]
-    assert {row[0] for row in query(warehouse, "select source_id from raw_nyc.service_requests")} == {
-        record["unique_key"] for record in records
+    # One materialization per raw day; one of every model and of the publish.
+    raw = '["raw", "nyc", "service_requests"]'
+    assert backfill.materialized[raw] == dict.fromkeys(backfill.partitions, 1)
+    assert {key: count for key, count in backfill.materialized.items() if key != raw} == {
+        key: {None: 1} for key in backfill.selection if key != raw
     }
+    # Every check of the models' run ran, and passed.
+    assert set(backfill.checks[2]) == {"SUCCEEDED"}, backfill.checks
+    records = backfill.records
+    assert query(
+        backfill.warehouse, "select count(*), count(distinct source_id) from raw_nyc.service_requests"
+    ) == [(len(records), len(records))]
+    assert {
+        row[0] for row in query(backfill.warehouse, "select source_id from raw_nyc.service_requests")
+    } == {record["unique_key"] for record in records}
 
     # PostgreSQL held the instance: Dagster wrote no SQLite storage in its home.
-    home = cluster_folder / "dagster_home"
+    home = backfill.cluster_folder / "dagster_home"
     assert (home / "dagster.yaml").is_file()
     assert sorted(str(p.relative_to(home)) for p in home.rglob("*.db")) == []
     # The password came from the environment only: no event, file or log line holds it.
-    assert events_with_password == 0
-    files = [path for path in cluster_folder.rglob("*") if path.is_file()]
-    assert [path for path in files if password in path.read_text(errors="ignore")] == []
-    assert password not in log.read_text()
+    assert backfill.events_with_password == 0
+    files = [path for path in backfill.cluster_folder.rglob("*") if path.is_file()]
+    assert [path for path in files if backfill.password in path.read_text(errors="ignore")] == []
+    assert backfill.password not in backfill.log
     # The UI's exit stopped the cluster it started.
-    assert dev.returncode == 0, log.read_text()[-3000:]
-    assert not LocalCluster(cluster_folder, settings).running()
+    assert backfill.returncode == 0, backfill.log[-3000:]
+    assert not LocalCluster(backfill.cluster_folder, backfill.settings).running()
+
+
+def test_the_ui_backfill_gives_the_marts_of_one_full_build(ui_backfill):
+    warehouse, full = ui_backfill.warehouse, ui_backfill.full_build
+    assert mart_hashes(warehouse) == mart_hashes(full)
+    # And the publish served the same marts.
+    served = mart_hashes(serving_path(warehouse))
+    assert served == mart_hashes(serving_path(full))
+    # Not two empty builds: every recorded NYC request reached the marts or the quarantine.
+    (counted,) = query(warehouse, "select count(*) from marts.fct_service_requests where city_id = 'nyc'")[0]
+    (held,) = query(warehouse, "select count(*) from quarantine.service_requests where city_id = 'nyc'")[0]
+    assert counted + held == len(ui_backfill.records)
+    (boston,) = query(warehouse, "select count(*) from marts.fct_service_requests where city_id = 'boston'")[
+        0
+    ]
+    assert boston > 0
+    assert served["fct_service_requests"][0] == counted + boston
+
+
+def test_the_models_run_rewrote_only_the_backfills_window(ui_backfill):
+    # Boston's requests changed in 2022, long after the backfill's days: the models'
+    # run left their placement as the build before made it (a run without a window
+    # places every request again), and placed every NYC request anew.
+    placed = query(
+        ui_backfill.warehouse,
+        "select city_id, joined_in_run = ?, count(distinct request_id) from intermediate.int_request_areas "
+        "group by all order by all",
+        [ui_backfill.placed_before],
+    )
+    (counted,) = query(
+        ui_backfill.warehouse, "select count(*) from marts.fct_service_requests where city_id = 'nyc'"
+    )[0]
+    assert placed == [("boston", True, FEEDS["boston"][1]), ("nyc", False, counted)]
