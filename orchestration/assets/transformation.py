@@ -11,6 +11,7 @@ variables (orchestration.resources.window_env).
 import filecmp
 import os
 import shutil
+import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from functools import cache
@@ -146,6 +147,24 @@ def keep_parse(step_target: Path) -> None:
     os.replace(partial, kept)
 
 
+# How long a dbt step's own folder (its logs, run_results.json, compiled SQL) is kept.
+STEP_TARGET_DAYS = 7
+
+
+def prune_step_targets(target: Path, days: float = STEP_TARGET_DAYS, now: float | None = None) -> list[Path]:
+    """Remove the folders dbt steps left in `target` more than `days` ago, and return
+    them. dagster-dbt gives each dbt call its own folder (<step>-<run id>-<uuid>, 4 to
+    7 MB), and nothing removed them: a daily refresh grew the project by about 5 GB a
+    year. The project's own files (manifest.json, the saved parse) are never touched."""
+    cutoff = (time.time() if now is None else now) - days * 86400
+    removed = []
+    for folder in target.glob("civic311_dbt_*-*-*"):
+        if folder.is_dir() and folder.stat().st_mtime < cutoff:
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder)
+    return removed
+
+
 RawTables = tuple[tuple[str, tuple[str, ...]], ...]
 
 
@@ -180,6 +199,7 @@ def build_dbt_assets(
             invocation = dbt.cli(args, context=context)
             yield from invocation.stream()
         keep_parse(invocation.target_path)
+        prune_step_targets(invocation.target_path.parent)
 
     return _models
 
