@@ -115,6 +115,17 @@
 
     -- the tail once per distinct (requests, rate): a few thousand pairs, where
     -- the rows are millions and each tail sums dozens of terms
+    spike_pairs as (
+
+        select distinct
+            requests,
+            poisson_lambda
+
+        from spike_rated
+        where has_full_baseline
+
+    ),
+
     spike_tails as (
 
         select
@@ -122,11 +133,7 @@
             poisson_lambda,
             {{ poisson_upper_tail('requests', 'poisson_lambda') }} as poisson_p
 
-        from (
-            select distinct requests, poisson_lambda
-            from spike_rated
-            where has_full_baseline
-        ) as pairs
+        from spike_pairs
 
     ),
 

@@ -100,17 +100,11 @@ def partition_window_env(context: AssetExecutionContext) -> dict[str, str]:
 
 @contextmanager
 def dbt_environment(window: Mapping[str, str]) -> Iterator[None]:
-    """While dbt runs: CIVIC311_WAREHOUSE as the absolute path civic311 resolved from its
-    own working folder (dbt runs in dbt_project/, where a relative or default path would
-    name another file than the one the raw load wrote), and the run's `window`
-    (partition_window_env). dagster-dbt hands dbt a copy of this process's environment.
-
-    DBT_INDIRECT_SELECTION is `buildable`: a test runs with the models a run builds
-    when everything it reads is built in the run or upstream of it. dbt's default
-    (`eager`) adds any test that reads one selected model: a backfill's first run,
-    which builds the reference tables before any raw day is loaded, ran the staged
-    rows' contract on staging models that did not exist yet, and failed. dagster-dbt
-    still sets its own value when a run selects checks apart from their assets."""
+    """While dbt runs: CIVIC311_WAREHOUSE as the absolute path civic311 resolved (dbt
+    runs in dbt_project/, where a relative path names another file), the run's
+    `window` (partition_window_env), and DBT_INDIRECT_SELECTION=buildable, so a run
+    tests only what it builds or reads (docs/design.md). dagster-dbt hands dbt a copy
+    of this environment, and sets its own selection when a run picks checks apart."""
     settings = {WAREHOUSE_ENV: str(warehouse_path()), "DBT_INDIRECT_SELECTION": "buildable", **window}
     before = {name: os.environ.get(name) for name in settings}
     os.environ.update(settings)
@@ -128,16 +122,10 @@ PARTIAL_PARSE = "partial_parse.msgpack"
 
 
 def keep_parse(step_target: Path) -> None:
-    """Keep the parse a dbt step ended with as the one the next step starts from.
-
-    dagster-dbt starts each dbt call from the project's saved parse
-    (target/partial_parse.msgpack, written by `civic311 prepare`). dbt throws a
-    saved parse away when the connection settings differ, and they hold the
-    warehouse's path, which a run resolves to an absolute path the prepare did not
-    see; each dbt step then parsed the whole project again (about 10 s). A step's
-    own parse matches the runs that follow, so it replaces the saved one. dbt
-    checks every saved parse against the project's files and settings before using
-    it, so an unsuitable one only costs a parse, never a wrong build."""
+    """Keep the parse a dbt step ended with as the one the next dbt call starts from:
+    the saved parse holds the warehouse path the prepare saw, and dbt parses everything
+    again when it differs (docs/design.md, "What is partitioned"). dbt validates a
+    saved parse before using it, so a stale one costs a parse, never a wrong build."""
     produced = step_target / PARTIAL_PARSE
     kept = dbt_project.project_dir / dbt_project.target_path / PARTIAL_PARSE
     if not produced.is_file() or (kept.is_file() and filecmp.cmp(produced, kept, shallow=False)):
@@ -152,10 +140,9 @@ STEP_TARGET_DAYS = 7
 
 
 def prune_step_targets(target: Path, days: float = STEP_TARGET_DAYS, now: float | None = None) -> list[Path]:
-    """Remove the folders dbt steps left in `target` more than `days` ago, and return
-    them. dagster-dbt gives each dbt call its own folder (<step>-<run id>-<uuid>, 4 to
-    7 MB), and nothing removed them: a daily refresh grew the project by about 5 GB a
-    year. The project's own files (manifest.json, the saved parse) are never touched."""
+    """Remove the folders dbt calls left in `target` more than `days` ago, and return
+    them: dagster-dbt gives each call its own (4 to 7 MB) and never removes it. The
+    project's own files (manifest.json, the saved parse) are never touched."""
     cutoff = (time.time() if now is None else now) - days * 86400
     removed = []
     for folder in target.glob("civic311_dbt_*-*-*"):
