@@ -20,6 +20,7 @@ from orchestration.checks.expectations import (
 )
 from orchestration.checks.layers import build_layer_checks, layer_checks
 from orchestration.partitions import EVERYTHING, daily_partitions
+from tests.helpers.dbt import dbt_build
 from tests.helpers.samples import FEEDS
 from tests.helpers.warehouse import copy_warehouse
 
@@ -129,6 +130,7 @@ def test_closings_before_requests_fail_the_int_suite_city_by_city(samples_built,
             "strftime(cast(requested_datetime as timestamptz) - interval 1 day, '%Y-%m-%dT%H:%M:%S+00:00') "
             "where status = 'closed'"
         )
+    dbt_build(warehouse, "int_service_requests", tmp_path, exclude="resource_type:test")
     outcome, frame = int_outcome(warehouse)
     assert outcome.cities["bloomington"] is False
     assert [c for c, passed in outcome.cities.items() if not passed] == ["bloomington"]

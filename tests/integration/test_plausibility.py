@@ -15,7 +15,7 @@ from ingestion.pipeline import load_source
 from ingestion.registry import load_registry
 from ingestion.sources import source_for
 from tests.helpers.data import NYC_SODA_SAMPLE
-from tests.helpers.dbt import run_dbt
+from tests.helpers.dbt import dbt_build, run_dbt
 from tests.helpers.samples import END, START
 from tests.helpers.warehouse import copy_warehouse
 from tooling.replay import ReplayServer
@@ -66,6 +66,7 @@ def test_each_city_is_judged_on_its_own_requests(samples_built, tmp_path):
             "where closed_date is not null and lower(status_description) = 'closed' "
             "order by source_id limit 200)"
         )
+    dbt_build(warehouse, "int_service_requests", tmp_path / "rebuild", exclude="resource_type:test")
     done = run_dbt(warehouse, TEST, tmp_path)
     assert done.returncode != 0
     assert f"FAIL 4 {TEST}" in done.stdout
