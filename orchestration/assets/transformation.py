@@ -9,6 +9,7 @@ variables (orchestration.resources.window_env).
 """
 
 import filecmp
+import json
 import os
 import shutil
 import time
@@ -20,6 +21,7 @@ from typing import Any
 
 from dagster import AssetDep, AssetExecutionContext, AssetKey, AssetsDefinition, AssetSpec
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
+from dagster_dbt.asset_utils import DAGSTER_DBT_UNIQUE_ID_METADATA_KEY
 
 from ingestion.pipeline import WAREHOUSE_ENV, warehouse_path
 from ingestion.registry import Registry, load_registry
@@ -99,13 +101,13 @@ def partition_window_env(context: AssetExecutionContext) -> dict[str, str]:
 
 
 @contextmanager
-def dbt_environment(window: Mapping[str, str]) -> Iterator[None]:
+def dbt_environment(window: Mapping[str, str], tests: str = "eager") -> Iterator[None]:
     """While dbt runs: CIVIC311_WAREHOUSE as the absolute path civic311 resolved (dbt
     runs in dbt_project/, where a relative path names another file), the run's
-    `window` (partition_window_env), and DBT_INDIRECT_SELECTION=buildable, so a run
-    tests only what it builds or reads (docs/design.md). dagster-dbt hands dbt a copy
-    of this environment, and sets its own selection when a run picks checks apart."""
-    settings = {WAREHOUSE_ENV: str(warehouse_path()), "DBT_INDIRECT_SELECTION": "buildable", **window}
+    `window` (partition_window_env), and how dbt adds tests to the models it builds
+    (DBT_INDIRECT_SELECTION, see planned_tests). dagster-dbt hands dbt a copy of this
+    environment."""
+    settings = {WAREHOUSE_ENV: str(warehouse_path()), "DBT_INDIRECT_SELECTION": tests, **window}
     before = {name: os.environ.get(name) for name in settings}
     os.environ.update(settings)
     try:
@@ -133,6 +135,30 @@ def keep_parse(step_target: Path) -> None:
     partial = kept.with_name(f".{PARTIAL_PARSE}.{os.getpid()}.tmp")
     shutil.copyfile(produced, partial)
     os.replace(partial, kept)
+
+
+@cache
+def _manifest_nodes() -> Mapping[str, Any]:
+    return json.loads(prepared_dbt_manifest().read_text())["nodes"]
+
+
+def planned_tests(context: AssetExecutionContext) -> list[str] | None:
+    """The dbt tests of the checks Dagster planned for a step that builds only some of
+    its models, by fully qualified name, for dbt to run exactly those; None for a
+    whole step. For a subset, dbt's own (eager) choice adds every test that reads a
+    selected model, whatever else it reads: a backfill's first run, which builds the
+    reference tables before any raw day, ran tests on staging models that did not
+    exist yet. A whole step keeps dbt's choice, which is exactly its checks."""
+    if not context.is_subset:
+        return None
+    nodes = _manifest_nodes()
+    names = []
+    for key in sorted(context.selected_asset_check_keys, key=lambda key: key.to_user_string()):
+        spec = context.assets_def.get_spec_for_check_key(key)
+        unique_id = (spec.metadata or {}).get(DAGSTER_DBT_UNIQUE_ID_METADATA_KEY)
+        if unique_id in nodes:
+            names.append(".".join(nodes[unique_id]["fqn"]))
+    return names
 
 
 # How long a dbt step's own folder (its logs, run_results.json, compiled SQL) is kept.
@@ -182,7 +208,11 @@ def build_dbt_assets(
         # data: the test suite runs every one of them (tests/integration/conftest.py),
         # and a refresh would only pay for them again (about 10 s a run).
         args = ["build", "--exclude-resource-type", "unit_test", "--vars", dbt_vars()]
-        with dbt_environment(partition_window_env(context)):
+        tests = planned_tests(context)
+        if tests:
+            args += ["--select", " ".join(tests)]
+        indirect = "eager" if tests is None else "empty"
+        with dbt_environment(partition_window_env(context), tests=indirect):
             invocation = dbt.cli(args, context=context)
             yield from invocation.stream()
         keep_parse(invocation.target_path)
