@@ -82,20 +82,18 @@ class Dataset:
         """Encode each record with the system fields `with_system_fields` would give it."""
         taken: set = set()  # given and derived ids
         given: set = set()
-        derived: set[str] = set()
         derived_at = bytearray()
         clash = False
         for position, record in enumerate(records):
             if ":id" in record:
                 row_id = record[":id"]
-                # An id derived earlier that a later record claims: see below.
-                clash = clash or row_id in derived
+                # An id derived earlier (or given twice) that this record gives: see below.
+                clash = clash or row_id in taken
                 taken.add(row_id)
                 given.add(row_id)
                 derived_at.append(0)
             else:
                 row_id = new_row_id(self.dataset_id, record.get(self.id_field), taken, position)
-                derived.add(row_id)
                 derived_at.append(1)
             system = {
                 ":id": row_id,
