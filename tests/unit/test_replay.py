@@ -14,7 +14,13 @@ import pytest
 import requests
 
 from tooling.replay import Fault, FaultPlan, ReplayServer, load_records
-from tooling.replay.records import api_field_name, with_system_fields
+from tooling.replay.records import (
+    _JsonArray,
+    _NotAnArrayOfObjects,
+    api_field_name,
+    iter_records,
+    with_system_fields,
+)
 from tooling.replay.soql import SoqlError, parse_order, parse_where
 
 DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "311"
@@ -139,6 +145,52 @@ def test_load_records_rejects_bad_files_naming_them(tmp_path, name, content, fra
     with pytest.raises(ValueError, match=re.escape(fragment)) as err:
         load_records(path)
     assert str(path) in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("text", "encoding"),
+    [
+        ("[]", "utf-8"),
+        (" \r\n[ ]\t\n", "utf-8"),
+        ('[{"a": "]},{[", "b": [1, {"c": null}], "d": 1.50}\n,{"e": "\\u00e9\\"\\\\"}, {}]', "utf-8"),
+        ('[{"where": "Bogot\u00e1", "n": -0.0, "big": 12345678901234567890}]', "utf-8-sig"),
+        ('[{"where": "Bogot\u00e1"}, {"x": NaN}]', "utf-16"),
+    ],
+)
+def test_json_records_stream_as_json_loads_reads_them(tmp_path, monkeypatch, text, encoding):
+    monkeypatch.setattr(_JsonArray, "_CHUNK_CHARACTERS", 3)  # every token split across reads
+    path = tmp_path / "records.json"
+    path.write_bytes(text.encode(encoding))
+    # _JsonArray itself, not iter_records, which would fall back to json.loads. repr: key
+    # order counts too, and NaN, unequal to itself, has an equal repr.
+    assert repr(list(_JsonArray(path))) == repr(json.loads(path.read_bytes()))
+
+
+def test_recorded_json_streams_as_it_loads(monkeypatch):
+    monkeypatch.setattr(_JsonArray, "_CHUNK_CHARACTERS", 1000)
+    assert list(_JsonArray(NYC_JSON)) == json.loads(NYC_JSON.read_bytes())
+
+
+def test_a_bad_json_file_fails_after_its_good_records_with_the_usual_message(tmp_path):
+    path = tmp_path / "records.json"
+    path.write_text('[{"a": 1}, {"b": 2}, 3]')
+    records = iter_records(path)
+    assert next(records) == {"a": 1}
+    with pytest.raises(ValueError, match="JSON array of objects"):
+        list(records)
+
+
+def test_json_read_whole_after_a_streaming_failure_yields_no_record_twice(tmp_path, monkeypatch):
+    path = tmp_path / "records.json"
+    path.write_text('[{"a": 1}, {"b": 2}, {"c": 3}]')
+
+    def fail_after_two(self):
+        yield {"a": 1}
+        yield {"b": 2}
+        raise _NotAnArrayOfObjects
+
+    monkeypatch.setattr(_JsonArray, "__iter__", fail_after_two)
+    assert list(iter_records(path)) == [{"a": 1}, {"b": 2}, {"c": 3}]
 
 
 def test_system_fields_are_derived_from_the_record_dates(sample):

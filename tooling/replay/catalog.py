@@ -13,7 +13,7 @@ from pathlib import Path
 from ingestion.registry import City
 from tooling.replay.ckan import CkanApi, load_ckan_records
 from tooling.replay.open311 import Open311Api, load_open311_records
-from tooling.replay.records import DEFAULT_UPDATED_AT_FIELDS, load_records
+from tooling.replay.records import DEFAULT_UPDATED_AT_FIELDS, iter_records
 from tooling.replay.seeclickfix import SeeClickFixApi, load_scf_issues
 from tooling.replay.server import ReplayServer
 
@@ -30,7 +30,8 @@ def mount_city(
     prefix = f"/{city.id}"
     source = city.source
     if source.protocol == "socrata":
-        records = [r for path in files for r in load_records(Path(path))]
+        # One record at a time: the dataset keeps only their JSON.
+        records = (r for path in files for r in iter_records(Path(path)))
         fields = tuple(city.export.updated_at_fields) if city.export else DEFAULT_UPDATED_AT_FIELDS
         target = dataset_id or source.all_datasets[0].id
         for dataset in source.all_datasets:

@@ -1,12 +1,13 @@
-"""One replayed dataset: its rows, pre-encoded JSON, and cached query plans."""
+"""One replayed dataset: its rows as encoded JSON, and cached query plans."""
 
 from __future__ import annotations
 
 import logging
 import threading
+from array import array
 from bisect import bisect_left
 from collections import OrderedDict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from functools import lru_cache
 
@@ -14,10 +15,11 @@ import orjson
 
 from tooling.replay.records import (
     SYSTEM_FIELDS,
+    derive_created_at,
+    derive_updated_at,
     new_row_id,
     parse_timestamp,
     system_stamp,
-    with_system_fields,
 )
 from tooling.replay.soql import (
     NULL_KEY,
@@ -37,10 +39,17 @@ _order = lru_cache(maxsize=64)(parse_order)
 # Keyset paging sends a new $where per page; bound the caches so that cannot grow memory.
 _MAX_CACHED_ORDERS = 8
 _MAX_CACHED_FILTERS = 16
+_EPOCH = datetime(1970, 1, 1)
+_SYSTEM_NAMES = {name: orjson.dumps(name) + b":" for name in SYSTEM_FIELDS}
 
 
 class Dataset:
-    """Rows plus caches; every public method is safe to call from many handler threads."""
+    """Rows plus caches; every public method is safe to call from many handler threads.
+
+    A row is kept only as the JSON it is served as (about 1 kB for a NYC request, not
+    the 5 kB of a dict): a query decodes the fields it filters or sorts on once, into
+    one column of typed values per field.
+    """
 
     def __init__(
         self,
@@ -54,33 +63,68 @@ class Dataset:
         self.dataset_id = dataset_id
         self.id_field = id_field
         self._lock = threading.RLock()
-        self._rows = with_system_fields(
-            records, dataset_id, id_field, tuple(updated_at_fields), created_field
-        )
-        self._ids = {row[":id"] for row in self._rows}
-        # Each row is stored as JSON after its opening "{" plus the encoded system fields,
-        # so both answer shapes come from one encoding without holding two copies.
-        self._body: list[bytes] = []
-        self._system: list[bytes] = []
-        for row in self._rows:
-            body, system = _encode_parts(row)
-            self._body.append(body)
-            self._system.append(system)
-        self._max_updated = max((_updated_at(row) for row in self._rows), default=datetime(1970, 1, 1))
-        # Typed views are built per field on first use; sorting and filtering read them
+        # Each row is its JSON after the opening "{", system fields first; "{" + row is the
+        # row with them, "{" + row[body_start:] the row without, so one encoding serves both.
+        self._encoded: list[bytes] = []
+        self._body_start = array("I")
+        self._max_updated = _EPOCH
+        self._load(records, tuple(updated_at_fields), created_field)
+        # Typed values per field, built on first use; sorting and filtering read them
         # instead of re-parsing timestamps on every request.
-        self._typed: list[dict[str, Typed | None]] = []
-        self._typed_fields: set[str] = set()
-        self._orders: OrderedDict[str, tuple[list[int], list[tuple] | None]] = OrderedDict()
-        self._filters: OrderedDict[tuple[str, str], list[int]] = OrderedDict()
+        self._typed: dict[str, list[Typed | None]] = {}
+        self._orders: OrderedDict[str, tuple[array, list[tuple] | None]] = OrderedDict()
+        self._filters: OrderedDict[tuple[str, str], array] = OrderedDict()
+        # Built when changes first need them: every :id, and the first row of each id_field value.
+        self._ids: set | None = None
+        self._rows_by_key: dict[str, int] | None = None
+
+    def _load(self, records: Iterable[dict], updated_at_fields: tuple[str, ...], created_field: str) -> None:
+        """Encode each record with the system fields `with_system_fields` would give it."""
+        taken: set = set()  # given and derived ids
+        given: set = set()
+        derived_at = bytearray()
+        clash = False
+        for position, record in enumerate(records):
+            if ":id" in record:
+                row_id = record[":id"]
+                # An id derived earlier (or given twice) that this record gives: see below.
+                clash = clash or row_id in taken
+                taken.add(row_id)
+                given.add(row_id)
+                derived_at.append(0)
+            else:
+                row_id = new_row_id(self.dataset_id, record.get(self.id_field), taken, position)
+                derived_at.append(1)
+            system = {
+                ":id": row_id,
+                ":created_at": record[":created_at"]
+                if ":created_at" in record
+                else derive_created_at(record, created_field),
+                ":updated_at": record[":updated_at"]
+                if ":updated_at" in record
+                else derive_updated_at(record, updated_at_fields),
+            }
+            self._append_encoded(record, system)
+        if clash:
+            # `with_system_fields` knows every given id before deriving any, so it derived
+            # another id for that earlier record: derive them all again the same way.
+            self._derive_ids_again(given, derived_at)
+
+    def _derive_ids_again(self, given: set, derived_at: bytearray) -> None:
+        taken = set(given)
+        for position, derived in enumerate(derived_at):
+            if derived:
+                row = self._row(position)
+                row[":id"] = new_row_id(self.dataset_id, row.get(self.id_field), taken, position)
+                self._encoded[position], self._body_start[position] = _encode(row)
 
     def __len__(self) -> int:
-        return len(self._rows)
+        return len(self._encoded)
 
     def snapshot(self) -> list[dict]:
         """Copies of the current rows, system fields included."""
         with self._lock:
-            return [dict(row) for row in self._rows]
+            return [self._row(position) for position in range(len(self._encoded))]
 
     def page(
         self, *, where: str | None, order: str, limit: int, offset: int, system: bool
@@ -92,12 +136,12 @@ class Dataset:
             positions = self._positions(predicate, order_key, offset, limit)
             if not positions:
                 return b"[]", 0
-            bodies = self._body
+            encoded = self._encoded
             if system:
-                prefixes = self._system
-                rows = [prefixes[i] + bodies[i] for i in positions]
+                rows = [encoded[i] for i in positions]
             else:
-                rows = [bodies[i] for i in positions]
+                starts = self._body_start
+                rows = [encoded[i][starts[i] :] for i in positions]
             return b"[{" + b",{".join(rows) + b"]", len(positions)
 
     def apply_changes(self, inserts: Sequence[dict], updates: Sequence[dict]) -> None:
@@ -116,27 +160,30 @@ class Dataset:
 
     def _append(self, record: dict, stamp: str) -> None:
         row = dict(record)
+        ids = self._taken_ids()
         if ":id" not in row:
             key = row.get(self.id_field)
-            row[":id"] = new_row_id(self.dataset_id, key, self._ids, len(self._rows))
-        self._ids.add(row[":id"])
+            row[":id"] = new_row_id(self.dataset_id, key, ids, len(self._encoded))
+        ids.add(row[":id"])
         row.setdefault(":created_at", stamp)
         row.setdefault(":updated_at", stamp)
-        self._rows.append(row)
-        self._body.append(b"")
-        self._system.append(b"")
-        if self._typed_fields:
-            self._typed.append({})
-        self._store(len(self._rows) - 1, row)
+        position = len(self._encoded)
+        self._encoded.append(b"")
+        self._body_start.append(0)
+        for column in self._typed.values():
+            column.append(None)
+        self._store(position, row)
+        key = row.get(self.id_field)
+        if key is not None:
+            self._keyed_rows().setdefault(str(key), position)
 
     def _update(self, record: dict, stamp: str) -> None:
         key = record.get(self.id_field)
-        for position, row in enumerate(self._rows):
-            current = row.get(self.id_field)
-            if key is not None and current is not None and str(current) == str(key):
-                merged = _drop_nulls({**row, ":updated_at": stamp, **record})
-                self._store(position, merged)
-                return
+        position = None if key is None else self._keyed_rows().get(str(key))
+        if position is not None:
+            merged = _drop_nulls({**self._row(position), ":updated_at": stamp, **record})
+            self._store(position, merged)
+            return
         logger.warning(
             "update for %s=%r matched no row in %s; inserting it",
             self.id_field,
@@ -146,42 +193,87 @@ class Dataset:
         self._append(_drop_nulls(record), stamp)
 
     def _store(self, position: int, row: dict) -> None:
-        self._rows[position] = row
-        self._body[position], self._system[position] = _encode_parts(row)
-        self._max_updated = max(self._max_updated, _updated_at(row))
-        if self._typed_fields:
-            self._typed[position] = _typed_view(row, self._typed_fields)
+        self._encoded[position], self._body_start[position] = _encode(row)
+        self._max_updated = max(self._max_updated, _updated_at(row.get(":updated_at")))
+        for field, column in self._typed.items():
+            column[position] = _typed(row.get(field))
+
+    def _append_encoded(self, fields: Mapping, system: Mapping) -> None:
+        encoded, body_start = _encode(fields, system)
+        self._encoded.append(encoded)
+        self._body_start.append(body_start)
+        self._max_updated = max(self._max_updated, _updated_at(system.get(":updated_at")))
+
+    def _row(self, position: int) -> dict:
+        """A new dict of one row: its fields, then its system fields."""
+        encoded, body_start = self._encoded[position], self._body_start[position]
+        row = orjson.loads(b"{" + encoded[body_start:])
+        if body_start:
+            row.update(self._system_values(position))
+        return row
+
+    def _system_values(self, position: int) -> dict:
+        prefix = self._encoded[position][: self._body_start[position]]
+        return orjson.loads(b"{" + prefix.removesuffix(b",") + b"}") if prefix else {}
+
+    def _fields(self, position: int) -> dict:
+        encoded, body_start = self._encoded[position], self._body_start[position]
+        return orjson.loads(b"{" + encoded[body_start:])
+
+    def _taken_ids(self) -> set:
+        if self._ids is None:
+            self._ids = {self._system_values(p).get(":id") for p in range(len(self._encoded))}
+        return self._ids
+
+    def _keyed_rows(self) -> dict[str, int]:
+        """The first row holding each id_field value, as text (changes match on text)."""
+        if self._rows_by_key is None:
+            read = self._row if self.id_field in SYSTEM_FIELDS else self._fields
+            self._rows_by_key = {}
+            for position in range(len(self._encoded)):
+                key = read(position).get(self.id_field)
+                if key is not None:
+                    self._rows_by_key.setdefault(str(key), position)
+        return self._rows_by_key
 
     def _ensure_typed(self, fields: frozenset[str]) -> None:
-        missing = fields - self._typed_fields
-        if not missing:
-            return
-        if not self._typed:
-            self._typed = [{} for _ in self._rows]
-        for row, view in zip(self._rows, self._typed, strict=True):
-            for field in missing:
-                value = row.get(field)
-                view[field] = None if value is None else to_typed(value)
-        self._typed_fields |= missing
+        for group, read in (
+            ([f for f in fields if f not in self._typed and f in SYSTEM_FIELDS], self._system_values),
+            ([f for f in fields if f not in self._typed and f not in SYSTEM_FIELDS], self._fields),
+        ):
+            if not group:
+                continue
+            columns: dict[str, list[Typed | None]] = {field: [] for field in group}
+            for position in range(len(self._encoded)):
+                values = read(position)
+                for field, column in columns.items():
+                    column.append(_typed(values.get(field)))
+            self._typed.update(columns)
 
-    def _ordered(self, order_key: OrderKey) -> tuple[list[int], list[tuple] | None]:
+    def _ordered(self, order_key: OrderKey) -> tuple[array, list[tuple] | None]:
         """Row positions in $order order, and each row's first sort key when ascending."""
         cached = self._orders.get(order_key.text)
         if cached is None:
             self._ensure_typed(order_key.fields)
-            typed = self._typed
-            ordered = sorted(range(len(self._rows)), key=lambda i: order_key(typed[i]))
+            row = _Row(self._typed)
+
+            def sort_key(position: int) -> tuple:
+                row.position = position
+                return order_key(row)
+
+            ordered = array("I", sorted(range(len(self._encoded)), key=sort_key))
             first, descending = order_key.columns[0]
             firsts = None
             if not descending:
-                firsts = [NULL_KEY if (v := typed[i][first]) is None else v.key for i in ordered]
+                column = self._typed[first]
+                firsts = [NULL_KEY if (v := column[i]) is None else v.key for i in ordered]
             cached = (ordered, firsts)
             _remember(self._orders, order_key.text, cached, _MAX_CACHED_ORDERS)
         return cached
 
     def _positions(
         self, predicate: Predicate | None, order_key: OrderKey, offset: int, limit: int
-    ) -> list[int]:
+    ) -> Sequence[int]:
         ordered, firsts = self._ordered(order_key)
         if predicate is None:
             return ordered[offset : offset + limit]
@@ -191,7 +283,7 @@ class Dataset:
             self._filters.move_to_end(cache_key)
             return matched[offset : offset + limit]
         self._ensure_typed(predicate.fields)
-        typed = self._typed
+        row = _Row(self._typed)
         start = 0
         floor = predicate.floors.get(order_key.columns[0][0])
         if firsts is not None and floor is not None:
@@ -202,17 +294,35 @@ class Dataset:
             # `limit` matches; stopping early keeps each page near O(limit).
             found: list[int] = []
             if limit:
-                for position in range(start, len(ordered)):
-                    i = ordered[position]
-                    if predicate(typed[i]):
-                        found.append(i)
+                for index in range(start, len(ordered)):
+                    row.position = ordered[index]
+                    if predicate(row):
+                        found.append(row.position)
                         if len(found) == limit:
                             break
             return found
         # Offset paging repeats one $where with a growing offset: filter fully, once.
-        matched = [i for i in ordered[start:] if predicate(typed[i])]
+        matched = array("I")
+        for index in range(start, len(ordered)):
+            row.position = ordered[index]
+            if predicate(row):
+                matched.append(row.position)
         _remember(self._filters, cache_key, matched, _MAX_CACHED_FILTERS)
         return matched[offset : offset + limit]
+
+
+class _Row:
+    """One row's typed values as the compiled SoQL reads a record (`.get(field)`); a
+    single instance is moved along the rows of a scan."""
+
+    __slots__ = ("_columns", "position")
+
+    def __init__(self, columns: dict[str, list[Typed | None]]) -> None:
+        self._columns = columns
+        self.position = 0
+
+    def get(self, field: str) -> Typed | None:
+        return self._columns[field][self.position]
 
 
 def _remember(cache: OrderedDict, key: object, value: object, limit: int) -> None:
@@ -221,8 +331,8 @@ def _remember(cache: OrderedDict, key: object, value: object, limit: int) -> Non
         cache.popitem(last=False)
 
 
-def _typed_view(row: dict, fields: Iterable[str]) -> dict[str, Typed | None]:
-    return {f: None if (v := row.get(f)) is None else to_typed(v) for f in fields}
+def _typed(value: object) -> Typed | None:
+    return None if value is None else to_typed(value)
 
 
 def _drop_nulls(record: dict) -> dict:
@@ -230,19 +340,21 @@ def _drop_nulls(record: dict) -> dict:
     return {key: value for key, value in record.items() if value is not None}
 
 
-def _updated_at(row: dict) -> datetime:
-    return parse_timestamp(row.get(":updated_at")) or datetime(1970, 1, 1)
+def _updated_at(value: object) -> datetime:
+    return parse_timestamp(value) or _EPOCH
 
 
-def _encode_parts(row: dict) -> tuple[bytes, bytes]:
-    """The row's JSON minus its leading "{", and the system fields to splice in front.
-
-    "{" + body is the row without system fields; "{" + system + body is the row with them.
+def _encode(fields: Mapping, system: Mapping | None = None) -> tuple[bytes, int]:
+    """A row's JSON minus its leading "{", and where its fields without the system ones
+    begin. `system` holds the system fields when `fields` does not; `fields` may hold
+    system fields, which go first either way, in SYSTEM_FIELDS order.
     """
-    plain_row = dict(row)
-    system = [(name, plain_row.pop(name)) for name in SYSTEM_FIELDS if name in plain_row]
-    body = orjson.dumps(plain_row)[1:]
-    prefix = b",".join(orjson.dumps(name) + b":" + orjson.dumps(value) for name, value in system)
+    system = fields if system is None else system
+    present = [name for name in SYSTEM_FIELDS if name in system]
+    if any(name in fields for name in SYSTEM_FIELDS):
+        fields = {key: value for key, value in fields.items() if key not in SYSTEM_FIELDS}
+    body = orjson.dumps(fields)[1:]
+    prefix = b",".join(_SYSTEM_NAMES[name] + orjson.dumps(system[name]) for name in present)
     if prefix and body != b"}":
         prefix += b","
-    return body, prefix
+    return prefix + body, len(prefix)

@@ -38,6 +38,13 @@ class ReplayProcess:
             raise RuntimeError("ReplayProcess is not started")
         return self._url
 
+    @property
+    def pid(self) -> int:
+        """The child's process id, for benchmarks that read its memory."""
+        if self._process is None:
+            raise RuntimeError("ReplayProcess is not started")
+        return self._process.pid
+
     def start(self) -> ReplayProcess:
         if self._process is not None:
             raise RuntimeError("ReplayProcess is already started")

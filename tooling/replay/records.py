@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import io
 import json
 import re
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -59,12 +60,17 @@ def system_stamp(moment: datetime | None) -> str:
 
 def load_records(path: Path) -> list[dict]:
     """Read a SODA JSON array (.json) or a portal CSV export (.csv)."""
+    return list(iter_records(path))
+
+
+def iter_records(path: Path) -> Iterator[dict]:
+    """`load_records` one record at a time, so a large file is never all in memory as dicts."""
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix == ".json":
-        return _load_json(path)
+        return _iter_json(path)
     if suffix == ".csv":
-        return _load_csv(path)
+        return _iter_csv(path)
     raise ValueError(f"{path}: expected a .json SODA array or a .csv portal export")
 
 
@@ -78,15 +84,100 @@ def _load_json(path: Path) -> list[dict]:
     return data
 
 
-def _load_csv(path: Path) -> list[dict]:
+def _iter_json(path: Path) -> Iterator[dict]:
+    """The objects of a JSON array, parsed one at a time by the json module's own decoder.
+
+    Anything but an array of objects is read again whole by `_load_json`, which names
+    what is wrong; the records already yielded are not yielded twice.
+    """
+    yielded = 0
+    try:
+        for record in _JsonArray(path):
+            yield record
+            yielded += 1
+    except (_NotAnArrayOfObjects, json.JSONDecodeError, UnicodeDecodeError):
+        yield from _load_json(path)[yielded:]
+
+
+class _NotAnArrayOfObjects(Exception):
+    pass
+
+
+class _JsonArray:
+    """Iterate over a file holding a JSON array of objects, a chunk of text at a time."""
+
+    _CHUNK_CHARACTERS = 1 << 22
+    _WHITESPACE = re.compile(r"[ \t\n\r]*")  # what the json module skips
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.decoder = json.JSONDecoder()
+        self.text: io.TextIOWrapper | None = None
+        self.buffer = ""
+        self.position = 0
+
+    def __iter__(self) -> Iterator[dict]:
+        with self.path.open("rb") as raw:
+            # As json.loads decodes bytes: UTF-8, -16 or -32, a byte-order mark allowed.
+            encoding = json.detect_encoding(raw.read(4))
+            raw.seek(0)
+            self.text = io.TextIOWrapper(raw, encoding=encoding, errors="surrogatepass")
+            if self._next_character() != "[":
+                raise _NotAnArrayOfObjects
+            self.position += 1
+            if self._next_character() == "]":
+                self.position += 1
+            else:
+                while True:
+                    if self._next_character() != "{":
+                        raise _NotAnArrayOfObjects
+                    yield self._object()
+                    separator = self._next_character()
+                    self.position += 1
+                    if separator == "]":
+                        break
+                    if separator != ",":
+                        raise _NotAnArrayOfObjects
+            if self._next_character() != "":
+                raise _NotAnArrayOfObjects
+
+    def _read_more(self) -> bool:
+        # At least as much as is left: an object longer than a chunk costs O(its size).
+        chunk = self.text.read(max(self._CHUNK_CHARACTERS, len(self.buffer) - self.position))
+        if not chunk:
+            return False
+        self.buffer = self.buffer[self.position :] + chunk
+        self.position = 0
+        return True
+
+    def _next_character(self) -> str:
+        """The next character after whitespace, not consumed; "" at the end of the file."""
+        while True:
+            self.position = self._WHITESPACE.match(self.buffer, self.position).end()
+            if self.position < len(self.buffer):
+                return self.buffer[self.position]
+            if not self._read_more():
+                return ""
+
+    def _object(self) -> dict:
+        while True:
+            try:
+                # An object ends with "}", so a decoded one cannot continue in the next chunk.
+                record, self.position = self.decoder.raw_decode(self.buffer, self.position)
+                return record
+            except json.JSONDecodeError:
+                if not self._read_more():
+                    raise
+
+
+def _iter_csv(path: Path) -> Iterator[dict]:
     # utf-8-sig: some portal exports start with a byte-order mark.
     with path.open(newline="", encoding="utf-8-sig") as handle:
         reader = csv.reader(handle)
         header = next(reader, None)
         if header is None:
-            return []
+            return
         names = _field_names(path, header)
-        records = []
         for row in reader:
             if not row:
                 continue
@@ -95,8 +186,7 @@ def _load_csv(path: Path) -> list[dict]:
                     f"{path}: line {reader.line_num} has {len(row)} cells, the header has {len(names)}"
                 )
             # SODA omits null fields, and an empty export cell is a null.
-            records.append({name: _csv_value(cell) for name, cell in zip(names, row, strict=True) if cell})
-        return records
+            yield {name: _csv_value(cell) for name, cell in zip(names, row, strict=True) if cell}
 
 
 def _field_names(path: Path, header: Sequence[str]) -> list[str]:
@@ -146,6 +236,10 @@ def new_row_id(dataset_id: str, key: Any, taken: set[str], salt: int = 0) -> str
         seed = f"{base}|{salt}" if attempt == 1 else f"{base}|{salt}|{attempt}"
 
 
+def derive_created_at(record: dict, created_field: str) -> str:
+    return system_stamp(parse_timestamp(record.get(created_field)))
+
+
 def derive_updated_at(record: dict, updated_at_fields: Iterable[str]) -> str:
     moments = [parse_timestamp(record.get(name)) for name in updated_at_fields]
     real = [m for m in moments if m is not None and m >= _PLACEHOLDER_CUTOFF]
@@ -168,7 +262,7 @@ def with_system_fields(
         if ":id" not in row:
             row[":id"] = new_row_id(dataset_id, row.get(id_field), taken, position)
         if ":created_at" not in row:
-            row[":created_at"] = system_stamp(parse_timestamp(row.get(created_field)))
+            row[":created_at"] = derive_created_at(row, created_field)
         if ":updated_at" not in row:
             row[":updated_at"] = derive_updated_at(row, updated_at_fields)
         rows.append(row)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -159,7 +159,7 @@ class ReplayServer:
     def add_dataset(
         self,
         dataset_id: str,
-        records: list[dict] | Path,
+        records: Iterable[dict] | Path,
         id_field: str = "unique_key",
         updated_at_fields: Sequence[str] = DEFAULT_UPDATED_AT_FIELDS,
         created_field: str = DEFAULT_CREATED_FIELD,

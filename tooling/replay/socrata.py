@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from os import PathLike
 from pathlib import Path
 
 from tooling.replay.api import Response
 from tooling.replay.dataset import Dataset
-from tooling.replay.records import DEFAULT_CREATED_FIELD, DEFAULT_UPDATED_AT_FIELDS, load_records
+from tooling.replay.records import DEFAULT_CREATED_FIELD, DEFAULT_UPDATED_AT_FIELDS, iter_records
 from tooling.replay.soql import SoqlError, is_field_name, quote
 
 DEFAULT_LIMIT = 1000
@@ -50,13 +50,13 @@ class SocrataApi:
     def add_dataset(
         self,
         dataset_id: str,
-        records: list[dict] | Path,
+        records: Iterable[dict] | Path,
         id_field: str = "unique_key",
         updated_at_fields: Sequence[str] = DEFAULT_UPDATED_AT_FIELDS,
         created_field: str = DEFAULT_CREATED_FIELD,
     ) -> Dataset:
         if isinstance(records, str | PathLike):
-            records = load_records(Path(records))
+            records = iter_records(Path(records))
         dataset = Dataset(
             dataset_id,
             records,
