@@ -56,7 +56,6 @@ import json
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -373,7 +372,7 @@ def dev_server(env: dict[str, str], cluster: Path, log: Path):
     """`civic311 dev --postgres CLUSTER` (the webserver and the daemon) on a free loopback
     port, its output in `log`; yields the port once the code location has loaded, and
     stops the UI afterwards (which leaves running the cluster it did not start)."""
-    from tests.helpers.webserver import free_port, wait_for_code_location
+    from tests.helpers.webserver import free_port, stop_dev, wait_for_code_location
 
     port = free_port()
     with log.open("w") as output:
@@ -394,13 +393,7 @@ def dev_server(env: dict[str, str], cluster: Path, log: Path):
             print(log.read_text()[-5000:], file=sys.stderr)
             raise
         finally:
-            if dev.poll() is None:
-                dev.send_signal(signal.SIGTERM)
-            try:
-                dev.wait(timeout=120)
-            except subprocess.TimeoutExpired:
-                os.killpg(dev.pid, signal.SIGKILL)
-                dev.wait()
+            stop_dev(dev)
 
 
 def refresh_assets(port: int, job: str) -> list[list[str]]:

@@ -1,10 +1,12 @@
 """The Dagster webserver a test starts (`civic311 dev`): a free loopback port, waiting
-until it serves the civic311 code location, and GraphQL requests to it, as the UI
-sends them."""
+until it serves the civic311 code location, GraphQL requests to it, as the UI sends
+them, and stopping it."""
 
 from __future__ import annotations
 
 import json
+import os
+import signal
 import socket
 import subprocess
 import time
@@ -54,3 +56,16 @@ def wait_for_code_location(port: int, process: subprocess.Popen, timeout: float 
             return entry
         time.sleep(1)
     raise AssertionError("the code location did not load in time")
+
+
+def stop_dev(process: subprocess.Popen, timeout: float = 120) -> None:
+    """Stop `civic311 dev` as a user does (SIGTERM, which it passes on to the UI and the
+    daemon), and kill its process group if it has not exited within `timeout` seconds.
+    `process` must have been started with start_new_session=True."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()

@@ -21,7 +21,6 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -47,7 +46,7 @@ from tests.helpers.dbt import dbt
 from tests.helpers.nyc_sample import serve_nyc_sample
 from tests.helpers.samples import END, FEEDS, START, replay_registry
 from tests.helpers.warehouse import instance_folder, mart_hashes, query, wire_warehouse
-from tests.helpers.webserver import free_port, graphql, wait_for_code_location
+from tests.helpers.webserver import free_port, graphql, stop_dev, wait_for_code_location
 from tooling.demo import run_job
 from tooling.postgres import LocalCluster, Settings
 from tooling.replay import ReplayServer
@@ -268,13 +267,7 @@ def ui_backfill(tmp_path_factory, dbt_manifest) -> Iterator[UiBackfill]:
                 print(log.read_text()[-8000:])  # what `civic311 dev` said, shown with the failure
                 raise
             finally:
-                if dev.poll() is None:
-                    dev.send_signal(signal.SIGTERM)
-                try:
-                    dev.wait(timeout=120)
-                except subprocess.TimeoutExpired:
-                    os.killpg(dev.pid, signal.SIGKILL)
-                    dev.wait()
+                stop_dev(dev)
         yield UiBackfill(
             status=status,
             partitions=partitions,
