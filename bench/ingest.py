@@ -97,32 +97,42 @@ def duckdb_json(path: Path, work: Path, run: int) -> int:
 # --------------------------------------------------------------------------- export path
 
 
+def generated_once(path: Path, write: Callable[[Path, Path], None], meta: dict) -> Path:
+    """`path`, written the first time by `write(partial, work)` (into `partial`, with a
+    scratch folder `work`) and moved into place whole, beside a `.meta.json` holding
+    `meta`; kept in data/bench/ for the runs after."""
+    if path.exists():
+        return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with tempfile.TemporaryDirectory() as work:
+        write(partial, Path(work))
+    partial.replace(path)
+    meta = {"synthetic": True, "generator": "civic311 synthetic nyc", **meta}
+    path.with_name(path.name + ".meta.json").write_text(json.dumps(meta, indent=2) + "\n")
+    return path
+
+
 def synthetic_export(rows: int, days: int = 30) -> Path:
     """A SYNTHETIC NYC portal CSV export of `rows` requests created over the `days`
     before the generator's end (1 November 2026), generated once per size: display-name
     headers, "MM/DD/YYYY HH:MM:SS AM" timestamps, all 41 columns."""
     span = "" if days == 30 else f"_{days}d"
-    path = BENCH_DATA / f"synthetic_nyc_export_{rows}{span}.csv"
-    if path.exists():
-        return path
-    BENCH_DATA.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory() as tmp:
-        soda = Path(tmp) / "synthetic_nyc.json"
+
+    def write(partial: Path, work: Path) -> None:
+        soda = work / "synthetic_nyc.json"
         generate_nyc(soda, requests=rows, days=days)
         columns = ", ".join(f"'{name}': 'VARCHAR'" for name in SYNTHETIC_FIELDS)
         select = ", ".join(f'{_export_cell(title)} as "{title}"' for title in NYC_EXPORT_TITLES)
-        partial = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         with duckdb.connect() as con:
             con.execute(
                 f"copy (select {select} from read_json(?, format = 'array', columns = {{{columns}}})) "
                 f"to '{partial}' (header)",
                 [str(soda)],
             )
-        partial.replace(path)
-    meta = {"synthetic": True, "generator": "civic311 synthetic nyc", "seed": 311, "requests": rows}
-    meta["days"] = days
-    path.with_name(path.name + ".meta.json").write_text(json.dumps(meta, indent=2) + "\n")
-    return path
+
+    path = BENCH_DATA / f"synthetic_nyc_export_{rows}{span}.csv"
+    return generated_once(path, write, {"seed": 311, "requests": rows, "days": days})
 
 
 def _export_cell(title: str) -> str:

@@ -69,7 +69,7 @@ from pathlib import Path
 import duckdb
 import psutil
 
-from bench.ingest import BENCH_DATA, duckdb_csv, synthetic_export
+from bench.ingest import BENCH_DATA, duckdb_csv, generated_once, synthetic_export
 from tooling.synthetic import generate_nyc
 
 REPO = Path(__file__).resolve().parents[1]
@@ -224,24 +224,18 @@ def day_feed(requests: int, days: int) -> Path:
     the day after the export: a day's share of `requests` over `days`, keyed after
     every key of the export (so each is a new request). Generated once per size and
     kept in data/bench/."""
-    path = BENCH_DATA / f"synthetic_nyc_day_{requests}_{days}d.json"
-    if path.exists():
-        return path
-    BENCH_DATA.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory() as tmp:
-        generated = Path(tmp) / "day.json"
+
+    def write(partial: Path, work: Path) -> None:
+        generated = work / "day.json"
         end = REFRESH_DAY + timedelta(days=1)
         generate_nyc(generated, requests=max(1, requests // days), days=1, end=end, seed=312)
         records = json.loads(generated.read_text())
         for record in records:
             record["unique_key"] = str(int(record["unique_key"]) + requests)
-        partial = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         partial.write_text(json.dumps(records))
-        partial.replace(path)
-    meta = {"synthetic": True, "generator": "civic311 synthetic nyc", "seed": 312}
-    meta["day"] = REFRESH_DAY.isoformat()
-    path.with_name(path.name + ".meta.json").write_text(json.dumps(meta) + "\n")
-    return path
+
+    path = BENCH_DATA / f"synthetic_nyc_day_{requests}_{days}d.json"
+    return generated_once(path, write, {"seed": 312, "day": REFRESH_DAY.isoformat()})
 
 
 def dagster_job(env: dict[str, str], job: str, args: list[str]) -> float:
@@ -340,20 +334,11 @@ BACKFILL_END = REFRESH_DAY
 BACKFILL_DAYS = 365
 BACKFILL_TIMEOUT_SECONDS = 6 * 3600
 DBT_TARGET = REPO / "dbt_project" / "target"
-ENDED = {"COMPLETED", "COMPLETED_SUCCESS", "COMPLETED_FAILED", "FAILED", "CANCELED"}
 REPOSITORIES_QUERY = (
     "{ repositoriesOrError { ... on RepositoryConnection { nodes { name location { name } } } } }"
 )
 JOB_ASSETS_QUERY = """query($selector: PipelineSelector!) {
   assetNodes(pipeline: $selector) { assetKey { path } isPartitioned } }"""
-LAUNCH_BACKFILL = """mutation($params: LaunchBackfillParams!) {
-  launchPartitionBackfill(backfillParams: $params) { __typename
-    ... on LaunchBackfillSuccess { backfillId }
-    ... on PythonError { message stack }
-    ... on UnauthorizedError { message } } }"""
-BACKFILL_STATUS = """query($id: String!) { partitionBackfillOrError(backfillId: $id) { __typename
-  ... on PartitionBackfill { status }
-  ... on PythonError { message } } }"""
 
 
 def backfill_feed(requests: int) -> Path:
@@ -372,18 +357,11 @@ def dev_server(env: dict[str, str], cluster: Path, log: Path):
     """`civic311 dev --postgres CLUSTER` (the webserver and the daemon) on a free loopback
     port, its output in `log`; yields the port once the code location has loaded, and
     stops the UI afterwards (which leaves running the cluster it did not start)."""
-    from tests.helpers.webserver import free_port, stop_dev, wait_for_code_location
+    from tests.helpers.webserver import free_port, start_dev, stop_dev, wait_for_code_location
 
     port = free_port()
     with log.open("w") as output:
-        dev = subprocess.Popen(  # noqa: S603 - this environment's civic311
-            [str(CIVIC311), "dev", "--port", str(port), "--postgres", str(cluster)],
-            cwd=REPO,
-            env=env,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        dev = start_dev(port, cluster, env, output)
         try:
             entry = wait_for_code_location(port, dev)
             if entry["locationOrLoadError"]["__typename"] != "RepositoryLocation":
@@ -411,29 +389,18 @@ def refresh_assets(port: int, job: str) -> list[list[str]]:
     return sorted(node["assetKey"]["path"] for node in nodes)
 
 
-def launch_backfill(port: int, dev: subprocess.Popen, assets: list[list[str]], days: list[str]):
+def run_backfill(port: int, dev: subprocess.Popen, assets: list[list[str]], days: list[str]):
     """`launchPartitionBackfill` of `assets` over `days`, as the UI sends it, then waits
     for the daemon to finish it. The backfill's id, the wall clock when the mutation was
     sent and when the finished status was seen, and that status."""
-    from tests.helpers.webserver import graphql
+    from tests.helpers.webserver import BACKFILL_ENDED, launch_backfill, wait_for_backfill
 
-    params = {
-        "assetSelection": [{"path": path} for path in assets],
-        "partitionNames": days,
-        "title": f"bench/scale.py P8: {len(days)} days of NYC",
-    }
     submitted = time.time()
-    launched = graphql(port, LAUNCH_BACKFILL, {"params": params})["launchPartitionBackfill"]
-    if launched["__typename"] != "LaunchBackfillSuccess":
-        raise SystemExit(f"launchPartitionBackfill failed: {launched}")
-    backfill_id = launched["backfillId"]
-    deadline = time.monotonic() + BACKFILL_TIMEOUT_SECONDS
-    while time.monotonic() < deadline and dev.poll() is None:
-        status = graphql(port, BACKFILL_STATUS, {"id": backfill_id})["partitionBackfillOrError"]
-        if status.get("status") in ENDED:
-            return backfill_id, submitted, time.time(), status["status"]
-        time.sleep(1)
-    raise SystemExit(f"backfill {backfill_id} did not finish (civic311 dev exit code {dev.poll()})")
+    backfill_id = launch_backfill(port, assets, days, title=f"bench/scale.py P8: {len(days)} days of NYC")
+    status = wait_for_backfill(port, backfill_id, dev, timeout=BACKFILL_TIMEOUT_SECONDS)
+    if status.get("status") not in BACKFILL_ENDED:
+        raise SystemExit(f"backfill {backfill_id} did not finish (civic311 dev exit code {dev.poll()})")
+    return backfill_id, submitted, time.time(), status["status"]
 
 
 @contextlib.contextmanager
@@ -599,7 +566,7 @@ def p8(args: argparse.Namespace, work: Path) -> dict:
             env["CIVIC311_REPLAY_URL"] = replay.url
             with dev_server(env, cluster_folder, folder / "dev.log") as (port, dev):
                 assets = refresh_assets(port, "refresh_nyc")
-                backfill_id, submitted, polled, status = launch_backfill(port, dev, assets, days)
+                backfill_id, submitted, polled, status = run_backfill(port, dev, assets, days)
         with postgres_instance(home, settings) as instance:
             backfill = instance.get_backfill(backfill_id)
             records = instance.get_run_records(RunsFilter.for_backfill(backfill_id))

@@ -9,7 +9,6 @@ variables (orchestration.resources.window_env).
 """
 
 import filecmp
-import json
 import os
 import shutil
 import time
@@ -21,7 +20,10 @@ from typing import Any
 
 from dagster import AssetDep, AssetExecutionContext, AssetKey, AssetsDefinition, AssetSpec
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
-from dagster_dbt.asset_utils import DAGSTER_DBT_UNIQUE_ID_METADATA_KEY
+from dagster_dbt.asset_utils import (
+    get_dbt_test_names_for_check_keys,
+    get_manifest_and_translator_from_dbt_assets,
+)
 
 from ingestion.pipeline import WAREHOUSE_ENV, warehouse_path
 from ingestion.registry import Registry, load_registry
@@ -137,28 +139,16 @@ def keep_parse(step_target: Path) -> None:
     os.replace(partial, kept)
 
 
-@cache
-def _manifest_nodes() -> Mapping[str, Any]:
-    return json.loads(prepared_dbt_manifest().read_text())["nodes"]
-
-
 def planned_tests(context: AssetExecutionContext) -> list[str] | None:
-    """The dbt tests of the checks Dagster planned for a step that builds only some of
-    its models, by fully qualified name, for dbt to run exactly those; None for a
-    whole step. For a subset, dbt's own (eager) choice adds every test that reads a
-    selected model, whatever else it reads: a backfill's first run, which builds the
-    reference tables before any raw day, ran tests on staging models that did not
-    exist yet. A whole step keeps dbt's choice, which is exactly its checks."""
+    """The dbt tests of the checks Dagster planned, for a step that builds only some of
+    its models; None for a whole step, where dbt's own choice is exactly its checks.
+    dbt's choice for a subset runs tests on models the run does not build
+    (docs/design.md, "What is partitioned")."""
     if not context.is_subset:
         return None
-    nodes = _manifest_nodes()
-    names = []
-    for key in sorted(context.selected_asset_check_keys, key=lambda key: key.to_user_string()):
-        spec = context.assets_def.get_spec_for_check_key(key)
-        unique_id = (spec.metadata or {}).get(DAGSTER_DBT_UNIQUE_ID_METADATA_KEY)
-        if unique_id in nodes:
-            names.append(".".join(nodes[unique_id]["fqn"]))
-    return names
+    manifest, translator, _ = get_manifest_and_translator_from_dbt_assets([context.assets_def])
+    checks = sorted(context.selected_asset_check_keys, key=lambda key: key.to_user_string())
+    return list(get_dbt_test_names_for_check_keys(translator, manifest, context.assets_def, checks))
 
 
 # How long a dbt step's own folder (its logs, run_results.json, compiled SQL) is kept.

@@ -1,6 +1,6 @@
-"""The Dagster webserver a test starts (`civic311 dev`): a free loopback port, waiting
-until it serves the civic311 code location, GraphQL requests to it, as the UI sends
-them, and stopping it."""
+"""The Dagster webserver a test or benchmark starts (`civic311 dev`): a free loopback
+port, waiting until it serves the civic311 code location, GraphQL requests to it as
+the UI sends them (a partition backfill, its status), and stopping it."""
 
 from __future__ import annotations
 
@@ -9,13 +9,31 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 import urllib.request
+from collections.abc import Mapping
+from pathlib import Path
+from typing import IO
+
+from tests.helpers.data import REPO
 
 # The UI's own question: is the code location loaded, or what error did loading it raise?
 LOCATION_QUERY = """{ workspaceOrError { ... on Workspace { locationEntries { name loadStatus
   locationOrLoadError { __typename ... on PythonError { message }
     ... on RepositoryLocation { repositories { jobs { name } } } } } } } }"""
+
+# The UI's backfill launch, as its "Materialize" dialog sends it for a date range.
+LAUNCH_BACKFILL = """mutation($params: LaunchBackfillParams!) {
+  launchPartitionBackfill(backfillParams: $params) { __typename
+    ... on LaunchBackfillSuccess { backfillId }
+    ... on PythonError { message stack }
+    ... on UnauthorizedError { message } } }"""
+BACKFILL_STATUS = """query($id: String!) { partitionBackfillOrError(backfillId: $id) { __typename
+  ... on PartitionBackfill { status numPartitions }
+  ... on PythonError { message } } }"""
+BACKFILL_ENDED = {"COMPLETED", "COMPLETED_SUCCESS", "COMPLETED_FAILED", "FAILED", "CANCELED"}
+CIVIC311 = Path(sys.executable).with_name("civic311")
 
 
 def free_port() -> int:
@@ -69,3 +87,40 @@ def stop_dev(process: subprocess.Popen, timeout: float = 120) -> None:
     except subprocess.TimeoutExpired:
         os.killpg(process.pid, signal.SIGKILL)
         process.wait()
+
+
+def start_dev(port: int, cluster: Path, env: Mapping[str, str], output: IO) -> subprocess.Popen:
+    """`civic311 dev --postgres CLUSTER` (the webserver and the daemon) on `port`, from
+    the repository, its output to `output`, in a session of its own (see stop_dev)."""
+    return subprocess.Popen(  # noqa: S603 - this environment's civic311
+        [str(CIVIC311), "dev", "--port", str(port), "--postgres", str(cluster)],
+        cwd=REPO,
+        env=dict(env),
+        stdout=output,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+
+
+def launch_backfill(port: int, assets: list[list[str]], partitions: list[str], **params: object) -> str:
+    """The id of a backfill of `assets` (key paths) over `partitions`, launched as the
+    UI launches one; `params` adds other LaunchBackfillParams (a title, say)."""
+    selection = {"assetSelection": [{"path": path} for path in assets], "partitionNames": partitions}
+    launched = graphql(port, LAUNCH_BACKFILL, {"params": {**selection, **params}})["launchPartitionBackfill"]
+    if launched["__typename"] != "LaunchBackfillSuccess":
+        raise AssertionError(f"launchPartitionBackfill failed: {launched}")
+    return launched["backfillId"]
+
+
+def wait_for_backfill(
+    port: int, backfill_id: str, process: subprocess.Popen, timeout: float, poll: float = 1
+) -> dict:
+    """The backfill's status (BACKFILL_STATUS) once it has ended, or the last one seen
+    when `timeout` seconds pass or `process` (the UI) exits first."""
+    deadline = time.monotonic() + timeout
+    while True:
+        status = graphql(port, BACKFILL_STATUS, {"id": backfill_id})["partitionBackfillOrError"]
+        ended = status.get("status") in BACKFILL_ENDED
+        if ended or time.monotonic() >= deadline or process.poll() is not None:
+            return status
+        time.sleep(poll)

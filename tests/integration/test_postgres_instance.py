@@ -21,10 +21,7 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
-import subprocess
-import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from contextlib import closing
 from dataclasses import dataclass
@@ -41,12 +38,20 @@ from ingestion.sources import source_for
 from orchestration.assets.ingestion import raw_asset_key
 from orchestration.definitions import build_definitions
 from orchestration.serving import serving_path
-from tests.helpers.data import NYC_SODA_SAMPLE_DAYS, REPO, nyc_soda_sample
+from tests.helpers.data import NYC_SODA_SAMPLE_DAYS, nyc_soda_sample
 from tests.helpers.dbt import dbt
 from tests.helpers.nyc_sample import serve_nyc_sample
 from tests.helpers.samples import END, FEEDS, START, replay_registry
 from tests.helpers.warehouse import instance_folder, mart_hashes, query, wire_warehouse
-from tests.helpers.webserver import free_port, graphql, stop_dev, wait_for_code_location
+from tests.helpers.webserver import (
+    CIVIC311,
+    free_port,
+    launch_backfill,
+    start_dev,
+    stop_dev,
+    wait_for_backfill,
+    wait_for_code_location,
+)
 from tooling.demo import run_job
 from tooling.postgres import LocalCluster, Settings
 from tooling.replay import ReplayServer
@@ -54,15 +59,6 @@ from tooling.replay.catalog import mount_city
 
 pytestmark = pytest.mark.integration
 
-LAUNCH_BACKFILL = """mutation($params: LaunchBackfillParams!) {
-  launchPartitionBackfill(backfillParams: $params) { __typename
-    ... on LaunchBackfillSuccess { backfillId }
-    ... on PythonError { message stack }
-    ... on UnauthorizedError { message } } }"""
-BACKFILL_STATUS = """query($id: String!) { partitionBackfillOrError(backfillId: $id) { __typename
-  ... on PartitionBackfill { status numPartitions }
-  ... on PythonError { message } } }"""
-FINISHED = {"COMPLETED", "COMPLETED_SUCCESS", "COMPLETED_FAILED", "FAILED", "CANCELED"}
 # The last raw run's days. The first run ends the day before and holds the sample's
 # requests of 11-15, further before this day than the models' 3-day lookback (dbt's
 # lookback_days): a models' run windowed on the last run's days alone misses them.
@@ -209,25 +205,17 @@ def ui_backfill(tmp_path_factory, dbt_manifest) -> Iterator[UiBackfill]:
     settings = Settings.from_env({"CIVIC311_PG_PASSWORD": password, "CIVIC311_PG_PORT": str(free_port())})
     port = free_port()
     log = tmp_path / "dev.log"
-    civic311 = Path(sys.executable).with_name("civic311")
     try:
         with ReplayServer() as replay, log.open("w") as output, pytest.MonkeyPatch.context() as monkeypatch:
             serve_nyc_sample(replay, records)
             env = {
                 **os.environ,
                 **settings.environment(),
-                "PATH": f"{civic311.parent}{os.pathsep}{os.environ['PATH']}",
+                "PATH": f"{CIVIC311.parent}{os.pathsep}{os.environ['PATH']}",
                 "CIVIC311_WAREHOUSE": str(warehouse),
                 "CIVIC311_REPLAY_URL": replay.url,
             }
-            dev = subprocess.Popen(  # noqa: S603
-                [str(civic311), "dev", "--port", str(port), "--postgres", str(cluster_folder)],
-                cwd=REPO,
-                env=env,
-                stdout=output,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
+            dev = start_dev(port, cluster_folder, env, output)
             try:
                 # While the UI starts: Boston's requests, through every model. The
                 # backfill's models' run is then incremental: it rewrites what its
@@ -241,27 +229,12 @@ def ui_backfill(tmp_path_factory, dbt_manifest) -> Iterator[UiBackfill]:
 
                 entry = wait_for_code_location(port, dev)
                 assert entry["locationOrLoadError"]["__typename"] == "RepositoryLocation", entry
-                launched = graphql(
-                    port,
-                    LAUNCH_BACKFILL,
-                    {
-                        "params": {
-                            "partitionNames": partitions,
-                            "assetSelection": [{"path": key.path} for key in sorted(selection)],
-                        }
-                    },
-                )["launchPartitionBackfill"]
-                assert launched["__typename"] == "LaunchBackfillSuccess", launched
-                backfill_id = launched["backfillId"]
+                backfill_id = launch_backfill(port, [key.path for key in sorted(selection)], partitions)
 
                 # While the daemon works: the full build to compare with.
                 full_build(full_warehouse, first_day, last_day, replay.url, monkeypatch)
 
-                deadline = time.monotonic() + 600
-                while (
-                    status := graphql(port, BACKFILL_STATUS, {"id": backfill_id})["partitionBackfillOrError"]
-                )["status"] not in FINISHED and time.monotonic() < deadline:
-                    time.sleep(2)
+                status = wait_for_backfill(port, backfill_id, dev, timeout=600, poll=2)
                 found = instance_records(settings, backfill_id, password)
             except BaseException:
                 print(log.read_text()[-8000:])  # what `civic311 dev` said, shown with the failure

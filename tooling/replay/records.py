@@ -100,7 +100,7 @@ def _iter_json(path: Path) -> Iterator[dict]:
 
 
 class _NotAnArrayOfObjects(Exception):
-    pass
+    """The file is JSON, but not an array of objects: `_load_json` says what it is."""
 
 
 class _JsonArray:
