@@ -21,7 +21,7 @@ from dagster_dbt.errors import DagsterDbtManifestNotFoundError
 from dagster_dlt import DagsterDltResource
 
 from ingestion.pipeline import warehouse_path
-from ingestion.registry import REPLAY_URL_ENV, checked_replay_url, load_registry
+from ingestion.registry import REPLAY_URL_ENV, Registry, checked_replay_url, load_registry
 from ingestion.warehouse_lock import warehouse_lock
 
 # Every step that opens the DuckDB warehouse runs in this pool; the instance
@@ -125,15 +125,16 @@ def dbt_manifest_is_stale() -> bool:
     return changed or not manifest_follows_registry(manifest)
 
 
-def manifest_follows_registry(manifest: Path) -> bool:
-    """True when the manifest was parsed with the active registry's cities: the canonical
-    union reads exactly their staging models (a registry of other cities needs a parse)."""
+def manifest_follows_registry(manifest: Path, registry: Registry | None = None) -> bool:
+    """True when the manifest was parsed with the cities of `registry` (the active one by
+    default): the canonical union reads exactly their staging models (a registry of other
+    cities needs a parse)."""
     union = json.loads(manifest.read_text())["nodes"].get("model.civic311.int_service_requests", {})
     staged = {
         node.removeprefix("model.civic311.stg_").removesuffix("__service_requests")
         for node in union.get("depends_on", {}).get("nodes", [])
     }
-    return staged == set(load_registry().ids)
+    return staged == set((registry or load_registry()).ids)
 
 
 def dbt_parse_args() -> list[str]:

@@ -11,7 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from ingestion.registry import load_registry
 from tests.helpers.data import SHARED_DATA
+from tests.helpers.registry import PACKAGED
 from tests.helpers.warehouse import instance_folder, wire_warehouse
 
 # Session fixtures whose value lives in one process (an in-process Dagster result): the
@@ -79,3 +81,22 @@ def dbt_manifest() -> Path:
     from orchestration.resources import prepare_dbt_manifest
 
     return prepare_dbt_manifest()
+
+
+@pytest.fixture(autouse=True)
+def shared_manifest_kept(dbt_manifest) -> Iterator[None]:
+    """Fail the test that re-parsed the dbt manifest every test shares with a registry of
+    other cities (a command that prepares it, under a cut-down CIVIC311_CITIES): tests on
+    the other xdist worker would load an asset graph without those cities' models. The
+    test keeps every city instead (tests/helpers/registry.py EVERY_CITY)."""
+    from orchestration.resources import manifest_follows_registry
+
+    written = dbt_manifest.stat().st_mtime_ns
+    yield
+    if dbt_manifest.stat().st_mtime_ns != written:
+        packaged = load_registry(PACKAGED)
+        assert manifest_follows_registry(dbt_manifest, packaged), (
+            f"{dbt_manifest}, which every test shares, was re-parsed during this test without "
+            "every city of the packaged registry (by this test, or one beside it on the other "
+            "worker): give that test's registry every city (write_registry(..., cities=EVERY_CITY))"
+        )

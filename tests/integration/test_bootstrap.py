@@ -28,7 +28,7 @@ from orchestration.bootstrap import bootstrap, carry_on_day, newest_change
 from orchestration.definitions import build_definitions
 from orchestration.schedules import daily_refresh_schedule
 from tests.helpers.data import NYC_SODA_SAMPLE, REPO
-from tests.helpers.registry import write_registry
+from tests.helpers.registry import EVERY_CITY, write_registry
 from tests.helpers.warehouse import instance_folder, mart_hashes, query, wire_warehouse
 from tooling.replay import ReplayServer
 from tooling.replay.records import system_stamp
@@ -82,7 +82,9 @@ def test_after_a_bootstrap_the_schedule_carries_on_with_no_gap_and_no_overlap(
     later = [r for r in records if changed_at(r) >= EXPORT_TAKEN_AT]
     # Requests changed on the export's last day both before and after it was taken.
     assert {changed_at(r).date() for r in exported} & {changed_at(r).date() for r in later}
-    monkeypatch.setenv("CIVIC311_CITIES", str(write_registry(tmp_path / "cities.yaml", page_size=400)))
+    # Every city, NYC's pages changed: the bootstrap prepares the manifest every test shares.
+    registry = write_registry(tmp_path / "cities.yaml", cities=EVERY_CITY, page_size=400)
+    monkeypatch.setenv("CIVIC311_CITIES", str(registry))
     nyc = load_registry().city("nyc")
 
     # One full build over every request: the whole history as one export.
@@ -105,7 +107,10 @@ def test_after_a_bootstrap_the_schedule_carries_on_with_no_gap_and_no_overlap(
     assert f"{len(exported):,} read, {len(exported):,} loaded" in done.stdout
     assert "checks run." in done.stdout and "FAILED" not in done.stdout
 
-    # The schedule's own run requests, one a day, from that day to the history's end.
+    # The schedule's own run requests, one a day, from that day to the history's end: its
+    # jobs load NYC alone (no command here prepares the manifest again).
+    only_nyc = write_registry(tmp_path / "nyc.yaml", page_size=400)
+    monkeypatch.setenv("CIVIC311_CITIES", str(only_nyc))
     instance = DagsterInstance.get()
     days = [first_day + timedelta(days=n) for n in range((HISTORY_END.date() - first_day).days)]
     with ReplayServer() as server:
@@ -140,7 +145,12 @@ def test_after_a_bootstrap_the_schedule_carries_on_with_no_gap_and_no_overlap(
     (counted,) = query(warehouse, "select count(*) from marts.fct_service_requests")[0]
     (held,) = query(warehouse, "select count(*) from quarantine.service_requests")[0]
     assert counted + held == len(records)
-    assert mart_hashes(warehouse) == mart_hashes(full)
+    # dim_city holds a row per registry city: the schedule's registry is NYC's alone.
+    carried_on, built = mart_hashes(warehouse), mart_hashes(full)
+    assert carried_on.pop("dim_city")[0] == 1 and built.pop("dim_city")[0] == len(EVERY_CITY)
+    assert carried_on == built
+    nyc_city = "select * from marts.dim_city where city_id = 'nyc'"
+    assert query(warehouse, nyc_city) == query(full, nyc_city)
 
 
 def first_line(done: subprocess.CompletedProcess) -> str:
