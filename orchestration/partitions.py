@@ -32,15 +32,16 @@ PARTITIONS_START = "2010-01-01"
 daily_partitions = DailyPartitionsDefinition(start_date=PARTITIONS_START, timezone="UTC")
 
 # A backfill of the raw assets from the UI becomes runs of up to this many days
-# each, not one run per day (docs/design.md gives the measurements behind it).
+# each, not one run per day: a year's backfill is one run (docs/design.md gives the
+# measurements behind it).
 # The variable overrides it, for a deployment or a benchmark (bench/scale.py P8).
 PARTITIONS_PER_RUN_ENV = "CIVIC311_RAW_PARTITIONS_PER_RUN"
-DEFAULT_PARTITIONS_PER_RUN = 92
+DEFAULT_PARTITIONS_PER_RUN = 366
 
 
 def raw_partitions_per_run(environ: Mapping[str, str] | None = None) -> int:
     """The days a backfill run of the raw assets loads at most: CIVIC311_RAW_PARTITIONS_PER_RUN,
-    a whole number of at least 1, or 92 when it is unset or empty."""
+    a whole number of at least 1, or 366 when it is unset or empty."""
     value = (os.environ if environ is None else environ).get(PARTITIONS_PER_RUN_ENV, "").strip()
     if not value:
         return DEFAULT_PARTITIONS_PER_RUN

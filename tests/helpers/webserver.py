@@ -102,10 +102,15 @@ def start_dev(port: int, cluster: Path, env: Mapping[str, str], output: IO) -> s
     )
 
 
-def launch_backfill(port: int, assets: list[list[str]], partitions: list[str], **params: object) -> str:
+def launch_backfill(
+    port: int, assets: list[list[str]] | None, partitions: list[str], **params: object
+) -> str:
     """The id of a backfill of `assets` (key paths) over `partitions`, launched as the
-    UI launches one; `params` adds other LaunchBackfillParams (a title, say)."""
-    selection = {"assetSelection": [{"path": path} for path in assets], "partitionNames": partitions}
+    UI launches one; `params` adds other LaunchBackfillParams (a title, say). With
+    `assets` None, `params` names what to backfill: a job's partition set (`selector`)."""
+    selection = {"partitionNames": partitions}
+    if assets is not None:
+        selection["assetSelection"] = [{"path": path} for path in assets]
     launched = graphql(port, LAUNCH_BACKFILL, {"params": {**selection, **params}})["launchPartitionBackfill"]
     if launched["__typename"] != "LaunchBackfillSuccess":
         raise AssertionError(f"launchPartitionBackfill failed: {launched}")

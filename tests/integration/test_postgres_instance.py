@@ -37,6 +37,7 @@ from ingestion.registry import load_registry
 from ingestion.sources import source_for
 from orchestration.assets.ingestion import raw_asset_key
 from orchestration.definitions import build_definitions
+from orchestration.partitions import PARTITIONS_PER_RUN_ENV
 from orchestration.serving import serving_path
 from tests.helpers.data import NYC_SODA_SAMPLE_DAYS, nyc_soda_sample
 from tests.helpers.dbt import dbt
@@ -192,7 +193,8 @@ def ui_backfill(tmp_path_factory, dbt_manifest) -> Iterator[UiBackfill]:
     registry = load_registry()
     defs = build_definitions(registry, warehouse)
     nyc = registry.city("nyc")
-    per_run = defs.resolve_assets_def(raw_asset_key(nyc)).backfill_policy.max_partitions_per_run
+    # 31 days per raw run, not the default year: two runs over a month and some days.
+    per_run = 31
     first_day, last_day = LAST_RUN_START - timedelta(days=per_run), NYC_SODA_SAMPLE_DAYS[1]
     partitions = days(first_day, last_day)
     # NYC's raw asset and everything downstream: the dbt models (with their checks) and
@@ -214,6 +216,7 @@ def ui_backfill(tmp_path_factory, dbt_manifest) -> Iterator[UiBackfill]:
                 "PATH": f"{CIVIC311.parent}{os.pathsep}{os.environ['PATH']}",
                 "CIVIC311_WAREHOUSE": str(warehouse),
                 "CIVIC311_REPLAY_URL": replay.url,
+                PARTITIONS_PER_RUN_ENV: str(per_run),
             }
             dev = start_dev(port, cluster_folder, env, output)
             try:

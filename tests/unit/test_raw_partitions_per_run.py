@@ -1,4 +1,4 @@
-"""CIVIC311_RAW_PARTITIONS_PER_RUN: the days per backfill run of the raw assets, 92
+"""CIVIC311_RAW_PARTITIONS_PER_RUN: the days per backfill run of the raw assets, 366
 unless set, and a value that is not a whole number of at least 1 refused with the
 variable's name."""
 
@@ -8,8 +8,8 @@ from orchestration.partitions import PARTITIONS_PER_RUN_ENV, raw_partitions_per_
 
 
 def test_unset_or_empty_is_a_quarter_and_a_number_is_taken():
-    assert raw_partitions_per_run({}) == 92
-    assert raw_partitions_per_run({PARTITIONS_PER_RUN_ENV: ""}) == 92
+    assert raw_partitions_per_run({}) == 366
+    assert raw_partitions_per_run({PARTITIONS_PER_RUN_ENV: ""}) == 366
     assert raw_partitions_per_run({PARTITIONS_PER_RUN_ENV: "31"}) == 31
     assert raw_partitions_per_run({PARTITIONS_PER_RUN_ENV: " 365 "}) == 365
 
