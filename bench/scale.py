@@ -96,17 +96,24 @@ class BootstrapRun:
     warehouse: Path
     dagster_home: Path
     output: str = field(repr=False)
+    # The tree's members at its peak: what each kind of process held then (tree_members).
+    peak_members: dict[str, int] = field(default_factory=dict)
 
 
-def tree_rss(process: psutil.Process) -> int:
-    """Resident bytes of a process and every descendant, now."""
-    total = 0
-    for member in [process, *process.children(recursive=True)]:
+def tree_members(process: psutil.Process) -> dict[str, int]:
+    """Resident bytes of a process and every descendant, now, by kind: the process
+    itself (`civic311`: the bootstrap, its Dagster run, the checks and the publish),
+    `dbt` (its commands) and `other`."""
+    members: dict[str, int] = {}
+    for number, member in enumerate([process, *process.children(recursive=True)]):
         try:
-            total += member.memory_info().rss
+            rss = member.memory_info().rss
+            command = " ".join(member.cmdline())
         except psutil.NoSuchProcess:
             continue
-    return total
+        kind = "civic311" if number == 0 else "dbt" if "dbt" in command else "other"
+        members[kind] = members.get(kind, 0) + rss
+    return members
 
 
 def environment(warehouse: Path, home: Path, replay_url: str | None = None) -> dict[str, str]:
@@ -132,7 +139,7 @@ def run_bootstrap(export: Path, requests: int, folder: Path) -> BootstrapRun:
     home.mkdir()
     shutil.copy(REPO / "orchestration" / "dagster.yaml", home / "dagster.yaml")
     env = environment(warehouse, home)
-    peak = 0
+    peak, peak_members = 0, {}
     started = time.perf_counter()
     process = psutil.Popen(
         [str(CIVIC311), "bootstrap", "--city", "nyc", "--from-file", str(export)],
@@ -146,7 +153,9 @@ def run_bootstrap(export: Path, requests: int, folder: Path) -> BootstrapRun:
     reader = threading.Thread(target=lambda: lines.extend(process.stdout), daemon=True)
     reader.start()
     while process.poll() is None:
-        peak = max(peak, tree_rss(process))
+        members = tree_members(process)
+        if sum(members.values()) > peak:
+            peak, peak_members = sum(members.values()), members
         time.sleep(RSS_SAMPLE_SECONDS)
     seconds = time.perf_counter() - started
     reader.join()
@@ -154,7 +163,7 @@ def run_bootstrap(export: Path, requests: int, folder: Path) -> BootstrapRun:
     if process.returncode != 0:
         raise SystemExit(f"civic311 bootstrap of {export} failed ({process.returncode}):\n{output[-3000:]}")
     phases = {m["phase"]: float(m["seconds"]) for m in map(PHASE_LINE.match, output.splitlines()) if m}
-    return BootstrapRun(requests, seconds, phases, peak, warehouse, home, output)
+    return BootstrapRun(requests, seconds, phases, peak, warehouse, home, output, peak_members)
 
 
 @functools.cache
@@ -210,6 +219,9 @@ def p6(args: argparse.Namespace, work: Path) -> dict:
         f"{large.requests:,} vs {small.peak_rss_bytes / 2**20:,.0f} MiB at {small.requests:,} requests; "
         f"ratio {ratio:.2f}x (goal <= 1.5x)"
     )
+    for run in (small, large):
+        held = ", ".join(f"{kind} {rss / 2**20:,.0f} MiB" for kind, rss in sorted(run.peak_members.items()))
+        print(f"     at the peak of {run.requests:,}: {held}")
     return {
         "p6_rss_ratio": round(ratio, 2),
         "p6_rss_small_mib": round(small.peak_rss_bytes / 2**20),
@@ -217,6 +229,10 @@ def p6(args: argparse.Namespace, work: Path) -> dict:
         "p6_requests_small": small.requests,
         "p6_requests_large": large.requests,
         "p6_seconds_small": round(small.seconds, 1),
+        "p6_peak_members_mib": {
+            str(run.requests): {kind: round(rss / 2**20) for kind, rss in run.peak_members.items()}
+            for run in (small, large)
+        },
     }
 
 
@@ -343,9 +359,6 @@ PUBLISH_STEP = "serving__marts"
 # How a user starts the backfill: the job's Partitions tab, or a selection of its assets.
 LAUNCHES = ("job", "assets")
 DBT_TARGET = REPO / "dbt_project" / "target"
-REPOSITORIES_QUERY = (
-    "{ repositoriesOrError { ... on RepositoryConnection { nodes { name location { name } } } } }"
-)
 JOB_ASSETS_QUERY = """query($selector: PipelineSelector!) {
   assetNodes(pipeline: $selector) { assetKey { path } isPartitioned } }"""
 
@@ -383,18 +396,10 @@ def dev_server(env: dict[str, str], cluster: Path, log: Path):
             stop_dev(dev)
 
 
-def repository_selector(port: int) -> dict[str, str]:
-    """The code location's one repository, as the UI's selectors name it."""
-    from tests.helpers.webserver import graphql
-
-    [repository] = graphql(port, REPOSITORIES_QUERY)["repositoriesOrError"]["nodes"]
-    return {"repositoryLocationName": repository["location"]["name"], "repositoryName": repository["name"]}
-
-
 def refresh_assets(port: int, job: str) -> list[list[str]]:
     """The asset keys of `job` as the UI lists them: what a user selects to backfill
     what the job refreshes (the raw asset, the dbt models, the publish)."""
-    from tests.helpers.webserver import graphql
+    from tests.helpers.webserver import graphql, repository_selector
 
     selector = {**repository_selector(port), "pipelineName": job}
     nodes = graphql(port, JOB_ASSETS_QUERY, {"selector": selector})["assetNodes"]
@@ -407,7 +412,12 @@ def run_backfill(port: int, dev: subprocess.Popen, launch: str, days: list[str])
     ("job": the job's Partitions tab). Then waits for the daemon to finish it. The
     backfill's id, the wall clock when the mutation was sent and when the finished status
     was seen, and that status."""
-    from tests.helpers.webserver import BACKFILL_ENDED, launch_backfill, wait_for_backfill
+    from tests.helpers.webserver import (
+        BACKFILL_ENDED,
+        launch_backfill,
+        partition_set_selector,
+        wait_for_backfill,
+    )
 
     title = f"bench/scale.py P8: {len(days)} days of NYC"
     if launch == "assets":
@@ -415,10 +425,7 @@ def run_backfill(port: int, dev: subprocess.Popen, launch: str, days: list[str])
         submitted = time.time()
         backfill_id = launch_backfill(port, assets, days, title=title)
     else:
-        partition_set = {"partitionSetName": f"{BACKFILL_JOB}_partition_set", "repositorySelector": {
-            "repositoryName": (repository := repository_selector(port))["repositoryName"],
-            "repositoryLocationName": repository["repositoryLocationName"],
-        }}  # fmt: skip
+        partition_set = partition_set_selector(port, BACKFILL_JOB)
         submitted = time.time()
         backfill_id = launch_backfill(port, None, days, title=title, selector=partition_set)
     status = wait_for_backfill(port, backfill_id, dev, timeout=BACKFILL_TIMEOUT_SECONDS)

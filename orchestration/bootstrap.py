@@ -16,6 +16,7 @@ the newest version winning, so each request is counted once (docs/design.md,
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import threading
 import time
@@ -28,6 +29,7 @@ from pathlib import Path
 
 import duckdb
 from dagster import AssetCheckSeverity, DagsterEventType, DagsterInstance
+from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -302,9 +304,15 @@ def report_lines(done: Bootstrap, city: City, now: datetime | None = None) -> li
         "the newest version of each request winning)."
     )
     if first < scheduled:
+        # One run over the days, as a backfill from the job's Partitions tab makes it
+        # (`dagster job backfill` would launch a run of the whole job per day).
+        last = scheduled - timedelta(days=1)
+        days = json.dumps(
+            {ASSET_PARTITION_RANGE_START_TAG: str(first), ASSET_PARTITION_RANGE_END_TAG: str(last)}
+        )
         lines.append(
-            f"Its next tick loads {scheduled}; load {first} to {scheduled - timedelta(days=1)} first: "
-            f"`dagster job backfill -w workspace.yaml -j refresh_{city.id} --from {first} "
-            f"--to {scheduled - timedelta(days=1)} --noprompt`"
+            f"Its next tick loads {scheduled}; load {first} to {last} first, in one run: in the UI, "
+            f"refresh_{city.id}, Partitions, Launch backfill over those days; or "
+            f"`dagster job execute -m orchestration.definitions -j refresh_{city.id} --tags '{days}'`"
         )
     return lines

@@ -102,6 +102,22 @@ def start_dev(port: int, cluster: Path, env: Mapping[str, str], output: IO) -> s
     )
 
 
+REPOSITORIES_QUERY = (
+    "{ repositoriesOrError { ... on RepositoryConnection { nodes { name location { name } } } } }"
+)
+
+
+def repository_selector(port: int) -> dict[str, str]:
+    """The code location's one repository, as the UI's selectors name it."""
+    [repository] = graphql(port, REPOSITORIES_QUERY)["repositoriesOrError"]["nodes"]
+    return {"repositoryLocationName": repository["location"]["name"], "repositoryName": repository["name"]}
+
+
+def partition_set_selector(port: int, job: str) -> dict:
+    """The `selector` of a backfill of `job`'s partitions, as its Partitions tab launches one."""
+    return {"partitionSetName": f"{job}_partition_set", "repositorySelector": repository_selector(port)}
+
+
 def launch_backfill(
     port: int, assets: list[list[str]] | None, partitions: list[str], **params: object
 ) -> str:

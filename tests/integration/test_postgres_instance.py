@@ -7,13 +7,17 @@ built through every model. The daemon splits the raw days into runs by the raw
 assets' multi-run backfill policy, then runs the unpartitioned models once, over
 the backfill's days.
 
+Then the same days again from refresh_nyc's Partitions tab (a job backfill): the
+daemon splits them into the same runs, each of the whole job over its days.
+
 The first test reads the instance: the runs, their partition ranges and the
 materializations are in PostgreSQL (and no SQLite file is written), the password is
-in no file or log, and the cluster stops with the UI. The second compares the marts
-and the published serving file with those of one full build of the same recorded
-requests (content hash): a lost raw day, or a models' run whose window misses some
-of the backfill's days, gives other marts. The third shows the models' run had a
-window: it left Boston's requests as the build before placed them.
+in no file or log, and the cluster stops with the UI. The next checks the job
+backfill's runs. The third compares the marts (after the asset backfill, and after
+the job backfill) and the published serving file with those of one full build of the
+same recorded requests (content hash): a lost raw day, or a models' run whose window
+misses some of the backfill's days, gives other marts. The fourth shows the models'
+run had a window: it left Boston's requests as the build before placed them.
 """
 
 from __future__ import annotations
@@ -48,6 +52,7 @@ from tests.helpers.webserver import (
     CIVIC311,
     free_port,
     launch_backfill,
+    partition_set_selector,
     start_dev,
     stop_dev,
     wait_for_backfill,
@@ -88,6 +93,13 @@ class UiBackfill:
     events_with_password: int
     # The dbt invocation that placed Boston's requests before the backfill.
     placed_before: str
+    # The marts right after the asset backfill, and what a job backfill of the same
+    # days (refresh_nyc's partitions) launched afterwards left.
+    asset_backfill_marts: dict
+    job_status: dict
+    job_runs: list[tuple[str, str | None, str | None]]
+    job_materialized: dict[str, dict[str | None, int]]
+    job_events_with_password: int
     password: str
     warehouse: Path
     full_build: Path
@@ -239,6 +251,13 @@ def ui_backfill(tmp_path_factory, dbt_manifest) -> Iterator[UiBackfill]:
 
                 status = wait_for_backfill(port, backfill_id, dev, timeout=600, poll=2)
                 found = instance_records(settings, backfill_id, password)
+                asset_backfill_marts = mart_hashes(warehouse)
+
+                # The same days again, from refresh_nyc's Partitions tab: runs of the whole job.
+                job_selector = partition_set_selector(port, "refresh_nyc")
+                job_backfill_id = launch_backfill(port, None, partitions, selector=job_selector)
+                job_status = wait_for_backfill(port, job_backfill_id, dev, timeout=600, poll=2)
+                job_found = instance_records(settings, job_backfill_id, password)
             except BaseException:
                 print(log.read_text()[-8000:])  # what `civic311 dev` said, shown with the failure
                 raise
@@ -257,6 +276,11 @@ def ui_backfill(tmp_path_factory, dbt_manifest) -> Iterator[UiBackfill]:
             log=log.read_text(),
             returncode=dev.returncode,
             placed_before=placed_before,
+            asset_backfill_marts=asset_backfill_marts,
+            job_status=job_status,
+            job_runs=job_found["runs"],
+            job_materialized=job_found["materialized"],
+            job_events_with_password=job_found["events_with_password"],
             **found,
         )
     finally:
@@ -266,26 +290,37 @@ def ui_backfill(tmp_path_factory, dbt_manifest) -> Iterator[UiBackfill]:
             shutil.rmtree(cluster_folder, ignore_errors=True)
 
 
-def test_a_ui_backfill_runs_with_the_daemon_on_postgres(ui_backfill):
-    backfill = ui_backfill
-    assert backfill.status == {
+RAW = '["raw", "nyc", "service_requests"]'
+
+
+def completed(backfill: UiBackfill) -> dict:
+    """A backfill's status (BACKFILL_STATUS) once it has completed over every partition."""
+    return {
         "__typename": "PartitionBackfill",
         "status": "COMPLETED_SUCCESS",
         "numPartitions": len(backfill.partitions),
-    }, backfill.log[-5000:]
-    # The raw days in runs split as the backfill policy says (a full run of days, then
-    # the rest), then one run of the unpartitioned models, which carries no partition.
+    }
+
+
+def runs_of_days(backfill: UiBackfill) -> list[tuple[str, str, str]]:
+    """The successful runs the backfill policy splits the days into: a full run of days, then the rest."""
     first_day, last_day = backfill.partitions[0], backfill.partitions[-1]
-    assert backfill.runs == [
+    return [
         ("SUCCESS", first_day, (LAST_RUN_START - timedelta(days=1)).isoformat()),
         ("SUCCESS", LAST_RUN_START.isoformat(), last_day),
-        ("SUCCESS", None, None),
     ]
+
+
+def test_a_ui_backfill_runs_with_the_daemon_on_postgres(ui_backfill):
+    backfill = ui_backfill
+    assert backfill.status == completed(backfill), backfill.log[-5000:]
+    # The raw days in runs split as the backfill policy says (a full run of days, then
+    # the rest), then one run of the unpartitioned models, which carries no partition.
+    assert backfill.runs == [*runs_of_days(backfill), ("SUCCESS", None, None)]
     # One materialization per raw day; one of every model and of the publish.
-    raw = '["raw", "nyc", "service_requests"]'
-    assert backfill.materialized[raw] == dict.fromkeys(backfill.partitions, 1)
-    assert {key: count for key, count in backfill.materialized.items() if key != raw} == {
-        key: {None: 1} for key in backfill.selection if key != raw
+    assert backfill.materialized[RAW] == dict.fromkeys(backfill.partitions, 1)
+    assert {key: count for key, count in backfill.materialized.items() if key != RAW} == {
+        key: {None: 1} for key in backfill.selection if key != RAW
     }
     # Every check of the models' run ran, and passed.
     assert set(backfill.checks[2]) == {"SUCCEEDED"}, backfill.checks
@@ -311,8 +346,25 @@ def test_a_ui_backfill_runs_with_the_daemon_on_postgres(ui_backfill):
     assert not LocalCluster(backfill.cluster_folder, backfill.settings).running()
 
 
+def test_a_job_backfill_runs_the_whole_job_over_each_runs_days(ui_backfill):
+    backfill = ui_backfill
+    assert backfill.job_status == completed(backfill), backfill.log[-5000:]
+    # The job's backfill policy is its raw assets': the same runs of days, each of them
+    # the whole job (its raw load, checks, dbt models and publish) over its days.
+    assert backfill.job_runs == runs_of_days(backfill)
+    assert backfill.job_materialized[RAW] == dict.fromkeys(backfill.partitions, 1)
+    # Every model and the publish once per run (the job also builds the models that do
+    # not read NYC's raw rows).
+    others = {key: count for key, count in backfill.job_materialized.items() if key != RAW}
+    assert backfill.selection - {RAW} <= set(others)
+    assert {str(count) for count in others.values()} == {str({None: 2})}
+    assert backfill.job_events_with_password == 0
+
+
 def test_the_ui_backfill_gives_the_marts_of_one_full_build(ui_backfill):
     warehouse, full = ui_backfill.warehouse, ui_backfill.full_build
+    assert ui_backfill.asset_backfill_marts == mart_hashes(full)
+    # The job backfill of the same days after it changed nothing.
     assert mart_hashes(warehouse) == mart_hashes(full)
     # And the publish served the same marts.
     served = mart_hashes(serving_path(warehouse))

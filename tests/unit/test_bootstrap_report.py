@@ -41,8 +41,12 @@ def test_a_bootstrap_of_an_old_export_names_the_backfill_of_the_days_in_between(
     assert "1,000 read, 990 loaded into raw_nyc.service_requests_export, 10 quarantined" in text
     assert "carries on from partition 2026-11-20" in text
     assert "next tick loads 2026-11-23" in text
-    assert "--from 2026-11-20 --to 2026-11-22" in text
-    assert lines[-1].endswith("--noprompt`")
+    # One run over the days between, not a run per day.
+    assert lines[-1].endswith(
+        "`dagster job execute -m orchestration.definitions -j refresh_nyc --tags "
+        """'{"dagster/asset_partition_range_start": "2026-11-20", """
+        """"dagster/asset_partition_range_end": "2026-11-22"}'`"""
+    )
 
 
 def test_an_export_of_yesterday_needs_no_backfill():
