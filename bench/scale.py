@@ -27,8 +27,9 @@ P8  a backfill of 365 days started the way a user starts one: a SYNTHETIC NYC fe
     data/bench/), served by the replay in its own process; a fresh warehouse with NYC's
     offline boundary layers; a throwaway PostgreSQL cluster for the instance; `civic311
     dev --postgres` (webserver and daemon); then the UI's `launchPartitionBackfill` over
-    the 365 days, once per --p8-launch (default both): `job`, of the job refresh_nyc's
-    partitions (its Partitions tab: each run is the whole job over its days), and
+    the 365 days, once per --p8-launch (default both): `job`, from the job refresh_nyc's
+    page (Materialize all: its partition set with all its assets, so each run is the
+    whole job over its days), and
     `assets`, of refresh_nyc's assets (NYC's raw asset, every dbt model, the publish;
     their checks come with them), each awaited until the daemon marks it done. Wall is
     from the mutation to the backfill's end. Work is what the instance's event log
@@ -356,11 +357,9 @@ BACKFILL_DAYS = 365
 BACKFILL_TIMEOUT_SECONDS = 6 * 3600
 BACKFILL_JOB = "refresh_nyc"
 PUBLISH_STEP = "serving__marts"
-# How a user starts the backfill: the job's Partitions tab, or a selection of its assets.
+# How a user starts the backfill: the job's page (Materialize all), or a selection of its assets.
 LAUNCHES = ("job", "assets")
 DBT_TARGET = REPO / "dbt_project" / "target"
-JOB_ASSETS_QUERY = """query($selector: PipelineSelector!) {
-  assetNodes(pipeline: $selector) { assetKey { path } isPartitioned } }"""
 
 
 def backfill_feed(requests: int) -> Path:
@@ -396,38 +395,28 @@ def dev_server(env: dict[str, str], cluster: Path, log: Path):
             stop_dev(dev)
 
 
-def refresh_assets(port: int, job: str) -> list[list[str]]:
-    """The asset keys of `job` as the UI lists them: what a user selects to backfill
-    what the job refreshes (the raw asset, the dbt models, the publish)."""
-    from tests.helpers.webserver import graphql, repository_selector
-
-    selector = {**repository_selector(port), "pipelineName": job}
-    nodes = graphql(port, JOB_ASSETS_QUERY, {"selector": selector})["assetNodes"]
-    return sorted(node["assetKey"]["path"] for node in nodes)
-
-
 def run_backfill(port: int, dev: subprocess.Popen, launch: str, days: list[str]):
     """`launchPartitionBackfill` over `days`, as the UI sends it: of refresh_nyc's assets
-    (`launch` "assets": the asset graph's selection) or of the job refresh_nyc itself
-    ("job": the job's Partitions tab). Then waits for the daemon to finish it. The
-    backfill's id, the wall clock when the mutation was sent and when the finished status
-    was seen, and that status."""
+    selected in the asset graph (`launch` "assets"), or from the job refresh_nyc's page
+    ("job": Materialize all, which backfills the job's partition set). Then waits for the
+    daemon to finish it. The backfill's id, the wall clock when the mutation was sent and
+    when the finished status was seen, and that status."""
     from tests.helpers.webserver import (
         BACKFILL_ENDED,
+        job_assets,
         launch_backfill,
-        partition_set_selector,
+        launch_job_backfill,
         wait_for_backfill,
     )
 
     title = f"bench/scale.py P8: {len(days)} days of NYC"
     if launch == "assets":
-        assets = refresh_assets(port, BACKFILL_JOB)
+        assets = job_assets(port, BACKFILL_JOB)
         submitted = time.time()
         backfill_id = launch_backfill(port, assets, days, title=title)
     else:
-        partition_set = partition_set_selector(port, BACKFILL_JOB)
         submitted = time.time()
-        backfill_id = launch_backfill(port, None, days, title=title, selector=partition_set)
+        backfill_id = launch_job_backfill(port, BACKFILL_JOB, days, title=title)
     status = wait_for_backfill(port, backfill_id, dev, timeout=BACKFILL_TIMEOUT_SECONDS)
     if status.get("status") not in BACKFILL_ENDED:
         raise SystemExit(f"backfill {backfill_id} did not finish (civic311 dev exit code {dev.poll()})")

@@ -304,7 +304,7 @@ def report_lines(done: Bootstrap, city: City, now: datetime | None = None) -> li
         "the newest version of each request winning)."
     )
     if first < scheduled:
-        # One run over the days, as a backfill from the job's Partitions tab makes it
+        # One run over the days, as a backfill from the job's page makes it
         # (`dagster job backfill` would launch a run of the whole job per day).
         last = scheduled - timedelta(days=1)
         days = json.dumps(
@@ -312,7 +312,7 @@ def report_lines(done: Bootstrap, city: City, now: datetime | None = None) -> li
         )
         lines.append(
             f"Its next tick loads {scheduled}; load {first} to {last} first, in one run: in the UI, "
-            f"refresh_{city.id}, Partitions, Launch backfill over those days; or "
+            f"the job refresh_{city.id}, Materialize all, over those days; or "
             f"`dagster job execute -m orchestration.definitions -j refresh_{city.id} --tags '{days}'`"
         )
     return lines

@@ -113,24 +113,34 @@ def repository_selector(port: int) -> dict[str, str]:
     return {"repositoryLocationName": repository["location"]["name"], "repositoryName": repository["name"]}
 
 
-def partition_set_selector(port: int, job: str) -> dict:
-    """The `selector` of a backfill of `job`'s partitions, as its Partitions tab launches one."""
-    return {"partitionSetName": f"{job}_partition_set", "repositorySelector": repository_selector(port)}
+JOB_ASSETS_QUERY = """query($selector: PipelineSelector!) {
+  assetNodes(pipeline: $selector) { assetKey { path } } }"""
 
 
-def launch_backfill(
-    port: int, assets: list[list[str]] | None, partitions: list[str], **params: object
-) -> str:
+def job_assets(port: int, job: str) -> list[list[str]]:
+    """The asset keys of `job`, as the UI lists them on the job's page."""
+    selector = {**repository_selector(port), "pipelineName": job}
+    nodes = graphql(port, JOB_ASSETS_QUERY, {"selector": selector})["assetNodes"]
+    return sorted(node["assetKey"]["path"] for node in nodes)
+
+
+def launch_backfill(port: int, assets: list[list[str]], partitions: list[str], **params: object) -> str:
     """The id of a backfill of `assets` (key paths) over `partitions`, launched as the
-    UI launches one; `params` adds other LaunchBackfillParams (a title, say). With
-    `assets` None, `params` names what to backfill: a job's partition set (`selector`)."""
-    selection = {"partitionNames": partitions}
-    if assets is not None:
-        selection["assetSelection"] = [{"path": path} for path in assets]
+    UI launches one; `params` adds other LaunchBackfillParams (a title, say)."""
+    selection = {"assetSelection": [{"path": path} for path in assets], "partitionNames": partitions}
     launched = graphql(port, LAUNCH_BACKFILL, {"params": {**selection, **params}})["launchPartitionBackfill"]
     if launched["__typename"] != "LaunchBackfillSuccess":
         raise AssertionError(f"launchPartitionBackfill failed: {launched}")
     return launched["backfillId"]
+
+
+def launch_job_backfill(port: int, job: str, partitions: list[str], **params: object) -> str:
+    """The id of a backfill of `job` over `partitions`, as the job's page launches one
+    (Materialize all, then a range of days): every asset of the job, through the job's
+    partition set, so the daemon splits the days by the job's backfill policy and each
+    run is the job over its days."""
+    selector = {"partitionSetName": f"{job}_partition_set", "repositorySelector": repository_selector(port)}
+    return launch_backfill(port, job_assets(port, job), partitions, selector=selector, **params)
 
 
 def wait_for_backfill(

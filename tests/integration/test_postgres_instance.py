@@ -7,7 +7,7 @@ built through every model. The daemon splits the raw days into runs by the raw
 assets' multi-run backfill policy, then runs the unpartitioned models once, over
 the backfill's days.
 
-Then the same days again from refresh_nyc's Partitions tab (a job backfill): the
+Then the same days again from refresh_nyc's page (Materialize all: a job backfill): the
 daemon splits them into the same runs, each of the whole job over its days.
 
 The first test reads the instance: the runs, their partition ranges and the
@@ -52,7 +52,7 @@ from tests.helpers.webserver import (
     CIVIC311,
     free_port,
     launch_backfill,
-    partition_set_selector,
+    launch_job_backfill,
     start_dev,
     stop_dev,
     wait_for_backfill,
@@ -90,6 +90,8 @@ class UiBackfill:
     materialized: dict[str, dict[str | None, int]]
     # run index (in `runs`) -> check execution status -> count
     checks: dict[int, dict[str, int]]
+    # asset key:check name of every check that failed in a run of the backfill
+    failed_checks: list[str]
     events_with_password: int
     # The dbt invocation that placed Boston's requests before the backfill.
     placed_before: str
@@ -99,6 +101,8 @@ class UiBackfill:
     job_status: dict
     job_runs: list[tuple[str, str | None, str | None]]
     job_materialized: dict[str, dict[str | None, int]]
+    job_checks: dict[int, dict[str, int]]
+    job_failed_checks: list[str]
     job_events_with_password: int
     password: str
     warehouse: Path
@@ -180,12 +184,19 @@ def instance_records(settings: Settings, backfill_id: str, password: str) -> dic
         checks: dict[int, dict[str, int]] = {}
         for run_id, status, count in cursor.fetchall():
             checks.setdefault(run_ids.index(run_id), {})[status] = count
+        cursor.execute(
+            "select distinct asset_key, check_name from asset_check_executions "
+            "where run_id = any(%s) and execution_status = 'FAILED' order by 1, 2",
+            [run_ids],
+        )
+        failed_checks = [f"{asset_key}:{check_name}" for asset_key, check_name in cursor.fetchall()]
         cursor.execute("select count(*) from event_logs where event like %s", [f"%{password}%"])
         (events_with_password,) = cursor.fetchone()
     return {
         "runs": [tuple(run[1:]) for run in runs],
         "materialized": materialized,
         "checks": checks,
+        "failed_checks": failed_checks,
         "events_with_password": events_with_password,
     }
 
@@ -253,9 +264,8 @@ def ui_backfill(tmp_path_factory, dbt_manifest) -> Iterator[UiBackfill]:
                 found = instance_records(settings, backfill_id, password)
                 asset_backfill_marts = mart_hashes(warehouse)
 
-                # The same days again, from refresh_nyc's Partitions tab: runs of the whole job.
-                job_selector = partition_set_selector(port, "refresh_nyc")
-                job_backfill_id = launch_backfill(port, None, partitions, selector=job_selector)
+                # The same days again, from refresh_nyc's page: runs of the whole job.
+                job_backfill_id = launch_job_backfill(port, "refresh_nyc", partitions)
                 job_status = wait_for_backfill(port, job_backfill_id, dev, timeout=600, poll=2)
                 job_found = instance_records(settings, job_backfill_id, password)
             except BaseException:
@@ -280,6 +290,8 @@ def ui_backfill(tmp_path_factory, dbt_manifest) -> Iterator[UiBackfill]:
             job_status=job_status,
             job_runs=job_found["runs"],
             job_materialized=job_found["materialized"],
+            job_checks=job_found["checks"],
+            job_failed_checks=job_found["failed_checks"],
             job_events_with_password=job_found["events_with_password"],
             **found,
         )
@@ -358,6 +370,12 @@ def test_a_job_backfill_runs_the_whole_job_over_each_runs_days(ui_backfill):
     others = {key: count for key, count in backfill.job_materialized.items() if key != RAW}
     assert backfill.selection - {RAW} <= set(others)
     assert {str(count) for count in others.values()} == {str({None: 2})}
+    # Each run ran its checks, the blocking gates among them. The asset backfill's raw
+    # runs failed the same one: the 2012 sample is not fresh (a warning, not a gate).
+    assert set(backfill.job_checks) == {0, 1}
+    models_checks = backfill.checks[2]["SUCCEEDED"]
+    assert all(statuses["SUCCEEDED"] > models_checks for statuses in backfill.job_checks.values())
+    assert backfill.job_failed_checks == backfill.failed_checks == [f"{RAW}:fresh_within_cadence"]
     assert backfill.job_events_with_password == 0
 
 
