@@ -29,7 +29,6 @@ from pathlib import Path
 
 import duckdb
 from dagster import AssetCheckSeverity, DagsterEventType, DagsterInstance
-from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -38,6 +37,7 @@ from ingestion.registry import City
 from ingestion.sources.exports import EXPORT_TABLE, ExportSummary, load_export
 from ingestion.sources.exports.files import ExportFile
 from ingestion.warehouse_lock import warehouse_lock
+from orchestration.partitions import range_tags
 from orchestration.sensors import release_dead_runs
 
 JOB_NAME = "rebuild"
@@ -307,9 +307,7 @@ def report_lines(done: Bootstrap, city: City, now: datetime | None = None) -> li
         # One run over the days, as a backfill from the job's page makes it
         # (`dagster job backfill` would launch a run of the whole job per day).
         last = scheduled - timedelta(days=1)
-        days = json.dumps(
-            {ASSET_PARTITION_RANGE_START_TAG: str(first), ASSET_PARTITION_RANGE_END_TAG: str(last)}
-        )
+        days = json.dumps(range_tags(first, last))
         lines.append(
             f"Its next tick loads {scheduled}; load {first} to {last} first, in one run: in the UI, "
             f"the job refresh_{city.id}, Materialize all, over those days; or "

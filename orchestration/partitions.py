@@ -11,7 +11,7 @@ per model per day, and a backfill of a year of raw days ends in one dbt build
 
 import os
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 from dagster import (
     AssetCheckExecutionContext,
@@ -57,6 +57,15 @@ RAW_BACKFILL_POLICY = BackfillPolicy.multi_run(max_partitions_per_run=raw_partit
 
 # What a check reads in a run without partitions: every row.
 EVERYTHING = TimeWindow(datetime(1900, 1, 1, tzinfo=UTC), datetime(2200, 1, 1, tzinfo=UTC))
+
+
+def range_tags(first: date, last: date) -> dict[str, str]:
+    """The tags of one run over the partitions first..last (inclusive), as a backfill's
+    run carries them; `run_window` reads them back."""
+    return {
+        ASSET_PARTITION_RANGE_START_TAG: first.isoformat(),
+        ASSET_PARTITION_RANGE_END_TAG: last.isoformat(),
+    }
 
 
 def run_window(tags: Mapping[str, str]) -> TimeWindow | None:

@@ -11,9 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from ingestion.registry import load_registry
+from ingestion.registry import DEFAULT_REGISTRY, load_registry
 from tests.helpers.data import SHARED_DATA
-from tests.helpers.registry import PACKAGED
 from tests.helpers.warehouse import instance_folder, wire_warehouse
 
 # Session fixtures whose value lives in one process (an in-process Dagster result): the
@@ -94,7 +93,7 @@ def shared_manifest_kept(dbt_manifest) -> Iterator[None]:
     written = dbt_manifest.stat().st_mtime_ns
     yield
     if dbt_manifest.stat().st_mtime_ns != written:
-        packaged = load_registry(PACKAGED)
+        packaged = load_registry(DEFAULT_REGISTRY)
         assert manifest_follows_registry(dbt_manifest, packaged), (
             f"{dbt_manifest}, which every test shares, was re-parsed during this test without "
             "every city of the packaged registry (by this test, or one beside it on the other "

@@ -12,14 +12,11 @@ from pathlib import Path
 
 import duckdb
 from dagster import AssetCheckSeverity, AssetKey, DagsterInstance
-from dagster._core.storage.tags import (
-    ASSET_PARTITION_RANGE_END_TAG,
-    ASSET_PARTITION_RANGE_START_TAG,
-)
 
 from ingestion.geography.city_maps import SYNTHETIC_ENV
 from ingestion.pipeline import warehouse_path
 from ingestion.registry import City, load_registry
+from orchestration.partitions import range_tags
 from orchestration.quarantine import format_counts, read_counts
 from orchestration.sensors import release_dead_runs
 from orchestration.serving import published_dir, serving_path
@@ -39,10 +36,7 @@ def run_partition_range(
         job_name,
         defs,
         instance,
-        tags={
-            ASSET_PARTITION_RANGE_START_TAG: first.isoformat(),
-            ASSET_PARTITION_RANGE_END_TAG: last.isoformat(),
-        },
+        tags=range_tags(first, last),
     )
 
 

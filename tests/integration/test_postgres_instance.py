@@ -76,14 +76,10 @@ def days(first: date, last: date) -> list[str]:
 
 
 @dataclass(frozen=True)
-class UiBackfill:
-    """What a finished UI backfill left: the backfill's status, its runs and their
-    events as PostgreSQL holds them, and the folders it wrote."""
+class BackfillRecords:
+    """One finished backfill as PostgreSQL holds it: its status, runs and their events."""
 
     status: dict
-    partitions: list[str]
-    selection: set[str]
-    records: list[dict]
     # (status, first partition, last partition) of each run, in launch order.
     runs: list[tuple[str, str | None, str | None]]
     # asset key -> partition -> materializations
@@ -93,17 +89,23 @@ class UiBackfill:
     # asset key:check name of every check that failed in a run of the backfill
     failed_checks: list[str]
     events_with_password: int
+
+
+@dataclass(frozen=True)
+class UiBackfill:
+    """What the UI's backfills left: the asset backfill's records, then those of a job
+    backfill of the same days (refresh_nyc's page) launched after it, and the folders
+    they wrote."""
+
+    partitions: list[str]
+    selection: set[str]
+    records: list[dict]
+    assets: BackfillRecords
+    job: BackfillRecords
     # The dbt invocation that placed Boston's requests before the backfill.
     placed_before: str
-    # The marts right after the asset backfill, and what a job backfill of the same
-    # days (refresh_nyc's partitions) launched afterwards left.
+    # The marts right after the asset backfill, before the job backfill.
     asset_backfill_marts: dict
-    job_status: dict
-    job_runs: list[tuple[str, str | None, str | None]]
-    job_materialized: dict[str, dict[str | None, int]]
-    job_checks: dict[int, dict[str, int]]
-    job_failed_checks: list[str]
-    job_events_with_password: int
     password: str
     warehouse: Path
     full_build: Path
@@ -154,7 +156,7 @@ def full_build(
         shutil.rmtree(home, ignore_errors=True)
 
 
-def instance_records(settings: Settings, backfill_id: str, password: str) -> dict:
+def instance_records(settings: Settings, backfill_id: str, password: str, status: dict) -> BackfillRecords:
     """The backfill's runs, materializations and check executions, read from PostgreSQL."""
     with closing(settings.connect()) as connection, connection.cursor() as cursor:
         cursor.execute(
@@ -182,8 +184,8 @@ def instance_records(settings: Settings, backfill_id: str, password: str) -> dic
             [run_ids],
         )
         checks: dict[int, dict[str, int]] = {}
-        for run_id, status, count in cursor.fetchall():
-            checks.setdefault(run_ids.index(run_id), {})[status] = count
+        for run_id, execution_status, count in cursor.fetchall():
+            checks.setdefault(run_ids.index(run_id), {})[execution_status] = count
         cursor.execute(
             "select distinct asset_key, check_name from asset_check_executions "
             "where run_id = any(%s) and execution_status = 'FAILED' order by 1, 2",
@@ -192,13 +194,14 @@ def instance_records(settings: Settings, backfill_id: str, password: str) -> dic
         failed_checks = [f"{asset_key}:{check_name}" for asset_key, check_name in cursor.fetchall()]
         cursor.execute("select count(*) from event_logs where event like %s", [f"%{password}%"])
         (events_with_password,) = cursor.fetchone()
-    return {
-        "runs": [tuple(run[1:]) for run in runs],
-        "materialized": materialized,
-        "checks": checks,
-        "failed_checks": failed_checks,
-        "events_with_password": events_with_password,
-    }
+    return BackfillRecords(
+        status=status,
+        runs=[tuple(run[1:]) for run in runs],
+        materialized=materialized,
+        checks=checks,
+        failed_checks=failed_checks,
+        events_with_password=events_with_password,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -260,21 +263,20 @@ def ui_backfill(tmp_path_factory, dbt_manifest) -> Iterator[UiBackfill]:
                 # While the daemon works: the full build to compare with.
                 full_build(full_warehouse, first_day, last_day, replay.url, monkeypatch)
 
-                status = wait_for_backfill(port, backfill_id, dev, timeout=600, poll=2)
-                found = instance_records(settings, backfill_id, password)
-                asset_backfill_marts = mart_hashes(warehouse)
+                def finished(backfill_id: str) -> BackfillRecords:
+                    status = wait_for_backfill(port, backfill_id, dev, timeout=600, poll=2)
+                    return instance_records(settings, backfill_id, password, status)
 
+                asset_backfill = finished(backfill_id)
+                asset_backfill_marts = mart_hashes(warehouse)
                 # The same days again, from refresh_nyc's page: runs of the whole job.
-                job_backfill_id = launch_job_backfill(port, "refresh_nyc", partitions)
-                job_status = wait_for_backfill(port, job_backfill_id, dev, timeout=600, poll=2)
-                job_found = instance_records(settings, job_backfill_id, password)
+                job_backfill = finished(launch_job_backfill(port, "refresh_nyc", partitions))
             except BaseException:
                 print(log.read_text()[-8000:])  # what `civic311 dev` said, shown with the failure
                 raise
             finally:
                 stop_dev(dev)
         yield UiBackfill(
-            status=status,
             partitions=partitions,
             selection={key.to_string() for key in selection},
             records=records,
@@ -287,13 +289,8 @@ def ui_backfill(tmp_path_factory, dbt_manifest) -> Iterator[UiBackfill]:
             returncode=dev.returncode,
             placed_before=placed_before,
             asset_backfill_marts=asset_backfill_marts,
-            job_status=job_status,
-            job_runs=job_found["runs"],
-            job_materialized=job_found["materialized"],
-            job_checks=job_found["checks"],
-            job_failed_checks=job_found["failed_checks"],
-            job_events_with_password=job_found["events_with_password"],
-            **found,
+            assets=asset_backfill,
+            job=job_backfill,
         )
     finally:
         try:
@@ -324,18 +321,18 @@ def runs_of_days(backfill: UiBackfill) -> list[tuple[str, str, str]]:
 
 
 def test_a_ui_backfill_runs_with_the_daemon_on_postgres(ui_backfill):
-    backfill = ui_backfill
-    assert backfill.status == completed(backfill), backfill.log[-5000:]
+    backfill, assets = ui_backfill, ui_backfill.assets
+    assert assets.status == completed(backfill), backfill.log[-5000:]
     # The raw days in runs split as the backfill policy says (a full run of days, then
     # the rest), then one run of the unpartitioned models, which carries no partition.
-    assert backfill.runs == [*runs_of_days(backfill), ("SUCCESS", None, None)]
+    assert assets.runs == [*runs_of_days(backfill), ("SUCCESS", None, None)]
     # One materialization per raw day; one of every model and of the publish.
-    assert backfill.materialized[RAW] == dict.fromkeys(backfill.partitions, 1)
-    assert {key: count for key, count in backfill.materialized.items() if key != RAW} == {
+    assert assets.materialized[RAW] == dict.fromkeys(backfill.partitions, 1)
+    assert {key: count for key, count in assets.materialized.items() if key != RAW} == {
         key: {None: 1} for key in backfill.selection if key != RAW
     }
     # Every check of the models' run ran, and passed.
-    assert set(backfill.checks[2]) == {"SUCCEEDED"}, backfill.checks
+    assert set(assets.checks[2]) == {"SUCCEEDED"}, assets.checks
     records = backfill.records
     assert query(
         backfill.warehouse, "select count(*), count(distinct source_id) from raw_nyc.service_requests"
@@ -349,7 +346,7 @@ def test_a_ui_backfill_runs_with_the_daemon_on_postgres(ui_backfill):
     assert (home / "dagster.yaml").is_file()
     assert sorted(str(p.relative_to(home)) for p in home.rglob("*.db")) == []
     # The password came from the environment only: no event, file or log line holds it.
-    assert backfill.events_with_password == 0
+    assert assets.events_with_password == 0
     files = [path for path in backfill.cluster_folder.rglob("*") if path.is_file()]
     assert [path for path in files if backfill.password in path.read_text(errors="ignore")] == []
     assert backfill.password not in backfill.log
@@ -359,24 +356,24 @@ def test_a_ui_backfill_runs_with_the_daemon_on_postgres(ui_backfill):
 
 
 def test_a_job_backfill_runs_the_whole_job_over_each_runs_days(ui_backfill):
-    backfill = ui_backfill
-    assert backfill.job_status == completed(backfill), backfill.log[-5000:]
+    backfill, job = ui_backfill, ui_backfill.job
+    assert job.status == completed(backfill), backfill.log[-5000:]
     # The job's backfill policy is its raw assets': the same runs of days, each of them
     # the whole job (its raw load, checks, dbt models and publish) over its days.
-    assert backfill.job_runs == runs_of_days(backfill)
-    assert backfill.job_materialized[RAW] == dict.fromkeys(backfill.partitions, 1)
+    assert job.runs == runs_of_days(backfill)
+    assert job.materialized[RAW] == dict.fromkeys(backfill.partitions, 1)
     # Every model and the publish once per run (the job also builds the models that do
     # not read NYC's raw rows).
-    others = {key: count for key, count in backfill.job_materialized.items() if key != RAW}
+    others = {key: count for key, count in job.materialized.items() if key != RAW}
     assert backfill.selection - {RAW} <= set(others)
     assert {str(count) for count in others.values()} == {str({None: 2})}
     # Each run ran its checks, the blocking gates among them. The asset backfill's raw
     # runs failed the same one: the 2012 sample is not fresh (a warning, not a gate).
-    assert set(backfill.job_checks) == {0, 1}
-    models_checks = backfill.checks[2]["SUCCEEDED"]
-    assert all(statuses["SUCCEEDED"] > models_checks for statuses in backfill.job_checks.values())
-    assert backfill.job_failed_checks == backfill.failed_checks == [f"{RAW}:fresh_within_cadence"]
-    assert backfill.job_events_with_password == 0
+    assert set(job.checks) == {0, 1}
+    models_checks = backfill.assets.checks[2]["SUCCEEDED"]
+    assert all(statuses["SUCCEEDED"] > models_checks for statuses in job.checks.values())
+    assert job.failed_checks == backfill.assets.failed_checks == [f"{RAW}:fresh_within_cadence"]
+    assert job.events_with_password == 0
 
 
 def test_the_ui_backfill_gives_the_marts_of_one_full_build(ui_backfill):
