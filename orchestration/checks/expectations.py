@@ -183,21 +183,25 @@ from {raw_table}
 """
 
 
-def frame_sql(suite_name: str, city: City | None = None) -> str:
+def frame_sql(suite_name: str, city: City | None = None, windowed: bool = True) -> str:
     """The query of the suite's frame: a raw suite's for the city, else its audit
-    model's view; a suite with meta.window keeps the rows whose window column
-    falls in [$start - the city's $lookback_hours, $end), and any without one."""
+    model's view; not `windowed`, every row. Windowed, a suite with meta.window keeps
+    the rows without a window value and
+    those from $start - the city's $lookback_hours on: a raw suite's up to $end (the
+    raw days of the run), an audit's with no end, so that a model's row stamped after
+    the window (a change from the future, a later update in a backfill of past days)
+    is read too."""
     suite = load_suite(suite_name)
     if city is not None:
         sql = RAW_FRAME_SQL.format(**raw_identifiers(city))
     else:
         sql = f"select * from {audits()[suite_name].relation}\n"  # noqa: S608
-    if suite.window:
+    if suite.window and windowed:
         column = _quote(suite.window)
         sql += (
             f"where {column} is null\n"
-            f"    or ({column} >= $start - coalesce($lookback_hours[city_id], 0) * interval 1 hour\n"
-            f"        and {column} < $end)"
+            f"    or ({column} >= $start - coalesce($lookback_hours[city_id], 0) * interval 1 hour"
+            + (f"\n        and {column} < $end)" if city is not None else ")")
         )
     return sql
 
@@ -208,9 +212,10 @@ def read_frame(
     params: Mapping[str, Any] | None = None,
     city: City | None = None,
 ) -> pd.DataFrame:
-    """The suite's frame from the warehouse, read-only (a raw suite's for `city`).
-    Only the parameters the query names are bound (DuckDB refuses extra ones)."""
-    sql = frame_sql(suite_name, city)
+    """The suite's frame from the warehouse, read-only (a raw suite's for `city`): the
+    window `params` set (`window_params`), or every row without them. Only the
+    parameters the query names are bound (DuckDB refuses extra ones)."""
+    sql = frame_sql(suite_name, city, windowed=params is not None)
     bound = {k: v for k, v in (params or {}).items() if f"${k}" in sql}
     with duckdb.connect(str(warehouse), read_only=True) as con:
         return con.execute(sql, bound).df()
@@ -528,4 +533,4 @@ def audit_suite_check(audit: Audit, registry: Registry, warehouse: Path) -> Chec
         frame = read_frame(suite.name, warehouse, window_params(start, end, registry.cities))
         return check_result(validate_by_city(suite.name, frame))
 
-    return Check(spec, evaluate)
+    return Check(spec, evaluate, windowed=suite.window is not None)

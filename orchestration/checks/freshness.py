@@ -61,4 +61,4 @@ def freshness_check(city: City, warehouse: Path) -> Check:
             },
         )
 
-    return Check(spec, evaluate)
+    return Check(spec, evaluate, windowed=False)

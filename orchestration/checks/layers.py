@@ -21,6 +21,13 @@ The checks are not partitioned. Each reads the window of the run's raw partition
 (orchestration.partitions.window_of_run, an asset backfill's days in its run of the
 models), or every row in a run without partitions, and records it in its metadata,
 with the seconds its evaluation took (`seconds`).
+
+A window is enough only when every row outside it was validated before. So a check
+of a dbt model (the canonical and mart layers) reads every row, whatever the run's
+window, when its last result in another run failed, when it has none, or when a run
+that did not check the model wrote it since (`why_every_row`). The raw checks keep
+their window: a raw row is never rebuilt, and one bad row would otherwise block its
+city for good.
 """
 
 import time
@@ -31,12 +38,15 @@ from pathlib import Path
 
 from dagster import (
     AssetCheckExecutionContext,
+    AssetCheckKey,
     AssetCheckResult,
     AssetChecksDefinition,
     AssetCheckSpec,
+    AssetRecordsFilter,
     MetadataValue,
     multi_asset_check,
 )
+from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
 
 from ingestion.registry import Registry
 from orchestration.partitions import EVERYTHING, window_of_run
@@ -46,10 +56,12 @@ from orchestration.resources import WAREHOUSE_POOL, holds_warehouse
 
 @dataclass(frozen=True)
 class Check:
-    """One check of a layer: its spec, and its evaluation over the window [start, end)."""
+    """One check of a layer: its spec, and its evaluation over the window [start, end).
+    A check that is not `windowed` reads what it reads whatever the window."""
 
     spec: AssetCheckSpec
     evaluate: Callable[[datetime, datetime], AssetCheckResult]
+    windowed: bool = True
 
     @property
     def defined_in(self) -> str:
@@ -68,10 +80,42 @@ class Check:
         )
 
 
+def why_every_row(context: AssetCheckExecutionContext, key: AssetCheckKey) -> str | None:
+    """Why the check must read every row in this run although the run has a window,
+    or None when the window is enough: its last result (in another run) passed, and
+    no run but that one and this one wrote its asset since."""
+    done = {AssetCheckExecutionRecordStatus.SUCCEEDED, AssetCheckExecutionRecordStatus.FAILED}
+    history = context.instance.event_log_storage.get_asset_check_execution_history(key, limit=5, status=done)
+    last = next((record for record in history if record.run_id != context.run.run_id), None)
+    if last is None:
+        return "it has no earlier result"
+    if last.status == AssetCheckExecutionRecordStatus.FAILED:
+        return f"its last result (run {last.run_id[:8]}) failed"
+    checked_runs = {last.run_id, context.run.run_id}
+    evaluated_at = last.event.timestamp
+    cursor = None
+    while True:
+        # the storage may keep whole seconds: ask from a second before, compare exactly
+        written = context.instance.fetch_materializations(
+            AssetRecordsFilter(asset_key=key.asset_key, after_timestamp=evaluated_at - 1),
+            limit=100,
+            cursor=cursor,
+            ascending=True,
+        )
+        for record in written.records:
+            if record.timestamp > evaluated_at and record.run_id not in checked_runs:
+                return f"run {record.run_id[:8]} wrote {key.asset_key.to_user_string()} without this check"
+        if not written.has_more:
+            return None
+        cursor = written.cursor
+
+
 def layer_checks(
-    name: str, description: str, checks: Sequence[Check], warehouse: Path
+    name: str, description: str, checks: Sequence[Check], warehouse: Path, *, windowed_after_check: bool = False
 ) -> AssetChecksDefinition:
-    """One step evaluating `checks` (those the run selected) under the warehouse lock."""
+    """One step evaluating `checks` (those the run selected) under the warehouse lock.
+    With `windowed_after_check`, a check reads the run's window only when `why_every_row`
+    finds no reason to read every row."""
     by_key = {check.spec.key: check for check in checks}
 
     @multi_asset_check(
@@ -85,11 +129,21 @@ def layer_checks(
     @holds_warehouse(warehouse)
     def _checks(context: AssetCheckExecutionContext) -> Iterator[AssetCheckResult]:
         window = window_of_run(context)
-        start, end = window or EVERYTHING
-        read = "every row" if window is None else f"changes from {start:%Y-%m-%d} to {end:%Y-%m-%d} (excl.)"
         for key in sorted(context.selected_asset_check_keys, key=lambda key: key.to_user_string()):
+            check = by_key[key]
+            start, end = window or EVERYTHING
+            if window is None or not check.windowed:
+                read = "every row"
+            else:
+                read = f"changes from {start:%Y-%m-%d} to {end:%Y-%m-%d} (excl.)"
+            reason = None
+            if window is not None and check.windowed and windowed_after_check:
+                reason = why_every_row(context, key)
+            if reason is not None:
+                start, end = EVERYTHING
+                read = f"every row, not the run's window: {reason}"
             started = time.perf_counter()
-            result = by_key[key].evaluate(start, end)
+            result = check.evaluate(start, end)
             seconds = round(time.perf_counter() - started, 3)
             yield AssetCheckResult(
                 asset_key=key.asset_key,
@@ -136,11 +190,13 @@ def build_layer_checks(registry: Registry, warehouse: Path) -> list[AssetChecksD
             "runs only when they pass.",
             canonical,
             warehouse,
+            windowed_after_check=True,
         ),
         layer_checks(
             "mart_checks",
             "The GX suite of every fact and mart on its audit view, blocking.",
             marts,
             warehouse,
+            windowed_after_check=True,
         ),
     ]

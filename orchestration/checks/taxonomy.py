@@ -21,8 +21,8 @@ from orchestration.checks.layers import Check
 CHECK_NAME = "unclassified_share_within_threshold"
 TOP_TYPES = 20
 
-# The requests that changed in the window (updated_at in [start - the city's
-# lookback, end), or no change stamp at all), the window of the int_service_requests
+# The requests that changed since the window began (updated_at from start - the city's
+# lookback on, or no change stamp at all), the window of the int_service_requests
 # suite (its meta.window), each with where its category comes from. A type
 # int_service_types does not hold yet counts as unclassified.
 UNCLASSIFIED_TYPES_SQL = """
@@ -33,10 +33,7 @@ requests as (
     select city_id, service_name, service_subtype
     from intermediate.int_service_requests
     where updated_at is null
-        or (
-            updated_at >= $start - coalesce($lookback_hours[city_id], 0) * interval 1 hour
-            and updated_at < $end
-        )
+        or updated_at >= $start - coalesce($lookback_hours[city_id], 0) * interval 1 hour
 
 ),
 
@@ -148,9 +145,12 @@ class TaxonomyReport:
 def unclassified_shares(
     warehouse: Path, registry: Registry, start: datetime, end: datetime
 ) -> TaxonomyReport:
-    """Each registry city's unclassified share of the requests that changed in [start, end)."""
+    """Each registry city's unclassified share of the requests changed since `start` (less
+    its lookback), up to now: like the suite's frame, the query has no end."""
+    params = window_params(start, end, registry.cities)
+    del params["end"]
     with duckdb.connect(str(warehouse), read_only=True) as con:
-        rows = con.execute(UNCLASSIFIED_TYPES_SQL, window_params(start, end, registry.cities)).fetchall()
+        rows = con.execute(UNCLASSIFIED_TYPES_SQL, params).fetchall()
     totals: dict[str, list[int]] = {}
     unclassified_types = []
     for city_id, name, subtype, is_unclassified, requests in rows:

@@ -288,3 +288,64 @@ def test_checks_fit_the_asset_graph(dbt_manifest, tmp_path):
         assert audit.asset_key in step.keys
         assert AssetKey(["audit", audit.model]) in step.keys, audit.model
     assert AssetKey(["audit", "audit_int_service_requests"]) in civic311_dbt_canonical().keys
+
+
+def test_a_model_check_reads_its_window_only_after_a_passing_check_of_what_was_written(samples_built, tmp_path):
+    warehouse = copy_warehouse(samples_built, tmp_path)
+    intermediate = AssetKey(["intermediate", "int_service_requests"])
+    checks = layer_checks(
+        "canonical_checks",
+        "the int suite",
+        [audit_suite_check(audits()["int_service_requests"], REGISTRY, warehouse)],
+        warehouse,
+        windowed_after_check=True,
+    )
+    instance = DagsterInstance.ephemeral()
+    every_row = count(warehouse, "select count(*) from audit.audit_int_service_requests")
+    # Jersey City's 20 requests changed 8-10 February 2026, the newest changes of the samples
+    february = {
+        "dagster/asset_partition_range_start": "2026-02-08",
+        "dagster/asset_partition_range_end": "2026-02-10",
+    }
+
+    def run(selection, tags):
+        result = materialize(selection, tags=tags, instance=instance, raise_on_error=False)
+        evaluations = result.get_asset_check_evaluations()
+        if not evaluations:
+            return result, None
+        (evaluation,) = evaluations
+        metadata = {k: v.value for k, v in evaluation.metadata.items()}
+        return result, (evaluation.passed, metadata["rows_validated"], metadata["window"])
+
+    # no earlier result: the window is not enough
+    first, outcome = run([stand_in(intermediate), checks], february)
+    assert outcome == (True, every_row, "every row, not the run's window: it has no earlier result")
+    # checked since it was last written: the window is enough
+    _, outcome = run([stand_in(intermediate), checks], february)
+    assert outcome == (True, 20, "changes from 2026-02-08 to 2026-02-11 (excl.)")
+    # written by a run that did not check it: every row again
+    unchecked, outcome = run([stand_in(intermediate)], {})
+    assert outcome is None
+    _, outcome = run([stand_in(intermediate), checks], february)
+    assert outcome == (
+        True,
+        every_row,
+        f"every row, not the run's window: run {unchecked.run_id[:8]} wrote "
+        "intermediate/int_service_requests without this check",
+    )
+    # Jersey City's closings a day before their requests fail the window's check...
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute(
+            "update intermediate.int_service_requests set closed_at = requested_at - interval 1 day "
+            "where city_id = 'jersey_city' and closed_at is not null"
+        )
+    failed, outcome = run([stand_in(intermediate), checks], february)
+    assert not failed.success
+    assert outcome == (False, 20, "changes from 2026-02-08 to 2026-02-11 (excl.)")
+    # ...and every later check, whatever its window, until every row passes again
+    _, outcome = run([stand_in(intermediate), checks], {"dagster/partition": "2018-02-06"})
+    assert outcome == (
+        False,
+        every_row,
+        f"every row, not the run's window: its last result (run {failed.run_id[:8]}) failed",
+    )

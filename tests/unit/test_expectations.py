@@ -105,10 +105,14 @@ def test_every_suite_file_loads_and_gx_accepts_it(dbt_manifest):
         assert all(e["meta"]["rule"] for e in suite.expectations), name
         raw_city = cities[name.removeprefix("raw_")] if name in RAW_SUITES else None
         sql = frame_sql(name, raw_city)
-        if name in RAW_SUITES or name == "int_service_requests":
+        if name in RAW_SUITES:
             assert all(param in sql for param in ("$start", "$end", "$lookback_hours[city_id]")), name
+        elif suite.window:  # a model's window has no end
+            assert "$end" not in sql and all(param in sql for param in ("$start", "$lookback_hours[city_id]"))
+            assert name in {"int_service_requests", "fct_service_requests", "fct_request_events"}
         else:
             assert sql.strip() == f'select * from "audit"."audit_{name}"'
+        assert frame_sql(name, raw_city, windowed=False).strip() == sql.partition("\nwhere")[0].strip()
         if raw_city:
             assert f'"raw_{raw_city.id}".service_requests' in sql and "{" not in sql
             assert all(f'"{column}"' in sql for column in suite.meta["protocol_columns"]), name

@@ -1,6 +1,8 @@
 -- fct_request_events against fct_service_requests: every event, with the number
 -- of created events of its request and whether the request is a fact, plus a row
--- (has_events false) for every request of the facts without events.
+-- (has_events false) for every request of the facts without events, and
+-- window_at, which its check's window reads: the request's change time in the
+-- facts (null for an event of a request the facts lack, which every check reads).
 {%- set keys = ['city_id', 'request_id'] %}
 with
 
@@ -25,7 +27,8 @@ facts as (
 
     select
         city_id,
-        request_id
+        request_id,
+        updated_at
     from {{ ref('fct_service_requests') }}
 
 ),
@@ -41,7 +44,8 @@ final as (
         mart.hours_with_from_department,
         mart.created_events_of_request,
         mart.request_id is not null as has_events,
-        facts.request_id is not null as in_facts
+        facts.request_id is not null as in_facts,
+        facts.updated_at as window_at
 
     {{ audit_mart_beside_facts(keys) }}
 

@@ -1,5 +1,6 @@
 -- fct_service_requests, every row, with whether its request is still in
--- int_service_requests. No names or free text (addresses stay out).
+-- int_service_requests, and window_at, which its check's window reads. No names or
+-- free text (addresses stay out).
 with
 
 facts as (
@@ -8,6 +9,7 @@ facts as (
         city_id,
         request_id,
         requested_at,
+        updated_at,
         closed_at,
         status,
         hours_to_close,
@@ -49,7 +51,15 @@ final as (
                 then coalesce(round(facts.hours_to_close * 3600) <= cities.closed_on_creation_seconds, false)
             else true
         end as exclusion_matches_its_rule,
-        requests.request_id is not null as in_intermediate
+        requests.request_id is not null as in_intermediate,
+        -- when the row last changed; null (every check reads it) for an orphan, which
+        -- no change of its own brings into a window, and while its duration waits for
+        -- a date in the future, since every run rewrites such a request
+        case
+            when requests.request_id is null then null
+            when facts.hours_to_close_null_reason = 'date_in_future' then null
+            else facts.updated_at
+        end as window_at
 
     from facts
     left join cities
