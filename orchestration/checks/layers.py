@@ -111,7 +111,12 @@ def why_every_row(context: AssetCheckExecutionContext, key: AssetCheckKey) -> st
 
 
 def layer_checks(
-    name: str, description: str, checks: Sequence[Check], warehouse: Path, *, windowed_after_check: bool = False
+    name: str,
+    description: str,
+    checks: Sequence[Check],
+    warehouse: Path,
+    *,
+    windowed_after_check: bool = False,
 ) -> AssetChecksDefinition:
     """One step evaluating `checks` (those the run selected) under the warehouse lock.
     With `windowed_after_check`, a check reads the run's window only when `why_every_row`

@@ -290,7 +290,9 @@ def test_checks_fit_the_asset_graph(dbt_manifest, tmp_path):
     assert AssetKey(["audit", "audit_int_service_requests"]) in civic311_dbt_canonical().keys
 
 
-def test_a_model_check_reads_its_window_only_after_a_passing_check_of_what_was_written(samples_built, tmp_path):
+def test_a_model_check_reads_its_window_only_after_a_passing_check_of_what_was_written(
+    samples_built, tmp_path
+):
     warehouse = copy_warehouse(samples_built, tmp_path)
     intermediate = AssetKey(["intermediate", "int_service_requests"])
     checks = layer_checks(
