@@ -70,6 +70,33 @@
 {% endmacro %}
 
 
+
+{#- The raw feed a city's staging model reads. A staging model is a table, kept
+    incrementally (staged_city): on an incremental run with a window it reads only
+    the ids with a raw row stamped in the window (source_updated_at, with the
+    lookback, or no stamp at all), each at the version the whole feed gives it,
+    and replaces their rows; otherwise every raw row. So the parse and the
+    newest-version pick of millions of raw rows happen once per row, not in every
+    run. -#}
+{% macro staged_raw(city) %}
+    {%- set keys = [] -%}
+    {%- if is_incremental() and run_window() -%}
+        {%- for table in city.raw_tables -%}
+            {%- set relation = raw_relation(city.id, table) -%}
+            {%- if load_relation(relation) is not none -%}
+                {%- do keys.append(
+                    'select city_id, source_id from ' ~ relation
+                    ~ ' where source_updated_at is null or ' ~ changed_in_window('source_updated_at')
+                ) -%}
+            {%- endif -%}
+        {%- endfor -%}
+    {%- endif -%}
+    {%- if keys -%}
+        {{ return(raw_source(city.id, city.raw_tables, keys='(' ~ keys | join(' union ') ~ ')')) }}
+    {%- endif -%}
+    {{ return(raw_source(city.id, city.raw_tables)) }}
+{% endmacro %}
+
 {#- One raw field, cast to `type`, or a typed null when the feed has never sent it.
     Values dlt parked in variant columns (`lat__v_text` when `lat` is double) are
     read too, so type drift upstream never blanks a field. -#}

@@ -130,7 +130,12 @@ def test_closings_before_requests_fail_the_int_suite_city_by_city(samples_built,
             "strftime(cast(requested_datetime as timestamptz) - interval 1 day, '%Y-%m-%dT%H:%M:%S+00:00') "
             "where status = 'closed'"
         )
-    dbt_build(warehouse, "int_service_requests", tmp_path, exclude="resource_type:test")
+    dbt_build(
+        warehouse,
+        "stg_bloomington__service_requests int_service_requests",
+        tmp_path,
+        exclude="resource_type:test",
+    )
     outcome, frame = int_outcome(warehouse)
     assert outcome.cities["bloomington"] is False
     assert [c for c, passed in outcome.cities.items() if not passed] == ["bloomington"]
@@ -338,8 +343,8 @@ def test_a_model_check_reads_its_window_only_after_a_passing_check_of_what_was_w
     # Jersey City's closings a day before their requests fail the window's check...
     with duckdb.connect(str(warehouse)) as con:
         con.execute(
-            "update intermediate.int_service_requests set closed_at = requested_at - interval 1 day "
-            "where city_id = 'jersey_city' and closed_at is not null"
+            "update staging.stg_jersey_city__service_requests set closed_at = requested_at - interval 1 day "
+            "where closed_at is not null"
         )
     failed, outcome = run([stand_in(intermediate), checks], february)
     assert not failed.success

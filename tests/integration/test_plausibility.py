@@ -66,7 +66,12 @@ def test_each_city_is_judged_on_its_own_requests(samples_built, tmp_path):
             "where closed_date is not null and lower(status_description) = 'closed' "
             "order by source_id limit 200)"
         )
-    dbt_build(warehouse, "int_service_requests", tmp_path / "rebuild", exclude="resource_type:test")
+    dbt_build(
+        warehouse,
+        "path:models/staging int_service_requests",
+        tmp_path / "rebuild",
+        exclude="resource_type:test",
+    )
     done = run_dbt(warehouse, TEST, tmp_path)
     assert done.returncode != 0
     assert f"FAIL 4 {TEST}" in done.stdout
@@ -88,6 +93,7 @@ def test_one_request_in_a_hundred_is_let_through(samples_built, tmp_path):
             "update raw_nyc.service_requests set created_date = '1900-01-01T00:00:00.000' "
             "where source_id in (select source_id from raw_nyc.service_requests order by source_id limit 10)"
         )
+    dbt_build(warehouse, "stg_nyc__service_requests", tmp_path / "rebuild", exclude="resource_type:test")
     done = run_dbt(warehouse, TEST, tmp_path)
     assert done.returncode == 0, done.stdout[-3000:]
 

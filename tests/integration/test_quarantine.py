@@ -102,7 +102,9 @@ def test_a_hard_rule_moves_a_request_to_quarantine_with_its_raw_row(samples_buil
         con.execute(
             "update raw_toronto.service_requests set requested_datetime = null where source_id = ?", [victim]
         )
-    dbt_build(warehouse, "int_service_requests path:models/quarantine", tmp_path)
+    dbt_build(
+        warehouse, "stg_toronto__service_requests int_service_requests path:models/quarantine", tmp_path
+    )
     with duckdb.connect(str(warehouse), read_only=True) as con:
         modelled = con.execute(
             "select count(*) from intermediate.int_service_requests "

@@ -312,7 +312,12 @@ def unicorns(samples_built, tmp_path_factory) -> tuple[Path, str]:
         raw_copies(con, [f"910000000{n}" for n in range(1, 7)], "Dirty Conditions", "DSNY")
         raw_copies(con, ["9200000001", "9200000002"], RULED_TYPE, "DOHMH")
     # The first load's versions, then the next load hands one unicorn request to DSNY.
-    dbt_build(warehouse, "int_service_requests snp_service_requests", work, dbt_vars={"as_of": SAMPLES_AS_OF})
+    dbt_build(
+        warehouse,
+        "stg_nyc__service_requests int_service_requests snp_service_requests",
+        work,
+        dbt_vars={"as_of": SAMPLES_AS_OF},
+    )
     with duckdb.connect(str(warehouse)) as con:
         con.execute(
             "update raw_nyc.service_requests set agency = 'DSNY', "
@@ -528,7 +533,8 @@ def test_the_gate_holds_each_city_to_its_own_threshold(built, tmp_path):
                 "descriptor = null where list_contains($ids, source_id)",
                 {"ids": renamed},
             )
-    dbt_build(warehouse, "int_service_requests int_service_types", tmp_path)
+    staging = "stg_nyc__service_requests stg_bloomington__service_requests"
+    dbt_build(warehouse, f"{staging} int_service_requests int_service_types", tmp_path)
     registry = load_registry()
     report = unclassified_shares(warehouse, registry, *EVERYTHING)
     shares = {c.city_id: (c.unclassified, c.requests, c.passed) for c in report.cities}

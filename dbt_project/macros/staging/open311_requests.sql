@@ -7,7 +7,7 @@
     descriptions, media URLs and free-text attributes stay in raw. -#}
 {% macro open311_requests() %}
 {%- set city = staged_city() -%}
-{%- set raw = raw_source(city.id, city.raw_tables) -%}
+{%- set raw = staged_raw(city) -%}
 {%- set timezone = city.timezone -%}
 {%- set closed_at = "case when status = 'closed' then updated_datetime end" -%}
 

@@ -5,7 +5,7 @@
     descriptions and photos stay in raw. -#}
 {% macro seeclickfix_requests() %}
 {%- set city = staged_city() -%}
-{%- set raw = raw_source(city.id, city.raw_tables) -%}
+{%- set raw = staged_raw(city) -%}
 {%- set timezone = city.timezone -%}
 
 {%- set renamed -%}

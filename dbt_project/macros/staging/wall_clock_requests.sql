@@ -22,7 +22,7 @@
     mapping), e.g. {'status': ...}; the defaults are below. -#}
 {% macro socrata_requests(rules={}) %}
     {%- set city = staged_city() -%}
-    {%- set raw = raw_source(city.id, city.raw_tables) -%}
+    {%- set raw = staged_raw(city) -%}
     {{ wall_clock_requests(raw, caller(raw) | trim, city.timezone, rules) }}
 {% endmacro %}
 
@@ -31,7 +31,7 @@
     clock, as Socrata's; the same call block and rules as socrata_requests. -#}
 {% macro ckan_requests(rules={}) %}
     {%- set city = staged_city() -%}
-    {%- set raw = raw_source(city.id, city.raw_tables) -%}
+    {%- set raw = staged_raw(city) -%}
     {{ wall_clock_requests(raw, caller(raw) | trim, city.timezone, rules) }}
 {% endmacro %}
 
