@@ -8,15 +8,17 @@ it audits and the suite; the checks are wired from those entries in the dbt
 manifest. The raw suites read RAW_FRAME_SQL, city by city: they run before any
 dbt step, so no dbt view can be there yet (docs/quality.md). A suite with
 meta.window reads the rows that changed in the run's window; the others read the
-whole model, which is small and may be rebuilt in full. The checks run in their
-layer's step (orchestration/checks/layers.py).
+whole model, which is small and may be rebuilt in full. A frame larger than
+CHUNK_ROWS is read and validated in chunks, with the outcome the whole frame has
+(`read_chunks`, `validate_chunks`). The checks run in their layer's step
+(orchestration/checks/layers.py).
 """
 
 import copy
 import json
 import math
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from functools import cache
@@ -221,6 +223,85 @@ def read_frame(
         return con.execute(sql, bound).df()
 
 
+# A frame is validated in chunks of about this many rows, so a suite on tens of
+# millions of rows never holds them all in pandas and GX at once (the facts' frames
+# at 5M requests: 9.7M events, and GX's peak about 2.5 times the frame).
+CHUNK_ROWS = 1_000_000
+# Rows are dealt into this many buckets by a hash of their chunk key; a chunk is
+# whole buckets, so every row of one key lands in the same chunk.
+CHUNK_BUCKETS = 64
+_BUCKET = "__civic311_bucket"
+# The sort by bucket spills to disk beyond this, rather than holding the frame twice.
+CHUNK_READ_SETTINGS = {"memory_limit": "1GB"}
+
+
+def chunk_key(suite: Suite) -> list[str]:
+    """The columns every uniqueness expectation of the suite tests (in its row_key's
+    order): rows that could be duplicates of one another share them, so chunks cut
+    on them validate uniqueness as the whole frame would. Every other expectation
+    of the suites judges a row on its own."""
+    shared = None
+    for expectation in suite.expectations:
+        kwargs = expectation["kwargs"]
+        if expectation["type"] == "expect_compound_columns_to_be_unique":
+            columns = set(kwargs["column_list"])
+        elif expectation["type"] == "expect_column_values_to_be_unique":
+            columns = {kwargs["column"]}
+        else:
+            continue
+        shared = columns if shared is None else shared & columns
+    if shared is None:
+        return []
+    ordered = [column for column in suite.meta.get("row_key", []) if column in shared]
+    return ordered + sorted(shared - set(ordered))
+
+
+def read_chunks(
+    suite_name: str,
+    warehouse: Path,
+    params: Mapping[str, Any] | None = None,
+    city: City | None = None,
+) -> Iterator[pd.DataFrame]:
+    """The suite's frame (read_frame) in chunks of about CHUNK_ROWS rows, each made of
+    whole buckets of its chunk key (`chunk_key`), in one query sorted by bucket. At
+    least one chunk, empty if the frame is. A suite with a uniqueness expectation and
+    no key every one of them shares is read whole."""
+    suite = load_suite(suite_name)
+    sql = frame_sql(suite_name, city, windowed=params is not None)
+    bound = {k: v for k, v in (params or {}).items() if f"${k}" in sql}
+    key = chunk_key(suite)
+    unique_tests = any("unique" in e["type"] for e in suite.expectations)
+    if unique_tests and not key:
+        yield read_frame(suite_name, warehouse, params, city)
+        return
+    if key:
+        hashed = ", ".join(_quote(column) for column in key)
+        sql = f"select *, hash({hashed}) % {CHUNK_BUCKETS} as {_BUCKET} from ({sql}) order by {_BUCKET}"  # noqa: S608
+    vectors = max(1, CHUNK_ROWS // duckdb.__standard_vector_size__)
+    with duckdb.connect(str(warehouse), read_only=True, config=CHUNK_READ_SETTINGS) as con:
+        result = con.execute(sql, bound)
+        pending: list[pd.DataFrame] = []
+        pending_rows, last_bucket, yielded = 0, None, False
+        while not (batch := result.fetch_df_chunk(vectors)).empty:
+            if not key:
+                yielded = True
+                yield batch
+                continue
+            # sorted by bucket: a chunk ends where a bucket does, once it is big enough
+            for bucket, rows in batch.groupby(_BUCKET, sort=False):
+                if pending_rows >= CHUNK_ROWS and bucket != last_bucket:
+                    yielded = True
+                    yield pd.concat(pending, ignore_index=True).drop(columns=_BUCKET)
+                    pending, pending_rows = [], 0
+                pending.append(rows)
+                pending_rows += len(rows)
+                last_bucket = bucket
+        if pending:
+            yield pd.concat(pending, ignore_index=True).drop(columns=_BUCKET)
+        elif not yielded:
+            yield batch.drop(columns=_BUCKET, errors="ignore")
+
+
 def window_params(start: datetime, end: datetime, cities: list[City]) -> dict[str, Any]:
     """$start, $end and $lookback_hours (city id -> hours) for a windowed frame."""
     return {
@@ -321,55 +402,148 @@ def _summary(failure: dict[str, Any]) -> str:
 
 def validate(suite_name: str, frame: pd.DataFrame, city: str | None = None) -> SuiteOutcome:
     """Run the suite on the frame. `city` defaults to the frame's only city_id, if it has one."""
-    suite = load_suite(suite_name)
-    if city is None and "city_id" in frame.columns:
-        cities = frame["city_id"].dropna().unique()
-        city = str(cities[0]) if len(cities) == 1 else None
-    result = _run_gx(suite, frame)
-    failed, counts = [], {}
-    for outcome in result.results:
-        if outcome.success:
-            continue
-        failure = _failure(outcome)
-        failed.append(failure)
-        if failure["unexpected_count"] is not None:
-            counts[unexpected_count_key(failure)] = failure["unexpected_count"]
-    return SuiteOutcome(
-        suite=suite.name,
-        passed=not failed,
-        failed=failed,
-        evaluated=len(result.results),
-        rows=len(frame),
-        city=city,
-        fix=suite.fix,
-        unexpected_counts=counts,
-    )
+    return validate_chunks(suite_name, [frame], city=city)
 
 
 def validate_by_city(suite_name: str, frame: pd.DataFrame) -> SuiteOutcome:
-    """Each city's rows validated on their own, so a `mostly` threshold is the city's:
-    a small city whose every row breaks a rule fails, however many good rows a large
-    city adds to the window. Fails when any city fails; each failure names its city."""
-    if frame.empty:
-        return validate(suite_name, frame)
-    outcomes = [
-        validate(suite_name, rows.reset_index(drop=True), city=str(city))
-        for city, rows in frame.groupby("city_id", sort=True)
-    ]
+    """Each city's rows validated on their own (`validate_chunks` by_city)."""
+    return validate_chunks(suite_name, [frame], by_city=True)
+
+
+def validate_chunks(
+    suite_name: str, chunks: Iterable[pd.DataFrame], city: str | None = None, by_city: bool = False
+) -> SuiteOutcome:
+    """Run the suite on a frame given in chunks (`read_chunks`), with the outcome it
+    has on the whole frame: each expectation's counts are summed over the chunks and
+    its `mostly` applied to the sums. by_city, each city's rows are judged on their own,
+    so a `mostly` threshold is the city's: a small city whose every row breaks a rule
+    fails, however many good rows a large city adds to the window; it fails when any
+    city fails, and each failure names its city (rows without a city_id are a city of
+    their own)."""
+    suite = load_suite(suite_name)
+    if not by_city:
+        run, cities = _SuiteRun(suite), set()
+        for chunk in chunks:
+            if "city_id" in chunk.columns:
+                cities.update(str(c) for c in chunk["city_id"].dropna().unique())
+            run.add(chunk)
+        if city is None and len(cities) == 1:
+            (city,) = cities
+        return run.outcome(city)
+    runs: dict[str, _SuiteRun] = {}
+    last = None
+    for chunk in chunks:
+        last = chunk
+        for key, rows in chunk.groupby("city_id", sort=False, dropna=False):
+            name = NO_CITY if pd.isna(key) else str(key)
+            runs.setdefault(name, _SuiteRun(suite)).add(rows.reset_index(drop=True))
+    if not runs:
+        empty = _SuiteRun(suite)
+        empty.add(last if last is not None else pd.DataFrame())
+        return empty.outcome(None)
+    outcomes = [runs[name].outcome(name) for name in sorted(runs)]
     counts: dict[str, int] = {}
     for outcome in outcomes:
         for key, count in outcome.unexpected_counts.items():
             counts[key] = counts.get(key, 0) + count
     return SuiteOutcome(
-        suite=outcomes[0].suite,
+        suite=suite.name,
         passed=all(o.passed for o in outcomes),
         failed=[{"city": o.city, **failure} for o in outcomes for failure in o.failed],
         evaluated=sum(o.evaluated for o in outcomes),
-        rows=len(frame),
-        fix=outcomes[0].fix,
+        rows=sum(o.rows for o in outcomes),
+        fix=suite.fix,
         unexpected_counts=counts,
         cities={o.city: o.passed for o in outcomes},
     )
+
+
+NO_CITY = "(no city_id)"
+
+
+@dataclass
+class _Tally:
+    """One expectation's results over the chunks of a frame, summed."""
+
+    config: Any
+    considered: int = 0
+    unexpected: int | None = 0
+    every_chunk_passed: bool = True
+    sample: list = field(default_factory=list)
+    rows: list = field(default_factory=list)
+    observed: Any = None
+    error: str | None = None
+
+    def add(self, outcome) -> None:
+        result = outcome.result or {}
+        self.every_chunk_passed &= bool(outcome.success)
+        elements, unexpected = result.get("element_count"), result.get("unexpected_count")
+        if unexpected is None or elements is None or self.unexpected is None:
+            self.unexpected = None  # no counts: the chunks' verdicts decide
+        else:
+            self.considered += elements - (result.get("missing_count") or 0)
+            self.unexpected += unexpected
+        self.sample += list(result.get("partial_unexpected_list") or [])[: SAMPLE_SIZE - len(self.sample)]
+        self.rows += list(result.get("partial_unexpected_index_list") or [])[: SAMPLE_SIZE - len(self.rows)]
+        if "observed_value" in result and (self.observed is None or not outcome.success):
+            self.observed = result["observed_value"]
+        self.error = self.error or _exception_message(outcome.exception_info)
+
+    @property
+    def success(self) -> bool:
+        """GX's own rule over the sums: vacuously true with nothing considered, else
+        the share of considered rows that passed is at least `mostly`."""
+        if self.error:
+            return False
+        if self.unexpected is None:
+            return self.every_chunk_passed
+        if self.considered == 0:
+            return True
+        mostly = float(self.config.kwargs.get("mostly", 1.0))
+        return (self.considered - self.unexpected) / self.considered >= mostly
+
+    def percent(self) -> float | None:
+        if self.unexpected is None or self.considered == 0:
+            return None
+        return self.unexpected / self.considered * 100
+
+
+class _SuiteRun:
+    """A suite run over the chunks of one frame."""
+
+    def __init__(self, suite: Suite) -> None:
+        self.suite = suite
+        self.tallies: list[_Tally] | None = None
+        self.rows = 0
+
+    def add(self, chunk: pd.DataFrame) -> None:
+        result = _run_gx(self.suite, chunk)
+        if self.tallies is None:
+            self.tallies = [_Tally(outcome.expectation_config) for outcome in result.results]
+        for tally, outcome in zip(self.tallies, result.results, strict=True):
+            tally.add(outcome)
+        self.rows += len(chunk)
+
+    def outcome(self, city: str | None) -> SuiteOutcome:
+        tallies = self.tallies or []
+        failed, counts = [], {}
+        for tally in tallies:
+            if tally.success:
+                continue
+            failure = _failure(tally)
+            failed.append(failure)
+            if failure["unexpected_count"] is not None:
+                counts[unexpected_count_key(failure)] = failure["unexpected_count"]
+        return SuiteOutcome(
+            suite=self.suite.name,
+            passed=not failed,
+            failed=failed,
+            evaluated=len(tallies),
+            rows=self.rows,
+            city=city,
+            fix=self.suite.fix,
+            unexpected_counts=counts,
+        )
 
 
 def unexpected_count_key(failure: dict[str, Any]) -> str:
@@ -423,30 +597,27 @@ def _run_gx(suite: Suite, frame: pd.DataFrame):
     return batch.validate(gx_suite, result_format=result_format)
 
 
-def _failure(outcome) -> dict[str, Any]:
-    config = outcome.expectation_config
+def _failure(tally: _Tally) -> dict[str, Any]:
+    config = tally.config
     kwargs = dict(config.kwargs)
     columns = kwargs.get("column_list") or [kwargs.get(k) for k in ("column", "column_A", "column_B")]
-    result = outcome.result or {}
-    percent = result.get("unexpected_percent")
-    sample = list(result.get("partial_unexpected_list") or [])[:SAMPLE_SIZE]
+    percent = tally.percent()
     failure = {
         "expectation": config.type,
         "column": ", ".join(str(c) for c in columns if c),
         "kwargs": _json_safe({k: v for k, v in kwargs.items() if k not in _NOT_SETTINGS}),
-        "unexpected_count": result.get("unexpected_count"),
+        "unexpected_count": tally.unexpected,
         "unexpected_percent": None if percent is None else round(float(percent), 4),
-        "partial_unexpected_list": _json_safe(sample),
+        "partial_unexpected_list": _json_safe(tally.sample),
         "rule": (config.meta or {}).get("rule"),
         "fix": (config.meta or {}).get("fix"),
     }
-    if result.get("partial_unexpected_index_list"):
-        failure["unexpected_rows"] = _json_safe(list(result["partial_unexpected_index_list"])[:SAMPLE_SIZE])
-    if "observed_value" in result:
-        failure["observed_value"] = _json_safe(result["observed_value"])
-    error = _exception_message(outcome.exception_info)
-    if error:
-        failure["error"] = error
+    if tally.rows:
+        failure["unexpected_rows"] = _json_safe(tally.rows)
+    if tally.observed is not None:
+        failure["observed_value"] = _json_safe(tally.observed)
+    if tally.error:
+        failure["error"] = tally.error
     return failure
 
 
@@ -510,8 +681,8 @@ def raw_suite_check(city: City, warehouse: Path) -> Check:
         if not raw_table_exists(warehouse, city):
             # Nothing has been loaded for the city yet: there is no row to be wrong.
             return check_result(SuiteOutcome(suite_name, True, [], evaluated=0, rows=0, city=city.id))
-        frame = read_frame(suite_name, warehouse, window_params(start, end, [city]), city=city)
-        return check_result(validate(suite_name, frame, city=city.id))
+        chunks = read_chunks(suite_name, warehouse, window_params(start, end, [city]), city=city)
+        return check_result(validate_chunks(suite_name, chunks, city=city.id))
 
     return Check(spec, evaluate)
 
@@ -529,8 +700,8 @@ def audit_suite_check(audit: Audit, registry: Registry, warehouse: Path) -> Chec
 
     def evaluate(start: datetime, end: datetime) -> AssetCheckResult:
         if suite.window is None:
-            return check_result(validate(suite.name, read_frame(suite.name, warehouse)))
-        frame = read_frame(suite.name, warehouse, window_params(start, end, registry.cities))
-        return check_result(validate_by_city(suite.name, frame))
+            return check_result(validate_chunks(suite.name, read_chunks(suite.name, warehouse)))
+        chunks = read_chunks(suite.name, warehouse, window_params(start, end, registry.cities))
+        return check_result(validate_chunks(suite.name, chunks, by_city=True))
 
     return Check(spec, evaluate, windowed=suite.window is not None)

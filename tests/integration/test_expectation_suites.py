@@ -8,14 +8,17 @@ from dagster import AssetKey, DagsterInstance, Definitions, asset, materialize
 
 from ingestion.registry import City, load_registry
 from orchestration.assets.ingestion import build_raw_assets, raw_asset_key
+from orchestration.checks import expectations
 from orchestration.checks.expectations import (
     audit_suite_check,
     audits,
     mart_suites,
     raw_suite_check,
+    read_chunks,
     read_frame,
     validate,
     validate_by_city,
+    validate_chunks,
     window_params,
 )
 from orchestration.checks.layers import build_layer_checks, layer_checks
@@ -356,3 +359,49 @@ def test_a_model_check_reads_its_window_only_after_a_passing_check_of_what_was_w
         every_row,
         f"every row, not the run's window: its last result (run {failed.run_id[:8]}) failed",
     )
+
+
+def test_a_frame_read_in_chunks_has_the_outcome_of_the_whole_frame(samples_built, tmp_path, monkeypatch):
+    warehouse = copy_warehouse(samples_built, tmp_path)
+    with duckdb.connect(str(warehouse)) as con:
+        # 10 NYC requests twice, and 3.5% more of SF's closed requests closed before they
+        # were made: under its 95% `mostly` in all, over it in some chunks
+        con.execute(
+            "insert into staging.stg_nyc__service_requests "
+            "select * from staging.stg_nyc__service_requests order by request_id limit 10"
+        )
+        (closed,) = con.execute(
+            "select count(*) from staging.stg_sf__service_requests where closed_at is not null"
+        ).fetchone()
+        con.execute(
+            "update staging.stg_sf__service_requests set closed_at = requested_at - interval 1 hour "
+            "where request_id in (select request_id from staging.stg_sf__service_requests "
+            f"where closed_at is not null order by hash(request_id) limit {int(closed * 0.035)})"
+        )
+    monkeypatch.setattr(expectations, "CHUNK_ROWS", 2_000)
+    params = window_params(*EVERYTHING, REGISTRY.cities)
+    chunks = list(read_chunks("int_service_requests", warehouse, params))
+    whole = read_frame("int_service_requests", warehouse, params)
+    assert len(chunks) > 5 and sum(len(chunk) for chunk in chunks) == len(whole)
+    assert all(len(chunk.columns) == len(whole.columns) for chunk in chunks)
+    # every key's rows in one chunk
+    keys = [set(zip(chunk.city_id, chunk.request_id, strict=True)) for chunk in chunks]
+    assert sum(len(k) for k in keys) == len(set().union(*keys))
+
+    chunked = validate_chunks("int_service_requests", chunks, by_city=True)
+    at_once = validate_by_city("int_service_requests", whole)
+
+    def found(outcome):
+        return {(f["city"], f["expectation"], f["column"]): f["unexpected_count"] for f in outcome.failed}
+
+    assert found(chunked) == found(at_once) == {
+        ("nyc", "expect_compound_columns_to_be_unique", "city_id, request_id"): 20
+    }
+    assert (chunked.passed, chunked.cities, chunked.rows, chunked.evaluated) == (
+        at_once.passed,
+        at_once.cities,
+        at_once.rows,
+        at_once.evaluated,
+    )
+    # a chunk alone would fail SF: the threshold applies to the sums, not chunk by chunk
+    assert any(not validate("int_service_requests", chunk[chunk.city_id == "sf"]).passed for chunk in chunks)
