@@ -394,9 +394,11 @@ def test_a_frame_read_in_chunks_has_the_outcome_of_the_whole_frame(samples_built
     def found(outcome):
         return {(f["city"], f["expectation"], f["column"]): f["unexpected_count"] for f in outcome.failed}
 
-    assert found(chunked) == found(at_once) == {
-        ("nyc", "expect_compound_columns_to_be_unique", "city_id, request_id"): 20
-    }
+    assert (
+        found(chunked)
+        == found(at_once)
+        == {("nyc", "expect_compound_columns_to_be_unique", "city_id, request_id"): 20}
+    )
     assert (chunked.passed, chunked.cities, chunked.rows, chunked.evaluated) == (
         at_once.passed,
         at_once.cities,
