@@ -31,7 +31,7 @@ import re
 import shutil
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import duckdb
@@ -174,48 +174,143 @@ GEO_TABLES = ("dim_area", "mart_service_gaps", "mart_hotspots")
 GEO_TOLERANCE_DEGREES = 1e-4
 
 
+# A row's polygon in area_shapes: its city's area for a boundary layer, the cell alone for H3.
+SHAPE_OF_ROW = (
+    "shapes.layer = area_rows.layer and shapes.area_id = area_rows.area_id "
+    "and shapes.city_id is not distinct from if(area_rows.layer = 'h3', null, area_rows.city_id)"
+)
+
+
 def _write_geoparquet(con: duckdb.DuckDBPyConnection, folder: Path) -> dict[str, int]:
     """GeoParquet of dim_area and the area marts under `folder`, each row with its
     area's polygon: a boundary layer's from geography.boundaries, an H3 cell's
-    computed from its id, none for a ZIP (the ZIP layer has no polygons)."""
+    computed from its id, none for a ZIP (the ZIP layer has no polygons). DuckDB joins
+    the few thousand polygons to the rows, in the table's order, and pyarrow writes its
+    Arrow with the GeoParquet metadata: DuckDB's COPY leaves that metadata, and so the
+    CRS, out of a file in which no row has a polygon."""
+    import pyarrow.parquet as pq
+
+    from ingestion.geography.spatial import configure
+
+    configure(con)
+    _load_area_shapes(con)
+    con.create_function(
+        "iso_duration", _iso_duration, [duckdb.sqltype("INTERVAL")], duckdb.sqltype("VARCHAR")
+    )
+    folder.mkdir()
+    rows = {}
+    for table in GEO_TABLES:
+        relation = con.table(f"{SCHEMA}.{table}")
+        columns = ", ".join(
+            _typed_for_gdal(name, kind) for name, kind in zip(relation.columns, relation.types, strict=True)
+        )
+        geo = _geo_metadata(con, table)
+        reader = con.execute(
+            f"select {columns}, shapes.geometry from {SCHEMA}.{table} as area_rows "  # noqa: S608
+            f"left join area_shapes as shapes on {SHAPE_OF_ROW} order by area_rows.rowid"
+        ).to_arrow_reader()
+        rows[f"geo/{table}"] = 0
+        schema = reader.schema.with_metadata({"geo": json.dumps(geo)})
+        with pq.ParquetWriter(folder / f"{table}.parquet", schema) as writer:
+            for batch in reader:
+                writer.write_batch(batch)
+                rows[f"geo/{table}"] += batch.num_rows
+    con.execute("drop table area_shapes")
+    return rows
+
+
+def _geo_metadata(con: duckdb.DuckDBPyConnection, table: str) -> dict:
+    """The GeoParquet 1.1 `geo` metadata of `table`'s file, as geopandas writes it: WKB
+    in WGS84, with the types and the bounds of the polygons its rows have."""
     import geopandas as gpd
-    import shapely
 
     from ingestion.geography.layers import WGS84
-    from ingestion.geography.maps import h3_cell_polygons, write_geoparquet
+
+    used = gpd.GeoSeries.from_wkb(
+        [
+            wkb
+            for (wkb,) in con.execute(
+                "select st_aswkb(geometry) from area_shapes as shapes where exists "  # noqa: S608
+                f"(select 1 from {SCHEMA}.{table} as area_rows where {SHAPE_OF_ROW})"
+            ).fetchall()
+        ],
+        crs=WGS84,
+    )
+    column = {
+        "encoding": "WKB",
+        "crs": used.crs.to_json_dict(),
+        "geometry_types": sorted(used.geom_type.unique()),
+    }
+    if len(used):
+        column["bbox"] = used.total_bounds.tolist()
+    return {"version": "1.1.0", "primary_column": "geometry", "columns": {"geometry": column}}
+
+
+def _load_area_shapes(con: duckdb.DuckDBPyConnection) -> None:
+    """The temporary table area_shapes: each boundary layer area's polygon, simplified,
+    by city, layer and area, and each H3 cell's of dim_area by its id alone (a cell is
+    the same shape in every city), as GEOMETRY in WGS84."""
+    import pandas as pd
+    import shapely
+
+    from ingestion.geography.maps import h3_cell_polygons
 
     (has_boundaries,) = con.execute(
         "select count(*) from duckdb_tables() where database_name = 'warehouse' "
         "and schema_name = 'geography' and table_name = 'boundaries'"
     ).fetchone()
-    polygons = {}
+    shapes = []
     if has_boundaries:
-        shapes = con.execute(
-            "select city_id, layer, area_id, geometry_wkb from warehouse.geography.boundaries"
+        boundaries = con.execute(
+            "select city_id, layer, area_id, geometry_wkb from warehouse.geography.boundaries "
+            "where layer <> 'h3'"
         ).df()
-        simplified = shapely.simplify(
-            shapely.from_wkb(shapes["geometry_wkb"].map(bytes)), GEO_TOLERANCE_DEGREES, preserve_topology=True
-        )
-        keys = zip(shapes.city_id, shapes.layer, shapes.area_id, strict=True)
-        polygons = dict(zip(keys, simplified, strict=True))
+        polygons = shapely.from_wkb(boundaries.pop("geometry_wkb").map(bytes))
+        simplified = shapely.simplify(polygons, GEO_TOLERANCE_DEGREES, preserve_topology=True)
+        shapes.append(boundaries.assign(wkb=shapely.to_wkb(simplified)))
     cells = h3_cell_polygons(
         r[0]
         for r in con.execute(
             f"select distinct area_id from {SCHEMA}.dim_area where layer = 'h3' and area_type = 'h3'"
         ).fetchall()
     )
-    h3_by_cell = dict(zip(cells.area_id, cells.geometry, strict=True))
-    folder.mkdir()
-    rows = {}
-    for table in GEO_TABLES:
-        frame = con.execute(f"select * from {SCHEMA}.{table}").df()  # noqa: S608
-        geometry = [
-            h3_by_cell.get(area) if layer == "h3" else polygons.get((city, layer, area))
-            for city, layer, area in zip(frame.city_id, frame.layer, frame.area_id, strict=True)
-        ]
-        write_geoparquet(gpd.GeoDataFrame(frame, geometry=geometry, crs=WGS84), folder / f"{table}.parquet")
-        rows[f"geo/{table}"] = len(frame)
-    return rows
+    shapes.append(
+        pd.DataFrame(
+            {"city_id": None, "layer": "h3", "area_id": cells.area_id, "wkb": cells.geometry.to_wkb()}
+        )
+    )
+    con.register("area_shapes_wkb", pd.concat(shapes, ignore_index=True))
+    con.execute(
+        "create temp table area_shapes as select city_id::varchar as city_id, layer::varchar as layer, "
+        "area_id::varchar as area_id, st_geomfromwkb(wkb::blob)::geometry('EPSG:4326') as geometry "
+        "from area_shapes_wkb"
+    )
+    con.unregister("area_shapes_wkb")
+
+
+def _typed_for_gdal(name: str, kind: duckdb.DuckDBPyType) -> str:
+    """`name` of area_rows as ingestion.geography.maps.write_geoparquet types a column
+    for GDAL readers: decimals as doubles, durations as ISO-8601 text, nested values as
+    JSON text, enums as text; a date as the timestamp DuckDB's pandas frames made of it."""
+    column = f'area_rows."{name}"'
+    if kind.id == "decimal":
+        column = f"{column}::double"
+    elif kind.id == "interval":
+        column = f"iso_duration({column})"
+    elif kind.id in ("list", "array", "struct", "map", "union"):
+        column = f"to_json({column})::varchar"
+    elif kind.id == "enum":
+        column = f"{column}::varchar"
+    elif kind.id == "date":
+        column = f"{column}::timestamp"
+    return f'{column} as "{name}"'
+
+
+def _iso_duration(value: timedelta) -> str:
+    """An INTERVAL as pandas writes a duration (months count 30 days, as in DuckDB's frames)."""
+    import pandas as pd
+
+    return pd.Timedelta(value).isoformat()
 
 
 def _prune(parquet_root: Path, keep: int) -> None:

@@ -11,11 +11,21 @@ import time
 
 import duckdb
 import geopandas as gpd
+import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import shapely
 
-from orchestration.serving import GEO_TABLES, PublishError, publish
+from ingestion.geography.maps import h3_cell_polygons
+from orchestration.serving import (
+    GEO_TABLES,
+    GEO_TOLERANCE_DEGREES,
+    SCHEMA,
+    PublishError,
+    _write_geoparquet,
+    publish,
+)
 from tests.helpers.warehouse import copy_warehouse, file_digest
 
 pytestmark = pytest.mark.integration
@@ -73,6 +83,87 @@ def test_area_marts_are_published_as_geoparquet_with_their_polygons(samples_buil
         ).fetchone()
     shape = located[(located.layer == "modzcta") & (located.area_id == area)].geometry.iloc[0]
     assert shape.buffer(1e-4).contains(shapely.Point(lon, lat))
+
+
+def test_each_geoparquet_row_is_its_served_row_with_its_areas_shape(samples_built, tmp_path):
+    """Row for row in the served order: the Parquet's values, dates as timestamps, and
+    the area's boundary simplified as the publish simplifies it, an H3 row's cell, no
+    shape for a ZIP or an unlocated row."""
+    publish(samples_built, tmp_path / "serving.duckdb", tmp_path / "published")
+    current = tmp_path / "published" / "current"
+    with duckdb.connect(str(samples_built), read_only=True) as con:
+        boundaries = con.execute(
+            "select city_id, layer, area_id, geometry_wkb from geography.boundaries"
+        ).df()
+    simplified = shapely.simplify(
+        shapely.from_wkb(boundaries.geometry_wkb.map(bytes)), GEO_TOLERANCE_DEGREES, preserve_topology=True
+    )
+    keys = zip(boundaries.city_id, boundaries.layer, boundaries.area_id, strict=True)
+    shapes = dict(zip(keys, simplified, strict=True))
+    for table in GEO_TABLES:
+        served = pq.read_table(current / f"{table}.parquet")
+        geo = pq.read_table(current / "geo" / f"{table}.parquet")
+        assert geo.column_names == [*served.column_names, "geometry"], table
+        expected = pa.schema(
+            field.with_type(pa.timestamp("us")) if field.type == pa.date32() else field
+            for field in served.schema
+        )
+        values = geo.drop_columns("geometry")
+        # An instant's zone is DuckDB's session zone in its Arrow and UTC in its Parquet.
+        for got, want in zip(values.schema, expected, strict=True):
+            instants = pa.types.is_timestamp(got.type) and got.type.tz and want.type.tz
+            assert got.type == want.type or (instants and got.type.unit == want.type.unit), (table, got, want)
+        assert values.cast(expected).equals(served.cast(expected)), table
+        frame = gpd.read_parquet(current / "geo" / f"{table}.parquet")
+        assert frame.crs.to_epsg() == 4326
+        h3_rows = (frame.layer == "h3") & (frame.area_id != "unlocated")
+        cells = h3_cell_polygons(frame.area_id[h3_rows])
+        polygons = gpd.GeoSeries(
+            [shapes.get(key) for key in zip(frame.city_id, frame.layer, frame.area_id, strict=True)],
+            index=frame.index,
+            crs=frame.crs,
+        )
+        polygons[h3_rows] = frame.area_id[h3_rows].map(dict(zip(cells.area_id, cells.geometry, strict=True)))
+        assert (frame.geometry.isna() == polygons.isna()).all(), table
+        assert frame.geometry.geom_equals_exact(polygons, tolerance=0)[polygons.notna()].all(), table
+        assert frame.geometry[frame.layer == "zip"].isna().all() and h3_rows.any(), table
+        assert frame.geometry[~h3_rows & (frame.layer != "zip")].notna().any(), table
+
+
+def test_geoparquet_columns_are_typed_for_gdal(tmp_path):
+    """Decimals become doubles, durations ISO-8601 text as pandas writes it, nested
+    values JSON text, enums text, dates timestamps; instants stay instants. A file in
+    which no row has a polygon still names its CRS."""
+    con = duckdb.connect()
+    con.execute(f"create schema {SCHEMA}")
+    con.execute(
+        f"create table {SCHEMA}.dim_area as select 'nyc' as city_id, 'zip' as layer, '10001' as area_id, "
+        "'zip' as area_type, 1.25::decimal(6, 2) as share, interval '1 month 2 hours 0.5 seconds' as waited, "
+        "[1, 2] as counts, {'source': 'acs'} as origin, map {'a': 1} as tally, "
+        "'open'::enum('open') as state, "
+        "date '2024-03-01' as requested_month, timestamptz '2024-03-01 12:00:00+00' as as_of"
+    )
+    for table in GEO_TABLES[1:]:
+        con.execute(f"create table {SCHEMA}.{table} as select * from {SCHEMA}.dim_area")
+    rows = _write_geoparquet(con, tmp_path / "geo")
+    assert rows == {f"geo/{table}": 1 for table in GEO_TABLES}
+    frame = gpd.read_parquet(tmp_path / "geo" / "dim_area.parquet")
+    assert frame.crs.to_epsg() == 4326 and frame.geometry.isna().all()
+    (row,) = frame.drop(columns="geometry").to_dict("records")
+    assert row == {
+        "city_id": "nyc",
+        "layer": "zip",
+        "area_id": "10001",
+        "area_type": "zip",
+        "share": 1.25,
+        "waited": pd.Timedelta(days=30, hours=2, seconds=0.5).isoformat(),
+        "counts": "[1,2]",
+        "origin": '{"source":"acs"}',
+        "tally": '{"a":1}',
+        "state": "open",
+        "requested_month": pd.Timestamp("2024-03-01"),
+        "as_of": pd.Timestamp("2024-03-01 12:00:00", tz="UTC"),
+    }
 
 
 def test_a_failed_publish_leaves_the_last_one_byte_for_byte(samples_built, tmp_path):
