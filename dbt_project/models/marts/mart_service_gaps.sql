@@ -90,20 +90,6 @@ requests as (
 
 ),
 
--- one row per request and layer: the request in its area of each layer
-placed as (
-
-    select
-        requests.*,
-        request_areas.layer,
-        request_areas.area_id
-    from requests
-    inner join request_areas
-        on requests.city_id = request_areas.city_id
-            and requests.request_id = request_areas.request_id
-
-),
-
 cities as (
 
     select
@@ -113,13 +99,10 @@ cities as (
 
 ),
 
-durations as (
+timed as (
 
     select
-        requests.city_id,
-        requests.request_id,
-        requests.category_id,
-        requests.requested_month,
+        requests.*,
         -- a still-open request is censored at its age on its city's as-of clock
         coalesce(
             requests.hours_to_close, {{ hours_between('requests.requested_at', 'cities.as_of') }}
@@ -128,20 +111,35 @@ durations as (
 
     from requests
     left join cities on requests.city_id = cities.city_id
-    where requests.exclusion_reason is null
+
+),
+
+durations as (
+
+    select * from timed
+    where exclusion_reason is null
+
+),
+
+-- one row per request and layer: the request in its area of each layer (joined
+-- once, for the counts and the Kaplan–Meier medians alike)
+placed as (
+
+    select
+        timed.*,
+        request_areas.layer,
+        request_areas.area_id
+    from timed
+    inner join request_areas
+        on timed.city_id = request_areas.city_id
+            and timed.request_id = request_areas.request_id
 
 ),
 
 area_durations as (
 
-    select
-        durations.*,
-        request_areas.layer,
-        request_areas.area_id
-    from durations
-    inner join request_areas
-        on durations.city_id = request_areas.city_id
-            and durations.request_id = request_areas.request_id
+    select * from placed
+    where exclusion_reason is null
 
 ),
 
