@@ -15,6 +15,7 @@ CHUNK_ROWS is read and validated in chunks, with the outcome the whole frame has
 """
 
 import copy
+import gc
 import json
 import math
 import os
@@ -523,6 +524,11 @@ class _SuiteRun:
         for tally, outcome in zip(self.tallies, result.results, strict=True):
             tally.add(outcome)
         self.rows += len(chunk)
+        if len(chunk) >= CHUNK_ROWS // 10:
+            # GX's validation objects keep a big chunk in reference cycles: free them
+            # before the next one (9.7M events: 3.6 GB peak without, 2.5 GB with)
+            del result
+            gc.collect()
 
     def outcome(self, city: str | None) -> SuiteOutcome:
         tallies = self.tallies or []
