@@ -218,10 +218,17 @@ def read_frame(
     """The suite's frame from the warehouse, read-only (a raw suite's for `city`): the
     window `params` set (`window_params`), or every row without them. Only the
     parameters the query names are bound (DuckDB refuses extra ones)."""
-    sql = frame_sql(suite_name, city, windowed=params is not None)
-    bound = {k: v for k, v in (params or {}).items() if f"${k}" in sql}
+    sql, bound = frame_query(suite_name, params, city)
     with duckdb.connect(str(warehouse), read_only=True) as con:
         return con.execute(sql, bound).df()
+
+
+def frame_query(
+    suite_name: str, params: Mapping[str, Any] | None, city: City | None
+) -> tuple[str, dict[str, Any]]:
+    """The frame's query (windowed when `params` are given) and the parameters it names."""
+    sql = frame_sql(suite_name, city, windowed=params is not None)
+    return sql, {k: v for k, v in (params or {}).items() if f"${k}" in sql}
 
 
 # A frame is validated in chunks of about this many rows, so a suite on tens of
@@ -236,11 +243,12 @@ _BUCKET = "__civic311_bucket"
 CHUNK_READ_SETTINGS = {"memory_limit": "1GB"}
 
 
-def chunk_key(suite: Suite) -> list[str]:
+def chunk_key(suite: Suite) -> list[str] | None:
     """The columns every uniqueness expectation of the suite tests (in its row_key's
     order): rows that could be duplicates of one another share them, so chunks cut
     on them validate uniqueness as the whole frame would. Every other expectation
-    of the suites judges a row on its own."""
+    of the suites judges a row on its own. Empty without a uniqueness expectation
+    (any cut will do); None when they share no column (the frame cannot be cut)."""
     shared = None
     for expectation in suite.expectations:
         kwargs = expectation["kwargs"]
@@ -253,6 +261,8 @@ def chunk_key(suite: Suite) -> list[str]:
         shared = columns if shared is None else shared & columns
     if shared is None:
         return []
+    if not shared:
+        return None
     ordered = [column for column in suite.meta.get("row_key", []) if column in shared]
     return ordered + sorted(shared - set(ordered))
 
@@ -267,12 +277,9 @@ def read_chunks(
     whole buckets of its chunk key (`chunk_key`), in one query sorted by bucket. At
     least one chunk, empty if the frame is. A suite with a uniqueness expectation and
     no key every one of them shares is read whole."""
-    suite = load_suite(suite_name)
-    sql = frame_sql(suite_name, city, windowed=params is not None)
-    bound = {k: v for k, v in (params or {}).items() if f"${k}" in sql}
-    key = chunk_key(suite)
-    unique_tests = any("unique" in e["type"] for e in suite.expectations)
-    if unique_tests and not key:
+    sql, bound = frame_query(suite_name, params, city)
+    key = chunk_key(load_suite(suite_name))
+    if key is None:
         yield read_frame(suite_name, warehouse, params, city)
         return
     if key:

@@ -139,14 +139,11 @@ def layer_checks(
             start, end = window or EVERYTHING
             if window is None or not check.windowed:
                 read = "every row"
-            else:
-                read = f"changes from {start:%Y-%m-%d} to {end:%Y-%m-%d} (excl.)"
-            reason = None
-            if window is not None and check.windowed and windowed_after_check:
-                reason = why_every_row(context, key)
-            if reason is not None:
+            elif windowed_after_check and (reason := why_every_row(context, key)):
                 start, end = EVERYTHING
                 read = f"every row, not the run's window: {reason}"
+            else:
+                read = f"changes from {start:%Y-%m-%d} to {end:%Y-%m-%d} (excl.)"
             started = time.perf_counter()
             result = check.evaluate(start, end)
             seconds = round(time.perf_counter() - started, 3)
