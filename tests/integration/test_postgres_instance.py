@@ -33,7 +33,7 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
-from dagster import AssetSelection, DagsterInstance
+from dagster import AssetSelection, DagsterInstance, EventLogEntry, deserialize_value
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
 from ingestion.pipeline import load_source
@@ -88,7 +88,14 @@ class BackfillRecords:
     checks: dict[int, dict[str, int]]
     # asset key:check name of every check that failed in a run of the backfill
     failed_checks: list[str]
+    # What each failed step and run said (step key: message), to show with a failure.
+    failures: list[str]
     events_with_password: int
+
+    def why(self, log: str) -> str:
+        """The backfill's status, runs and failures, then the end of the UI's log."""
+        said = "\n".join(self.failures) or "no step or run failure recorded"
+        return f"{self.status}\nruns {self.runs}\n{said}\n--- the UI's log, its end:\n{log[-3000:]}"
 
 
 @dataclass(frozen=True)
@@ -192,6 +199,12 @@ def instance_records(settings: Settings, backfill_id: str, password: str, status
             [run_ids],
         )
         failed_checks = [f"{asset_key}:{check_name}" for asset_key, check_name in cursor.fetchall()]
+        cursor.execute(
+            "select event from event_logs where run_id = any(%s) "
+            "and dagster_event_type in ('STEP_FAILURE', 'RUN_FAILURE') order by id",
+            [run_ids],
+        )
+        failures = [failure_said(event) for (event,) in cursor.fetchall()]
         cursor.execute("select count(*) from event_logs where event like %s", [f"%{password}%"])
         (events_with_password,) = cursor.fetchone()
     return BackfillRecords(
@@ -200,8 +213,18 @@ def instance_records(settings: Settings, backfill_id: str, password: str, status
         materialized=materialized,
         checks=checks,
         failed_checks=failed_checks,
+        failures=failures,
         events_with_password=events_with_password,
     )
+
+
+def failure_said(serialized: str) -> str:
+    """A STEP_FAILURE or RUN_FAILURE event as "step: message" (the error's own message)."""
+    entry = deserialize_value(serialized, EventLogEntry)
+    event = entry.dagster_event
+    error = getattr(event.event_specific_data, "error", None) if event else None
+    message = error.message.strip() if error is not None else entry.user_message
+    return f"{entry.step_key or 'run'}: {message[:1500]}"
 
 
 @pytest.fixture(scope="module")
@@ -322,7 +345,7 @@ def runs_of_days(backfill: UiBackfill) -> list[tuple[str, str, str]]:
 
 def test_a_ui_backfill_runs_with_the_daemon_on_postgres(ui_backfill):
     backfill, assets = ui_backfill, ui_backfill.assets
-    assert assets.status == completed(backfill), backfill.log[-5000:]
+    assert assets.status == completed(backfill), assets.why(backfill.log)
     # The raw days in runs split as the backfill policy says (a full run of days, then
     # the rest), then one run of the unpartitioned models, which carries no partition.
     assert assets.runs == [*runs_of_days(backfill), ("SUCCESS", None, None)]
@@ -357,7 +380,7 @@ def test_a_ui_backfill_runs_with_the_daemon_on_postgres(ui_backfill):
 
 def test_a_job_backfill_runs_the_whole_job_over_each_runs_days(ui_backfill):
     backfill, job = ui_backfill, ui_backfill.job
-    assert job.status == completed(backfill), backfill.log[-5000:]
+    assert job.status == completed(backfill), job.why(backfill.log)
     # The job's backfill policy is its raw assets': the same runs of days, each of them
     # the whole job (its raw load, checks, dbt models and publish) over its days.
     assert job.runs == runs_of_days(backfill)
