@@ -14,39 +14,34 @@
     at risk at u). Null when S never reaches 0.5. A null group value is a
     group of its own, as in `group by`.
 
-    Why a product window rather than exp(sum(ln)): a factor of 0 (every row
-    still at risk has its event at u) must drive S to exactly 0. The 1e-9
-    slack absorbs float error where S lands exactly on 0.5 (e.g. 0.75 * 2/3). -#}
+    How: one sort of the rows per group, by duration_hours with events before
+    rows censored at the same time. The row at position k of a group's n is
+    then one of the n - k + 1 still at risk, and S after it is the product of
+    (1 - 1 / at risk) over the events up to it: the d events at u multiply to
+    (n_u - d_u) / n_u, the same factor as grouping them (the first ran on
+    grouped times and two windows sorted in opposite directions, about 1.5
+    times as long). A product window rather than exp(sum(ln)): a factor of 0
+    (every row still at risk has its event at u) must drive S to exactly 0.
+    The 1e-9 slack absorbs float error where S lands exactly on 0.5 (e.g.
+    0.75 * 2/3). -#}
 {% macro kaplan_meier_median(relation, group_by) -%}
     {%- set groups = group_by | join(', ') -%}
     {%- set partition = ('partition by ' ~ groups) if group_by else '' -%}
     {%- set leading = (groups ~ ', ') if group_by else '' -%}
+    {%- set order = 'order by duration_hours, is_event desc' -%}
     with
-
-    km_times as (
-
-        select
-            {{ leading }}duration_hours,
-            count_if(is_event) as events,
-            count(*) as rows_at_time
-
-        from {{ relation }}
-        where duration_hours is not null and is_event is not null
-        group by {{ leading }}duration_hours
-
-    ),
 
     km_at_risk as (
 
         select
-            *,
-            sum(rows_at_time) over (
-                {{ partition }}
-                order by duration_hours desc
-                rows between unbounded preceding and current row
-            ) as at_risk
+            {{ leading }}duration_hours,
+            is_event,
+            count(*) over ({{ partition }})
+            - row_number() over ({{ partition }} {{ order }})
+            + 1 as at_risk
 
-        from km_times
+        from {{ relation }}
+        where duration_hours is not null and is_event is not null
 
     ),
 
@@ -54,9 +49,9 @@
 
         select
             *,
-            product(1 - cast(events as double) / cast(at_risk as double)) over (
+            product(case when is_event then 1 - 1.0 / at_risk else 1.0 end) over (
                 {{ partition }}
-                order by duration_hours
+                {{ order }}
                 rows between unbounded preceding and current row
             ) as survival
 
@@ -65,7 +60,7 @@
     )
 
     select
-        {{ leading }}min(duration_hours) filter (where events > 0 and survival <= 0.5 + 1e-9) as km_median_hours
+        {{ leading }}min(duration_hours) filter (where is_event and survival <= 0.5 + 1e-9) as km_median_hours
 
     from km_survival
     {% if group_by %}group by {{ groups }}{% endif %}
