@@ -14,3 +14,38 @@
 {% macro hours_between(start, end) -%}
     date_diff('second', {{ start }}, {{ end }}) / 3600.0
 {%- endmacro %}
+
+
+{#- Whether a group's Kaplan–Meier median stays as it is however far the as-of
+    moves on, its events unchanged: its youngest open request (censored at its
+    age) is at least as old as the median, or as its longest closed duration.
+    A censored request counts in the risk set of every event time up to its age,
+    so ageing it leaves the curve up to that age, and so the median (or the
+    whole curve), as it was. Null when the group has no open request. -#}
+{% macro km_median_settled(youngest_open_hours, km_median_hours, longest_closed_hours) -%}
+    ({{ km_median_hours }} <= {{ youngest_open_hours }}
+        or coalesce({{ longest_closed_hours }}, 0) <= {{ youngest_open_hours }})
+{%- endmacro %}
+
+
+{#- Every period of the previous build ({{ this }}) of a city whose rows can no
+    longer be trusted to hold at the new as-of: its as-of moved back (an as_of
+    var set earlier than the last build's, or newer data withdrawn), or is not
+    known: no row shows it while some have open requests (every one settled).
+    A row showing an as_of was computed by the last build (such rows are
+    recomputed by every run), so the largest is that build's. -#}
+{% macro periods_of_cities_whose_as_of_moved_back(period) -%}
+    select previous_build.city_id, previous_build.{{ period }}
+    from {{ this }} as previous_build
+    semi join (
+        select built.city_id
+        from {{ this }} as built
+        left join {{ ref('dim_city') }} as cities
+            on built.city_id = cities.city_id
+        group by built.city_id, cities.as_of
+        having max(built.as_of) > cities.as_of
+            or (max(built.as_of) is not null and cities.as_of is null)
+            or (max(built.as_of) is null and max(built.open_requests) > 0)
+    ) as moved_back
+        on previous_build.city_id = moved_back.city_id
+{%- endmacro %}

@@ -141,7 +141,10 @@ facts as (
         mart.pct_closed_within_sla,
         case
             when mart.city_id is null then null
-            when mart.open_requests > 0 then (mart.as_of is not distinct from cities.as_of)
+            -- settled (no figure moves with the clock any more): every open request
+            -- is in the last backlog bucket
+            when mart.open_requests > 0 and mart.as_of is null then mart.open_30_plus_days = mart.open_requests
+            when mart.open_requests > 0 then mart.as_of = cities.as_of
             else mart.as_of is null
         end as as_of_shown_when_open
 {%- endmacro %}

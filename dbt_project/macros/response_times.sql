@@ -7,10 +7,20 @@
 
     Incremental: a run recomputes whole (city, month) periods: those holding a
     request that changed in the partition window, and, on an incremental run,
-    those whose figures move with the as-of time alone: a period with open
-    requests (Kaplan–Meier censoring and backlog ages grow with the clock) or
-    with an invalid duration (fct re-checks date_in_future every run, so such
-    a request may have become valid without changing upstream). -#}
+    those whose figures may still move with the as-of time alone: a period with
+    a row showing an as_of, or with an invalid duration (fct re-checks
+    date_in_future every run, so such a request may have become valid without
+    changing upstream); and every period of a city whose as-of moved back.
+
+    A group's figures stop moving with the clock once its youngest open request
+    is 30 days old (every open request is in the last backlog bucket for good)
+    and at least as old as its Kaplan–Meier median, or as its longest closed
+    duration: a censored request only counts in the risk sets of the event times
+    up to its age, so ageing it further leaves the curve up to the median (or
+    the whole curve) as it was. Such a row shows no as_of, and is not recomputed
+    until one of its requests changes: in a city with years of history, the
+    old months' few never-closed requests no longer make every month recompute
+    every day. A full refresh gives the same rows. -#}
 {% macro response_time_figures(group_by, carried=[], spread=false) -%}
 {%- set keys = ['city_id'] + group_by + ['requested_month'] -%}
 {%- set columns = ['city_id'] + group_by + carried + ['requested_month'] -%}
@@ -27,7 +37,11 @@ affected_periods as (
 
     select city_id, requested_month
     from {{ this }}
-    where open_requests > 0 or excluded_invalid_duration > 0
+    where as_of is not null or excluded_invalid_duration > 0
+
+    union
+
+    {{ periods_of_cities_whose_as_of_moved_back('requested_month') }}
     {% endif %}
 
 ),
@@ -126,9 +140,10 @@ aggregated as (
             where is_counted and hours_to_close is not null and sla_due_at is not null
         ) as sla_requests,
         count(*) filter (where is_counted and closed_within_sla) as closed_within_sla_requests,
-        -- only open requests are measured against the as-of; a group without
-        -- them does not depend on it (and is not recomputed as it moves)
-        max(as_of) filter (where is_open) as as_of
+        -- only open requests are measured against the as-of
+        max(as_of) filter (where is_open) as as_of,
+        min(hours_since_requested) filter (where is_open) as youngest_open_hours,
+        max(hours_to_close) filter (where is_counted) as longest_closed_hours
 
     from classified
     group by {{ columns | join(', ') }}
@@ -197,7 +212,15 @@ final as (
         aggregated.closed_within_sla_requests,
         100.0 * aggregated.closed_within_sla_requests / nullif(aggregated.sla_requests, 0)
             as pct_closed_within_sla,
-        aggregated.as_of
+        case
+            when {{ km_median_settled(
+                'aggregated.youngest_open_hours',
+                'kaplan_meier.km_median_hours',
+                'aggregated.longest_closed_hours',
+            ) }} and aggregated.youngest_open_hours >= 30 * 24
+                then null
+            else aggregated.as_of
+        end as as_of
 
     from aggregated
     left join kaplan_meier

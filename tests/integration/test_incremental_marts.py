@@ -32,6 +32,9 @@ pytestmark = pytest.mark.integration
 # The sample's requests were created (and, in the replay, last updated) from June to
 # 21 November 2012, almost all on 18-21 November: one window up to the 19th, then
 # daily partitions, and a later window in which the portal changes three requests.
+# Then two windows with no change, weeks apart: in the first, the open requests pass
+# 30 days and the rows of most groups settle (no figure moves with the as-of any
+# more, so they show none); the second leaves those rows as they were.
 WINDOWS = [
     date(2012, 6, 1),
     date(2012, 11, 19),
@@ -40,6 +43,8 @@ WINDOWS = [
     date(2012, 11, 22),
     date(2012, 11, 25),
     date(2012, 11, 26),
+    date(2013, 1, 16),
+    date(2013, 2, 20),
 ]
 CHANGES_ARRIVE_IN = date(2012, 11, 25)
 CHANGED_AT = "2012-11-25T15:30:00.000Z"
@@ -129,6 +134,16 @@ def test_window_by_window_equals_a_full_refresh(tmp_path, monkeypatch):
             [closing["unique_key"]],
         ).fetchall()
         fct_rows = con.execute("select count(*) from marts.fct_service_requests").fetchone()[0]
+        # Groups with open requests, by whether they still show an as_of.
+        shown = {
+            mart: dict(
+                con.execute(
+                    f"select as_of is not null, count(*) from marts.{mart} "  # noqa: S608 - fixed names
+                    "where open_requests > 0 group by 1"
+                ).fetchall()
+            )
+            for mart in ("mart_response_times", "mart_response_times_by_type", "mart_service_gaps")
+        }
 
     # History caught the portal's three changes, each on its own request.
     assert (handed["unique_key"], "reassigned") in {(r[0], r[1]) for r in events}
@@ -136,6 +151,8 @@ def test_window_by_window_equals_a_full_refresh(tmp_path, monkeypatch):
     assert (closing["unique_key"], "closed") in {(r[0], r[1]) for r in events}
     assert fct_rows == len(records)
     assert all(n > 0 for t, (n, _) in incremental.items() if t != "mart_department_joint_spikes"), incremental
+    # Settled rows were left alone by the last run, and are what a full refresh gives.
+    assert all(counts.get(False, 0) > 0 for counts in shown.values()), shown
 
     dbt_build(
         warehouse, "civic311", tmp_path / "full", dbt_vars={"as_of": as_of(WINDOWS[-1])}, full_refresh=True

@@ -13,8 +13,9 @@
     category, month) over the requests themselves, not over their rows per
     layer. An incremental run recomputes, in every layer, the (city, month)s
     holding a request that changed in the partition window, those whose
-    figures moved with the clock (open or future-dated requests, read from the
-    previous build), those whose rows are on a layer version the city no
+    figures may move with the clock (a row showing an as_of, or future-dated
+    requests, read from the previous build; every month of a city whose as-of
+    moved back), those whose rows are on a layer version the city no
     longer has (changed or dropped boundaries) and, for a city with a new
     layer, all its months; and the 3 months after each (the chronic flag looks back over 4 months).
     The months before those are computed too, only to feed that look-back. -#}
@@ -47,7 +48,11 @@ changed_months as (
 
     select city_id, requested_month
     from {{ this }}
-    where open_requests > 0 or future_dated_requests > 0
+    where as_of is not null or future_dated_requests > 0
+
+    union
+
+    {{ periods_of_cities_whose_as_of_moved_back('requested_month') }}
 
     union
 
@@ -173,7 +178,11 @@ area_figures as (
             where exclusion_reason is null and hours_to_close_null_reason = 'not_closed'
         ) as open_requests,
         count(*) filter (where hours_to_close_null_reason = 'date_in_future') as future_dated_requests,
-        quantile_cont(hours_to_close, 0.5) filter (where exclusion_reason is null) as median_hours_to_close
+        quantile_cont(hours_to_close, 0.5) filter (where exclusion_reason is null) as median_hours_to_close,
+        min(duration_hours) filter (
+            where exclusion_reason is null and hours_to_close_null_reason = 'not_closed'
+        ) as youngest_open_hours,
+        max(hours_to_close) filter (where exclusion_reason is null) as longest_closed_hours
 
     from placed
     group by city_id, layer, area_id, category_id, requested_month
@@ -191,9 +200,13 @@ city_figures as (
         ) as city_median_hours_to_close,
         count(*) filter (
             where exclusion_reason is null and hours_to_close_null_reason = 'not_closed'
-        ) as city_open_requests
+        ) as city_open_requests,
+        min(duration_hours) filter (
+            where exclusion_reason is null and hours_to_close_null_reason = 'not_closed'
+        ) as city_youngest_open_hours,
+        max(hours_to_close) filter (where exclusion_reason is null) as city_longest_closed_hours
 
-    from requests
+    from timed
     group by city_id, category_id, requested_month
 
 ),
@@ -213,8 +226,28 @@ compared as (
         city_figures.city_median_hours_to_close,
         city_km.km_median_hours as city_km_median_hours_to_close,
         -- the row's Kaplan–Meier medians (the area's and the city's) censor open
-        -- requests at the as-of; without any, no figure of the row depends on it
-        case when city_figures.city_open_requests > 0 then cities.as_of end as as_of,
+        -- requests at the as-of; without any, or once both medians are settled
+        -- (macros/as_of.sql), no figure of the row moves with it
+        case
+            when city_figures.city_open_requests > 0
+                and not coalesce(
+                    {{ km_median_settled(
+                        'city_figures.city_youngest_open_hours',
+                        'city_km.km_median_hours',
+                        'city_figures.city_longest_closed_hours',
+                    ) }}
+                    and (
+                        area_figures.open_requests = 0
+                        or {{ km_median_settled(
+                            'area_figures.youngest_open_hours',
+                            'area_km.km_median_hours',
+                            'area_figures.longest_closed_hours',
+                        ) }}
+                    ),
+                    false
+                )
+                then cities.as_of
+        end as as_of,
         case
             when city_figures.city_median_hours_to_close > 0
                 then area_figures.median_hours_to_close / city_figures.city_median_hours_to_close
