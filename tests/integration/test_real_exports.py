@@ -256,8 +256,9 @@ from open_ages
 
 def test_an_old_export_ages_its_open_requests_as_of_when_it_was_taken(tmp_path):
     """MyLA311's 2017 export, loaded and built with no pinned as-of years later: its
-    open requests are aged to the day the export was taken, which the marts and the
-    serving file show."""
+    open requests are aged to the day the export was taken, which dim_city and the
+    serving file show. Aged from that day, every open request is settled in the marts:
+    no figure of theirs would move with a later as-of, so they show none."""
     warehouse = tmp_path / "warehouse.duckdb"
     load_export(load_registry().city("la"), LA_2017, warehouse)
     dbt_build(warehouse, "civic311", tmp_path)
@@ -268,8 +269,9 @@ def test_an_old_export_ages_its_open_requests_as_of_when_it_was_taken(tmp_path):
         city = con.execute("select as_of, as_of_source from marts.dim_city where city_id = 'la'").fetchone()
         aged = con.execute(
             "select sum(open_requests), sum(open_30_plus_days),"
-            " list(distinct as_of) filter (where open_requests > 0),"
-            " bool_and(as_of is null) filter (where open_requests = 0)"
+            " list(distinct as_of) filter (where as_of is not null),"
+            " bool_and(as_of is null) filter (where open_requests = 0),"
+            " bool_and(open_30_plus_days = open_requests) filter (where open_requests > 0 and as_of is null)"
             " from marts.mart_response_times where city_id = 'la'"
         ).fetchone()
         censored_at = con.execute(
@@ -281,8 +283,11 @@ def test_an_old_export_ages_its_open_requests_as_of_when_it_was_taken(tmp_path):
     # Taken in March 2019: the newest update is 5:15:04 PM on 12 March, Pacific time.
     assert taken_at == datetime(2019, 3, 13, 0, 15, 4, tzinfo=ZoneInfo("UTC"))
     assert city == (taken_at, "newest_change")
-    assert aged == (under_30_days + over_30_days, over_30_days, [taken_at], True)
-    assert censored_at == [taken_at]
+    # Every open request was over 30 days old when the export was taken, and older than
+    # its group's Kaplan–Meier median: every row is settled and shows no as_of (a row
+    # still moving shows its city's as-of: the unit test each_city_at_its_own_as_of).
+    assert aged == (under_30_days + over_30_days, over_30_days, None, True, True)
+    assert censored_at is None
     assert served_as_of == [(taken_at,)]
 
 
