@@ -16,17 +16,6 @@
 {%- endmacro %}
 
 
-{#- Whether a group's Kaplan–Meier median stays as it is however far the as-of
-    moves on, its events unchanged: its youngest open request (censored at its
-    age) is at least as old as the median, or as its longest closed duration.
-    A censored request counts in the risk set of every event time up to its age,
-    so ageing it leaves the curve up to that age, and so the median (or the
-    whole curve), as it was. Null when the group has no open request. -#}
-{% macro km_median_settled(youngest_open_hours, km_median_hours, longest_closed_hours) -%}
-    ({{ km_median_hours }} <= {{ youngest_open_hours }}
-        or coalesce({{ longest_closed_hours }}, 0) <= {{ youngest_open_hours }})
-{%- endmacro %}
-
 
 {#- Every period of the previous build ({{ this }}) of a city whose rows can no
     longer be trusted to hold at the new as-of: its as-of moved back (an as_of

@@ -141,9 +141,7 @@ aggregated as (
         ) as sla_requests,
         count(*) filter (where is_counted and closed_within_sla) as closed_within_sla_requests,
         -- only open requests are measured against the as-of
-        max(as_of) filter (where is_open) as as_of,
-        min(hours_since_requested) filter (where is_open) as youngest_open_hours,
-        max(hours_to_close) filter (where is_counted) as longest_closed_hours
+        max(as_of) filter (where is_open) as as_of
 
     from classified
     group by {{ columns | join(', ') }}
@@ -213,11 +211,8 @@ final as (
         100.0 * aggregated.closed_within_sla_requests / nullif(aggregated.sla_requests, 0)
             as pct_closed_within_sla,
         case
-            when {{ km_median_settled(
-                'aggregated.youngest_open_hours',
-                'kaplan_meier.km_median_hours',
-                'aggregated.longest_closed_hours',
-            ) }} and aggregated.youngest_open_hours >= 30 * 24
+            -- the open requests are the censored rows
+            when kaplan_meier.km_median_settled and kaplan_meier.km_youngest_censored_hours >= 30 * 24
                 then null
             else aggregated.as_of
         end as as_of

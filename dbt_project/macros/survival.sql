@@ -12,7 +12,13 @@
     (1 - d_u / n_u) drops to 0.5 or below, where d_u counts the events at u
     and n_u the rows with duration_hours >= u (so rows censored at u are still
     at risk at u). Null when S never reaches 0.5. A null group value is a
-    group of its own, as in `group by`.
+    group of its own, as in `group by`. With it, km_youngest_censored_hours
+    (null without censored rows) and km_median_settled: whether the median
+    stays as it is however far the censored rows age, their events unchanged.
+    It does when the youngest censored row is at least as old as the median,
+    or as the longest event (or there is none): a censored row counts in the
+    risk set of every event time up to its age, so ageing it leaves the curve
+    up to that age, and so the median (or the whole curve), as it was.
 
     How: one sort of the rows per group, by duration_hours with events before
     rows censored at the same time. The row at position k of a group's n is
@@ -57,11 +63,29 @@
 
         from km_at_risk
 
+    ),
+
+    km_groups as (
+
+        select
+            {{ leading }}min(duration_hours) filter (where is_event and survival <= 0.5 + 1e-9) as km_median_hours,
+            min(duration_hours) filter (where not is_event) as km_youngest_censored_hours,
+            max(duration_hours) filter (where is_event) as longest_event_hours
+
+        from km_survival
+        {% if group_by %}group by {{ groups }}{% endif %}
+
     )
 
     select
-        {{ leading }}min(duration_hours) filter (where is_event and survival <= 0.5 + 1e-9) as km_median_hours
+        {{ leading }}km_median_hours,
+        km_youngest_censored_hours,
+        coalesce(
+            km_youngest_censored_hours is null
+            or km_median_hours <= km_youngest_censored_hours
+            or coalesce(longest_event_hours, 0) <= km_youngest_censored_hours,
+            false
+        ) as km_median_settled
 
-    from km_survival
-    {% if group_by %}group by {{ groups }}{% endif %}
+    from km_groups
 {%- endmacro %}

@@ -178,11 +178,7 @@ area_figures as (
             where exclusion_reason is null and hours_to_close_null_reason = 'not_closed'
         ) as open_requests,
         count(*) filter (where hours_to_close_null_reason = 'date_in_future') as future_dated_requests,
-        quantile_cont(hours_to_close, 0.5) filter (where exclusion_reason is null) as median_hours_to_close,
-        min(duration_hours) filter (
-            where exclusion_reason is null and hours_to_close_null_reason = 'not_closed'
-        ) as youngest_open_hours,
-        max(hours_to_close) filter (where exclusion_reason is null) as longest_closed_hours
+        quantile_cont(hours_to_close, 0.5) filter (where exclusion_reason is null) as median_hours_to_close
 
     from placed
     group by city_id, layer, area_id, category_id, requested_month
@@ -200,13 +196,9 @@ city_figures as (
         ) as city_median_hours_to_close,
         count(*) filter (
             where exclusion_reason is null and hours_to_close_null_reason = 'not_closed'
-        ) as city_open_requests,
-        min(duration_hours) filter (
-            where exclusion_reason is null and hours_to_close_null_reason = 'not_closed'
-        ) as city_youngest_open_hours,
-        max(hours_to_close) filter (where exclusion_reason is null) as city_longest_closed_hours
+        ) as city_open_requests
 
-    from timed
+    from requests
     group by city_id, category_id, requested_month
 
 ),
@@ -227,25 +219,11 @@ compared as (
         city_km.km_median_hours as city_km_median_hours_to_close,
         -- the row's Kaplan–Meier medians (the area's and the city's) censor open
         -- requests at the as-of; without any, or once both medians are settled
-        -- (macros/as_of.sql), no figure of the row moves with it
+        -- (macros/survival.sql), no figure of the row moves with it (an area
+        -- without counted requests has no median and nothing open)
         case
             when city_figures.city_open_requests > 0
-                and not coalesce(
-                    {{ km_median_settled(
-                        'city_figures.city_youngest_open_hours',
-                        'city_km.km_median_hours',
-                        'city_figures.city_longest_closed_hours',
-                    ) }}
-                    and (
-                        area_figures.open_requests = 0
-                        or {{ km_median_settled(
-                            'area_figures.youngest_open_hours',
-                            'area_km.km_median_hours',
-                            'area_figures.longest_closed_hours',
-                        ) }}
-                    ),
-                    false
-                )
+                and not (city_km.km_median_settled and coalesce(area_km.km_median_settled, true))
                 then cities.as_of
         end as as_of,
         case
