@@ -10,15 +10,18 @@
     those whose figures may still move with the as-of time alone: a period with
     a row showing an as_of, or with an invalid duration (fct re-checks
     date_in_future every run, so such a request may have become valid without
-    changing upstream); and every period of a city whose as-of moved back.
+    changing upstream); and those whose settled rows no longer hold at the
+    city's as-of, or that hold a request now dated in the future
+    (macros/as_of.sql).
 
     A group's figures stop moving with the clock once its youngest open request
     is 30 days old (every open request is in the last backlog bucket for good)
     and at least as old as its Kaplan–Meier median, or as its longest closed
     duration: a censored request only counts in the risk sets of the event times
     up to its age, so ageing it further leaves the curve up to the median (or
-    the whole curve) as it was. Such a row shows no as_of, and is not recomputed
-    until one of its requests changes: in a city with years of history, the
+    the whole curve) as it was. Such a row shows no as_of but the instant it
+    settled (figures_settled_at), and is not recomputed until one of its
+    requests changes, or the city's as-of moves back before that instant: in a city with years of history, the
     old months' few never-closed requests no longer make every month recompute
     every day. A full refresh gives the same rows. -#}
 {% macro response_time_figures(group_by, carried=[], spread=false) -%}
@@ -41,7 +44,7 @@ affected_periods as (
 
     union
 
-    {{ periods_of_cities_whose_as_of_moved_back('requested_month') }}
+    {{ periods_to_recompute_for_the_clock('requested_month') }}
     {% endif %}
 
 ),
@@ -68,6 +71,7 @@ classified as (
         requests.{{ column }},
         {% endfor -%}
         requested_month,
+        requested_at,
         closed_at,
         exclusion_reason,
         hours_to_close,
@@ -141,7 +145,8 @@ aggregated as (
         ) as sla_requests,
         count(*) filter (where is_counted and closed_within_sla) as closed_within_sla_requests,
         -- only open requests are measured against the as-of
-        max(as_of) filter (where is_open) as as_of
+        max(as_of) filter (where is_open) as as_of,
+        max(requested_at) filter (where is_open) as youngest_open_requested_at
 
     from classified
     group by {{ columns | join(', ') }}
@@ -215,7 +220,16 @@ final as (
             when kaplan_meier.km_median_settled and kaplan_meier.km_youngest_censored_hours >= 30 * 24
                 then null
             else aggregated.as_of
-        end as as_of
+        end as as_of,
+        case
+            when aggregated.open_requests > 0
+                and kaplan_meier.km_median_settled
+                and kaplan_meier.km_youngest_censored_hours >= 30 * 24
+                then {{ settled_from(
+                    'aggregated.youngest_open_requested_at',
+                    'greatest(30 * 24, kaplan_meier.km_settles_at_age_hours)'
+                ) }}
+        end as figures_settled_at
 
     from aggregated
     left join kaplan_meier

@@ -19,6 +19,9 @@
     or as the longest event (or there is none): a censored row counts in the
     risk set of every event time up to its age, so ageing it leaves the curve
     up to that age, and so the median (or the whole curve), as it was.
+    km_settles_at_age_hours is that age: the median, else the longest event,
+    else 0. A group is settled from the instant its youngest censored row
+    reaches it on, and stays settled at any later one.
 
     How: one sort of the rows per group, by duration_hours with events before
     rows censored at the same time. The row at position k of a group's n is
@@ -85,7 +88,9 @@
             or km_median_hours <= km_youngest_censored_hours
             or coalesce(longest_event_hours, 0) <= km_youngest_censored_hours,
             false
-        ) as km_median_settled
+        ) as km_median_settled,
+        -- the median is never after the longest event
+        coalesce(km_median_hours, longest_event_hours, 0) as km_settles_at_age_hours
 
     from km_groups
 {%- endmacro %}

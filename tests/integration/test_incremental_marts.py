@@ -134,14 +134,16 @@ def test_window_by_window_equals_a_full_refresh(tmp_path, monkeypatch):
             [closing["unique_key"]],
         ).fetchall()
         fct_rows = con.execute("select count(*) from marts.fct_service_requests").fetchone()[0]
-        # Groups with open requests, by whether they still show an as_of.
+        # Groups with open requests, by whether they still show an as_of, and whether
+        # the instant they settled.
         shown = {
-            mart: dict(
-                con.execute(
-                    f"select as_of is not null, count(*) from marts.{mart} "  # noqa: S608 - fixed names
-                    "where open_requests > 0 group by 1"
+            mart: {
+                (moving, settled): n
+                for moving, settled, n in con.execute(
+                    f"select as_of is not null, figures_settled_at is not null, count(*) "  # noqa: S608
+                    f"from marts.{mart} where open_requests > 0 group by all"
                 ).fetchall()
-            )
+            }
             for mart in ("mart_response_times", "mart_response_times_by_type", "mart_service_gaps")
         }
 
@@ -152,7 +154,9 @@ def test_window_by_window_equals_a_full_refresh(tmp_path, monkeypatch):
     assert fct_rows == len(records)
     assert all(n > 0 for t, (n, _) in incremental.items() if t != "mart_department_joint_spikes"), incremental
     # Settled rows were left alone by the last run, and are what a full refresh gives.
-    assert all(counts.get(False, 0) > 0 for counts in shown.values()), shown
+    # Every group with open requests either moves (an as_of) or says when it settled.
+    assert all(counts.get((False, True), 0) > 0 for counts in shown.values()), shown
+    assert all(set(counts) <= {(True, False), (False, True)} for counts in shown.values()), shown
 
     dbt_build(
         warehouse, "civic311", tmp_path / "full", dbt_vars={"as_of": as_of(WINDOWS[-1])}, full_refresh=True

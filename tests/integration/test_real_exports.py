@@ -258,7 +258,8 @@ def test_an_old_export_ages_its_open_requests_as_of_when_it_was_taken(tmp_path):
     """MyLA311's 2017 export, loaded and built with no pinned as-of years later: its
     open requests are aged to the day the export was taken, which dim_city and the
     serving file show. Aged from that day, every open request is settled in the marts:
-    no figure of theirs would move with a later as-of, so they show none."""
+    no figure of theirs would move with a later as-of, so they show none, only the
+    instant they settled (figures_settled_at), by that day."""
     warehouse = tmp_path / "warehouse.duckdb"
     load_export(load_registry().city("la"), LA_2017, warehouse)
     dbt_build(warehouse, "civic311", tmp_path)
@@ -271,13 +272,17 @@ def test_an_old_export_ages_its_open_requests_as_of_when_it_was_taken(tmp_path):
             "select sum(open_requests), sum(open_30_plus_days),"
             " list(distinct as_of) filter (where as_of is not null),"
             " bool_and(as_of is null) filter (where open_requests = 0),"
-            " bool_and(open_30_plus_days = open_requests) filter (where open_requests > 0 and as_of is null)"
+            " bool_and(open_30_plus_days = open_requests) filter (where open_requests > 0 and as_of is null),"
+            " max(figures_settled_at) filter (where open_requests > 0),"
+            " count(*) filter (where open_requests > 0 and figures_settled_at is null)"
             " from marts.mart_response_times where city_id = 'la'"
         ).fetchone()
-        censored_at = con.execute(
-            "select list(distinct as_of) from marts.mart_service_gaps"
-            " where city_id = 'la' and as_of is not null"
-        ).fetchone()[0]
+        censored_at, gaps_settled, gaps_unsettled = con.execute(
+            "select list(distinct as_of) filter (where as_of is not null),"
+            " max(figures_settled_at) filter (where open_requests > 0),"
+            " count(*) filter (where open_requests > 0 and figures_settled_at is null)"
+            " from marts.mart_service_gaps where city_id = 'la'"
+        ).fetchone()
     served_as_of = query(served.serving, "select as_of from marts.dim_city where city_id = 'la'")
 
     # Taken in March 2019: the newest update is 5:15:04 PM on 12 March, Pacific time.
@@ -286,8 +291,14 @@ def test_an_old_export_ages_its_open_requests_as_of_when_it_was_taken(tmp_path):
     # Every open request was over 30 days old when the export was taken, and older than
     # its group's Kaplan–Meier median: every row is settled and shows no as_of (a row
     # still moving shows its city's as-of: the unit test each_city_at_its_own_as_of).
-    assert aged == (under_30_days + over_30_days, over_30_days, None, True, True)
+    # Each settled row says from when: no later than the day the export was taken.
+    *aged, last_settled, unsettled = aged
+    assert aged == [under_30_days + over_30_days, over_30_days, None, True, True]
+    assert last_settled <= taken_at
+    assert unsettled == 0
     assert censored_at is None
+    assert gaps_settled <= taken_at
+    assert gaps_unsettled == 0
     assert served_as_of == [(taken_at,)]
 
 

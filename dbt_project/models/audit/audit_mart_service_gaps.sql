@@ -26,10 +26,10 @@ final as (
         mart.city_km_median_hours_to_close,
         mart.gap_index,
         mart.gap_months_in_last_4,
-        -- an as-of, where shown, is the city's
+        -- an as-of, where shown, is the city's; a settled row settled by then
         case
-            when mart.as_of is null then true
-            else mart.as_of = cities.as_of
+            when mart.as_of is not null then mart.as_of = cities.as_of and mart.figures_settled_at is null
+            else coalesce(mart.figures_settled_at <= cities.as_of, true)
         end as as_of_is_the_citys
 
     {{ audit_mart_beside_facts(['city_id', 'layer', 'category_id', 'requested_month']) }}

@@ -14,8 +14,9 @@
     layer. An incremental run recomputes, in every layer, the (city, month)s
     holding a request that changed in the partition window, those whose
     figures may move with the clock (a row showing an as_of, or future-dated
-    requests, read from the previous build; every month of a city whose as-of
-    moved back), those whose rows are on a layer version the city no
+    requests, read from the previous build; a settled row whose
+    figures_settled_at is after the city's as-of now; a request now dated in
+    the future), those whose rows are on a layer version the city no
     longer has (changed or dropped boundaries) and, for a city with a new
     layer, all its months; and the 3 months after each (the chronic flag looks back over 4 months).
     The months before those are computed too, only to feed that look-back. -#}
@@ -24,6 +25,13 @@
 {%- set gap_min_counted_requests = 5 -%}
 {%- set chronic_window_months = 4 -%}
 {%- set chronic_min_gap_months = 3 -%}
+{#- The instants the city's and the area's medians settle (macros/as_of.sql). -#}
+{%- set city_settled_from = settled_from(
+    'city_figures.city_youngest_open_requested_at', 'city_km.km_settles_at_age_hours'
+) -%}
+{%- set area_settled_from = settled_from(
+    'area_figures.youngest_open_requested_at', 'area_km.km_settles_at_age_hours'
+) -%}
 
 with
 
@@ -52,7 +60,7 @@ changed_months as (
 
     union
 
-    {{ periods_of_cities_whose_as_of_moved_back('requested_month') }}
+    {{ periods_to_recompute_for_the_clock('requested_month') }}
 
     union
 
@@ -178,7 +186,10 @@ area_figures as (
             where exclusion_reason is null and hours_to_close_null_reason = 'not_closed'
         ) as open_requests,
         count(*) filter (where hours_to_close_null_reason = 'date_in_future') as future_dated_requests,
-        quantile_cont(hours_to_close, 0.5) filter (where exclusion_reason is null) as median_hours_to_close
+        quantile_cont(hours_to_close, 0.5) filter (where exclusion_reason is null) as median_hours_to_close,
+        max(requested_at) filter (
+            where exclusion_reason is null and hours_to_close_null_reason = 'not_closed'
+        ) as youngest_open_requested_at
 
     from placed
     group by city_id, layer, area_id, category_id, requested_month
@@ -196,7 +207,10 @@ city_figures as (
         ) as city_median_hours_to_close,
         count(*) filter (
             where exclusion_reason is null and hours_to_close_null_reason = 'not_closed'
-        ) as city_open_requests
+        ) as city_open_requests,
+        max(requested_at) filter (
+            where exclusion_reason is null and hours_to_close_null_reason = 'not_closed'
+        ) as city_youngest_open_requested_at
 
     from requests
     group by city_id, category_id, requested_month
@@ -226,6 +240,12 @@ compared as (
                 and not (city_km.km_median_settled and coalesce(area_km.km_median_settled, true))
                 then cities.as_of
         end as as_of,
+        -- settled: from the later of the instants the city's and the area's medians settle
+        case
+            when city_figures.city_open_requests > 0
+                and city_km.km_median_settled and coalesce(area_km.km_median_settled, true)
+                then greatest({{ city_settled_from }}, {{ area_settled_from }})
+        end as figures_settled_at,
         case
             when city_figures.city_median_hours_to_close > 0
                 then area_figures.median_hours_to_close / city_figures.city_median_hours_to_close
@@ -342,6 +362,7 @@ final as (
         chronic.gap_months_in_last_4,
         chronic.gap_months_in_last_4 >= {{ chronic_min_gap_months }} as chronically_underserved,
         chronic.as_of,
+        chronic.figures_settled_at,
         layer_versions.layer_version
 
     from chronic
