@@ -1,7 +1,9 @@
 """The daily schedule's own run (one partition, as the schedule launches it) passes
 its day to dbt: after the NYC sample's backfill, a tick for the next day rewrites the
 spatial placement of the requests changed in that day's window (with the lookback),
-and only those."""
+and only those. The tick of the day after leaves the response-time rows that no
+longer move with the clock (settled: no as_of shown) alone, and recomputes those
+that still do."""
 
 from __future__ import annotations
 
@@ -22,7 +24,14 @@ from tooling.replay import ReplayServer
 pytestmark = pytest.mark.integration
 
 NEXT_DAY = date(2012, 11, 22)
+DAY_AFTER = date(2012, 11, 23)
+LATE_MONTH_DAY = date(2012, 8, 15)
+# Inside the first day's lookback (3 days), before the next day's.
+LATE_PUBLISHED = date(2012, 11, 19)
 NEW_REQUESTS = 5
+# A median no request of the sample gives (35 years; the suites allow any median
+# that is not negative), put on rows to see which a run rewrites.
+MARK = 311311.311
 
 
 def placements(warehouse) -> dict[str, set[str]]:
@@ -35,28 +44,58 @@ def placements(warehouse) -> dict[str, set[str]]:
     return runs
 
 
-def test_a_scheduled_day_rewrites_only_its_window(nyc_sample_backfill, tmp_path, dagster_home, monkeypatch):
+def new_requests(backfill, day: date, first: int) -> list[dict]:
+    """NEW_REQUESTS copies of the feed's first records, created on `day` under new keys."""
+    return [
+        {**record, "unique_key": f"7{first + number:08d}", "created_date": f"{day.isoformat()}T10:00:00.000"}
+        for number, record in enumerate(backfill.feed[:NEW_REQUESTS])
+    ]
+
+
+def late_open_requests(backfill, created: date, updated: date) -> list[dict]:
+    """Two requests created on `created`, still open, first published on `updated`."""
+    return [
+        {
+            **record,
+            "unique_key": f"8{number:08d}",
+            "created_date": f"{created.isoformat()}T09:00:00.000",
+            "closed_date": None,
+            "status": "Open",
+            ":updated_at": f"{updated.isoformat()}T11:00:00.000Z",
+        }
+        for number, record in enumerate(backfill.feed[:2])
+    ]
+
+
+def scheduled_run(feed: list[dict], warehouse, tick: datetime, monkeypatch):
+    """The run the daily schedule requests at `tick`, executed with `feed` served."""
+    with build_schedule_context(scheduled_execution_time=tick) as context:
+        (request,) = daily_refresh_schedule.evaluate_tick(context).run_requests
+    with ReplayServer() as server:
+        serve_nyc_sample(server, feed)
+        monkeypatch.setenv("CIVIC311_REPLAY_URL", server.url)
+        defs = build_definitions(load_registry(), warehouse)
+        result = defs.resolve_job_def(request.job_name or "daily_refresh").execute_in_process(
+            instance=DagsterInstance.get(), partition_key=request.partition_key
+        )
+    assert result.success
+    return request, result
+
+
+def test_scheduled_days_rewrite_only_their_window(nyc_sample_backfill, tmp_path, dagster_home, monkeypatch):
     warehouse = nyc_sample_backfill.restore(tmp_path / "warehouse", dagster_home, monkeypatch)
     monkeypatch.setenv("CIVIC311_CITIES", str(write_registry(tmp_path / "cities.yaml", page_size=400)))
     before = placements(warehouse)
     known_runs = set().union(*before.values())
-    new = [
-        {**record, "unique_key": f"7{number:08d}", "created_date": f"{NEXT_DAY.isoformat()}T10:00:00.000"}
-        for number, record in enumerate(nyc_sample_backfill.feed[:NEW_REQUESTS])
+    # New requests of the day, and two of August published late (read through the
+    # lookback): a month of their own, which the day after leaves alone.
+    feed = [
+        *nyc_sample_backfill.feed,
+        *new_requests(nyc_sample_backfill, NEXT_DAY, 0),
+        *late_open_requests(nyc_sample_backfill, LATE_MONTH_DAY, LATE_PUBLISHED),
     ]
-    instance = DagsterInstance.get()
-    with build_schedule_context(scheduled_execution_time=datetime(2012, 11, 23, 6, tzinfo=UTC)) as tick:
-        (request,) = daily_refresh_schedule.evaluate_tick(tick).run_requests
+    request, result = scheduled_run(feed, warehouse, datetime(2012, 11, 23, 6, tzinfo=UTC), monkeypatch)
     assert request.partition_key == NEXT_DAY.isoformat()
-
-    with ReplayServer() as server:
-        serve_nyc_sample(server, [*nyc_sample_backfill.feed, *new])
-        monkeypatch.setenv("CIVIC311_REPLAY_URL", server.url)
-        defs = build_definitions(load_registry(), warehouse)
-        result = defs.resolve_job_def(request.job_name or "daily_refresh").execute_in_process(
-            instance=instance, partition_key=request.partition_key
-        )
-    assert result.success
 
     lookback_days = load_registry().city("nyc").source.lookback_hours / 24
     with duckdb.connect(str(warehouse), read_only=True) as con:
@@ -79,3 +118,53 @@ def test_a_scheduled_day_rewrites_only_its_window(nyc_sample_backfill, tmp_path,
     # parses the project at most once a run, not once a step (keep_parse).
     (marts_log,) = (DBT_PROJECT_DIR / "target").glob(f"civic311_dbt_marts-{result.run_id[:7]}-*/dbt.log")
     assert "Unable to do partial parsing" not in marts_log.read_text()
+
+    # The day after: mark every response-time row, then run that day's tick.
+    with duckdb.connect(str(warehouse)) as con:
+        # The months it must recompute whatever changed: a row there shows an as_of (its
+        # open requests still move the figures) or holds an invalid duration. (The
+        # city's as-of only moves on, so every settled row holds.)
+        moving = set(
+            con.execute(
+                "select city_id, requested_month from marts.mart_response_times "
+                "where as_of is not null or excluded_invalid_duration > 0"
+            ).fetchall()
+        )
+        settled = con.execute(
+            "select count(*) from marts.mart_response_times where as_of is null and open_requests > 0"
+        ).fetchone()[0]
+        con.execute(f"update marts.mart_response_times set km_median_hours_to_close = {MARK}")
+    assert moving and settled, "the sample no longer has both a month still moving and a settled one"
+    feed = [*feed, *new_requests(nyc_sample_backfill, DAY_AFTER, NEW_REQUESTS)]
+    request, _ = scheduled_run(feed, warehouse, datetime(2012, 11, 24, 6, tzinfo=UTC), monkeypatch)
+    assert request.partition_key == DAY_AFTER.isoformat()
+
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        # ... and the months holding a request that changed in its window, or one now
+        # dated in the future.
+        future_dated = set(
+            con.execute(
+                "select distinct city_id, requested_month from marts.fct_service_requests "
+                "where hours_to_close_null_reason = 'date_in_future'"
+            ).fetchall()
+        )
+        changed = set(
+            con.execute(
+                "select distinct city_id, requested_month from marts.fct_service_requests "
+                "where updated_at >= cast(? as timestamptz) - to_days(cast(? as integer)) "
+                "and updated_at < cast(? as timestamptz) + interval 1 day",
+                [DAY_AFTER.isoformat(), int(lookback_days), DAY_AFTER.isoformat()],
+            ).fetchall()
+        )
+        rows = con.execute(
+            "select city_id, requested_month, open_requests > 0, "
+            f"km_median_hours_to_close is not distinct from {MARK} from marts.mart_response_times"
+        ).fetchall()
+    recomputed = changed | moving | future_dated
+    left_alone = {(city, month) for city, month, _, marked in rows if marked}
+    assert changed - moving and left_alone
+    # Settled months (open requests, no as_of shown) are among those left alone ...
+    assert any(is_open for *_, is_open, marked in rows if marked)
+    # ... and exactly the months the run had to recompute were.
+    assert {(city, month) for city, month, _, marked in rows if not marked} == recomputed
+    assert left_alone.isdisjoint(recomputed)
