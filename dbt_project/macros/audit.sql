@@ -144,7 +144,8 @@ facts as (
             -- settled (no figure moves with the clock any more): every open request
             -- is in the last backlog bucket
             when mart.open_requests > 0 and mart.as_of is null
-                then mart.open_30_plus_days = mart.open_requests and mart.figures_settled_at <= cities.as_of
+                then mart.open_30_plus_days = mart.open_requests
+                    and coalesce(mart.figures_settled_at <= cities.as_of, false)
             when mart.open_requests > 0 then mart.as_of = cities.as_of and mart.figures_settled_at is null
             else mart.as_of is null and mart.figures_settled_at is null
         end as as_of_shown_when_open

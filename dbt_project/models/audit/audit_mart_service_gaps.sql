@@ -26,9 +26,11 @@ final as (
         mart.city_km_median_hours_to_close,
         mart.gap_index,
         mart.gap_months_in_last_4,
-        -- an as-of, where shown, is the city's; a settled row settled by then
+        -- an as-of, where shown, is the city's; a settled row with open requests
+        -- settled by then (null, the check would skip it)
         case
             when mart.as_of is not null then mart.as_of = cities.as_of and mart.figures_settled_at is null
+            when mart.open_requests > 0 then coalesce(mart.figures_settled_at <= cities.as_of, false)
             else coalesce(mart.figures_settled_at <= cities.as_of, true)
         end as as_of_is_the_citys
 
