@@ -27,6 +27,10 @@ from dagster._core.storage.tags import (
     PARTITION_NAME_TAG,
 )
 
+# A run with this tag set to "true" rebuilds the dbt models it selects from scratch
+# (`dbt build --full-refresh`): the rebuild job carries it.
+FULL_REFRESH_TAG = "civic311/dbt_full_refresh"
+
 PARTITIONS_START = "2010-01-01"
 
 daily_partitions = DailyPartitionsDefinition(start_date=PARTITIONS_START, timezone="UTC")

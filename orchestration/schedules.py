@@ -10,7 +10,7 @@ from dagster import (
 )
 
 from ingestion.registry import City
-from orchestration.partitions import daily_partitions
+from orchestration.partitions import FULL_REFRESH_TAG, daily_partitions
 
 # The geography group holds the boundary loads and the dbt models built on the
 # requests' join to them (models/geography): those run with every refresh, the
@@ -39,14 +39,16 @@ daily_refresh_schedule = build_schedule_from_partitioned_job(
 )
 
 
-# Every dbt layer, their checks and the publish, with no partition: dbt gets no
-# window and computes every row. `civic311 bootstrap` runs it after loading a
-# city's exports; so may anyone after a change that invalidates the incremental
-# models (a new model column, a taxonomy rule that reclassifies old requests).
+# Every dbt layer, their checks and the publish, with no partition: dbt recreates
+# every model from all of raw (`--full-refresh`; snapshots keep their history).
+# `civic311 bootstrap` runs it after loading a city's exports; so may anyone after
+# a change that invalidates the incremental models (a new model column, a taxonomy
+# rule that reclassifies old requests).
 rebuild_job = define_asset_job(
     name="rebuild",
     selection=DBT_LAYERS | PUBLISH,
-    description="Rebuild every dbt model from all of raw (no window), check it and publish what passed.",
+    tags={FULL_REFRESH_TAG: "true"},
+    description="Rebuild every dbt model from all of raw (a full refresh), check it and publish what passed.",
 )
 
 

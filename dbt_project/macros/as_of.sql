@@ -33,7 +33,8 @@
         {%- if columns and 'figures_settled_at' not in columns -%}
             {{ exceptions.raise_compiler_error(
                 this ~ " was built before it had figures_settled_at, which its incremental rule reads."
-                ~ " Rebuild it once, in dbt_project/: dbt build --full-refresh --select "
+                ~ " Rebuild it once: run the rebuild job (a full refresh of every model), or, in"
+                ~ " dbt_project/: dbt build --full-refresh --select "
                 ~ this.identifier ~ " --vars \"$(python -m ingestion.registry)\""
             ) }}
         {%- endif -%}

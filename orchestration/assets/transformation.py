@@ -28,7 +28,7 @@ from dagster_dbt.asset_utils import (
 from ingestion.pipeline import WAREHOUSE_ENV, warehouse_path
 from ingestion.registry import Registry, load_registry
 from ingestion.sources.resource import REJECTED_TABLE
-from orchestration.partitions import window_of_run
+from orchestration.partitions import FULL_REFRESH_TAG, window_of_run
 from orchestration.redaction import redacted
 from orchestration.resources import (
     WAREHOUSE_POOL,
@@ -198,6 +198,11 @@ def build_dbt_assets(
         # data: the test suite runs every one of them (tests/integration/conftest.py),
         # and a refresh would only pay for them again (about 10 s a run).
         args = ["build", "--exclude-resource-type", "unit_test", "--vars", dbt_vars()]
+        # Recreated, not recomputed in place: a model that gained a column (its
+        # contract and on_schema_change stop an incremental run) is rebuilt whole.
+        # Snapshots ignore the flag: their history stays.
+        if context.run.tags.get(FULL_REFRESH_TAG) == "true":
+            args.append("--full-refresh")
         tests = planned_tests(context)
         if tests:
             args += ["--select", " ".join(tests)]

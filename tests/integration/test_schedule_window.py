@@ -168,3 +168,34 @@ def test_scheduled_days_rewrite_only_their_window(nyc_sample_backfill, tmp_path,
     # ... and exactly the months the run had to recompute were.
     assert {(city, month) for city, month, _, marked in rows if not marked} == recomputed
     assert left_alone.isdisjoint(recomputed)
+
+
+def test_the_rebuild_job_recreates_a_mart_built_before_its_new_column(
+    nyc_sample_backfill, tmp_path, dagster_home, monkeypatch
+):
+    """A warehouse whose response-time mart predates figures_settled_at: an incremental
+    run stops on it, naming the rebuild; the rebuild job (a full refresh) recreates it."""
+    warehouse = nyc_sample_backfill.restore(tmp_path / "warehouse", dagster_home, monkeypatch)
+    monkeypatch.setenv("CIVIC311_CITIES", str(write_registry(tmp_path / "cities.yaml", page_size=400)))
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute("alter table marts.mart_response_times drop column figures_settled_at")
+    defs = build_definitions(load_registry(), warehouse)
+
+    with ReplayServer() as server:
+        serve_nyc_sample(server, nyc_sample_backfill.feed)
+        monkeypatch.setenv("CIVIC311_REPLAY_URL", server.url)
+        stopped = defs.resolve_job_def("daily_refresh").execute_in_process(
+            instance=DagsterInstance.get(), partition_key=NEXT_DAY.isoformat(), raise_on_error=False
+        )
+    assert not stopped.success
+    (failure,) = [event for event in stopped.all_events if event.event_type_value == "STEP_FAILURE"]
+    assert "was built before it had figures_settled_at" in str(failure.event_specific_data.error)
+    assert "rebuild job" in str(failure.event_specific_data.error)
+
+    rebuilt = defs.resolve_job_def("rebuild").execute_in_process(instance=DagsterInstance.get())
+    assert rebuilt.success
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        settled = con.execute(
+            "select count(*) from marts.mart_response_times where figures_settled_at is not null"
+        ).fetchone()[0]
+    assert settled > 0
