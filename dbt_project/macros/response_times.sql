@@ -21,9 +21,10 @@
     up to its age, so ageing it further leaves the curve up to the median (or
     the whole curve) as it was. Such a row shows no as_of but the instant it
     settled (figures_settled_at), and is not recomputed until one of its
-    requests changes, or the city's as-of moves back before that instant: in a city with years of history, the
-    old months' few never-closed requests no longer make every month recompute
-    every day. A full refresh gives the same rows. -#}
+    requests changes, or the city's as-of moves back before that instant: in a
+    city with years of history, the old months' few never-closed requests no
+    longer make every month recompute every day. A full refresh gives the same
+    rows. -#}
 {% macro response_time_figures(group_by, carried=[], spread=false) -%}
 {%- set keys = ['city_id'] + group_by + ['requested_month'] -%}
 {%- set columns = ['city_id'] + group_by + carried + ['requested_month'] -%}
