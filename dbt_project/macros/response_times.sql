@@ -28,6 +28,8 @@
 {% macro response_time_figures(group_by, carried=[], spread=false) -%}
 {%- set keys = ['city_id'] + group_by + ['requested_month'] -%}
 {%- set columns = ['city_id'] + group_by + carried + ['requested_month'] -%}
+{#- No figure moves with the clock any more (the open requests are the censored rows). -#}
+{%- set settled = 'kaplan_meier.km_median_settled and kaplan_meier.km_youngest_censored_hours >= 30 * 24' -%}
 with
 
 affected_periods as (
@@ -217,15 +219,11 @@ final as (
         100.0 * aggregated.closed_within_sla_requests / nullif(aggregated.sla_requests, 0)
             as pct_closed_within_sla,
         case
-            -- the open requests are the censored rows
-            when kaplan_meier.km_median_settled and kaplan_meier.km_youngest_censored_hours >= 30 * 24
-                then null
+            when {{ settled }} then null
             else aggregated.as_of
         end as as_of,
         case
-            when aggregated.open_requests > 0
-                and kaplan_meier.km_median_settled
-                and kaplan_meier.km_youngest_censored_hours >= 30 * 24
+            when aggregated.open_requests > 0 and {{ settled }}
                 then {{ settled_from(
                     'aggregated.youngest_open_requested_at',
                     'greatest(30 * 24, kaplan_meier.km_settles_at_age_hours)'

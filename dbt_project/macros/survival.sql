@@ -83,14 +83,10 @@
     select
         {{ leading }}km_median_hours,
         km_youngest_censored_hours,
-        coalesce(
-            km_youngest_censored_hours is null
-            or km_median_hours <= km_youngest_censored_hours
-            or coalesce(longest_event_hours, 0) <= km_youngest_censored_hours,
-            false
-        ) as km_median_settled,
         -- the median is never after the longest event
-        coalesce(km_median_hours, longest_event_hours, 0) as km_settles_at_age_hours
+        coalesce(km_median_hours, longest_event_hours, 0) as km_settles_at_age_hours,
+        km_youngest_censored_hours is null
+        or km_settles_at_age_hours <= km_youngest_censored_hours as km_median_settled
 
     from km_groups
 {%- endmacro %}

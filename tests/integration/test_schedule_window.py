@@ -34,6 +34,18 @@ NEW_REQUESTS = 5
 MARK = 311311.311
 
 
+# Rows a day's run reads: updated on the day or in the lookback before it.
+IN_WINDOW = (
+    "updated_at >= cast(? as timestamptz) - to_days(cast(? as integer)) "
+    "and updated_at < cast(? as timestamptz) + interval 1 day"
+)
+
+
+def window(day: date) -> list:
+    lookback_days = int(load_registry().city("nyc").source.lookback_hours / 24)
+    return [day.isoformat(), lookback_days, day.isoformat()]
+
+
 def placements(warehouse) -> dict[str, set[str]]:
     """Each request's dbt invocations in int_request_areas (one per layer row)."""
     with duckdb.connect(str(warehouse), read_only=True) as con:
@@ -97,15 +109,12 @@ def test_scheduled_days_rewrite_only_their_window(nyc_sample_backfill, tmp_path,
     request, result = scheduled_run(feed, warehouse, datetime(2012, 11, 23, 6, tzinfo=UTC), monkeypatch)
     assert request.partition_key == NEXT_DAY.isoformat()
 
-    lookback_days = load_registry().city("nyc").source.lookback_hours / 24
     with duckdb.connect(str(warehouse), read_only=True) as con:
         in_window = {
             row[0]
             for row in con.execute(
-                "select request_id from intermediate.int_service_requests "
-                "where updated_at >= cast(? as timestamptz) - to_days(cast(? as integer)) "
-                "and updated_at < cast(? as timestamptz) + interval 1 day",
-                [NEXT_DAY.isoformat(), int(lookback_days), NEXT_DAY.isoformat()],
+                f"select request_id from intermediate.int_service_requests where {IN_WINDOW}",
+                window(NEXT_DAY),
             ).fetchall()
         }
     after = placements(warehouse)
@@ -150,10 +159,8 @@ def test_scheduled_days_rewrite_only_their_window(nyc_sample_backfill, tmp_path,
         )
         changed = set(
             con.execute(
-                "select distinct city_id, requested_month from marts.fct_service_requests "
-                "where updated_at >= cast(? as timestamptz) - to_days(cast(? as integer)) "
-                "and updated_at < cast(? as timestamptz) + interval 1 day",
-                [DAY_AFTER.isoformat(), int(lookback_days), DAY_AFTER.isoformat()],
+                f"select distinct city_id, requested_month from marts.fct_service_requests where {IN_WINDOW}",
+                window(DAY_AFTER),
             ).fetchall()
         )
         rows = con.execute(

@@ -25,7 +25,8 @@
 {%- set gap_min_counted_requests = 5 -%}
 {%- set chronic_window_months = 4 -%}
 {%- set chronic_min_gap_months = 3 -%}
-{#- The instants the city's and the area's medians settle (macros/as_of.sql). -#}
+{#- Both medians settled (macros/survival.sql), and the instants they settle. -#}
+{%- set settled = 'city_km.km_median_settled and coalesce(area_km.km_median_settled, true)' -%}
 {%- set city_settled_from = settled_from(
     'city_figures.city_youngest_open_requested_at', 'city_km.km_settles_at_age_hours'
 ) -%}
@@ -236,14 +237,12 @@ compared as (
         -- (macros/survival.sql), no figure of the row moves with it (an area
         -- without counted requests has no median and nothing open)
         case
-            when city_figures.city_open_requests > 0
-                and not (city_km.km_median_settled and coalesce(area_km.km_median_settled, true))
+            when city_figures.city_open_requests > 0 and not ({{ settled }})
                 then cities.as_of
         end as as_of,
         -- settled: from the later of the instants the city's and the area's medians settle
         case
-            when city_figures.city_open_requests > 0
-                and city_km.km_median_settled and coalesce(area_km.km_median_settled, true)
+            when city_figures.city_open_requests > 0 and {{ settled }}
                 then greatest({{ city_settled_from }}, {{ area_settled_from }})
         end as figures_settled_at,
         case
