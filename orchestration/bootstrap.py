@@ -2,9 +2,10 @@
 
 Each export file is loaded as `civic311 load` loads it, then the `rebuild` job runs
 once on the Dagster instance in DAGSTER_HOME: every dbt model from all of raw (no
-window), every check, and the publish. It is an ordinary Dagster run, shown in the
-UI. A progress bar per phase (rows read, models built, checks run) follows the
-load's batches and the run's events as they are stored.
+window), every check, and the publish. It is an ordinary Dagster run, launched from
+the workspace's code location (orchestration/launch.py), so the UI lists it under the
+job. The progress display (orchestration/progress.py: rows read, models built,
+checks run) follows the load's batches and the run's events as they are stored.
 
 The daily schedule then carries on from the UTC day of the export's newest change
 (`carry_on_day`), that day included: an export may stop part-way through its last
@@ -15,14 +16,10 @@ the newest version winning, so each request is counted once (docs/design.md,
 
 from __future__ import annotations
 
-import contextlib
 import json
-import logging
-import threading
 import time
-import uuid
 from collections import defaultdict
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -30,23 +27,20 @@ from pathlib import Path
 import duckdb
 from dagster import AssetCheckSeverity, DagsterEventType, DagsterInstance
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from ingestion.pipeline import warehouse_path
 from ingestion.registry import City
 from ingestion.sources.exports import EXPORT_TABLE, ExportSummary, load_export
 from ingestion.sources.exports.files import ExportFile
 from ingestion.warehouse_lock import warehouse_lock
+from orchestration.launch import launch
 from orchestration.partitions import range_tags
-from orchestration.sensors import release_dead_runs
+from orchestration.progress import Display
 
 JOB_NAME = "rebuild"
 PUBLISH_KEY = ("serving", "marts")
 # The hour (UTC) of daily_refresh_schedule's tick, which loads the day before.
 SCHEDULE_HOUR = 6
-POLL_SECONDS = 0.5
-# What the run logs to the console: its failures only; the bars show the rest.
-QUIET_RUN_CONFIG = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
 
 
 @dataclass
@@ -63,7 +57,7 @@ class Bootstrap:
     failed_checks: list[str] = field(default_factory=list)
     failed_steps: list[str] = field(default_factory=list)
     newest_change: datetime | None = None
-    # dbt's output and the run's log lines, kept out of the terminal's bars.
+    # dbt's output and the run's log lines, kept out of the terminal's display (None: shown live).
     log: Path | None = None
 
     @property
@@ -94,31 +88,15 @@ def first_scheduled_day(now: datetime) -> date:
     return tick.date() - timedelta(days=1)
 
 
-def progress_bars(console: Console) -> Progress:
-    return Progress(
-        TextColumn("{task.description:<14}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-    )
-
-
-def load_files(
-    city: City, paths: Sequence[Path], warehouse: Path, progress: Progress, done: Bootstrap
-) -> None:
+def load_files(city: City, paths: Sequence[Path], warehouse: Path, display: Display, done: Bootstrap) -> None:
     """Every file, after checking each can be read (so a bad second file stops the
-    bootstrap before the first is loaded). The bar counts rows read; the total is
-    not known until the last file ends."""
+    bootstrap before the first is loaded). The display counts rows read."""
     for path in paths:
         ExportFile.open(city, path)
-    task = progress.add_task("rows read", total=None)
     started = time.perf_counter()
-    for path in paths:
-        done.loads.append(
-            load_export(city, path, warehouse, on_read=lambda rows: progress.advance(task, rows))
-        )
-    progress.update(task, total=done.rows_read, completed=done.rows_read)
+    for number, path in enumerate(paths, 1):
+        display.phase(f"loading export {number} of {len(paths)}")
+        done.loads.append(load_export(city, path, warehouse, on_read=display.add_rows))
     done.seconds["load"] = time.perf_counter() - started
     done.newest_change = newest_change(warehouse, city)
 
@@ -132,63 +110,15 @@ def newest_change(warehouse: Path, city: City) -> datetime | None:
     return newest
 
 
-def watch_run(run_id: str, advance: Callable[[bool], None], stop: threading.Event) -> None:
-    """Call `advance(is_model)` for each materialization and check result the run stores,
-    until `stop` is set; reads the instance through its own handle."""
-    wanted = {DagsterEventType.ASSET_MATERIALIZATION, DagsterEventType.ASSET_CHECK_EVALUATION}
-    cursor = None
-    with DagsterInstance.get() as instance:
-        while True:
-            finished = stop.is_set()
-            found = instance.get_records_for_run(run_id, cursor=cursor, of_type=wanted)
-            cursor = found.cursor or cursor
-            for record in found.records:
-                event = record.event_log_entry.dagster_event
-                if event.event_type == DagsterEventType.ASSET_CHECK_EVALUATION:
-                    advance(False)
-                elif tuple(event.asset_key.path) != PUBLISH_KEY:
-                    advance(True)
-            if finished:
-                return
-            stop.wait(POLL_SECONDS)
-
-
-def run_rebuild(instance: DagsterInstance, progress: Progress, done: Bootstrap) -> None:
-    """The rebuild job in this process (its executor runs every step here), while a
-    thread moves the bars from the run's stored events."""
-    from orchestration.definitions import build_definitions
+def run_rebuild(instance: DagsterInstance, display: Display, done: Bootstrap) -> None:
+    """The rebuild job, launched from the workspace's code location and executed in this
+    process (its executor runs every step here), while the display follows its events."""
     from orchestration.resources import prepare_dbt_manifest
 
     prepare_dbt_manifest()
-    release_dead_runs(instance)  # a killed run's pool slot would make this one wait forever
-    job = build_definitions().resolve_job_def(JOB_NAME)
-    keys = job.asset_layer.executable_asset_keys
-    models = progress.add_task("models built", total=sum(1 for key in keys if tuple(key.path) != PUBLISH_KEY))
-    checks = progress.add_task(
-        "checks run",
-        total=sum(1 for key in job.asset_layer.asset_graph.asset_check_keys if key.asset_key in keys),
-    )
-
-    def advance(is_model: bool) -> None:
-        if is_model:
-            done.models_built += 1
-        else:
-            done.checks_run += 1
-        progress.advance(models if is_model else checks)
-
-    done.run_id = str(uuid.uuid4())  # known before the run starts, for the watcher
-    done.log = Path(instance.root_directory) / "bootstrap" / f"{done.run_id}.log"
-    stop = threading.Event()
-    watcher = threading.Thread(target=watch_run, args=(done.run_id, advance, stop), daemon=True)
-    watcher.start()
-    try:
-        with output_to(done.log):
-            result = job.execute_in_process(
-                instance=instance, run_id=done.run_id, run_config=QUIET_RUN_CONFIG, raise_on_error=False
-            )
-    finally:
-        stop.set()
-        watcher.join()
+    result = launch(JOB_NAME, instance=instance, display=display)
+    done.run_id = result.run_id
+    done.models_built, done.checks_run = display.models_built, display.checks_run
     done.success = result.success
     done.failed_steps = [event.step_key for event in result.all_events if event.is_step_failure]
     done.failed_checks = [
@@ -198,22 +128,6 @@ def run_rebuild(instance: DagsterInstance, progress: Progress, done: Bootstrap) 
         if not evaluation.passed and evaluation.severity == AssetCheckSeverity.ERROR
     ]
     done.seconds.update(step_seconds(instance, done.run_id))
-
-
-@contextlib.contextmanager
-def output_to(path: Path) -> Iterator[None]:
-    """Send this process's stdout (dagster-dbt echoes dbt's there) and its log lines to `path`."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    root = logging.getLogger()
-    kept = root.handlers[:]
-    with path.open("w") as log, contextlib.redirect_stdout(log):
-        handler = logging.StreamHandler(log)
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-        root.handlers = [handler]
-        try:
-            yield
-        finally:
-            root.handlers = kept
 
 
 def step_seconds(instance: DagsterInstance, run_id: str) -> dict[str, float]:
@@ -253,14 +167,17 @@ def step_seconds(instance: DagsterInstance, run_id: str) -> dict[str, float]:
     return seconds
 
 
-def bootstrap(city: City, paths: Sequence[Path], console: Console | None = None) -> Bootstrap:
+def bootstrap(
+    city: City, paths: Sequence[Path], console: Console | None = None, verbose: bool = False
+) -> Bootstrap:
     """Load the files, then run the rebuild job on the instance in DAGSTER_HOME."""
     warehouse = warehouse_path()
     instance = DagsterInstance.get()
-    done = Bootstrap(city.id)
-    with progress_bars(console or Console(stderr=True)) as progress:
-        load_files(city, paths, warehouse, progress, done)
-        run_rebuild(instance, progress, done)
+    display = Display("bootstrap", verbose=verbose, console=console)
+    done = Bootstrap(city.id, log=display.log)
+    with display.shown():
+        load_files(city, paths, warehouse, display, done)
+        run_rebuild(instance, display, done)
     return done
 
 

@@ -8,6 +8,10 @@ civic311 generate   write the synthetic NYC feed
 civic311 replay     serve recorded records as cities' APIs (any protocol), on 127.0.0.1
 civic311 load       load a portal export file (CSV or JSON) of a city into the warehouse
 civic311 bootstrap  a city's history: load its export files, then one full dbt build, every check, the publish
+civic311 refresh    a city's days through Dagster: load, checks, the dbt models, publish
+civic311 rebuild    every dbt model from all of raw (after `load`), every check, the publish
+civic311 publish    publish the marts again, if every blocking check's latest result passed
+civic311 status     per city: the last load, quarantine counts and failing checks; the last publish
 civic311 quarantine count what was received and not modelled, by city and rule
 civic311 taxonomy   list the service types and departments no seed row maps (or print them as seed rows)
 
@@ -25,7 +29,7 @@ import signal
 import subprocess
 import sys
 from collections.abc import Callable
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import TypeVar
 
@@ -122,6 +126,10 @@ def cmd_load(args: argparse.Namespace) -> int:
         )
         for field, layout in summary.timestamps.items():
             print(f"  {field}: {layout}")
+    print(
+        "Next: `civic311 rebuild` builds every model from raw (this export included), runs every "
+        "check and publishes what passed."
+    )
     return 0
 
 
@@ -141,7 +149,7 @@ def cmd_bootstrap(args: argparse.Namespace) -> int:
         )
         return 2
     try:
-        done = bootstrap(city, [Path(path) for path in args.from_file])
+        done = bootstrap(city, [Path(path) for path in args.from_file], verbose=args.verbose)
     except ExportError as exc:
         print(f"civic311 bootstrap: {exc}", file=sys.stderr)
         return 2
@@ -155,6 +163,116 @@ def cmd_bootstrap(args: argparse.Namespace) -> int:
         return 2
     print("\n".join(report_lines(done, city)))
     return 0 if done.success else 1
+
+
+def _yesterday() -> date:
+    """The partition the daily schedule loads: the UTC day before today."""
+    return datetime.now(UTC).date() - timedelta(days=1)
+
+
+def _run_command(command: str, job: str, verbose: bool, **options) -> int:
+    """Launch `job` from the workspace's code location (as the UI does) with a progress
+    display, then say what it did: the run, what failed, what was published."""
+    from orchestration.launch import failures, launch
+    from orchestration.progress import Display
+    from orchestration.resources import prepare_dbt_manifest
+
+    display = Display(command, verbose=verbose)
+    with display.shown():
+        display.phase("preparing the dbt manifest")
+        prepare_dbt_manifest()
+        result = launch(job, display=display, **options)
+    if display.log:
+        print(display.ended())
+    run = f"run {result.run_id} of {job}"
+    if not result.success:
+        print(f"civic311 {command}: {run} FAILED: nothing new was published.")
+        print("\n".join(f"  {line}" for line in failures(result)))
+        print(
+            "Fix: docs/quality.md says what each check guards and how to correct it. "
+            "`civic311 status` lists what fails now; `make dev` shows the run."
+        )
+        return 1
+    did = [
+        f"{display.rows_loaded:,} rows received" if display.rows_loaded else "",
+        f"{display.models_built} models built" if display.models_built else "",
+        f"{display.checks_run} checks run" if display.checks_run else "",
+    ]
+    said = ", ".join(part for part in did if part)
+    print(f"civic311 {command}: {run} succeeded" + (f": {said}." if said else "."))
+    published = [
+        event.materialization.metadata.get("publish_id")
+        for event in result.get_asset_materialization_events()
+        if event.asset_key.path == ["serving", "marts"]
+    ]
+    if published:
+        said = published[0].value if published[0] is not None else "a new publish"
+        print(f"Published {said}: the serving file and Parquet hold the marts (docs/bi.md).")
+    else:
+        print("Nothing was published by this run.")
+    print("Next: `civic311 status` shows every city's loads and checks; `make dev` opens the UI.")
+    return 0
+
+
+def cmd_refresh(args: argparse.Namespace) -> int:
+    from dagster._core.storage.tags import PARTITION_NAME_TAG
+
+    from orchestration.partitions import PARTITIONS_START, range_tags
+
+    city = load_registry().city(args.city)
+    first = args.from_day or _yesterday()
+    last = args.to_day or (first if args.from_day else _yesterday())
+    start = date.fromisoformat(PARTITIONS_START)
+    problem = None
+    if first > last:
+        problem = f"--from {first} is after --to {last}: give the first day, then the last"
+    elif first < start:
+        problem = f"--from {first} is before the first partition, {start}"
+    elif last > _yesterday():
+        problem = f"--to {last}: that UTC day has not ended yet; the last day to refresh is {_yesterday()}"
+    if problem:
+        print(f"civic311 refresh: {problem}.", file=sys.stderr)
+        return 2
+    # One day is one partition, as the daily schedule runs it; more days are one run
+    # over their range, as a backfill from the job's page runs them.
+    tags = {PARTITION_NAME_TAG: first.isoformat()} if first == last else range_tags(first, last)
+    return _run_command("refresh", f"refresh_{city.id}", args.verbose, tags=tags)
+
+
+def cmd_rebuild(args: argparse.Namespace) -> int:
+    return _run_command("rebuild", "rebuild", args.verbose)
+
+
+def cmd_publish(args: argparse.Namespace) -> int:
+    return _run_command("publish", "publish", args.verbose)
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from dagster import DagsterInstance
+
+    from ingestion.pipeline import warehouse_path
+    from orchestration.definitions import build_definitions
+    from orchestration.resources import prepare_dbt_manifest
+    from orchestration.status import read_status, status_lines
+
+    registry = load_registry()
+    warehouse = warehouse_path()
+    if not warehouse.exists():
+        print(
+            f"civic311 status: {warehouse}: there is no warehouse here yet. Fix: `civic311 refresh --city C` "
+            "or `civic311 load --city C --from-file PATH`, or point CIVIC311_WAREHOUSE at yours.",
+            file=sys.stderr,
+        )
+        return 2
+    prepare_dbt_manifest()
+    keys = sorted(build_definitions(registry, warehouse).resolve_asset_graph().asset_check_keys)
+    with DagsterInstance.get() as instance:
+        status = _read_warehouse("status", lambda path: read_status(registry, path, instance, keys))
+    if status is None:
+        return 2
+    print(f"civic311 status of {warehouse}")
+    print("\n".join(status_lines(status)))
+    return 0
 
 
 def _read_warehouse(command: str, read: Callable[[Path], T]) -> T | None:
@@ -242,6 +360,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
             start=args.end - timedelta(days=args.days),
             end=args.end,
             before_last_day=portal_changes,
+            verbose=args.verbose,
         )
 
 
@@ -350,26 +469,73 @@ def _serve_dev(port: int, env: dict[str, str]) -> int:
     return 0 if code in (0, -signal.SIGTERM, 128 + signal.SIGTERM) else code
 
 
+class _HelpFormatter(argparse.HelpFormatter):
+    """Help that gives each option's default; an option without one (None, a flag that is
+    off, a required option) says in its own words what happens without it."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if action.required or not action.option_strings or action.default in (None, False, argparse.SUPPRESS):
+            return text
+        return f"{text} (default: %(default)s)"
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="civic311", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="civic311",
+        description=__doc__.split("\n\n")[0],
+        epilog="`civic311 COMMAND --help` describes a command and its options.",
+        formatter_class=_HelpFormatter,
+    )
     parser.add_argument(
         "--debug", action="store_true", help="show the traceback of a failure, not just its one line"
     )
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name: str, summary: str, description: str | None = None) -> argparse.ArgumentParser:
+        return sub.add_parser(
+            name, help=summary, description=description or summary, formatter_class=_HelpFormatter
+        )
+
+    def verbose_option(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "--verbose",
+            action="store_true",
+            help="show dbt's and Dagster's output live instead of the progress display "
+            "(without it, the output goes to a log file under data/logs/, named at the end)",
+        )
 
     def feed_options(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--requests", type=int, default=200_000)
+        p.add_argument("--requests", type=int, default=200_000, help="synthetic requests to generate")
         # Ten weeks: the hotspot test needs 8 weeks of baseline before a week it tests.
-        p.add_argument("--days", type=int, default=70)
-        p.add_argument("--end", type=date.fromisoformat, default=DEMO_END, help="exclusive end date")
-        p.add_argument("--seed", type=int, default=311)
+        p.add_argument(
+            "--days",
+            type=int,
+            default=70,
+            help="days the feed covers, the last one the day before --end",
+        )
+        p.add_argument(
+            "--end",
+            type=date.fromisoformat,
+            default=DEMO_END,
+            metavar="YYYY-MM-DD",
+            help="the day after the feed's last day",
+        )
+        p.add_argument("--seed", type=int, default=311, help="random seed: the same seed gives the same feed")
 
-    demo = sub.add_parser("demo", help="run the whole pipeline offline on synthetic NYC data")
+    demo = command(
+        "demo",
+        "run the whole pipeline offline on synthetic NYC data",
+        "Generate a SYNTHETIC NYC feed, replay it on 127.0.0.1, load its boundary layers, run the "
+        "refresh over its days through Dagster (load, checks, dbt, publish), draw the maps and "
+        "print a summary.",
+    )
     feed_options(demo)
+    verbose_option(demo)
     demo.set_defaults(func=cmd_demo)
 
-    dev = sub.add_parser("dev", help="open the Dagster UI on 127.0.0.1")
-    dev.add_argument("--port", type=int, default=3000)
+    dev = command("dev", "open the Dagster UI on 127.0.0.1")
+    dev.add_argument("--port", type=int, default=3000, help="the UI's port on 127.0.0.1")
     dev.add_argument(
         "--postgres",
         nargs="?",
@@ -381,39 +547,40 @@ def _parser() -> argparse.ArgumentParser:
     )
     dev.set_defaults(func=cmd_dev)
 
-    postgres = sub.add_parser(
-        "postgres", help="start or stop a local PostgreSQL cluster for Dagster's instance storage"
-    )
-    postgres.add_argument("postgres_command", choices=["start", "stop"])
-    postgres.add_argument(
-        "--folder", default=str(POSTGRES_DIR), help=f"the cluster's folder (default {POSTGRES_DIR})"
-    )
+    postgres = command("postgres", "start or stop a local PostgreSQL cluster for Dagster's instance storage")
+    postgres.add_argument("postgres_command", choices=["start", "stop"], help="start or stop the cluster")
+    postgres.add_argument("--folder", default=str(POSTGRES_DIR), help="the cluster's folder")
     postgres.set_defaults(func=cmd_postgres)
 
-    prepare = sub.add_parser("prepare", help="parse the dbt project when its manifest is missing or stale")
+    prepare = command("prepare", "parse the dbt project when its manifest is missing or stale")
     prepare.set_defaults(func=cmd_prepare)
 
-    generate = sub.add_parser("generate", help="write the synthetic NYC feed (SODA JSON)")
-    generate.add_argument("--out", default=str(DEMO_DIR / "synthetic_nyc.json"))
+    generate = command("generate", "write the synthetic NYC feed (SODA JSON)")
+    generate.add_argument("--out", default=str(DEMO_DIR / "synthetic_nyc.json"), help="the file to write")
     feed_options(generate)
     generate.set_defaults(func=cmd_generate)
 
-    replay = sub.add_parser("replay", help="serve recorded records as the cities' APIs")
+    replay = command("replay", "serve recorded records as the cities' APIs")
     replay.add_argument(
         "--serve", action="append", default=[], metavar="CITY=PATH", help="a recorded file of a registry city"
     )
-    replay.add_argument("--host", default="127.0.0.1")
-    replay.add_argument("--port", type=int, default=8311)
+    replay.add_argument("--host", default="127.0.0.1", help="the address to listen on")
+    replay.add_argument("--port", type=int, default=8311, help="the port to listen on")
     replay.add_argument("--fail-429", type=int, default=0, help="answer the first N requests 429")
     replay.add_argument("--retry-after", type=float, default=None, help="Retry-After for the 429s")
     replay.add_argument("--fail-500", type=int, default=0, help="then answer N requests 500")
     replay.add_argument("--slow", type=float, default=0.0, help="delay one response by SECONDS")
     replay.set_defaults(func=cmd_replay)
 
-    load = sub.add_parser("load", help="load a portal export file of a city into the warehouse")
+    load = command(
+        "load",
+        "load a portal export file of a city into the warehouse",
+        "Load portal export files (CSV or JSON) into raw_<city>.service_requests_export; "
+        "then `civic311 rebuild` builds, checks and publishes.",
+    )
     load.add_argument("--city", required=True, help="a registry city id, e.g. nyc")
     load.add_argument(
-        "--from-file", action="append", required=True, metavar="PATH", help="CSV or JSON export"
+        "--from-file", action="append", required=True, metavar="PATH", help="CSV or JSON export (repeatable)"
     )
     load.add_argument(
         "--wait",
@@ -421,29 +588,87 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         metavar="SECONDS",
         help="while another process writes the warehouse, wait at most this long, then exit 2 "
-        "(default: wait until it has finished)",
+        "(without it: wait until the other has finished)",
     )
     load.set_defaults(func=cmd_load)
 
-    bootstrap = sub.add_parser(
-        "bootstrap", help="load a city's export files, then one full dbt build, every check and the publish"
+    bootstrap = command(
+        "bootstrap", "load a city's export files, then one full dbt build, every check and the publish"
     )
     bootstrap.add_argument("--city", required=True, help="a registry city id, e.g. nyc")
     bootstrap.add_argument(
         "--from-file", action="append", required=True, metavar="PATH", help="CSV or JSON export (repeatable)"
     )
+    verbose_option(bootstrap)
     bootstrap.set_defaults(func=cmd_bootstrap)
 
-    quarantine = sub.add_parser("quarantine", help="count quarantined records by city, stage and rule")
-    quarantine.add_argument("--city", default=None, help="one registry city id")
+    refresh = command(
+        "refresh",
+        "a city's days through Dagster: load, checks, the dbt models, publish",
+        "Run the job refresh_<city> over the UTC days --from to --to, launched as the UI launches "
+        "it: load the city's raw partitions from its API, check them, rebuild the dbt models on "
+        "them (incrementally), check those and publish what passed. Without dates, the day the "
+        "daily schedule loads: yesterday (UTC). CIVIC311_REPLAY_URL points the city at a replay.",
+    )
+    refresh.add_argument("--city", required=True, help="a registry city id, e.g. nyc")
+    refresh.add_argument(
+        "--from",
+        dest="from_day",
+        type=date.fromisoformat,
+        default=None,
+        metavar="YYYY-MM-DD",
+        help="the first UTC day; without it, yesterday",
+    )
+    refresh.add_argument(
+        "--to",
+        dest="to_day",
+        type=date.fromisoformat,
+        default=None,
+        metavar="YYYY-MM-DD",
+        help="the last UTC day, included; without it, --from (or yesterday)",
+    )
+    verbose_option(refresh)
+    refresh.set_defaults(func=cmd_refresh)
+
+    rebuild = command(
+        "rebuild",
+        "every dbt model from all of raw, every check, the publish",
+        "Run the rebuild job, launched as the UI launches it: every dbt model from all of raw "
+        "(a full refresh; snapshots keep their history), every check, and the publish if they "
+        "pass. What comes after `civic311 load`, or after a change to the models.",
+    )
+    verbose_option(rebuild)
+    rebuild.set_defaults(func=cmd_rebuild)
+
+    publish = command(
+        "publish",
+        "publish the marts again, if every blocking check's latest result passed",
+        "Run the publish job: copy the marts to the serving file and Parquet for BI tools, if "
+        "the latest result of every blocking check passed.",
+    )
+    verbose_option(publish)
+    publish.set_defaults(func=cmd_publish)
+
+    status = command(
+        "status",
+        "per city: the last load, quarantine counts and failing checks; the last publish",
+    )
+    status.set_defaults(func=cmd_status)
+
+    quarantine = command("quarantine", "count quarantined records by city, stage and rule")
+    quarantine.add_argument("--city", default=None, help="one registry city id; without it, every city")
     quarantine.set_defaults(func=cmd_quarantine)
 
-    taxonomy = sub.add_parser("taxonomy", help="the service types and departments no seed row maps")
-    taxonomy_sub = taxonomy.add_subparsers(dest="taxonomy_command", required=True)
+    taxonomy = command("taxonomy", "the service types and departments no seed row maps")
+    taxonomy_sub = taxonomy.add_subparsers(dest="taxonomy_command", required=True, metavar="COMMAND")
     unmapped = taxonomy_sub.add_parser(
-        "unmapped", help="list them, with their requests and what the rules give them instead"
+        "unmapped",
+        help="list them, with their requests and what the rules give them instead",
+        description="List the service types and departments no seed row maps, with their requests "
+        "and what the rules give them instead.",
+        formatter_class=_HelpFormatter,
     )
-    unmapped.add_argument("--city", default=None, help="one registry city id")
+    unmapped.add_argument("--city", default=None, help="one registry city id; without it, every city")
     unmapped.add_argument(
         "--csv",
         action="store_true",

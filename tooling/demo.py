@@ -11,60 +11,16 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import duckdb
-from dagster import AssetCheckSeverity, AssetKey, DagsterInstance
+from dagster import AssetKey, DagsterInstance
+from dagster._core.remote_representation.code_location import InProcessCodeLocation
 
 from ingestion.geography.city_maps import SYNTHETIC_ENV
 from ingestion.pipeline import warehouse_path
 from ingestion.registry import City, load_registry
-from orchestration.partitions import range_tags
+from orchestration.launch import code_location, failures, launch, launch_days
+from orchestration.progress import Display
 from orchestration.quarantine import format_counts, read_counts
-from orchestration.sensors import release_dead_runs
 from orchestration.serving import published_dir, serving_path
-
-JOB_NAME = "daily_refresh"
-
-
-def run_partition_range(
-    first: date,
-    last: date,
-    defs=None,
-    instance: DagsterInstance | None = None,
-    job_name: str = JOB_NAME,
-):
-    """Run a partitioned job once over partitions first..last (inclusive), as a backfill would."""
-    return run_job(
-        job_name,
-        defs,
-        instance,
-        tags=range_tags(first, last),
-    )
-
-
-def run_job(
-    job_name: str,
-    defs=None,
-    instance: DagsterInstance | None = None,
-    run_config: dict | None = None,
-    asset_selection: list[AssetKey] | None = None,
-    tags: dict[str, str] | None = None,
-):
-    """Run a job once, in process, after releasing the runs a kill left started (whose
-    pool slot would make this one wait forever)."""
-    instance = instance or DagsterInstance.get()
-    release_dead_runs(instance)
-    if defs is None:
-        # Built now, not imported: the module-level `defs` fixed its warehouse
-        # when first imported, and the environment may have changed since.
-        from orchestration.definitions import build_definitions
-
-        defs = build_definitions()
-    return defs.resolve_job_def(job_name).execute_in_process(
-        instance=instance,
-        run_config=run_config,
-        asset_selection=asset_selection,
-        tags=tags,
-        raise_on_error=False,
-    )
 
 
 def _hours(value: float | None) -> str:
@@ -362,25 +318,49 @@ def run_demo(
     start: date,
     end: date,
     before_last_day: Callable[[], int] | None = None,
+    verbose: bool = False,
 ) -> int:
     """The city's boundary layers that need no download, then one backfill run over
     every day but the last, then the last day on its own, as the daily schedule
     would run it, then the city's maps. `before_last_day` changes the replayed
     portal in between (the demo's synthetic closings, reopenings and hand-offs),
-    so the last run has history to catch."""
+    so the last run has history to catch. Each run is launched from the workspace's
+    code location, so the UI lists it under its job."""
     os.environ["CIVIC311_REPLAY_URL"] = replay_url
     os.environ[SYNTHETIC_ENV] = "1"
     from orchestration.resources import prepare_dbt_manifest
 
     prepare_dbt_manifest()
+    display = Display("demo", verbose=verbose)
+    with display.shown(), code_location(DagsterInstance.get()) as location:
+        outcome = demo_runs(city_id, start, end, before_last_day, display, location)
+    print("\n".join([*display.notes, display.ended()]).strip())
+    if isinstance(outcome, list):
+        print("\n".join(outcome))
+        return 1
+    print(summary(warehouse_path(), city_id, outcome))
+    return 0
+
+
+def demo_runs(
+    city_id: str,
+    start: date,
+    end: date,
+    before_last_day: Callable[[], int] | None,
+    display: Display,
+    location: InProcessCodeLocation,
+) -> dict[str, str] | list[str]:
+    """The demo's runs; the maps drawn, or the lines that say what failed."""
     offline = [layer.name for layer in load_registry().city(city_id).boundaries if layer.loads_offline]
-    result = run_job(
+    display.phase("loading the boundary layers")
+    result = launch(
         "refresh_boundaries",
         run_config={"ops": {"geography__boundaries": {"config": {"cities": [city_id], "layers": offline}}}},
+        location=location,
+        display=display,
     )
     if not result.success:
-        print("civic311 demo: loading the boundary layers failed; see the log above.")
-        return 1
+        return ["civic311 demo: loading the boundary layers failed.", *failures(result)]
     last_day = end - timedelta(days=1)
     runs = [(start, last_day - timedelta(days=1)), (last_day, last_day)]
     for number, (first, last) in enumerate(runs):
@@ -388,28 +368,17 @@ def run_demo(
             continue
         if number == 1 and before_last_day is not None:
             changed = before_last_day()
-            print(f"The replayed portal changed {changed:,} requests on {last_day} (SYNTHETIC).", flush=True)
-        result = run_partition_range(first, last, job_name=f"refresh_{city_id}")
+            display.note(f"The replayed portal changed {changed:,} requests on {last_day} (SYNTHETIC).")
+        result = launch_days(f"refresh_{city_id}", first, last, location=location, display=display)
         if not result.success:
-            failed = [e.step_key for e in result.all_events if e.is_step_failure]
-            checks = [
-                f"{e.asset_key.to_user_string()}:{e.check_name}: {e.description}"
-                for e in result.get_asset_check_evaluations()
-                if not e.passed and e.severity == AssetCheckSeverity.ERROR
-            ]
-            print(
-                f"civic311 demo: the run failed at {', '.join(failed) or 'a blocking check'}; "
-                "nothing was published. See the log above."
-            )
-            print("\n".join(f"  failed check {c}" for c in checks))
-            return 1
-    result = run_job("draw_maps", asset_selection=[AssetKey(["maps", city_id])])
+            said = f"civic311 demo: the run of {first} to {last} failed; nothing was published."
+            return [said, *failures(result)]
+    display.phase("drawing the maps")
+    maps_only = [AssetKey(["maps", city_id])]
+    result = launch("draw_maps", asset_selection=maps_only, location=location, display=display)
     if not result.success:
-        print("civic311 demo: drawing the maps failed; see the log above.")
-        return 1
+        return ["civic311 demo: drawing the maps failed.", *failures(result)]
     (drawn,) = result.get_asset_materialization_events()
     metadata = drawn.materialization.metadata
     maps = {name: metadata[name].path for name in ("service_gap_png", "hotspot_png")}
-    maps |= {name: path for name, path in metadata["exports"].data.items() if name.endswith(".parquet")}
-    print(summary(warehouse_path(), city_id, maps))
-    return 0
+    return maps | {name: path for name, path in metadata["exports"].data.items() if name.endswith(".parquet")}

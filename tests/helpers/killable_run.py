@@ -110,12 +110,9 @@ def main(argv: list[str]) -> int:
         _install(args.kill_at)
     if args.as_of:
         _pin_as_of(args.as_of)
-    from tooling.demo import run_job, run_partition_range
+    from orchestration.launch import launch, launch_days
 
-    if args.days:
-        result = run_partition_range(*args.days, job_name=args.job)
-    else:
-        result = run_job(args.job)
+    result = launch_days(args.job, *args.days) if args.days else launch(args.job)
     failed = [event.step_key for event in result.all_events if event.is_step_failure]
     print(f"run {result.run_id}: {'success' if result.success else 'failed at ' + ', '.join(failed)}")
     return 0 if result.success else 1

@@ -9,14 +9,12 @@ from datetime import date, datetime
 from pathlib import Path
 
 import pytest
-from dagster import ExecuteInProcessResult
+from dagster import JobExecutionResult
 
-from ingestion.registry import load_registry
-from orchestration.definitions import build_definitions
+from orchestration.launch import launch_days
 from tests.helpers.data import NYC_SODA_SAMPLE_DAYS
 from tests.helpers.registry import write_registry
 from tests.helpers.warehouse import wire_warehouse
-from tooling.demo import run_partition_range
 from tooling.replay import ReplayServer
 from tooling.replay.records import system_stamp
 
@@ -51,19 +49,19 @@ def serve_nyc_sample(server: ReplayServer, feed: list[dict]) -> None:
 def run_nyc_sample(
     feed: list[dict],
     registry_file: Path,
-    warehouse: Path,
     monkeypatch: pytest.MonkeyPatch,
     days: tuple[date, date] = NYC_SODA_SAMPLE_DAYS,
-) -> ExecuteInProcessResult:
+) -> JobExecutionResult:
     """`feed` served as NYC's historical dataset (the current one answers empty), then
     one daily_refresh run over `days`, as a backfill runs it, on the instance in
-    DAGSTER_HOME."""
+    DAGSTER_HOME, launched from the workspace's code location (into the warehouse the
+    environment names)."""
     write_registry(registry_file, page_size=400)
     monkeypatch.setenv("CIVIC311_CITIES", str(registry_file))
     with ReplayServer() as server:
         serve_nyc_sample(server, feed)
         monkeypatch.setenv("CIVIC311_REPLAY_URL", server.url)
-        return run_partition_range(*days, defs=build_definitions(load_registry(), warehouse))
+        return launch_days("daily_refresh", *days)
 
 
 @dataclass(frozen=True)
@@ -71,7 +69,7 @@ class Backfill:
     """A finished Dagster run, its feed, and the folders it wrote: the warehouse's (the
     serving file and dlt's working files beside it) and the Dagster home."""
 
-    result: ExecuteInProcessResult
+    result: JobExecutionResult
     feed: list[dict]
     warehouse: Path
     dagster_home: Path

@@ -82,7 +82,7 @@ def nyc_sample_backfill(tmp_path_factory, dbt_manifest) -> Iterator[Backfill]:
     try:
         with pytest.MonkeyPatch.context() as monkeypatch:
             wire_warehouse(warehouse, home, monkeypatch)
-            result = run_nyc_sample(feed, work / "cities.yaml", warehouse, monkeypatch)
+            result = run_nyc_sample(feed, work / "cities.yaml", monkeypatch)
         yield Backfill(result, feed, warehouse, home)
     finally:
         shutil.rmtree(home, ignore_errors=True)

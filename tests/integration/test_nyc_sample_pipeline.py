@@ -95,7 +95,7 @@ def test_sample_end_to_end_and_rerun_is_a_no_op(nyc_sample_backfill, tmp_path, d
     # ones only ask people not to file duplicates, and are not flagged.
     assert duplicates == 9
 
-    rerun = run_nyc_sample(nyc_sample_backfill.feed, tmp_path / "cities.yaml", warehouse, monkeypatch)
+    rerun = run_nyc_sample(nyc_sample_backfill.feed, tmp_path / "cities.yaml", monkeypatch)
     assert rerun.success
     with duckdb.connect(str(warehouse), read_only=True) as con:
         assert con.execute("select count(*) from raw_nyc.service_requests").fetchone()[0] == 1000
@@ -105,7 +105,7 @@ def test_sample_end_to_end_and_rerun_is_a_no_op(nyc_sample_backfill, tmp_path, d
 def test_failing_raw_check_stops_downstream_models(tmp_path, warehouse, monkeypatch, dbt_manifest):
     records = nyc_soda_sample()
     del records[10]["unique_key"]  # one request arrives without its id
-    result = run_nyc_sample(records, tmp_path / "cities.yaml", warehouse, monkeypatch)
+    result = run_nyc_sample(records, tmp_path / "cities.yaml", monkeypatch)
 
     assert not result.success
     checks = [

@@ -41,6 +41,7 @@ from ingestion.registry import load_registry
 from ingestion.sources import source_for
 from orchestration.assets.ingestion import raw_asset_key
 from orchestration.definitions import build_definitions
+from orchestration.launch import launch
 from orchestration.partitions import PARTITIONS_PER_RUN_ENV
 from orchestration.serving import serving_path
 from tests.helpers.data import NYC_SODA_SAMPLE_DAYS, nyc_soda_sample
@@ -58,7 +59,6 @@ from tests.helpers.webserver import (
     wait_for_backfill,
     wait_for_code_location,
 )
-from tooling.demo import run_job
 from tooling.postgres import LocalCluster, Settings
 from tooling.replay import ReplayServer
 from tooling.replay.catalog import mount_city
@@ -145,12 +145,10 @@ def full_build(
         monkeypatch.setenv("CIVIC311_REPLAY_URL", replay_url)
         registry = load_registry()
         nyc = registry.city("nyc")
-        defs = build_definitions(registry, warehouse)
         with DagsterInstance.get() as instance:
-            raw = run_job(
+            raw = launch(
                 f"refresh_{nyc.id}",
-                defs,
-                instance,
+                instance=instance,
                 asset_selection=[raw_asset_key(nyc)],
                 tags={
                     ASSET_PARTITION_RANGE_START_TAG: first.isoformat(),
@@ -158,7 +156,7 @@ def full_build(
                 },
             )
             assert raw.success
-            assert run_job("rebuild", defs, instance).success
+            assert launch("rebuild", instance=instance).success
     finally:
         shutil.rmtree(home, ignore_errors=True)
 

@@ -13,12 +13,11 @@ from dagster import AssetCheckSeverity, DagsterInstance
 
 from ingestion.registry import load_registry
 from orchestration.assets.publishing import SERVED
-from orchestration.definitions import build_definitions
+from orchestration.launch import launch, launch_days
 from tests.helpers.data import NYC_SODA_SAMPLE_DAYS
 from tests.helpers.nyc_sample import BAD_DAY, BAD_ROWS, serve_nyc_sample
 from tests.helpers.registry import write_registry
 from tests.helpers.warehouse import content_hash, file_digest
-from tooling.demo import run_job, run_partition_range
 from tooling.replay import ReplayServer
 from tooling.replay.records import derive_updated_at, parse_timestamp
 
@@ -85,8 +84,7 @@ def test_a_bad_partition_is_stopped_before_the_marts_and_the_publish(
     with ReplayServer() as server:
         serve_nyc_sample(server, feed)
         monkeypatch.setenv("CIVIC311_REPLAY_URL", server.url)
-        defs = build_definitions(load_registry(), warehouse)
-        bad = run_partition_range(BAD_DAY, BAD_DAY, defs=defs, instance=instance)
+        bad = launch_days("daily_refresh", BAD_DAY, BAD_DAY, instance=instance)
         # The bad day's window (with the lookback) holds just the 40 bad requests; each
         # is loaded and modelled, none quarantined (a future date is not a hard rule:
         # the check stops the partition instead).
@@ -118,7 +116,7 @@ def test_a_bad_partition_is_stopped_before_the_marts_and_the_publish(
     assert failed.metadata["dagster_dbt/failed_row_count"].value == 1  # nyc, requested_in_future
 
     # Publishing on its own, as from the UI, audits the same checks and refuses.
-    alone = run_job("publish", defs=defs, instance=instance)
+    alone = launch("publish", instance=instance)
     assert not alone.success
     failure = next(e for e in alone.all_events if e.event_type_value == "STEP_FAILURE")
     assert "assert_requests_are_plausible" in str(failure.event_specific_data.error)

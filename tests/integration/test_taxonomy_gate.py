@@ -11,14 +11,12 @@ import duckdb
 import pytest
 from dagster import AssetCheckSeverity, AssetKey, DagsterInstance
 
-from ingestion.registry import load_registry
 from orchestration.assets.transformation import civic311_dbt_canonical
 from orchestration.checks.taxonomy import CHECK_NAME
-from orchestration.definitions import build_definitions
+from orchestration.launch import launch, launch_days
 from tests.helpers.data import NYC_SODA_SAMPLE_DAYS, nyc_soda_sample
 from tests.helpers.nyc_sample import serve_nyc_sample
 from tests.helpers.registry import write_registry
-from tooling.demo import run_job, run_partition_range
 from tooling.replay import ReplayServer
 from tooling.replay.records import system_stamp
 
@@ -73,15 +71,13 @@ def test_the_gate_passes_a_window_at_1_percent_and_stops_one_at_10_percent(
     with ReplayServer() as server:
         serve_nyc_sample(server, feed())
         monkeypatch.setenv("CIVIC311_REPLAY_URL", server.url)
-        defs = build_definitions(load_registry(), warehouse)
 
         # The backfill, through the canonical model and its checks (the marts are
         # left out to keep the test short: the gate runs before them either way).
         selection = [AssetKey(["raw", "nyc", "service_requests"]), *civic311_dbt_canonical().keys]
-        passing = run_job(
+        passing = launch(
             "daily_refresh",
-            defs,
-            instance,
+            instance=instance,
             asset_selection=selection,
             tags={
                 "dagster/asset_partition_range_start": FIRST.isoformat(),
@@ -96,7 +92,7 @@ def test_the_gate_passes_a_window_at_1_percent_and_stops_one_at_10_percent(
         assert metadata["unclassified_share: nyc"] == 0.01
         assert len(metadata["top_unclassified_types"]) == 10
 
-        late = run_partition_range(LATE_DAY, LATE_DAY, defs=defs, instance=instance)
+        late = launch_days("daily_refresh", LATE_DAY, LATE_DAY, instance=instance)
 
     assert not late.success
     # The raw load and dbt step 1 ran; only the gate failed, and it stopped everything after it.
@@ -138,7 +134,7 @@ def test_the_gate_passes_a_window_at_1_percent_and_stops_one_at_10_percent(
         ).fetchone() == (LATE_ROWS,)
 
     # Publishing on its own, as from the UI, audits the gate and refuses.
-    alone = run_job("publish", defs=defs, instance=instance)
+    alone = launch("publish", instance=instance)
     assert not alone.success
     failure = next(e for e in alone.all_events if e.event_type_value == "STEP_FAILURE")
     assert CHECK_NAME in str(failure.event_specific_data.error)

@@ -8,15 +8,13 @@ import duckdb
 import pytest
 from dagster import AssetKey, DagsterInstance
 
-from ingestion.registry import load_registry
 from orchestration.assets.transformation import civic311_dbt_canonical
-from orchestration.definitions import build_definitions
+from orchestration.launch import launch
 from orchestration.resources import DBT_PROJECT_DIR
 from tests.helpers.data import NYC_SODA_SAMPLE_DAYS, nyc_soda_sample
 from tests.helpers.nyc_sample import serve_nyc_sample
 from tests.helpers.registry import write_registry
 from tests.helpers.warehouse import wire_warehouse
-from tooling.demo import run_job
 from tooling.replay import ReplayServer
 
 pytestmark = pytest.mark.integration
@@ -35,10 +33,9 @@ def test_a_relative_warehouse_is_the_same_file_for_the_load_and_for_dbt(tmp_path
     with ReplayServer() as server:
         serve_nyc_sample(server, nyc_soda_sample())
         monkeypatch.setenv("CIVIC311_REPLAY_URL", server.url)
-        result = run_job(
+        result = launch(
             "daily_refresh",
-            build_definitions(load_registry(), workdir / RELATIVE),
-            DagsterInstance.get(),
+            instance=DagsterInstance.get(),
             asset_selection=[AssetKey(["raw", "nyc", "service_requests"]), *civic311_dbt_canonical().keys],
             tags={
                 "dagster/asset_partition_range_start": first.isoformat(),
