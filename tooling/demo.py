@@ -72,6 +72,8 @@ def response_time_lines(con: duckdb.DuckDBPyConnection, city_id: str) -> list[st
         {"city": city_id},
     ).fetchall()
     lines = ["Response times, the slowest groups of the latest month (hours to close):"]
+    if not rows:
+        lines.append("  none: no department and category had 20 counted requests in the latest month")
     for (
         department_id,
         category_id,
@@ -101,8 +103,10 @@ def service_gap_lines(con: duckdb.DuckDBPyConnection, city_id: str, layer: str) 
     ).fetchone()
     lines = [
         f"Service gaps by {layer}: {tested:,} area-months with a gap index, {gaps:,} gaps, "
-        f"{chronic:,} chronically underserved; the widest:"
+        f"{chronic:,} chronically underserved" + ("; the widest:" if gaps else ".")
     ]
+    if not tested:
+        lines.append("  no area-month has enough closed and open requests for a gap index (docs/metrics.md)")
     rows = con.execute(
         "select area_id, category_id, requested_month, gap_index, km_median_hours_to_close, "
         "median_hours_to_close, city_km_median_hours_to_close, city_median_hours_to_close "
@@ -134,6 +138,8 @@ def hotspot_lines(con: duckdb.DuckDBPyConnection, city_id: str, layer: str) -> l
         "select count(*) from marts.mart_hotspots where city_id = ? and layer = ? and is_emerging",
         [city_id, layer],
     ).fetchone()
+    if not emerging:
+        return [f"Hotspots by {layer}: no emerging area-week. " + why_no_hotspot(con, city_id, layer)]
     lines = [f"Hotspots by {layer}: {emerging:,} emerging area-weeks; the most surprising:"]
     rows = con.execute(
         "select area_id, category_id, requested_week, requests, baseline_mean, poisson_p "
@@ -147,6 +153,22 @@ def hotspot_lines(con: duckdb.DuckDBPyConnection, city_id: str, layer: str) -> l
             f"a baseline of {baseline_mean:.1f} a week (p = {poisson_p:.1e})"
         )
     return lines
+
+
+def why_no_hotspot(con: duckdb.DuckDBPyConnection, city_id: str, layer: str) -> str:
+    """Why no area-week emerged: too little history to test any week, or none tested stood out."""
+    weeks, tested = con.execute(
+        "select count(distinct requested_week), count(*) filter (where has_full_baseline) "
+        "from marts.mart_hotspots where city_id = ? and layer = ?",
+        [city_id, layer],
+    ).fetchone()
+    if not tested:
+        return (
+            f"Too little history to test: {weeks} week{'' if weeks == 1 else 's'} of requests, and a week "
+            "is tested only after "
+            "8 weeks of baseline (docs/metrics.md)."
+        )
+    return f"{tested:,} area-weeks were tested against their 8-week baseline; none stood out."
 
 
 def demand_timing_lines(con: duckdb.DuckDBPyConnection, city_id: str) -> list[str]:
@@ -178,9 +200,14 @@ def department_lines(con: duckdb.DuckDBPyConnection, city_id: str) -> list[str]:
         "from marts.mart_cross_department where city_id = ?",
         [city_id],
     ).fetchone()
+    if not duplicate_rate:
+        return [
+            f"Departments: {handoffs or 0:,} hand-offs between departments; no request was flagged a "
+            "duplicate, so there are no duplicate rates to rank."
+        ]
     lines = [
         f"Departments: {handoffs or 0:,} hand-offs between departments, "
-        f"{duplicate_rate or 0:.1%} of requests duplicates; the highest duplicate rates:"
+        f"{duplicate_rate:.1%} of requests duplicates; the highest duplicate rates:"
     ]
     rows = con.execute(
         "select department_id, category_id, sum(duplicate_requests) / sum(requests) as rate, sum(requests) "
@@ -202,8 +229,13 @@ def history_lines(con: duckdb.DuckDBPyConnection, city_id: str) -> list[str]:
             [city_id],
         ).fetchall()
     )
+    if not events.get("reassigned"):
+        return [
+            f"History: no hand-off and {events.get('reopened', 0):,} reopenings caught between loads "
+            "(a hand-off shows once a later load sees a request's department change)."
+        ]
     lines = [
-        f"History: {events.get('reassigned', 0):,} hand-offs and {events.get('reopened', 0):,} reopenings "
+        f"History: {events['reassigned']:,} hand-offs and {events.get('reopened', 0):,} reopenings "
         "caught between loads; the busiest hand-offs:"
     ]
     rows = con.execute(
@@ -280,7 +312,7 @@ def summary(warehouse: Path, city_id: str, maps: dict[str, str] | None = None) -
         ]
         counts = [(name, con.execute(f"select count(*) from {t}").fetchone()[0]) for name, t in layers]  # noqa: S608
         first, last, open_share = con.execute(
-            "select min(requested_at_local), max(requested_at_local), avg((status = 'open')::int) "
+            "select min(requested_at_local), max(requested_at_local), avg((closed_at is null)::int) "
             "from marts.fct_service_requests where city_id = ?",
             [city_id],
         ).fetchone()
@@ -295,7 +327,7 @@ def summary(warehouse: Path, city_id: str, maps: dict[str, str] | None = None) -
         *(f"  {name:<13}{n:>10,}" for name, n in counts),
         "",
         f"Requested: {first:%Y-%m-%d %H:%M} to {last:%Y-%m-%d %H:%M} (city local time); "
-        f"{open_share:.1%} still open",
+        f"{open_share:.1%} not closed yet (open, as the marts count them)",
         "",
         *marts,
         "",

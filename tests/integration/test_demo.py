@@ -60,6 +60,17 @@ def test_demo_builds_one_fact_row_per_generated_request(
     # synthetic next-day changes give the last run hand-offs and reopenings to catch.
     assert all(n > 0 for t, n in marts.items() if t != "mart_department_joint_spikes"), marts
     assert "The replayed portal changed" in out and "SYNTHETIC" in out
+    # Open means not closed, as the marts count it.
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        (not_closed,) = con.execute(
+            "select avg((closed_at is null)::int) from marts.fct_service_requests"
+        ).fetchone()
+    assert f"{not_closed:.1%} not closed yet" in out
+    # A section with nothing to show says why: no heading ends its list with nothing under it.
+    lines = out.splitlines()
+    for line, after in zip(lines, [*lines[1:], ""], strict=True):
+        assert not line.endswith(":") or after.startswith("  "), line
+    assert "Too little history to test" in out
     with duckdb.connect(str(warehouse), read_only=True) as con:
         events = dict(
             con.execute("select event_type, count(*) from marts.fct_request_events group by 1").fetchall()
