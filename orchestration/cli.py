@@ -40,7 +40,6 @@ from orchestration.failures import failure_line
 T = TypeVar("T")
 DEMO_DIR = Path("data/demo")
 DEMO_CITY = "nyc"
-DEMO_END = date(2026, 11, 1)
 POSTGRES_DIR = Path("data/postgres")
 
 
@@ -52,6 +51,11 @@ def _demo_feed(requests: int, days: int, end: date, seed: int) -> Path:
         print(f"Generating {requests:,} synthetic NYC requests over {days} days ...", flush=True)
         generate_nyc(path, requests=requests, days=days, end=end, seed=seed)
     return path
+
+
+def _feed_end(args: argparse.Namespace) -> date:
+    """The synthetic feed's exclusive end: --end, else today (UTC)."""
+    return args.end or datetime.now(UTC).date()
 
 
 def _is_record_file(path: Path) -> bool:
@@ -73,7 +77,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
     from tooling.synthetic import generate_nyc
 
     summary = generate_nyc(
-        Path(args.out), requests=args.requests, days=args.days, end=args.end, seed=args.seed
+        Path(args.out), requests=args.requests, days=args.days, end=_feed_end(args), seed=args.seed
     )
     print(
         f"Wrote {summary.requests:,} SYNTHETIC NYC requests "
@@ -342,7 +346,8 @@ def cmd_prepare(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from tooling.demo import run_demo
 
-    feed = _demo_feed(args.requests, args.days, args.end, args.seed)
+    end = _feed_end(args)
+    feed = _demo_feed(args.requests, args.days, end, args.seed)
     with _demo_server(feed) as server:
 
         def portal_changes() -> int:
@@ -350,15 +355,15 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
             current = load_registry().city(DEMO_CITY).source.all_datasets[0].id
             dataset = server.dataset(current, f"/{DEMO_CITY}")
-            updates = next_day_changes(dataset.snapshot(), args.end - timedelta(days=1), seed=args.seed)
+            updates = next_day_changes(dataset.snapshot(), end - timedelta(days=1), seed=args.seed)
             dataset.apply_changes(inserts=[], updates=updates)
             return len(updates)
 
         return run_demo(
             city_id=DEMO_CITY,
             replay_url=server.url,
-            start=args.end - timedelta(days=args.days),
-            end=args.end,
+            start=end - timedelta(days=args.days),
+            end=end,
             before_last_day=portal_changes,
             verbose=args.verbose,
         )
@@ -517,9 +522,10 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument(
             "--end",
             type=date.fromisoformat,
-            default=DEMO_END,
+            default=None,
             metavar="YYYY-MM-DD",
-            help="the day after the feed's last day",
+            help="the day after the feed's last day; without it, today (UTC), so the newest requests are "
+            "yesterday's and their ages and the feed's freshness are real (give a date to repeat a run)",
         )
         p.add_argument("--seed", type=int, default=311, help="random seed: the same seed gives the same feed")
 

@@ -256,7 +256,20 @@ def joint_spike_lines(con: duckdb.DuckDBPyConnection, city_id: str) -> list[str]
     (joint,) = con.execute(
         "select count(*) from marts.mart_department_joint_spikes where city_id = ?", [city_id]
     ).fetchone()
-    return [f"Joint spikes: {joint:,} area-weeks where two or more departments' demand spiked together"]
+    said = f"Joint spikes: {joint:,} area-weeks where two or more departments' demand spiked together"
+    if joint:
+        return [said]
+    (weeks,) = con.execute(
+        "select count(distinct date_trunc('week', requested_at_local)) from marts.fct_service_requests "
+        "where city_id = ?",
+        [city_id],
+    ).fetchone()
+    if weeks <= 8:
+        return [
+            f"{said}: too little history to test, {weeks} week{'' if weeks == 1 else 's'} of requests "
+            "and a week is tested only after 8 weeks of baseline (docs/metrics.md)."
+        ]
+    return [f"{said}: the weeks tested against their 8-week baseline held none."]
 
 
 def map_lines(con: duckdb.DuckDBPyConnection, city: City, maps: dict[str, str]) -> list[str]:
