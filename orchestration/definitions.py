@@ -57,7 +57,7 @@ def build_definitions(registry: Registry | None = None, warehouse: Path | None =
     from ingestion.pipeline import warehouse_path
     from ingestion.registry import load_registry
     from orchestration.assets.geography import build_boundaries_asset, build_maps_asset
-    from orchestration.assets.ingestion import build_raw_assets
+    from orchestration.assets.ingestion import build_raw_assets, raw_table_specs
     from orchestration.assets.publishing import build_publish_asset
     from orchestration.assets.transformation import civic311_dbt_canonical, civic311_dbt_marts
     from orchestration.checks.layers import build_layer_checks
@@ -85,6 +85,7 @@ def build_definitions(registry: Registry | None = None, warehouse: Path | None =
     return Definitions(
         assets=[
             *raw,
+            *(spec for city in registry.cities for spec in raw_table_specs(city)),
             *dbt,
             build_boundaries_asset(registry, warehouse),
             build_publish_asset(warehouse, marts, gating),

@@ -8,6 +8,7 @@ parked in variant columns, and the seconds the dlt pipeline ran
 """
 
 import time
+from datetime import timedelta
 from pathlib import Path
 
 import duckdb
@@ -18,6 +19,7 @@ from dagster import (
     AssetSpec,
     MaterializeResult,
     MetadataValue,
+    TimeWindow,
 )
 from dagster_dlt import DagsterDltResource, DagsterDltTranslator, dlt_assets
 from dagster_dlt.translator import DltResourceTranslatorData
@@ -41,6 +43,32 @@ def raw_asset_key(city: City, table: str = "service_requests") -> AssetKey:
     return AssetKey(["raw", city.id, table])
 
 
+# Raw tables the models read that no Dagster asset materializes: declared, so the UI
+# lists them in the raw group with what writes them.
+_WRITTEN_ELSEWHERE = {
+    REJECTED_TABLE: "{name}'s records that its raw loads quarantined, each with the rule it broke: "
+    "written by each load of raw/{id}/service_requests; quarantine.service_requests counts them.",
+    "service_requests_export": "{name}'s portal export files as `civic311 load` and `civic311 bootstrap` "
+    "loaded them, merged on (city_id, source_id): written by those commands, outside Dagster's runs.",
+}
+
+
+def raw_table_specs(city: City) -> list[AssetSpec]:
+    """The city's raw tables written outside its dlt asset (quarantine, exports), as
+    external assets of the raw group."""
+    tables = [REJECTED_TABLE, *(t for t in city.raw_tables if t in _WRITTEN_ELSEWHERE)]
+    return [
+        AssetSpec(
+            key=raw_asset_key(city, table),
+            group_name="raw",
+            description=_WRITTEN_ELSEWHERE[table].format(name=city.name, id=city.id),
+            tags={"city": city.id, "protocol": city.source.protocol},
+            kinds={"duckdb"},
+        )
+        for table in tables
+    ]
+
+
 class RawTranslator(DagsterDltTranslator):
     def __init__(self, city: City):
         self.city = city
@@ -62,8 +90,9 @@ class RawTranslator(DagsterDltTranslator):
         )
 
 
-def load_report(warehouse: Path, city: City) -> dict[str, object]:
-    """Quarantined records and variant columns now in the city's raw tables."""
+def load_report(warehouse: Path, city: City, load_ids: list[str]) -> dict[str, object]:
+    """The records the loads `load_ids` quarantined, by rule, and the variant columns
+    now in the city's raw tables."""
     schema = raw_dataset(city)
     with duckdb.connect(str(warehouse), read_only=True) as con:
         tables = {
@@ -76,7 +105,9 @@ def load_report(warehouse: Path, city: City) -> dict[str, object]:
         if REJECTED_TABLE in tables:
             quarantined = dict(
                 con.execute(
-                    f'select rule, count(*) from "{schema}"."{REJECTED_TABLE}" group by rule'
+                    f'select rule, count(*) from "{schema}"."{REJECTED_TABLE}" '  # noqa: S608 - registry id
+                    "where _dlt_load_id in (select unnest($loads)) group by rule order by rule",
+                    {"loads": load_ids},
                 ).fetchall()
             )
         variants = [
@@ -118,12 +149,13 @@ def build_raw_assets(city: City, warehouse: Path) -> AssetsDefinition:
             if load_seconds is None:  # the first result comes once the pipeline has run
                 load_seconds = round(time.perf_counter() - started, 3)
             if isinstance(result, MaterializeResult) and result.asset_key == raw_asset_key(city):
-                report = load_report(warehouse, city)
+                loads = list(run_pipeline.last_trace.last_load_info.loads_ids)
+                report = load_report(warehouse, city, loads)
                 if report["variant_columns"]:
                     context.log.warning(
                         f"{city.id}: type drift kept in variant columns {report['variant_columns']}"
                     )
-                metadata = {**(result.metadata or {}), **_metadata(report), "load_seconds": load_seconds}
+                metadata = reported_first(dict(result.metadata or {}), report, window, city, load_seconds)
                 result = result._replace(metadata=metadata)
             yield result
         release(run_pipeline)
@@ -131,9 +163,27 @@ def build_raw_assets(city: City, warehouse: Path) -> AssetsDefinition:
     return _raw
 
 
-def _metadata(report: dict[str, object]) -> dict[str, object]:
-    return {
+def reported_first(
+    dlt_metadata: dict[str, object],
+    report: dict[str, object],
+    window: TimeWindow,
+    city: City,
+    load_seconds: float | None,
+) -> dict[str, object]:
+    """A raw materialization's metadata in the order the UI shows it: what the load
+    did (rows loaded and quarantined, the days it covered, its seconds), then what it
+    found (quarantine rules, type drift), then dlt's own record of the load."""
+    lookback = timedelta(hours=city.source.lookback_hours)
+    first = {
+        # dlt leaves the count out when it normalized no row for the table.
+        "rows_loaded": dlt_metadata.pop("rows_loaded", MetadataValue.int(0)),
         "rows_quarantined": sum(report["quarantined_by_rule"].values()),
+        "window": MetadataValue.text(
+            f"changes from {window.start:%Y-%m-%d} to {window.end:%Y-%m-%d} (excl.), read from "
+            f"{window.start - lookback:%Y-%m-%d %H:%M} UTC ({city.source.lookback_hours:g} h lookback)"
+        ),
+        "load_seconds": load_seconds,
         "quarantined_by_rule": MetadataValue.json(report["quarantined_by_rule"]),
         "variant_columns": MetadataValue.json(report["variant_columns"]),
     }
+    return {**first, **dlt_metadata}

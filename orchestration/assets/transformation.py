@@ -10,6 +10,7 @@ variables (orchestration.resources.window_env).
 
 import filecmp
 import os
+import re
 import shutil
 import time
 from collections.abc import Iterator, Mapping
@@ -18,13 +19,23 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from dagster import AssetDep, AssetExecutionContext, AssetKey, AssetsDefinition, AssetSpec
+import duckdb
+from dagster import (
+    AssetCheckSpec,
+    AssetDep,
+    AssetExecutionContext,
+    AssetKey,
+    AssetsDefinition,
+    AssetSpec,
+    Output,
+)
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
 from dagster_dbt.asset_utils import (
     get_dbt_test_names_for_check_keys,
     get_manifest_and_translator_from_dbt_assets,
 )
 
+from ingestion.geography.spatial import configure
 from ingestion.pipeline import WAREHOUSE_ENV, warehouse_path
 from ingestion.registry import Registry, load_registry
 from ingestion.sources.resource import REJECTED_TABLE
@@ -79,6 +90,19 @@ class CivicDbtTranslator(DagsterDbtTranslator):
             return spec
         return spec.replace_attributes(deps=[*spec.deps, *(AssetDep(key) for key in raw)])
 
+    def get_asset_check_spec(
+        self, asset_spec: AssetSpec, manifest: Mapping[str, Any], unique_id: str, project: Any
+    ) -> AssetCheckSpec | None:
+        """dagster-dbt's check for a dbt test, described: the test's YAML description
+        (a singular test's, in tests/singular/singular_tests.yml), else what a generic
+        test asserts, said from its arguments."""
+        spec = super().get_asset_check_spec(asset_spec, manifest, unique_id, project)
+        if spec is None or spec.description:
+            return spec
+        test = manifest["nodes"][unique_id]
+        described = test.get("description") or test_description(test.get("test_metadata") or {})
+        return spec._replace(description=described) if described else spec
+
     def get_asset_key(self, dbt_resource_props: Mapping[str, Any]) -> AssetKey:
         # The one dbt source is the boundary tables: geography/boundaries, ...
         if dbt_resource_props["resource_type"] == "source":
@@ -87,6 +111,28 @@ class CivicDbtTranslator(DagsterDbtTranslator):
 
     def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
         return layer(dbt_resource_props)
+
+
+def unref(relation: object) -> str:
+    """`ref('service_categories')` as the model's name."""
+    return re.sub(r"""ref\(['"]([^'"]+)['"]\)""", r"\1", str(relation))
+
+
+def test_description(metadata: Mapping[str, Any]) -> str | None:
+    """What a generic dbt test asserts, from its name and arguments, or None for a
+    test this does not know."""
+    kwargs = metadata.get("kwargs", {})
+    column = kwargs.get("column_name")
+    sentences = {
+        "not_null": lambda: f"{column} is never null.",
+        "unique": lambda: f"{column} is unique.",
+        "accepted_values": lambda: f"{column} is one of {', '.join(map(str, kwargs.get('values', [])))}.",
+        "relationships": lambda: f"Every {column} is a {kwargs.get('field')} of {unref(kwargs.get('to'))}.",
+        "unique_combination": lambda: f"No two rows share ({', '.join(kwargs.get('columns', []))}).",
+        "expression_is_true": lambda: f"Every row has {kwargs.get('expression')}.",
+    }
+    said = sentences.get(metadata.get("name"))
+    return said() if said else None
 
 
 def partition_window_env(context: AssetExecutionContext) -> dict[str, str]:
@@ -207,13 +253,48 @@ def build_dbt_assets(
         if tests:
             args += ["--select", " ".join(tests)]
         indirect = "eager" if tests is None else "empty"
+        events, failure = [], None
         with dbt_environment(partition_window_env(context), tests=indirect):
             invocation = dbt.cli(args, context=context)
-            yield from invocation.stream()
+            try:
+                events.extend(invocation.stream())
+            except Exception as exc:  # what dbt built before it failed is still reported
+                failure = exc
+        yield from with_row_counts(events, invocation.manifest)
+        if failure is not None:
+            raise failure
         keep_parse(invocation.target_path)
         prune_step_targets(invocation.target_path.parent)
 
     return _models
+
+
+# Materializations that hold rows of their own (views run their query when read).
+COUNTED = {"table", "incremental", "snapshot", "seed"}
+
+
+def with_row_counts(events: list[Any], manifest: Mapping[str, Any]) -> Iterator[Any]:
+    """dbt's events, each model that holds rows with its row count (`dagster/row_count`,
+    which the UI shows on the asset). Counted once dbt has exited: dagster-dbt's own
+    `fetch_row_counts` asks while dbt still holds the warehouse, which DuckDB refuses
+    to a second process."""
+    relations = {}
+    for event in events:
+        unique_id = event.metadata.get("unique_id") if isinstance(event, Output) else None
+        node = manifest["nodes"].get(unique_id.value) if unique_id is not None else None
+        if node and node["config"]["materialized"] in COUNTED and node.get("relation_name"):
+            relations[unique_id.value] = node["relation_name"]
+    counts = {}
+    if relations:
+        with duckdb.connect(str(warehouse_path()), read_only=True) as con:
+            configure(con)  # the geography tables have geometry columns
+            for unique_id, relation in relations.items():
+                counts[unique_id] = con.execute(f"select count(*) from {relation}").fetchone()[0]  # noqa: S608
+    for event in events:
+        unique_id = event.metadata.get("unique_id") if isinstance(event, Output) else None
+        if unique_id is not None and unique_id.value in counts:
+            event = event.with_metadata({**event.metadata, "dagster/row_count": counts[unique_id.value]})
+        yield event
 
 
 # Two steps, so the canonical model is audited before anything is built on it:

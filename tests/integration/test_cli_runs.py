@@ -23,7 +23,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from dagster import DagsterEventType, DagsterInstance
+from dagster import AssetKey, DagsterEventType, DagsterInstance
 
 from orchestration.definitions import build_definitions
 from tests.helpers.data import NYC_SODA_SAMPLE, REPO, nyc_soda_sample
@@ -116,6 +116,11 @@ def test_from_load_to_published_marts_with_the_commands_the_cli_prints(tmp_path,
 
     # The ranged run evaluated every check it planned.
     instance = DagsterInstance.get()
+    # Every dbt model that holds rows says how many; a view, whose query runs when read, does not.
+    facts = instance.get_latest_materialization_event(AssetKey(["marts", "fct_service_requests"]))
+    assert facts.asset_materialization.metadata["dagster/row_count"].value == len(nyc_soda_sample())
+    view = instance.get_latest_materialization_event(AssetKey(["quarantine", "service_requests"]))
+    assert "dagster/row_count" not in view.asset_materialization.metadata
     planned, evaluated = (
         len(instance.get_records_for_run(runs["refresh_nyc"], of_type=kind, limit=10_000).records)
         for kind in (DagsterEventType.ASSET_CHECK_EVALUATION_PLANNED, DagsterEventType.ASSET_CHECK_EVALUATION)

@@ -1,6 +1,6 @@
 """What a raw materialization tells the Dagster UI besides its rows: records it
 quarantined (by rule), type drift it kept in variant columns, and how long the dlt
-pipeline ran."""
+pipeline ran, before dlt's own record of the load."""
 
 from __future__ import annotations
 
@@ -71,5 +71,13 @@ def test_records_without_an_id_are_counted_by_rule(tmp_path, warehouse, monkeypa
         server.mount("/boston_open311", Open311Api(load_open311_records(BOSTON_PARKING)))
         monkeypatch.setenv("CIVIC311_REPLAY_URL", server.url)
         report = _materialize(city, warehouse, server, "2019-12-29")
+        earlier = _materialize(city, warehouse, server, "2019-12-22")
     assert report["rows_quarantined"] == 1
     assert report["quarantined_by_rule"] == {"missing_service_request_id": 1}
+    # Each load reports what it quarantined itself, not what the table holds by now.
+    assert earlier["rows_loaded"] > 0
+    assert earlier["rows_quarantined"] == 0 and earlier["quarantined_by_rule"] == {}
+    # The UI lists what the load did first, then dlt's own record of it.
+    assert list(report)[:4] == ["rows_loaded", "rows_quarantined", "window", "load_seconds"]
+    assert report["window"].startswith("changes from 2019-12-29 to 2019-12-30 (excl.)")
+    assert "jobs" in report and list(report).index("jobs") > 4
