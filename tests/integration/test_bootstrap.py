@@ -22,10 +22,11 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from dagster import DagsterInstance, build_schedule_context
+from dagster._core.storage.tags import PARTITION_NAME_TAG
 
 from ingestion.registry import load_registry
 from orchestration.bootstrap import bootstrap, carry_on_day, newest_change
-from orchestration.definitions import build_definitions
+from orchestration.launch import launch
 from orchestration.schedules import daily_refresh_schedule
 from tests.helpers.data import NYC_SODA_SAMPLE, REPO
 from tests.helpers.registry import EVERY_CITY, write_registry
@@ -117,14 +118,15 @@ def test_after_a_bootstrap_the_schedule_carries_on_with_no_gap_and_no_overlap(
         server.add_dataset("fhrw-4uyv", served(records), id_field="unique_key", prefix="/nyc")
         server.add_dataset("erm2-nwe9", [], id_field="unique_key", prefix="/nyc")
         monkeypatch.setenv("CIVIC311_REPLAY_URL", server.url)
-        defs = build_definitions(load_registry(), warehouse)
         for day in days:
             tick_at = datetime.combine(day + timedelta(days=1), datetime.min.time(), UTC).replace(hour=6)
             with build_schedule_context(scheduled_execution_time=tick_at) as tick:
                 (run_request,) = daily_refresh_schedule.evaluate_tick(tick).run_requests
             assert run_request.partition_key == day.isoformat()
-            result = defs.resolve_job_def(run_request.job_name or "daily_refresh").execute_in_process(
-                instance=instance, partition_key=run_request.partition_key
+            result = launch(
+                run_request.job_name or "daily_refresh",
+                tags={**run_request.tags, PARTITION_NAME_TAG: run_request.partition_key},
+                instance=instance,
             )
             assert result.success, day
 

@@ -12,9 +12,10 @@ from datetime import UTC, date, datetime
 import duckdb
 import pytest
 from dagster import DagsterInstance, build_schedule_context
+from dagster._core.storage.tags import PARTITION_NAME_TAG
 
 from ingestion.registry import load_registry
-from orchestration.definitions import build_definitions
+from orchestration.launch import launch
 from orchestration.resources import DBT_PROJECT_DIR
 from orchestration.schedules import daily_refresh_schedule
 from tests.helpers.nyc_sample import serve_nyc_sample
@@ -79,16 +80,17 @@ def late_open_requests(backfill, created: date, updated: date) -> list[dict]:
     ]
 
 
-def scheduled_run(feed: list[dict], warehouse, tick: datetime, monkeypatch):
+def scheduled_run(feed: list[dict], tick: datetime, monkeypatch):
     """The run the daily schedule requests at `tick`, executed with `feed` served."""
     with build_schedule_context(scheduled_execution_time=tick) as context:
         (request,) = daily_refresh_schedule.evaluate_tick(context).run_requests
     with ReplayServer() as server:
         serve_nyc_sample(server, feed)
         monkeypatch.setenv("CIVIC311_REPLAY_URL", server.url)
-        defs = build_definitions(load_registry(), warehouse)
-        result = defs.resolve_job_def(request.job_name or "daily_refresh").execute_in_process(
-            instance=DagsterInstance.get(), partition_key=request.partition_key
+        result = launch(
+            request.job_name or "daily_refresh",
+            tags={**request.tags, PARTITION_NAME_TAG: request.partition_key},
+            instance=DagsterInstance.get(),
         )
     assert result.success
     return request, result
@@ -106,7 +108,7 @@ def test_scheduled_days_rewrite_only_their_window(nyc_sample_backfill, tmp_path,
         *new_requests(nyc_sample_backfill, NEXT_DAY, 0),
         *late_open_requests(nyc_sample_backfill, LATE_MONTH_DAY, LATE_PUBLISHED),
     ]
-    request, result = scheduled_run(feed, warehouse, datetime(2012, 11, 23, 6, tzinfo=UTC), monkeypatch)
+    request, result = scheduled_run(feed, datetime(2012, 11, 23, 6, tzinfo=UTC), monkeypatch)
     assert request.partition_key == NEXT_DAY.isoformat()
 
     with duckdb.connect(str(warehouse), read_only=True) as con:
@@ -145,7 +147,7 @@ def test_scheduled_days_rewrite_only_their_window(nyc_sample_backfill, tmp_path,
         con.execute(f"update marts.mart_response_times set km_median_hours_to_close = {MARK}")
     assert moving and settled, "the sample no longer has both a month still moving and a settled one"
     feed = [*feed, *new_requests(nyc_sample_backfill, DAY_AFTER, NEW_REQUESTS)]
-    request, _ = scheduled_run(feed, warehouse, datetime(2012, 11, 24, 6, tzinfo=UTC), monkeypatch)
+    request, _ = scheduled_run(feed, datetime(2012, 11, 24, 6, tzinfo=UTC), monkeypatch)
     assert request.partition_key == DAY_AFTER.isoformat()
 
     with duckdb.connect(str(warehouse), read_only=True) as con:
@@ -186,20 +188,17 @@ def test_the_rebuild_job_recreates_a_mart_built_before_its_new_column(
     monkeypatch.setenv("CIVIC311_CITIES", str(write_registry(tmp_path / "cities.yaml", page_size=400)))
     with duckdb.connect(str(warehouse)) as con:
         con.execute("alter table marts.mart_response_times drop column figures_settled_at")
-    defs = build_definitions(load_registry(), warehouse)
 
     with ReplayServer() as server:
         serve_nyc_sample(server, nyc_sample_backfill.feed)
         monkeypatch.setenv("CIVIC311_REPLAY_URL", server.url)
-        stopped = defs.resolve_job_def("daily_refresh").execute_in_process(
-            instance=DagsterInstance.get(), partition_key=NEXT_DAY.isoformat(), raise_on_error=False
-        )
+        stopped = launch("daily_refresh", tags={PARTITION_NAME_TAG: NEXT_DAY.isoformat()})
     assert not stopped.success
     (failure,) = [event for event in stopped.all_events if event.event_type_value == "STEP_FAILURE"]
     assert "was built before it had figures_settled_at" in str(failure.event_specific_data.error)
     assert "rebuild job" in str(failure.event_specific_data.error)
 
-    rebuilt = defs.resolve_job_def("rebuild").execute_in_process(instance=DagsterInstance.get())
+    rebuilt = launch("rebuild", instance=DagsterInstance.get())
     assert rebuilt.success
     with duckdb.connect(str(warehouse), read_only=True) as con:
         settled = con.execute(
