@@ -3,9 +3,12 @@
 For the city's first boundary layer (its headline geography):
     <out>/<city>/service_gaps.png   gap index by area, latest month, busiest category
     <out>/<city>/hotspots.png       emerging hotspots of the latest week (areas and H3 cells)
-and, for every boundary layer, the area-level marts with their polygons:
-    <out>/<city>/service_gaps_<layer>.{geojson,parquet}   latest month, every category
-    <out>/<city>/hotspots_<layer>.{geojson,parquet}       the last 8 weeks, emerging or not
+and, for every boundary layer, the area-level marts:
+    <out>/<city>/service_gaps_<layer>.geojson   latest month, every category, simplified shapes
+    <out>/<city>/hotspots_<layer>.geojson       latest week, emerging or not, simplified shapes
+    <out>/<city>/service_gaps_<layer>.parquet   every month (no geometry: join the areas on area_id)
+    <out>/<city>/hotspots_<layer>.parquet       every week (the same)
+    <out>/<city>/areas_<layer>.parquet          the layer's areas, GeoParquet, full precision
 """
 
 from __future__ import annotations
@@ -16,12 +19,19 @@ from pathlib import Path
 import duckdb
 import geopandas as gpd
 import pandas as pd
+import pyarrow.parquet as pq
 import shapely
 
-from ingestion.geography.maps import gap_choropleth, h3_cell_polygons, hotspot_map, write_area_exports
+from ingestion.geography.maps import (
+    NO_HOTSPOTS,
+    gap_choropleth,
+    h3_cell_polygons,
+    hotspot_map,
+    simplified_layer,
+    write_geojson,
+    write_geoparquet,
+)
 from ingestion.registry import City
-
-EXPORT_WEEKS = 8
 
 # Set to "1" by `civic311 demo` and `civic311 dev` over the demo's generated feed:
 # the maps drawn from the warehouse then say the data is synthetic.
@@ -36,6 +46,8 @@ class CityMaps:
     category: str | None = None
     week: str | None = None
     emerging: int = 0
+    # Why the hotspot map shows none: too little history, or a quiet week.
+    quiet: str | None = None
     pngs: dict[str, Path] = field(default_factory=dict)
     exports: dict[str, Path] = field(default_factory=dict)
 
@@ -140,6 +152,20 @@ def _hotspot_map(con, city, layer, label, areas, names, target, synthetic, done:
     spots["category_name"] = spots["category_id"].map(names).fillna(spots["category_id"])
     done.week = week.isoformat() if week is not None else None
     done.emerging = len(spots)
+    weeks, tested = con.execute(
+        "select count(distinct requested_week), count(*) filter (where has_full_baseline) "
+        "from marts.mart_hotspots where city_id = ? and layer = ? and requested_week <= ?",
+        [city.id, layer, week],
+    ).fetchone()
+    if len(spots):
+        done.quiet = None
+    elif tested:
+        done.quiet = NO_HOTSPOTS
+    else:
+        done.quiet = (
+            f"Too little history to test: {weeks} week{'' if weeks == 1 else 's'} of requests, "
+            "and a week is tested after 8 weeks of baseline"
+        )
     done.pngs["hotspots"] = hotspot_map(
         areas[["area_id", "geometry"]],
         gpd.GeoDataFrame(spots, geometry="geometry", crs="EPSG:4326"),
@@ -148,27 +174,35 @@ def _hotspot_map(con, city, layer, label, areas, names, target, synthetic, done:
         path=target / "hotspots.png",
         layer_label=label,
         synthetic=synthetic,
+        quiet=done.quiet or NO_HOTSPOTS,
     )
 
 
+# The area marts exported per layer, and the period that orders each.
+EXPORTED = {
+    "service_gaps": ("mart_service_gaps", "requested_month"),
+    "hotspots": ("mart_hotspots", "requested_week"),
+}
+
+
 def _exports(con, city_id: str, layer: str, areas: gpd.GeoDataFrame, target: Path, done: CityMaps) -> None:
-    shapes = areas[["area_id", "area_name", "geometry"]]
-    gaps = con.execute(
-        """select * exclude (city_id) from marts.mart_service_gaps
-        where city_id = ? and layer = ?
-            and requested_month = (select max(requested_month) from marts.mart_service_gaps
-                                   where city_id = ? and layer = ?)""",
-        [city_id, layer, city_id, layer],
-    ).df()
-    hotspots = con.execute(
-        f"""select * exclude (city_id) from marts.mart_hotspots
-        where city_id = ? and layer = ?
-            and requested_week > (select max(requested_week) from marts.mart_hotspots
-                                  where city_id = ? and layer = ?) - interval {EXPORT_WEEKS} week""",
-        [city_id, layer, city_id, layer],
-    ).df()
-    for name, frame in (("service_gaps", gaps), ("hotspots", hotspots)):
-        located = shapes.merge(frame, on="area_id", how="inner")
-        paths = write_area_exports(gpd.GeoDataFrame(located, geometry="geometry"), target / f"{name}_{layer}")
-        for kind, path in paths.items():
-            done.exports[f"{name}_{layer}.{kind}"] = path
+    """For `layer`: each area mart's latest period as GeoJSON over the layer's simplified
+    shapes (what a web map draws), the mart's whole history as Parquet (no geometry:
+    join areas_<layer>.parquet on area_id), and the areas as GeoParquet, full precision."""
+    shapes = simplified_layer(areas[["area_id", "area_name", "geometry"]])
+    for name, (mart, period) in EXPORTED.items():
+        mine = f"from marts.{mart} where city_id = $city and layer = $layer"
+        latest = con.execute(
+            f"select * exclude (city_id) {mine} and {period} = (select max({period}) {mine})",  # noqa: S608
+            {"city": city_id, "layer": layer},
+        ).df()
+        located = gpd.GeoDataFrame(shapes.merge(latest, on="area_id", how="inner"), geometry="geometry")
+        done.exports[f"{name}_{layer}.geojson"] = write_geojson(located, target / f"{name}_{layer}.geojson")
+        history = con.execute(
+            f"select * {mine} order by {period}, area_id, category_id",  # noqa: S608 - fixed names
+            {"city": city_id, "layer": layer},
+        ).to_arrow_table()
+        pq.write_table(history, target / f"{name}_{layer}.parquet")
+        done.exports[f"{name}_{layer}.parquet"] = target / f"{name}_{layer}.parquet"
+    whole = areas[["area_id", "area_name", "population", "area_km2", "vintage", "geometry"]]
+    done.exports[f"areas_{layer}.parquet"] = write_geoparquet(whole, target / f"areas_{layer}.parquet")

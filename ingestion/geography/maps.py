@@ -163,6 +163,7 @@ def hotspot_map(
     path: Path | str,
     layer_label: str | None = None,
     synthetic: bool = False,
+    quiet: str = NO_HOTSPOTS,
 ) -> Path:
     """A PNG of the emerging hotspots of the ISO week starting `week` (its Monday).
 
@@ -170,8 +171,8 @@ def hotspot_map(
     `hotspots`: area_id, category, requests, expected, geometry: one row per emerging
     (area, category) of the week (mart_hotspots where is_emerging, expected = baseline_mean);
     a geometry is an area polygon or an H3 cell (see h3_cell_polygons). An optional
-    `category_name` column gives legend labels. An empty frame draws the city with a
-    "no emerging hotspots" note, so a quiet week still has its map."""
+    `category_name` column gives legend labels. An empty frame draws the city with the
+    note `quiet` (why there is none), so a quiet week still has its map."""
     from matplotlib.lines import Line2D
 
     count = len(hotspots)
@@ -197,7 +198,7 @@ def hotspot_map(
         ax.text(
             0.5,
             0.5,
-            NO_HOTSPOTS,
+            textwrap.fill(quiet, 44),
             transform=ax.transAxes,
             ha="center",
             va="center",
@@ -315,32 +316,52 @@ def h3_cell_polygons(cells: Iterable[str]) -> gpd.GeoDataFrame:
     return gpd.GeoDataFrame({"area_id": ids}, geometry=polygons, crs=WGS84)
 
 
-def write_area_exports(frame: gpd.GeoDataFrame, stem: Path | str) -> dict[str, Path]:
-    """`<stem>.geojson` (RFC 7946: WGS84, counter-clockwise outer rings, full coordinate
-    precision) and `<stem>.parquet` (GeoParquet, WGS84) of `frame`.
+# GeoJSON coordinates to 6 decimals: 0.11 m of latitude, finer than any boundary
+# layer's survey and than the simplification below.
+GEOJSON_DECIMALS = 6
+# A layer's shapes are simplified for GeoJSON by this share of its median area's
+# side (the square root of its area): about 25 m for NYC's MODZCTA, 60 m for LA's
+# neighborhood councils. Shared borders stay shared (shapely.coverage_simplify).
+SIMPLIFY_SHARE = 0.01
 
-    GeoJSON properties are JSON values: instants become ISO-8601 text (UTC), dates
-    "YYYY-MM-DD", decimals floats, durations ISO-8601 durations, lists and dicts JSON
-    text. GeoParquet keeps instants and dates typed (QGIS and kepler.gl read them) and
-    converts only what GDAL cannot read (decimals, durations, nested values)."""
+
+def simplified_layer(shapes: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """A boundary layer's shapes simplified for display, the same tolerance for the
+    whole layer (SIMPLIFY_SHARE of its median area's side, in its own units), each
+    border shared by two areas simplified once, so neighbours still meet."""
+    if shapes.empty:
+        return shapes
+    tolerance = SIMPLIFY_SHARE * float(np.median(np.sqrt(shapely.area(shapes.geometry.values))))
+    simplified = shapes.copy()
+    simplified["geometry"] = shapely.coverage_simplify(shapes.geometry.values, tolerance)
+    return simplified
+
+
+def write_geojson(frame: gpd.GeoDataFrame, path: Path | str) -> Path:
+    """`frame` as GeoJSON (RFC 7946: WGS84, counter-clockwise outer rings, coordinates
+    to GEOJSON_DECIMALS). Properties are JSON values: instants become ISO-8601 text
+    (UTC), dates "YYYY-MM-DD", decimals floats, durations ISO-8601 durations, lists and
+    dicts JSON text."""
     if frame.crs is None:
-        raise ValueError("write_area_exports: the frame has no CRS; set it (layers are EPSG:4326)")
-    stem = Path(stem)
-    stem.parent.mkdir(parents=True, exist_ok=True)
-    frame = frame.to_crs(WGS84)
-    paths = {"geojson": stem.with_suffix(".geojson"), "parquet": stem.with_suffix(".parquet")}
-    _portable(frame, json_only=True).to_file(
-        paths["geojson"],
+        raise ValueError("write_geojson: the frame has no CRS; set it (layers are EPSG:4326)")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _portable(frame.to_crs(WGS84), json_only=True).to_file(
+        path,
         driver="GeoJSON",
         engine="pyogrio",
-        layer_options={"RFC7946": "YES", "COORDINATE_PRECISION": "15"},
+        layer_options={"RFC7946": "YES", "COORDINATE_PRECISION": str(GEOJSON_DECIMALS)},
     )
-    write_geoparquet(frame, paths["parquet"])
-    return paths
+    return path
 
 
 def write_geoparquet(frame: gpd.GeoDataFrame, path: Path | str) -> Path:
-    """`frame` as GeoParquet (WGS84), typed for GDAL readers: see write_area_exports."""
+    """`frame` as GeoParquet (WGS84), full precision. GeoParquet keeps instants and
+    dates typed (QGIS and kepler.gl read them) and converts only what GDAL cannot read
+    (decimals, durations, nested values)."""
+    if frame.crs is None:
+        raise ValueError("write_geoparquet: the frame has no CRS; set it (layers are EPSG:4326)")
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
     _portable(frame.to_crs(WGS84), json_only=False).to_parquet(path, index=False)
     return Path(path)
 

@@ -163,7 +163,8 @@ def build_maps_asset(
         kinds={"matplotlib", "geoparquet"},
         description=(
             f"{city.name}: the service-gap choropleth of the latest month and the emerging "
-            "hotspots of the latest week, plus GeoJSON / GeoParquet of the area marts."
+            "hotspots of the latest week, plus GeoJSON of the area marts' latest period, their "
+            "history as Parquet and the areas as GeoParquet."
         ),
     )
     @redacted
@@ -181,7 +182,9 @@ def build_maps_asset(
                     f"![service gaps](data:image/png;base64,{_png(gap)})"
                 ),
                 "hotspot_map": MetadataValue.md(
-                    f"Emerging hotspots, week of {done.week}: {done.emerging}\n\n"
+                    f"Emerging hotspots, week of {done.week}: {done.emerging}"
+                    + (f" ({done.quiet})" if done.quiet else "")
+                    + "\n\n"
                     f"![hotspots](data:image/png;base64,{_png(hot)})"
                 ),
                 "service_gap_png": MetadataValue.path(str(gap)),

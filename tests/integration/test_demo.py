@@ -7,6 +7,7 @@ import base64
 import json
 
 import duckdb
+import pyarrow.parquet as pq
 import pytest
 from dagster import AssetKey, DagsterInstance
 from PIL import Image
@@ -104,9 +105,23 @@ def test_demo_builds_one_fact_row_per_generated_request(
         assert str(maps / name) in out
         with Image.open(maps / name) as image:
             assert image.format == "PNG" and image.size == (1200, 1200)
-    for export in ("service_gaps_modzcta", "hotspots_modzcta"):
-        assert (maps / f"{export}.parquet").stat().st_size > 0
-        assert (maps / f"{export}.geojson").stat().st_size > 0
+    # GeoJSON holds the latest period over simplified shapes; Parquet the whole history.
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        for export, mart, period in (
+            ("service_gaps_modzcta", "mart_service_gaps", "requested_month"),
+            ("hotspots_modzcta", "mart_hotspots", "requested_week"),
+        ):
+            mine = f"from marts.{mart} where city_id = 'nyc' and layer = 'modzcta'"
+            (rows,) = con.execute(f"select count(*) {mine}").fetchone()  # noqa: S608
+            (latest,) = con.execute(
+                f"select count(*) {mine} and area_id <> 'unlocated' "  # noqa: S608
+                f"and {period} = (select max({period}) {mine})"
+            ).fetchone()
+            assert pq.read_metadata(maps / f"{export}.parquet").num_rows == rows
+            assert len(json.loads((maps / f"{export}.geojson").read_text())["features"]) == latest > 0
+    assert pq.read_metadata(maps / "areas_modzcta.parquet").num_rows == 178
+    exported = sum(path.stat().st_size for path in maps.glob("*_modzcta.*"))
+    assert exported < 10_000_000, exported
 
     # The UI shows what the run recorded: the images inline in the asset's metadata.
     event = DagsterInstance.get().get_latest_materialization_event(AssetKey(["maps", "nyc"]))
@@ -115,6 +130,8 @@ def test_demo_builds_one_fact_row_per_generated_request(
         text = metadata[key].value
         encoded = text.split("data:image/png;base64,", 1)[1].rstrip(")")
         assert base64.b64decode(encoded) == (maps / png).read_bytes(), key
+    # Three days cannot be tested for hotspots, and the map says so rather than "none".
+    assert "Too little history to test" in metadata["hotspot_map"].value
     assert metadata["layer"].value == "modzcta"
     assert metadata["month"].value == "2026-10"
 
