@@ -103,12 +103,13 @@ def _gap_map(con, city, layer, label, areas, names, target, synthetic, done: Cit
     gaps = pd.DataFrame(columns=["area_id", "gap_index", "counted_requests"])
     if latest is not None:
         # One figure per area: the month's busiest category across the city.
-        done.category = con.execute(
-            """select category_id from marts.mart_service_gaps
+        done.category, busiest, everything = con.execute(
+            """select category_id, sum(counted_requests), sum(sum(counted_requests)) over ()
+            from marts.mart_service_gaps
             where city_id = ? and layer = ? and requested_month = ? and area_id <> 'unlocated'
             group by category_id order by sum(counted_requests) desc, category_id limit 1""",
             [city.id, layer, latest],
-        ).fetchone()[0]
+        ).fetchone()
         gaps = con.execute(
             """select area_id, gap_index, counted_requests from marts.mart_service_gaps
             where city_id = ? and layer = ? and requested_month = ? and category_id = ?""",
@@ -116,6 +117,12 @@ def _gap_map(con, city, layer, label, areas, names, target, synthetic, done: Cit
         ).df()
         done.month = latest.strftime("%Y-%m")
     category = names.get(done.category, done.category or "no requests yet")
+    why = (
+        f"{category}: the month's busiest category, {busiest:,} of its {everything:,} counted requests "
+        "(every category is in the exports)"
+        if done.category
+        else None
+    )
     done.pngs["service_gaps"] = gap_choropleth(
         areas,
         gaps,
@@ -125,6 +132,7 @@ def _gap_map(con, city, layer, label, areas, names, target, synthetic, done: Cit
         month=latest or pd.Timestamp.now(tz="UTC").date().replace(day=1),
         path=target / "service_gaps.png",
         synthetic=synthetic,
+        why_category=why,
     )
 
 

@@ -69,6 +69,7 @@ def gap_choropleth(
     category: str | None = None,
     threshold: float = 1.5,
     synthetic: bool = False,
+    why_category: str | None = None,
 ) -> Path:
     """A PNG choropleth of the service-gap index of `month` (a date or "YYYY-MM").
 
@@ -76,9 +77,11 @@ def gap_choropleth(
     `gaps`: area_id, gap_index (float, null where the mart has none), counted_requests;
     exactly ONE row per area. mart_service_gaps holds a row per (area, category, month):
     the caller picks the figure to map (e.g. the all-categories row, or one category) and
-    names it in `category`, which the title shows. Rows for areas the layer lacks
-    (`unlocated`) are not drawn. An area counts as a gap when its index is above
-    `threshold`, as is_gap does."""
+    names it in `category`, which the title shows, and says why in `why_category`, which
+    the subtitle shows. Rows for areas the layer lacks (`unlocated`) are not drawn. An
+    area counts as a gap when its index is above `threshold`, as is_gap does; the
+    LABELLED_GAPS widest are labelled on the map and every other one is listed under
+    the subtitle, so no outlined area goes unnamed."""
     duplicated = gaps["area_id"][gaps["area_id"].duplicated()]
     if len(duplicated):
         raise ValueError(
@@ -100,11 +103,7 @@ def gap_choropleth(
     from matplotlib.patches import Patch
 
     norm = colors.LogNorm(*GAP_LIMITS, clip=True)
-    counted = int(pd.to_numeric(mapped["counted_requests"]).fillna(0).sum())
-    summary = (
-        f"{int(is_gap.sum())} of {len(mapped)} areas above {threshold:g}× the city-wide median · "
-        f"{int((~known).sum())} without an index · {counted:,} requests counted"
-    )
+    summary, labelled = gap_subtitle(mapped, threshold, why_category)
     fig, ax, local = _map_figure(
         mapped,
         title=f"{city_name} — service-gap index by {layer_label}"
@@ -129,8 +128,7 @@ def gap_choropleth(
         )
     if is_gap.any():
         projected[is_gap].boundary.plot(ax=ax, color="#111111", linewidth=1.7)
-        worst = projected[is_gap].nlargest(LABELLED_GAPS, "gap_index")
-        for _, row in worst.iterrows():
+        for _, row in projected.loc[labelled].iterrows():
             _label(ax, row.geometry.representative_point(), f"{row.area_name}\n{row.gap_index:.1f}×", size=8)
     _finish_map(ax, projected)
 
@@ -152,6 +150,27 @@ def gap_choropleth(
     ]
     fig.legend(handles=handles, loc="center left", bbox_to_anchor=(0.63, 0.122), frameon=False, fontsize=9.5)
     return _save(fig, path)
+
+
+def gap_subtitle(mapped: pd.DataFrame, threshold: float, why_category: str | None) -> tuple[str, pd.Index]:
+    """The choropleth's subtitle: its counts, why its category, and every gap it does
+    not label; with the index (of `mapped`) of the LABELLED_GAPS widest gaps it labels.
+    `mapped`: area_id, area_name, gap_index (float, NaN where none), counted_requests."""
+    known = mapped["gap_index"].notna()
+    is_gap = known & (mapped["gap_index"] > threshold)
+    counted = int(pd.to_numeric(mapped["counted_requests"]).fillna(0).sum())
+    summary = (
+        f"{int(is_gap.sum())} of {len(mapped)} areas above {threshold:g}× the city-wide median · "
+        f"{int((~known).sum())} without an index · {counted:,} requests counted"
+    )
+    if why_category:
+        summary += f"\n{why_category}"
+    ranked = mapped[is_gap].sort_values(["gap_index", "area_id"], ascending=[False, True])
+    unlabelled = ranked.iloc[LABELLED_GAPS:]
+    if len(unlabelled):
+        listed = ", ".join(f"{row.area_name} {row.gap_index:.1f}×" for row in unlabelled.itertuples())
+        summary += f"\nAlso gaps, not labelled: {listed}"
+    return summary, ranked.index[:LABELLED_GAPS]
 
 
 def hotspot_map(
@@ -451,7 +470,8 @@ def _text_block(fig, text, top, *, size, width, balanced=False, **style) -> floa
     count = len(textwrap.wrap(text, width))
     while balanced and count > 1 and len(textwrap.wrap(text, width - 1)) == count:
         width -= 1
-    lines = textwrap.fill(text, width=width)
+    # Each paragraph (a line of `text`) wraps on its own.
+    lines = "\n".join(textwrap.fill(paragraph, width=width) for paragraph in text.split("\n"))
     fig.text(0.03, top, lines, fontsize=size, va="top", ha="left", linespacing=1.25, **style)
     return top - (lines.count("\n") + 1) * size * 1.25 / POINTS_PER_FIGURE
 

@@ -20,8 +20,10 @@ from PIL import Image
 from ingestion.geography import WGS84, read_layer
 from ingestion.geography.maps import (
     CATEGORY_COLOURS,
+    LABELLED_GAPS,
     NO_DATA,
     gap_choropleth,
+    gap_subtitle,
     h3_cell_polygons,
     hotspot_map,
     simplified_layer,
@@ -132,8 +134,32 @@ def test_la_gap_choropleth_has_no_grey_when_every_area_has_an_index(tmp_path):
         synthetic=True,
     )
     pixels = png(path)
-    assert pixels_of(pixels, NO_DATA["facecolor"]) < 100  # a few anti-aliased edge pixels at most
+    # The map's band, below the subtitle (which lists the 19 gaps not labelled) and above
+    # the legend (whose "no index" swatch is grey): a few anti-aliased edge pixels at most.
+    body = pixels[int(0.25 * len(pixels)) : int(0.8 * len(pixels))]
+    assert pixels_of(body, NO_DATA["facecolor"]) < 100
     assert pixels_of(pixels, "#111111") > 500
+
+
+def test_every_outlined_gap_is_labelled_or_listed():
+    names = [f"Area {n}" for n in range(20)]
+    mapped = pd.DataFrame(
+        {
+            "area_id": [str(n) for n in range(20)],
+            "area_name": names,
+            "gap_index": [1.0 + n / 5 for n in range(19)] + [float("nan")],
+            "counted_requests": 10,
+        }
+    )
+    subtitle, labelled = gap_subtitle(mapped, 1.5, "Noise: the month's busiest category")
+    gaps = mapped[mapped["gap_index"] > 1.5]
+    assert len(gaps) == 16 and len(labelled) == LABELLED_GAPS
+    assert list(mapped.loc[labelled, "gap_index"]) == sorted(gaps["gap_index"], reverse=True)[:LABELLED_GAPS]
+    listed = subtitle.split("Also gaps, not labelled: ")[1]
+    for row in gaps.drop(labelled).itertuples():
+        assert f"{row.area_name} {row.gap_index:.1f}×" in listed
+    assert "Area 0 " not in listed and "Noise: the month's busiest category" in subtitle
+    assert subtitle.startswith("16 of 20 areas above 1.5× the city-wide median · 1 without an index")
 
 
 def test_a_choropleth_needs_one_row_per_area(nyc, tmp_path):
