@@ -4,8 +4,8 @@ For the city's first boundary layer (its headline geography):
     <out>/<city>/service_gaps.png   gap index by area, latest month, busiest category
     <out>/<city>/hotspots.png       emerging hotspots of the latest week (areas and H3 cells)
 and, for every boundary layer, the area-level marts:
-    <out>/<city>/service_gaps_<layer>.geojson   latest month, every category, simplified shapes
-    <out>/<city>/hotspots_<layer>.geojson       latest week, emerging or not, simplified shapes
+    <out>/<city>/service_gaps_<layer>.geojson   latest month, each area-category with a gap index
+    <out>/<city>/hotspots_<layer>.geojson       latest week, each emerging area-category
     <out>/<city>/service_gaps_<layer>.parquet   every month (no geometry: join the areas on area_id)
     <out>/<city>/hotspots_<layer>.parquet       every week (the same)
     <out>/<city>/areas_<layer>.parquet          the layer's areas, GeoParquet, full precision
@@ -187,21 +187,25 @@ def _hotspot_map(con, city, layer, label, areas, names, target, synthetic, done:
 
 
 # The area marts exported per layer, and the period that orders each.
+# The GeoJSON keeps the rows a web map colours: an area-category with a gap index (the
+# others had too few requests), an emerging area-category (the hotspot map's).
 EXPORTED = {
-    "service_gaps": ("mart_service_gaps", "requested_month"),
-    "hotspots": ("mart_hotspots", "requested_week"),
+    "service_gaps": ("mart_service_gaps", "requested_month", "gap_index is not null"),
+    "hotspots": ("mart_hotspots", "requested_week", "is_emerging"),
 }
 
 
 def _exports(con, city_id: str, layer: str, areas: gpd.GeoDataFrame, target: Path, done: CityMaps) -> None:
     """For `layer`: each area mart's latest period as GeoJSON over the layer's simplified
-    shapes (what a web map draws), the mart's whole history as Parquet (no geometry:
-    join areas_<layer>.parquet on area_id), and the areas as GeoParquet, full precision."""
+    shapes, the rows a web map colours (EXPORTED); the mart's whole history, every row,
+    as Parquet (no geometry: join areas_<layer>.parquet on area_id); and the areas as
+    GeoParquet, full precision."""
     shapes = simplified_layer(areas[["area_id", "area_name", "geometry"]])
-    for name, (mart, period) in EXPORTED.items():
+    for name, (mart, period, mapped) in EXPORTED.items():
         mine = f"from marts.{mart} where city_id = $city and layer = $layer"
         latest = con.execute(
-            f"select * exclude (city_id) {mine} and {period} = (select max({period}) {mine})",  # noqa: S608
+            f"select * exclude (city_id) {mine} and {mapped} "  # noqa: S608 - fixed names
+            f"and {period} = (select max({period}) {mine})",
             {"city": city_id, "layer": layer},
         ).df()
         located = gpd.GeoDataFrame(shapes.merge(latest, on="area_id", how="inner"), geometry="geometry")

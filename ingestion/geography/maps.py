@@ -335,8 +335,8 @@ def h3_cell_polygons(cells: Iterable[str]) -> gpd.GeoDataFrame:
     return gpd.GeoDataFrame({"area_id": ids}, geometry=polygons, crs=WGS84)
 
 
-# GeoJSON coordinates to 6 decimals: 0.11 m of latitude, finer than any boundary
-# layer's survey and than the simplification below.
+# GeoJSON coordinates to 6 decimals: 0.11 m of latitude, finer than the
+# simplification below.
 GEOJSON_DECIMALS = 6
 # A layer's shapes are simplified for GeoJSON by this share of its median area's
 # side (the square root of its area): about 25 m for NYC's MODZCTA, 60 m for LA's

@@ -107,18 +107,20 @@ def test_demo_builds_one_fact_row_per_generated_request(
             assert image.format == "PNG" and image.size == (1200, 1200)
     # GeoJSON holds the latest period over simplified shapes; Parquet the whole history.
     with duckdb.connect(str(warehouse), read_only=True) as con:
-        for export, mart, period in (
-            ("service_gaps_modzcta", "mart_service_gaps", "requested_month"),
-            ("hotspots_modzcta", "mart_hotspots", "requested_week"),
+        for export, mart, period, mapped in (
+            ("service_gaps_modzcta", "mart_service_gaps", "requested_month", "gap_index is not null"),
+            ("hotspots_modzcta", "mart_hotspots", "requested_week", "is_emerging"),
         ):
             mine = f"from marts.{mart} where city_id = 'nyc' and layer = 'modzcta'"
             (rows,) = con.execute(f"select count(*) {mine}").fetchone()  # noqa: S608
             (latest,) = con.execute(
-                f"select count(*) {mine} and area_id <> 'unlocated' "  # noqa: S608
+                f"select count(*) {mine} and area_id <> 'unlocated' and {mapped} "  # noqa: S608
                 f"and {period} = (select max({period}) {mine})"
             ).fetchone()
             assert pq.read_metadata(maps / f"{export}.parquet").num_rows == rows
-            assert len(json.loads((maps / f"{export}.geojson").read_text())["features"]) == latest > 0
+            assert len(json.loads((maps / f"{export}.geojson").read_text())["features"]) == latest
+    # Three days: gap indexes to map, no week with a full baseline to test for hotspots.
+    assert json.loads((maps / "service_gaps_modzcta.geojson").read_text())["features"]
     assert pq.read_metadata(maps / "areas_modzcta.parquet").num_rows == 178
     exported = sum(path.stat().st_size for path in maps.glob("*_modzcta.*"))
     assert exported < 10_000_000, exported
