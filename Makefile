@@ -12,10 +12,12 @@ export UV_PROJECT_ENVIRONMENT := $(CURDIR)/$(VENV)
 export DBT_SEND_ANONYMOUS_USAGE_STATS := False
 export RUNTIME__DLTHUB_TELEMETRY := false
 export GX_ANALYTICS_ENABLED := False
+# Playwright (the dashboard's test) drives Debian's Chromium; it never downloads its own.
+export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 export DAGSTER_HOME ?= $(CURDIR)/.dagster
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: demo dev dev-postgres test lint env clean
+.PHONY: demo dev dev-postgres test lint bi env clean
 
 demo: env $(DAGSTER_HOME)/dagster.yaml
 	civic311 demo
@@ -44,6 +46,15 @@ lint: env
 	ruff format --check .
 	lint-imports
 	python -m tooling.sql_lint
+
+# The Evidence dashboard (bi/, docs/bi.md): builds the static site from the serving file,
+# data/serving.duckdb (the publish of `make demo`; CIVIC311_SERVING names another), read
+# only, then serves it on http://127.0.0.1:$(BI_PORT)/ until Ctrl-C. Needs Node 18+ and
+# npm; `npm ci` runs first when bi/node_modules is missing or older than its lock.
+BI_PORT ?= 3001
+bi: $(VENV)/.synced
+	python -m tooling.bi build
+	python -m tooling.bi serve --port $(BI_PORT)
 
 # The dbt manifest too: the code location reads it and parses nothing itself
 # (`civic311 prepare` parses only when a dbt file changed since the last parse).
