@@ -128,9 +128,14 @@ def gap_choropleth(
         )
     if is_gap.any():
         projected[is_gap].boundary.plot(ax=ax, color="#111111", linewidth=1.7)
-        for _, row in projected.loc[labelled].iterrows():
-            _label(ax, row.geometry.representative_point(), f"{row.area_name}\n{row.gap_index:.1f}×", size=8)
     _finish_map(ax, projected)
+    rows = projected.loc[labelled]
+    place_labels(
+        ax,
+        [row.geometry.representative_point() for row in rows.itertuples()],
+        [f"{row.area_name}\n{row.gap_index:.1f}×" for row in rows.itertuples()],
+        size=8,
+    )
 
     bar_axes = fig.add_axes((0.06, 0.118, 0.52, 0.02))
     bar = fig.colorbar(
@@ -543,11 +548,34 @@ def _rectangle(xy, width, height, colour):
     return Rectangle(xy, width, height, facecolor=colour, edgecolor="#333333", linewidth=0.8, zorder=6)
 
 
-def _label(ax, point, text, *, size, ha="center", transform=None) -> None:
+def place_labels(ax, points: list, texts: list[str], *, size: float) -> list:
+    """Labels at `points` (in the axes' data units), moved apart by adjustText so that
+    none covers another, each moved one tied to its point by a thin line. Call once the
+    axes' limits are final. Returns the matplotlib Text objects."""
+    if not texts:
+        return []
+    from adjustText import adjust_text
+
+    # The north arrow and the scale bar's text, already on the map, stay uncovered too.
+    drawn = list(ax.texts)
+    labels = [_label(ax, point, text, size=size) for point, text in zip(points, texts, strict=True)]
+    adjust_text(
+        labels,
+        target_x=[point.x for point in points],
+        target_y=[point.y for point in points],
+        objects=drawn or None,
+        ax=ax,
+        expand=(1.15, 1.3),
+        arrowprops={"arrowstyle": "-", "color": "#333333", "linewidth": 0.7},
+    )
+    return labels
+
+
+def _label(ax, point, text, *, size, ha="center", transform=None):
     """Dark text with a white halo, readable over any fill."""
     from matplotlib import patheffects
 
-    ax.text(
+    return ax.text(
         point.x,
         point.y,
         text,

@@ -26,6 +26,7 @@ from ingestion.geography.maps import (
     gap_subtitle,
     h3_cell_polygons,
     hotspot_map,
+    place_labels,
     simplified_layer,
     write_geojson,
     write_geoparquet,
@@ -349,3 +350,42 @@ def test_a_legend_of_long_category_names_stays_on_the_canvas():
     box = legend.get_window_extent(FigureCanvasAgg(fig).get_renderer())
     assert 0 <= box.x0 and box.x1 <= fig.bbox.width
     assert len(legend.get_texts()) == 9 and legend.get_texts()[0].get_fontsize() >= 6.5
+
+
+def test_labels_of_neighbouring_areas_do_not_cover_each_other(nyc):
+    """Six adjacent Manhattan MODZCTAs, labelled as the gap map labels its widest gaps:
+    drawn at their areas, the labels overlap (10032 over 10033 on the demo's map); placed,
+    none covers another and none leaves the map."""
+    import matplotlib.pyplot as plt
+
+    crowded = nyc.set_index("area_id").loc[["10032", "10033", "10040", "10034", "10031", "10039"]]
+    fig, ax = plt.subplots(figsize=(8, 8), dpi=100)
+    try:
+        nyc.plot(ax=ax, facecolor="#eeeeee", edgecolor="white")
+        ax.set_aspect("equal")
+        points = [geometry.representative_point() for geometry in crowded.geometry]
+        texts = [f"{area}\n2.4×" for area in crowded.index]
+        drawn = [
+            ax.text(p.x, p.y, t, fontsize=8, ha="center", va="center")
+            for p, t in zip(points, texts, strict=True)
+        ]
+        fig.canvas.draw()
+        boxes = [text.get_window_extent() for text in drawn]
+        assert any(a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1 :])  # the problem
+        for text in drawn:
+            text.remove()
+
+        placed = place_labels(ax, points, texts, size=8)
+        fig.canvas.draw()
+        boxes = [text.get_window_extent() for text in placed]
+        overlapping = [
+            (i, j) for i, a in enumerate(boxes) for j, b in enumerate(boxes) if i < j and a.overlaps(b)
+        ]
+        assert overlapping == []
+        inside = ax.get_window_extent()
+        assert all(
+            inside.x0 <= box.x0 and box.x1 <= inside.x1 and inside.y0 <= box.y0 and box.y1 <= inside.y1
+            for box in boxes
+        )
+    finally:
+        plt.close(fig)
