@@ -224,8 +224,9 @@ def cmd_refresh(args: argparse.Namespace) -> int:
     from orchestration.partitions import PARTITIONS_START, range_tags
 
     city = load_registry().city(args.city)
-    first = args.from_day or _yesterday()
-    last = args.to_day or (first if args.from_day else _yesterday())
+    # One day when only one end is given; yesterday (the schedule's day) when neither is.
+    first = args.from_day or args.to_day or _yesterday()
+    last = args.to_day or first
     start = date.fromisoformat(PARTITIONS_START)
     problem = None
     if first > last:
@@ -233,7 +234,7 @@ def cmd_refresh(args: argparse.Namespace) -> int:
     elif first < start:
         problem = f"--from {first} is before the first partition, {start}"
     elif last > _yesterday():
-        problem = f"--to {last}: that UTC day has not ended yet; the last day to refresh is {_yesterday()}"
+        problem = f"{last} has not ended yet (UTC): the last day to refresh is {_yesterday()}"
     if problem:
         print(f"civic311 refresh: {problem}.", file=sys.stderr)
         return 2
@@ -495,7 +496,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--debug", action="store_true", help="show the traceback of a failure, not just its one line"
     )
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", help="one of:")
 
     def command(name: str, summary: str, description: str | None = None) -> argparse.ArgumentParser:
         return sub.add_parser(
@@ -623,7 +624,7 @@ def _parser() -> argparse.ArgumentParser:
         type=date.fromisoformat,
         default=None,
         metavar="YYYY-MM-DD",
-        help="the first UTC day; without it, yesterday",
+        help="the first UTC day; without it, --to's day (or yesterday)",
     )
     refresh.add_argument(
         "--to",
@@ -631,7 +632,7 @@ def _parser() -> argparse.ArgumentParser:
         type=date.fromisoformat,
         default=None,
         metavar="YYYY-MM-DD",
-        help="the last UTC day, included; without it, --from (or yesterday)",
+        help="the last UTC day, included; without it, --from's day (or yesterday)",
     )
     verbose_option(refresh)
     refresh.set_defaults(func=cmd_refresh)
@@ -666,7 +667,9 @@ def _parser() -> argparse.ArgumentParser:
     quarantine.set_defaults(func=cmd_quarantine)
 
     taxonomy = command("taxonomy", "the service types and departments no seed row maps")
-    taxonomy_sub = taxonomy.add_subparsers(dest="taxonomy_command", required=True, metavar="COMMAND")
+    taxonomy_sub = taxonomy.add_subparsers(
+        dest="taxonomy_command", required=True, metavar="COMMAND", help="what to show (one command: unmapped)"
+    )
     unmapped = taxonomy_sub.add_parser(
         "unmapped",
         help="list them, with their requests and what the rules give them instead",
