@@ -177,6 +177,7 @@ def test_the_dashboard_builds_from_the_demo_and_every_page_draws_offline(demo):
         assert opened.screenshot.stat().st_size > 10_000, opened.screenshot
 
     assert expected["publish_id"] in texts["index"]
+    assert "from 1 city feed, in the months" in texts["index"]
     assert expected["department"] in texts["response-times"]
     assert f"{expected['counted']:,}" in texts["response-times"]
     # The map: one shape per area with a gap index, coloured by it, on blank tiles.
