@@ -149,14 +149,14 @@ def launch(
         run = create_run(
             instance, location, job_name, tags=tags, run_config=run_config, asset_selection=asset_selection
         )
-        (repository,) = location.get_repositories().values()
+        repository = run.remote_job_origin.repository_origin
         # Dagster keeps the last job it reconstructed in a process-wide cache keyed by
         # the code pointer, the same for every launch: a process that launches again in
         # another environment (another warehouse, as the tests do) would run the job
         # built for the first. The location just built its own; drop the cached one.
         ReconstructableJob.get_definition.cache_clear()
         ReconstructableJob.get_repository_definition.cache_clear()
-        job = location.get_reconstructable_job(repository.name, job_name)
+        job = location.get_reconstructable_job(repository.repository_name, job_name)
         if display is not None:
             selected = job.get_subset(asset_selection=frozenset(asset_selection)) if asset_selection else job
             stack.enter_context(display.following(run, selected.get_definition()))

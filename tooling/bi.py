@@ -8,6 +8,7 @@ stale, then Evidence's sources and build steps into bi/build; `python -m tooling
 from __future__ import annotations
 
 import argparse
+import contextlib
 import http.server
 import json
 import os
@@ -185,7 +186,7 @@ class RangeRequestHandler(http.server.SimpleHTTPRequestHandler):
         super().end_headers()
 
     def log_message(self, format, *args):
-        pass
+        """Quiet: a page asks for dozens of files, and the terminal shows the address only."""
 
 
 def server(build_dir: Path, port: int = DEFAULT_PORT) -> http.server.ThreadingHTTPServer:
@@ -201,10 +202,8 @@ def serve(build_dir: Path, port: int = DEFAULT_PORT) -> None:
     with server(build_dir, port) as httpd:
         address = f"http://127.0.0.1:{httpd.server_address[1]}/"
         print(f"civic311 dashboard: {address} (Ctrl-C stops it)", flush=True)
-        try:
+        with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is how it stops
             httpd.serve_forever()
-        except KeyboardInterrupt:
-            pass
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -14,7 +14,7 @@ import duckdb
 from dagster import AssetKey, DagsterInstance
 from dagster._core.remote_representation.code_location import InProcessCodeLocation
 
-from ingestion.geography.city_maps import SYNTHETIC_ENV
+from ingestion.geography.city_maps import SYNTHETIC_ENV, untested
 from ingestion.pipeline import warehouse_path
 from ingestion.registry import City, load_registry
 from orchestration.launch import code_location, failures, launch, launch_days
@@ -139,7 +139,9 @@ def hotspot_lines(con: duckdb.DuckDBPyConnection, city_id: str, layer: str) -> l
         [city_id, layer],
     ).fetchone()
     if not emerging:
-        return [f"Hotspots by {layer}: no emerging area-week. " + why_no_hotspot(con, city_id, layer)]
+        why = untested(con, city_id, layer)
+        said = f"{why} (docs/metrics.md)." if why else "The weeks tested against their baseline held none."
+        return [f"Hotspots by {layer}: no emerging area-week. {said}"]
     lines = [f"Hotspots by {layer}: {emerging:,} emerging area-weeks; the most surprising:"]
     rows = con.execute(
         "select area_id, category_id, requested_week, requests, baseline_mean, poisson_p "
@@ -153,22 +155,6 @@ def hotspot_lines(con: duckdb.DuckDBPyConnection, city_id: str, layer: str) -> l
             f"a baseline of {baseline_mean:.1f} a week (p = {poisson_p:.1e})"
         )
     return lines
-
-
-def why_no_hotspot(con: duckdb.DuckDBPyConnection, city_id: str, layer: str) -> str:
-    """Why no area-week emerged: too little history to test any week, or none tested stood out."""
-    weeks, tested = con.execute(
-        "select count(distinct requested_week), count(*) filter (where has_full_baseline) "
-        "from marts.mart_hotspots where city_id = ? and layer = ?",
-        [city_id, layer],
-    ).fetchone()
-    if not tested:
-        return (
-            f"Too little history to test: {weeks} week{'' if weeks == 1 else 's'} of requests, and a week "
-            "is tested only after "
-            "8 weeks of baseline (docs/metrics.md)."
-        )
-    return f"{tested:,} area-weeks were tested against their 8-week baseline; none stood out."
 
 
 def demand_timing_lines(con: duckdb.DuckDBPyConnection, city_id: str) -> list[str]:

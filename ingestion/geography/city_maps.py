@@ -160,20 +160,7 @@ def _hotspot_map(con, city, layer, label, areas, names, target, synthetic, done:
     spots["category_name"] = spots["category_id"].map(names).fillna(spots["category_id"])
     done.week = week.isoformat() if week is not None else None
     done.emerging = len(spots)
-    weeks, tested = con.execute(
-        "select count(distinct requested_week), count(*) filter (where has_full_baseline) "
-        "from marts.mart_hotspots where city_id = ? and layer = ? and requested_week <= ?",
-        [city.id, layer, week],
-    ).fetchone()
-    if len(spots):
-        done.quiet = None
-    elif tested:
-        done.quiet = NO_HOTSPOTS
-    else:
-        done.quiet = (
-            f"Too little history to test: {weeks} week{'' if weeks == 1 else 's'} of requests, "
-            "and a week is tested after 8 weeks of baseline"
-        )
+    done.quiet = None if len(spots) else (untested(con, city.id, layer) or NO_HOTSPOTS)
     done.pngs["hotspots"] = hotspot_map(
         areas[["area_id", "geometry"]],
         gpd.GeoDataFrame(spots, geometry="geometry", crs="EPSG:4326"),
@@ -183,6 +170,22 @@ def _hotspot_map(con, city, layer, label, areas, names, target, synthetic, done:
         layer_label=label,
         synthetic=synthetic,
         quiet=done.quiet or NO_HOTSPOTS,
+    )
+
+
+def untested(con: duckdb.DuckDBPyConnection, city_id: str, layer: str) -> str | None:
+    """Why no hotspot can have emerged in `layer` yet: no area-week has its full 8-week
+    baseline. None once one has (a quiet week is then just quiet)."""
+    weeks, tested = con.execute(
+        "select count(distinct requested_week), count(*) filter (where has_full_baseline) "
+        "from marts.mart_hotspots where city_id = ? and layer = ?",
+        [city_id, layer],
+    ).fetchone()
+    if tested:
+        return None
+    return (
+        f"Too little history to test: {weeks} week{'' if weeks == 1 else 's'} of requests, "
+        "and a week is tested after 8 weeks of baseline"
     )
 
 

@@ -280,10 +280,9 @@ def with_row_counts(events: list[Any], manifest: Mapping[str, Any]) -> Iterator[
     to a second process."""
     relations = {}
     for event in events:
-        unique_id = event.metadata.get("unique_id") if isinstance(event, Output) else None
-        node = manifest["nodes"].get(unique_id.value) if unique_id is not None else None
+        node = manifest["nodes"].get(_unique_id(event))
         if node and node["config"]["materialized"] in COUNTED and node.get("relation_name"):
-            relations[unique_id.value] = node["relation_name"]
+            relations[node["unique_id"]] = node["relation_name"]
     counts = {}
     if relations:
         with duckdb.connect(str(warehouse_path()), read_only=True) as con:
@@ -291,10 +290,15 @@ def with_row_counts(events: list[Any], manifest: Mapping[str, Any]) -> Iterator[
             for unique_id, relation in relations.items():
                 counts[unique_id] = con.execute(f"select count(*) from {relation}").fetchone()[0]  # noqa: S608
     for event in events:
-        unique_id = event.metadata.get("unique_id") if isinstance(event, Output) else None
-        if unique_id is not None and unique_id.value in counts:
-            event = event.with_metadata({**event.metadata, "dagster/row_count": counts[unique_id.value]})
+        if (unique_id := _unique_id(event)) in counts:
+            event = event.with_metadata({**event.metadata, "dagster/row_count": counts[unique_id]})
         yield event
+
+
+def _unique_id(event: Any) -> str | None:
+    """The dbt node an Output of dbt's stands for; None for any other event."""
+    unique_id = event.metadata.get("unique_id") if isinstance(event, Output) else None
+    return unique_id.value if unique_id is not None else None
 
 
 # Two steps, so the canonical model is audited before anything is built on it:

@@ -17,7 +17,6 @@ import json
 import os
 import re
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -29,12 +28,18 @@ from orchestration.definitions import build_definitions
 from tests.helpers.data import NYC_SODA_SAMPLE, REPO, nyc_soda_sample
 from tests.helpers.nyc_sample import serve_nyc_sample
 from tests.helpers.registry import EVERY_CITY, write_registry
-from tests.helpers.webserver import free_port, graphql, repository_selector, stop_dev, wait_for_code_location
+from tests.helpers.webserver import (
+    CIVIC311,
+    free_port,
+    graphql,
+    repository_selector,
+    stop_dev,
+    wait_for_code_location,
+)
 from tooling.replay import ReplayServer
 
 pytestmark = pytest.mark.integration
 
-CIVIC311 = Path(sys.executable).with_name("civic311")
 NEXT = re.compile(r"Next: `(civic311 [^`]+)`")
 RUN = re.compile(r"run ([0-9a-f-]{36}) of (\w+) succeeded")
 
