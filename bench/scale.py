@@ -18,8 +18,8 @@ P6  peak RSS of the bootstrap's process tree (the command and the dbt processes 
 P4  on the --requests-large warehouse, with NYC's offline boundary layers loaded: a
     full rebuild (`dagster job execute -j rebuild`), then one city-day refresh
     (`dagster job execute -j refresh_nyc` for the day after the export, the run the
-    UI launches for one partition; the schedule's daily_refresh is that run for every
-    city): raw load through the replay (in its own process), both dbt steps, every
+    UI launches for one partition; the daily refresh runs each city's load, then the
+    models once): raw load through the replay (in its own process), both dbt steps, every
     check, the publish. The day's feed is a day's share of the history, all new
     requests. Prints both walls and the ratio (goals: at most 60 s, at most 0.2x).
 P8  a backfill of 365 days started the way a user starts one: a SYNTHETIC NYC feed of

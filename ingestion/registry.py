@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import UTC, date, datetime
 from fnmatch import fnmatchcase
 from functools import cached_property
 from pathlib import Path
@@ -545,6 +546,10 @@ class City(_Strict):
     municipality: str | None = Field(default=None, min_length=1)
     country: CountryCode = "US"
     timezone: str
+    # The first day of the feed's data: its daily partitions start here (a UTC day of
+    # the source's change time). No request the feed serves was created before it;
+    # older history comes from the city's export files (`civic311 bootstrap`).
+    first_day: date
     # Where the city's requests can lie: more than 1% of a city's located requests
     # outside it fails the build (a shifted or swapped feed).
     bbox: BoundingBox
@@ -584,6 +589,29 @@ class City(_Strict):
                 return layer
         known = ", ".join(layer.name for layer in self.boundaries) or "none"
         raise RegistryError(f"city {self.id!r} has no boundary layer {name!r}; it has: {known}")
+
+    @field_validator("first_day", mode="before")
+    @classmethod
+    def _iso_day(cls, value: object) -> object:
+        # YAML reads 2010-01-01 as a date; anything else must be that text. Pydantic alone
+        # would read a number as seconds since 1970 and "2010-01-01T05:00" as its day.
+        if isinstance(value, datetime) or not isinstance(value, date | str):
+            raise PydanticCustomError("bad_day", "is not a day (YYYY-MM-DD)", {})
+        if isinstance(value, date):
+            return value
+        try:
+            if re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+                return date.fromisoformat(value)
+        except ValueError:
+            pass
+        raise PydanticCustomError("bad_day", f"{value!r} is not a day (YYYY-MM-DD)", {})
+
+    @field_validator("first_day")
+    @classmethod
+    def _first_day_has_passed(cls, value: date) -> date:
+        if value > datetime.now(UTC).date():
+            raise PydanticCustomError("bad_day", f"{value} has not come yet", {})
+        return value
 
     @field_validator("timezone")
     @classmethod
@@ -657,6 +685,10 @@ _PROTOCOLS = ("socrata", "open311", "seeclickfix", "ckan")
 _FIXES = {
     "id": "use lowercase letters, digits and underscores only, e.g. 'new_york'",
     "timezone": "use an IANA zone name such as 'America/New_York'",
+    "first_day": (
+        "give the first day of the feed's data as YYYY-MM-DD (the portal's documented start, "
+        "e.g. 2010-01-01 for NYC's 311 Service Requests from 2010 to Present)"
+    ),
     "protocol": f"use one of the supported protocols: {', '.join(_PROTOCOLS)}",
     "dataset_id": "give the Socrata four-by-four id, e.g. 'erm2-nwe9'",
     "datasets_by_year": "map each year to a Socrata four-by-four id, e.g. {2017: 'd4vt-q4t5'}",

@@ -7,7 +7,7 @@ the workspace's code location (orchestration/launch.py), so the UI lists it unde
 job. The progress display (orchestration/progress.py: rows read, models built,
 checks run) follows the load's batches and the run's events as they are stored.
 
-The daily schedule then carries on from the UTC day of the export's newest change
+The daily refresh then carries on from the UTC day of the export's newest change
 (`carry_on_day`), that day included: an export may stop part-way through its last
 day, and the API's rows of that day merge with the export's on (city_id, source_id),
 the newest version winning, so each request is counted once (docs/design.md,
@@ -16,7 +16,6 @@ the newest version winning, so each request is counted once (docs/design.md,
 
 from __future__ import annotations
 
-import json
 import time
 from collections import defaultdict
 from collections.abc import Sequence
@@ -33,19 +32,17 @@ from ingestion.registry import City
 from ingestion.sources.exports import EXPORT_TABLE, ExportSummary, load_export
 from ingestion.sources.exports.files import ExportFile
 from ingestion.warehouse_lock import warehouse_lock
+from orchestration.daily import TICK_HOUR, day_to_refresh
 from orchestration.launch import launch
-from orchestration.partitions import range_tags
 from orchestration.progress import Display
 
 JOB_NAME = "rebuild"
 PUBLISH_KEY = ("serving", "marts")
-# The hour (UTC) of daily_refresh_schedule's tick, which loads the day before.
-SCHEDULE_HOUR = 6
 
 
 @dataclass
 class Bootstrap:
-    """What one bootstrap did: per-phase seconds, rows, the run, and where the schedule carries on."""
+    """What one bootstrap did: per-phase seconds, rows, the run, and where the daily refresh carries on."""
 
     city_id: str
     loads: list[ExportSummary] = field(default_factory=list)
@@ -74,18 +71,19 @@ class Bootstrap:
 
 
 def carry_on_day(newest_change: datetime) -> date:
-    """The first daily partition the schedule must load after an export whose newest
+    """The first daily partition the daily refresh must load after an export whose newest
     change is `newest_change`: that change's UTC day, as the export may stop part-way
     through it. Rows of that day already in the export merge with the API's."""
     return newest_change.astimezone(UTC).date()
 
 
 def first_scheduled_day(now: datetime) -> date:
-    """The partition the daily schedule's next tick loads (the day before the tick)."""
-    tick = now.astimezone(UTC).replace(hour=SCHEDULE_HOUR, minute=0, second=0, microsecond=0)
+    """The partition the daily refresh loads next after `now`: at its next 06:00 UTC, the
+    day before (the day it loads at an earlier hour may be loaded already)."""
+    tick = now.astimezone(UTC).replace(hour=TICK_HOUR, minute=0, second=0, microsecond=0)
     if tick <= now:
         tick += timedelta(days=1)
-    return tick.date() - timedelta(days=1)
+    return day_to_refresh(tick)
 
 
 def load_files(city: City, paths: Sequence[Path], warehouse: Path, display: Display, done: Bootstrap) -> None:
@@ -183,7 +181,7 @@ def bootstrap(
 
 def report_lines(done: Bootstrap, city: City, now: datetime | None = None) -> list[str]:
     """What the bootstrap prints at the end: time per phase, rows, failures with
-    their fix, and from which day the daily schedule carries on."""
+    their fix, and from which day the daily refresh carries on."""
     names = {
         "load": "load",
         "dbt": "dbt models",
@@ -217,17 +215,16 @@ def report_lines(done: Bootstrap, city: City, now: datetime | None = None) -> li
     scheduled = first_scheduled_day(now or datetime.now(UTC))
     lines.append(
         f"The exports' newest change is {done.newest_change.astimezone(UTC):%Y-%m-%d %H:%M} UTC: the daily "
-        f"schedule carries on from partition {first} (that day's API rows merge with the export's, "
+        f"refresh carries on from partition {first} (that day's API rows merge with the export's, "
         "the newest version of each request winning)."
     )
     if first < scheduled:
         # One run over the days, as a backfill from the job's page makes it
         # (`dagster job backfill` would launch a run of the whole job per day).
         last = scheduled - timedelta(days=1)
-        days = json.dumps(range_tags(first, last))
         lines.append(
-            f"Its next tick loads {scheduled}; load {first} to {last} first, in one run: in the UI, "
-            f"the job refresh_{city.id}, Materialize all, over those days; or "
-            f"`dagster job execute -m orchestration.definitions -j refresh_{city.id} --tags '{days}'`"
+            f"The daily refresh loads {scheduled} next; load {first} to {last} first, in one run: "
+            f"`civic311 refresh --city {city.id} --from {first} --to {last}`, or in the UI, "
+            f"the job refresh_{city.id}, Materialize all, over those days."
         )
     return lines

@@ -170,7 +170,7 @@ def cmd_bootstrap(args: argparse.Namespace) -> int:
 
 
 def _yesterday() -> date:
-    """The partition the daily schedule loads: the UTC day before today."""
+    """The partition the daily refresh loads: the UTC day before today."""
     return datetime.now(UTC).date() - timedelta(days=1)
 
 
@@ -221,24 +221,26 @@ def _run_command(command: str, job: str, verbose: bool, **options) -> int:
 def cmd_refresh(args: argparse.Namespace) -> int:
     from dagster._core.storage.tags import PARTITION_NAME_TAG
 
-    from orchestration.partitions import PARTITIONS_START, range_tags
+    from orchestration.partitions import range_tags
 
     city = load_registry().city(args.city)
-    # One day when only one end is given; yesterday (the schedule's day) when neither is.
+    # One day when only one end is given; yesterday (the daily refresh's day) when neither is.
     first = args.from_day or args.to_day or _yesterday()
     last = args.to_day or first
-    start = date.fromisoformat(PARTITIONS_START)
     problem = None
     if first > last:
         problem = f"--from {first} is after --to {last}: give the first day, then the last"
-    elif first < start:
-        problem = f"--from {first} is before the first partition, {start}"
+    elif first < city.first_day:
+        problem = (
+            f"{first} is before {city.id}'s first partition, {city.first_day} (its first_day in the "
+            "registry): load older history from the city's export files with `civic311 bootstrap`"
+        )
     elif last > _yesterday():
         problem = f"{last} has not ended yet (UTC): the last day to refresh is {_yesterday()}"
     if problem:
         print(f"civic311 refresh: {problem}.", file=sys.stderr)
         return 2
-    # One day is one partition, as the daily schedule runs it; more days are one run
+    # One day is one partition, as the daily refresh loads it; more days are one run
     # over their range, as a backfill from the job's page runs them.
     tags = {PARTITION_NAME_TAG: first.isoformat()} if first == last else range_tags(first, last)
     return _run_command("refresh", f"refresh_{city.id}", args.verbose, tags=tags)
@@ -615,7 +617,7 @@ def _parser() -> argparse.ArgumentParser:
         "Run the job refresh_<city> over the UTC days --from to --to, launched as the UI launches "
         "it: load the city's raw partitions from its API, check them, rebuild the dbt models on "
         "them (incrementally), check those and publish what passed. Without dates, the day the "
-        "daily schedule loads: yesterday (UTC). CIVIC311_REPLAY_URL points the city at a replay.",
+        "daily refresh loads: yesterday (UTC). CIVIC311_REPLAY_URL points the city at a replay.",
     )
     refresh.add_argument("--city", required=True, help="a registry city id, e.g. nyc")
     refresh.add_argument(

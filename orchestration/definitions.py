@@ -1,7 +1,8 @@
 """The civic311 code location: every asset group, check, job and schedule by name.
 
-    raw/<city>/service_requests    dlt loads, one daily-partitioned asset per city feed (the only
-                                   partitioned assets; Open311 cities also raw/<city>/services)
+    raw/<city>/service_requests    dlt loads, one asset per city feed, partitioned by UTC day from the
+                                   city's first_day (the only partitioned assets; Open311 cities
+                                   also raw/<city>/services)
       + step raw_checks: source_ids_present_and_unique, raw_<protocol>_suite (blocking),
                          fresh_within_cadence (warning)
     geography/boundaries           every city's boundary layers (geopandas)
@@ -13,8 +14,9 @@
       + step mart_checks: every fact's and mart's GX suite (blocking)
     serving/marts                  publish: the marts that passed every check -> serving file + Parquet
     maps/<city>                    gap and hotspot maps (shown in the asset's metadata), area exports
-    daily_refresh (+ schedule), refresh_<city>, rebuild, refresh_boundaries, publish, draw_maps (+ schedules)
+    refresh_<city>, refresh_models, rebuild, refresh_boundaries, publish, draw_maps (+ schedules)
                                    jobs; rebuild: every model from all of raw (what `civic311 bootstrap` runs)
+    daily_refresh                  sensor: each city's load of the day before, then refresh_models over it
     dead_runs                      sensor: marks a killed run failed and frees its warehouse pool slot
 
 `workspace.yaml` points here; `dagster dev` and `dagster job execute` load `defs`, the
@@ -61,17 +63,17 @@ def build_definitions(registry: Registry | None = None, warehouse: Path | None =
     from orchestration.assets.publishing import build_publish_asset
     from orchestration.assets.transformation import civic311_dbt_canonical, civic311_dbt_marts
     from orchestration.checks.layers import build_layer_checks
+    from orchestration.daily import build_daily_refresh_sensor
     from orchestration.resources import build_resources
     from orchestration.schedules import (
         boundaries_job,
         boundaries_schedule,
         city_refresh_job,
-        daily_refresh_job,
-        daily_refresh_schedule,
         maps_job,
         maps_schedule,
         publish_job,
         rebuild_job,
+        refresh_models_job,
     )
     from orchestration.sensors import dead_runs_sensor
 
@@ -82,6 +84,7 @@ def build_definitions(registry: Registry | None = None, warehouse: Path | None =
     checks = build_layer_checks(registry, warehouse)
     gating = blocking_checks([*raw, *dbt], checks)
     marts = [key for key in civic311_dbt_marts(registry).keys if key.path[0] == "marts"]
+    city_jobs = [city_refresh_job(city) for city in registry.cities]
     return Definitions(
         assets=[
             *raw,
@@ -93,15 +96,15 @@ def build_definitions(registry: Registry | None = None, warehouse: Path | None =
         ],
         asset_checks=checks,
         jobs=[
-            daily_refresh_job,
-            *(city_refresh_job(city) for city in registry.cities),
+            refresh_models_job,
+            *city_jobs,
             boundaries_job,
             publish_job,
             rebuild_job,
             maps_job,
         ],
-        schedules=[daily_refresh_schedule, boundaries_schedule, maps_schedule],
-        sensors=[dead_runs_sensor],
+        schedules=[boundaries_schedule, maps_schedule],
+        sensors=[build_daily_refresh_sensor(registry, city_jobs, refresh_models_job), dead_runs_sensor],
         resources=build_resources(),
         # Every step of a run opens the one DuckDB writer (its pool has one slot), so
         # steps never overlap, and a process per step would only add the code

@@ -1,17 +1,24 @@
 """The daily partitions of the raw assets, and the window a run covers.
 
-A partition is a UTC day of Socrata's `:updated_at`: the rows that changed on
-the portal that day. Only the raw loads are partitioned. The dbt models, their
-checks, the publish and the maps are not: a run carries its raw partitions' days
-to them as one window (`window_of_run`), and the incremental models rewrite what
-changed in it. So Dagster records one materialization per model per run, not one
-per model per day, and a backfill of a year of raw days ends in one dbt build
-(docs/design.md, "What is partitioned").
+A partition is a UTC day of the source's change time (Socrata's `:updated_at`):
+the rows that changed on the portal that day. Each city's raw assets have their
+own daily partitions, from the registry's `first_day` for the city. Only the raw
+loads are partitioned. The dbt models, their checks, the publish and the maps are
+not: a run carries its raw partitions' days to them as one window
+(`window_of_run`), and the incremental models rewrite what changed in it. So
+Dagster records one materialization per model per run, not one per model per day,
+and a backfill of a year of raw days ends in one dbt build (docs/design.md, "What
+is partitioned").
+
+Dagster runs one partitions definition per run, so no run loads two cities with
+different first days. The daily refresh is a sensor (`orchestration/daily.py`):
+one load run per city, then one run of the models over the day's window, which
+this module's window tags carry.
 """
 
 import os
 from collections.abc import Mapping
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, time, timedelta
 
 from dagster import (
     AssetCheckExecutionContext,
@@ -27,13 +34,34 @@ from dagster._core.storage.tags import (
     PARTITION_NAME_TAG,
 )
 
+from ingestion.registry import City
+
 # A run with this tag set to "true" rebuilds the dbt models it selects from scratch
 # (`dbt build --full-refresh`): the rebuild job carries it.
 FULL_REFRESH_TAG = "civic311/dbt_full_refresh"
 
-PARTITIONS_START = "2010-01-01"
+# A run of the models without partitions (`refresh_models`) reads its window's UTC
+# days from these tags: the first day and the last day, inclusive.
+WINDOW_FIRST_TAG = "civic311/window_first_day"
+WINDOW_LAST_TAG = "civic311/window_last_day"
 
-daily_partitions = DailyPartitionsDefinition(start_date=PARTITIONS_START, timezone="UTC")
+
+def city_partitions(city: City) -> DailyPartitionsDefinition:
+    """The city's raw partitions: one a UTC day from its registry `first_day` to the
+    last day that has ended."""
+    return DailyPartitionsDefinition(start_date=city.first_day.isoformat(), timezone="UTC")
+
+
+def day_window(first: date, last: date) -> TimeWindow:
+    """The UTC days first..last (inclusive) as one [start, end) window."""
+    start = datetime.combine(first, time(), UTC)
+    return TimeWindow(start, datetime.combine(last + timedelta(days=1), time(), UTC))
+
+
+def _day(key: str) -> date:
+    # Every raw partition is a UTC day named YYYY-MM-DD, whichever city's it is.
+    return date.fromisoformat(key)
+
 
 # A backfill of the raw assets from the UI becomes runs of up to this many days
 # each, not one run per day: a year's backfill is one run (docs/design.md gives the
@@ -63,6 +91,12 @@ RAW_BACKFILL_POLICY = BackfillPolicy.multi_run(max_partitions_per_run=raw_partit
 EVERYTHING = TimeWindow(datetime(1900, 1, 1, tzinfo=UTC), datetime(2200, 1, 1, tzinfo=UTC))
 
 
+def window_tags(first: date, last: date) -> dict[str, str]:
+    """The tags of a run of the models over the UTC days first..last (inclusive);
+    `run_window` reads them back."""
+    return {WINDOW_FIRST_TAG: first.isoformat(), WINDOW_LAST_TAG: last.isoformat()}
+
+
 def range_tags(first: date, last: date) -> dict[str, str]:
     """The tags of one run over the partitions first..last (inclusive), as a backfill's
     run carries them; `run_window` reads them back."""
@@ -73,15 +107,18 @@ def range_tags(first: date, last: date) -> dict[str, str]:
 
 
 def run_window(tags: Mapping[str, str]) -> TimeWindow | None:
-    """The days a run's partitions cover, from its tags, as one [start, end) window:
-    a single partition (the daily schedule, a partition launched from the UI) or a
-    range (a backfill run). None for a run without partitions."""
+    """The days a run covers, from its tags, as one [start, end) window: a single
+    partition (a city's daily load, a partition launched from the UI), a range (a
+    backfill run), or the window tags of a run of the models (the daily refresh's).
+    None for a run without any: everything."""
     if PARTITION_NAME_TAG in tags:
-        return daily_partitions.time_window_for_partition_key(tags[PARTITION_NAME_TAG])
+        return day_window(_day(tags[PARTITION_NAME_TAG]), _day(tags[PARTITION_NAME_TAG]))
     if ASSET_PARTITION_RANGE_START_TAG in tags:
-        first = daily_partitions.time_window_for_partition_key(tags[ASSET_PARTITION_RANGE_START_TAG])
-        last = daily_partitions.time_window_for_partition_key(tags[ASSET_PARTITION_RANGE_END_TAG])
-        return TimeWindow(first.start, last.end)
+        return day_window(
+            _day(tags[ASSET_PARTITION_RANGE_START_TAG]), _day(tags[ASSET_PARTITION_RANGE_END_TAG])
+        )
+    if WINDOW_FIRST_TAG in tags:
+        return day_window(_day(tags[WINDOW_FIRST_TAG]), _day(tags[WINDOW_LAST_TAG]))
     return None
 
 
@@ -106,7 +143,4 @@ def window_of_run(context: AssetExecutionContext | AssetCheckExecutionContext) -
     )
     if not days:
         return None
-    return TimeWindow(
-        daily_partitions.time_window_for_partition_key(days[0]).start,
-        daily_partitions.time_window_for_partition_key(days[-1]).end,
-    )
+    return day_window(_day(days[0]), _day(days[-1]))

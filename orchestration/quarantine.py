@@ -23,7 +23,7 @@ def quarantine_counts(warehouse: Path, city_id: str | None = None) -> list[Quara
     """Rows per (city, stage, rule), with the number of loads they came in."""
     if not warehouse.exists():
         raise FileNotFoundError(
-            "there is no warehouse here yet: run a refresh (civic311 demo, or the daily_refresh job) "
+            "there is no warehouse here yet: run a refresh (civic311 demo, or civic311 refresh --city C) "
             "first, or point CIVIC311_WAREHOUSE at yours"
         )
     with duckdb.connect(str(warehouse), read_only=True) as con:
@@ -39,7 +39,7 @@ def read_counts(con: duckdb.DuckDBPyConnection, city_id: str | None = None) -> l
     if not built:
         raise FileNotFoundError(
             "the warehouse has no quarantine.service_requests yet: run a refresh "
-            "(civic311 demo, or the daily_refresh job) first"
+            "(civic311 demo, or civic311 refresh --city C) first"
         )
     rows = con.execute(
         "select city_id, stage, rule, count(*), count(distinct load_id), max(quarantined_at) "

@@ -1,16 +1,16 @@
-"""Jobs and schedules. The daily run loads yesterday's UTC day for every city and
-rebuilds the models on it; `refresh_<city>` does the same for one city."""
+"""Jobs and schedules. `refresh_<city>` loads one city's raw partitions and rebuilds
+the models on them; the daily refresh (orchestration/daily.py) loads the day before
+for every city, a run per city, then runs `refresh_models` over that day."""
 
 from dagster import (
     AssetSelection,
     JobDefinition,
     ScheduleDefinition,
-    build_schedule_from_partitioned_job,
     define_asset_job,
 )
 
 from ingestion.registry import City
-from orchestration.partitions import FULL_REFRESH_TAG, daily_partitions
+from orchestration.partitions import FULL_REFRESH_TAG
 
 # The geography group holds the boundary loads and the dbt models built on the
 # requests' join to them (models/geography): those run with every refresh, the
@@ -27,15 +27,16 @@ DBT_LAYERS = (
 )
 PUBLISH = AssetSelection.groups("serving")
 
-daily_refresh_job = define_asset_job(
-    name="daily_refresh",
-    selection=AssetSelection.groups("raw") | DBT_LAYERS | PUBLISH,
-    partitions_def=daily_partitions,
-    description="Load every city's raw partition, check it, rebuild the dbt models and publish what passed.",
-)
-
-daily_refresh_schedule = build_schedule_from_partitioned_job(
-    daily_refresh_job, hour_of_day=6, minute_of_hour=0, name="daily_refresh_schedule"
+# The models over the days a run's window tags name (incrementally), their checks and
+# the publish: what the daily refresh runs once every city's load of the day has ended.
+# Without window tags a run rewrites every day the incremental models hold.
+refresh_models_job = define_asset_job(
+    name="refresh_models",
+    selection=DBT_LAYERS | PUBLISH,
+    description=(
+        "Rebuild the dbt models over the days in the run's window (the daily refresh's day), check "
+        "them and publish what passed."
+    ),
 )
 
 
@@ -81,11 +82,11 @@ maps_schedule = ScheduleDefinition(job=maps_job, cron_schedule="0 8 * * *", name
 
 def city_refresh_job(city: City) -> JobDefinition:
     """One city's raw tables, then every dbt layer: the models are incremental, so
-    the run rewrites what the city's partition window changed."""
+    the run rewrites what the city's partition window changed. Its partitions are the
+    city's (from its registry `first_day`); the daily refresh runs its raw tables alone."""
     raw = AssetSelection.groups("raw") & AssetSelection.tag("city", city.id)
     return define_asset_job(
         name=f"refresh_{city.id}",
         selection=raw | DBT_LAYERS | PUBLISH,
-        partitions_def=daily_partitions,
         description=f"Load {city.name}'s raw partition, check it, rebuild the models on it and publish.",
     )

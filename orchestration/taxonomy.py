@@ -48,7 +48,7 @@ def read_unmapped(warehouse: Path, city_id: str | None = None) -> Unmapped:
     """What no seed row maps, from the working warehouse, opened read-only."""
     if not warehouse.exists():
         raise FileNotFoundError(
-            "there is no warehouse here yet: run a refresh (civic311 demo, or the daily_refresh job) "
+            "there is no warehouse here yet: run a refresh (civic311 demo, or civic311 refresh --city C) "
             "first, or point CIVIC311_WAREHOUSE at yours"
         )
     with duckdb.connect(str(warehouse), read_only=True) as con:
@@ -59,7 +59,7 @@ def read_unmapped(warehouse: Path, city_id: str | None = None) -> Unmapped:
         if built < 2:
             raise FileNotFoundError(
                 "the warehouse has no intermediate.int_service_types and int_departments yet: run a "
-                "refresh (civic311 demo, or the daily_refresh job) first"
+                "refresh (civic311 demo, or civic311 refresh --city C) first"
             )
         types = con.execute(
             "select city_id, service_name, service_subtype, requests, category_id, rule_order "

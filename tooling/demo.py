@@ -352,7 +352,7 @@ def run_demo(
     verbose: bool = False,
 ) -> int:
     """The city's boundary layers that need no download, then one backfill run over
-    every day but the last, then the last day on its own, as the daily schedule
+    every day but the last, then the last day on its own, as the daily refresh
     would run it, then the city's maps. `before_last_day` changes the replayed
     portal in between (the demo's synthetic closings, reopenings and hand-offs),
     so the last run has history to catch. Each run is launched from the workspace's

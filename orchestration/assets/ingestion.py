@@ -28,7 +28,7 @@ from ingestion.pipeline import city_pipeline, finish_pending, raw_dataset, relea
 from ingestion.registry import City
 from ingestion.sources import source_for
 from ingestion.sources.resource import REJECTED_TABLE
-from orchestration.partitions import RAW_BACKFILL_POLICY, daily_partitions
+from orchestration.partitions import RAW_BACKFILL_POLICY, city_partitions
 from orchestration.redaction import redacted
 from orchestration.resources import WAREHOUSE_POOL, holds_warehouse, replay_url
 
@@ -130,7 +130,7 @@ def build_raw_assets(city: City, warehouse: Path) -> AssetsDefinition:
         dlt_pipeline=pipeline,
         name=f"raw_{city.id}",
         dagster_dlt_translator=translator,
-        partitions_def=daily_partitions,
+        partitions_def=city_partitions(city),
         backfill_policy=RAW_BACKFILL_POLICY,
         pool=WAREHOUSE_POOL,
     )

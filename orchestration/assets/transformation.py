@@ -138,7 +138,8 @@ def test_description(metadata: Mapping[str, Any]) -> str | None:
 def partition_window_env(context: AssetExecutionContext) -> dict[str, str]:
     """The run's raw partitions as dbt's window (WINDOW_ENV): [first day, day after the
     last). The models are not partitioned; the run's tags carry its days, whether it is
-    one partition (the schedule, the UI) or a range (a backfill run), and an asset
+    one partition (a city's daily load, the UI), a range (a backfill run) or the window
+    tags of the daily refresh's models run, and an asset
     backfill's own run of the models gets the backfill's days. Incremental models
     rewrite what changed in the window (with their lookback); any other run gives no
     window, and dbt then computes everything."""

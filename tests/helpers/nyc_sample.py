@@ -53,7 +53,7 @@ def run_nyc_sample(
     days: tuple[date, date] = NYC_SODA_SAMPLE_DAYS,
 ) -> JobExecutionResult:
     """`feed` served as NYC's historical dataset (the current one answers empty), then
-    one daily_refresh run over `days`, as a backfill runs it, on the instance in
+    one refresh_nyc run over `days`, as a backfill runs it, on the instance in
     DAGSTER_HOME, launched from the workspace's code location (into the warehouse the
     environment names)."""
     write_registry(registry_file, page_size=400)
@@ -61,7 +61,7 @@ def run_nyc_sample(
     with ReplayServer() as server:
         serve_nyc_sample(server, feed)
         monkeypatch.setenv("CIVIC311_REPLAY_URL", server.url)
-        return launch_days("daily_refresh", *days)
+        return launch_days("refresh_nyc", *days)
 
 
 @dataclass(frozen=True)

@@ -34,6 +34,7 @@ cities:
   - id: golden_gate
     name: Golden Gate
     timezone: America/Los_Angeles
+    first_day: 2008-07-01
     bbox: {south: 37.708, west: -122.515, north: 37.833, east: -122.357}
     source:
       protocol: socrata

@@ -1,7 +1,7 @@
-"""`civic311 bootstrap`, then the daily schedule: no gap, no overlap.
+"""`civic311 bootstrap`, then the daily refresh: no gap, no overlap.
 
 On the real NYC sample: an export taken at noon UTC on 2012-11-20 (the requests whose
-latest change came before) goes through `civic311 bootstrap`; then the schedule's own
+latest change came before) goes through `civic311 bootstrap`; then the daily refresh's own
 run requests, from the day the bootstrap names, load the rest through the replay. The
 marts equal those of one full build over every request (content hash, the columns that
 change from run to run left out), and each request is counted once, though the export
@@ -21,13 +21,11 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-from dagster import DagsterInstance, build_schedule_context
-from dagster._core.storage.tags import PARTITION_NAME_TAG
+from dagster import DagsterInstance
 
 from ingestion.registry import load_registry
 from orchestration.bootstrap import bootstrap, carry_on_day, newest_change
-from orchestration.launch import launch
-from orchestration.schedules import daily_refresh_schedule
+from tests.helpers.daily import run_daily_refresh
 from tests.helpers.data import NYC_SODA_SAMPLE, REPO
 from tests.helpers.registry import EVERY_CITY, write_registry
 from tests.helpers.warehouse import instance_folder, mart_hashes, query, wire_warehouse
@@ -75,7 +73,7 @@ def civic311_bootstrap(*arguments: str) -> subprocess.CompletedProcess:
     )
 
 
-def test_after_a_bootstrap_the_schedule_carries_on_with_no_gap_and_no_overlap(
+def test_after_a_bootstrap_the_daily_refresh_carries_on_with_no_gap_and_no_overlap(
     tmp_path, dagster_home, monkeypatch, request
 ):
     records = history()
@@ -108,8 +106,8 @@ def test_after_a_bootstrap_the_schedule_carries_on_with_no_gap_and_no_overlap(
     assert f"{len(exported):,} read, {len(exported):,} loaded" in done.stdout
     assert "checks run." in done.stdout and "FAILED" not in done.stdout
 
-    # The schedule's own run requests, one a day, from that day to the history's end: its
-    # jobs load NYC alone (no command here prepares the manifest again).
+    # The daily refresh's own runs, a day at a time, from that day to the history's end:
+    # the city's load, then the models (no command here prepares the manifest again).
     only_nyc = write_registry(tmp_path / "nyc.yaml", page_size=400)
     monkeypatch.setenv("CIVIC311_CITIES", str(only_nyc))
     instance = DagsterInstance.get()
@@ -120,15 +118,13 @@ def test_after_a_bootstrap_the_schedule_carries_on_with_no_gap_and_no_overlap(
         monkeypatch.setenv("CIVIC311_REPLAY_URL", server.url)
         for day in days:
             tick_at = datetime.combine(day + timedelta(days=1), datetime.min.time(), UTC).replace(hour=6)
-            with build_schedule_context(scheduled_execution_time=tick_at) as tick:
-                (run_request,) = daily_refresh_schedule.evaluate_tick(tick).run_requests
-            assert run_request.partition_key == day.isoformat()
-            result = launch(
-                run_request.job_name or "daily_refresh",
-                tags={**run_request.tags, PARTITION_NAME_TAG: run_request.partition_key},
-                instance=instance,
+            (load, loaded), (models, built) = run_daily_refresh(instance, tick_at)
+            assert (load.job_name, load.partition_key, models.job_name) == (
+                "refresh_nyc",
+                day.isoformat(),
+                "refresh_models",
             )
-            assert result.success, day
+            assert loaded.success and built.success, day
 
     # The export and the API both hold the morning's requests; each is counted once.
     (overlap,) = query(
@@ -147,7 +143,7 @@ def test_after_a_bootstrap_the_schedule_carries_on_with_no_gap_and_no_overlap(
     (counted,) = query(warehouse, "select count(*) from marts.fct_service_requests")[0]
     (held,) = query(warehouse, "select count(*) from quarantine.service_requests")[0]
     assert counted + held == len(records)
-    # dim_city holds a row per registry city: the schedule's registry is NYC's alone.
+    # dim_city holds a row per registry city: the daily refresh's registry is NYC's alone.
     carried_on, built = mart_hashes(warehouse), mart_hashes(full)
     assert carried_on.pop("dim_city")[0] == 1 and built.pop("dim_city")[0] == len(EVERY_CITY)
     assert carried_on == built

@@ -53,7 +53,7 @@ def test_dev_serves_on_loopback_and_stops_on_sigterm(tmp_path, warehouse, dbt_ma
         loaded = entry["locationOrLoadError"]
         assert entry["name"] == "civic311" and loaded["__typename"] == "RepositoryLocation", loaded
         jobs = {job["name"] for repository in loaded["repositories"] for job in repository["jobs"]}
-        assert {"daily_refresh", "refresh_nyc", "publish"} <= jobs
+        assert {"refresh_models", "refresh_nyc", "publish"} <= jobs
 
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=60) is not None

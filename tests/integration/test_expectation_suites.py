@@ -22,7 +22,7 @@ from orchestration.checks.expectations import (
     window_params,
 )
 from orchestration.checks.layers import build_layer_checks, layer_checks
-from orchestration.partitions import EVERYTHING, daily_partitions
+from orchestration.partitions import EVERYTHING, city_partitions
 from tests.helpers.dbt import dbt_build
 from tests.helpers.samples import FEEDS
 from tests.helpers.warehouse import copy_warehouse
@@ -204,7 +204,7 @@ def test_checks_run_through_dagster(samples_built, tmp_path):
 
     # a raw partition's run: the check is not partitioned, it reads the run's day
     result = materialize(
-        [stand_in(raw_asset_key(nyc), daily_partitions), raw_step],
+        [stand_in(raw_asset_key(nyc), city_partitions(nyc)), raw_step],
         partition_key="2018-02-06",
         instance=DagsterInstance.ephemeral(),
         raise_on_error=False,

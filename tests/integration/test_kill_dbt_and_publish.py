@@ -1,7 +1,7 @@
 """A Dagster run SIGKILLed inside dbt or inside the publish serves nothing half made,
 and a rerun serves what a clean run serves.
 
-The real NYC SODA sample arrives through the replay server. A `daily_refresh` run
+The real NYC SODA sample arrives through the replay server. A `refresh_nyc` run
 over 19 November 2012 is published: the previous publish. A run over the 21st
 brings 963 more requests, so its publish would change what is served; it is
 killed, each run in a child process of its own group
@@ -333,10 +333,10 @@ def site(tmp_path_factory, dbt_manifest) -> Iterator[Site]:
 @pytest.fixture(scope="module")
 def runs(site) -> Runs:
     """The previous publish (the 19th), then a clean run over the 21st on top of it."""
-    first = site.run("daily_refresh", "--days", PREVIOUS_DAY, PREVIOUS_DAY, "--as-of", AS_OF)
+    first = site.run("refresh_nyc", "--days", PREVIOUS_DAY, PREVIOUS_DAY, "--as-of", AS_OF)
     assert first.returncode == 0, first.output[-3000:]
     site.save("previous")
-    clean = site.run("daily_refresh", "--days", NEW_DAY, NEW_DAY, "--as-of", AS_OF)
+    clean = site.run("refresh_nyc", "--days", NEW_DAY, NEW_DAY, "--as-of", AS_OF)
     assert clean.returncode == 0, clean.output[-3000:]
     site.save("clean")
     # dbt parses the whole project again when the warehouse path or the vars change.
@@ -351,7 +351,7 @@ def test_runs_killed_inside_dbt_then_a_rerun_serve_what_a_clean_run_serves(site,
     site.restore("previous")
     for point in DBT_POINTS:
         killed = site.run(
-            "daily_refresh", "--days", NEW_DAY, NEW_DAY, "--as-of", AS_OF, kill_when=_starts(point.starts)
+            "refresh_nyc", "--days", NEW_DAY, NEW_DAY, "--as-of", AS_OF, kill_when=_starts(point.starts)
         )
         assert killed.returncode == -signal.SIGKILL, (point.name, killed.output[-3000:])
         assert killed.killed_in is not None and killed.killed_in not in killed.dbt.completed, point.name
@@ -361,7 +361,7 @@ def test_runs_killed_inside_dbt_then_a_rerun_serve_what_a_clean_run_serves(site,
         assert published(site.folder) == runs.previous, point.name
         assert publish_output(site) == only_published(runs.previous.current), point.name
 
-    rerun = site.run("daily_refresh", "--days", NEW_DAY, NEW_DAY, "--as-of", AS_OF)
+    rerun = site.run("refresh_nyc", "--days", NEW_DAY, NEW_DAY, "--as-of", AS_OF)
     assert rerun.returncode == 0, rerun.output[-3000:]
     assert served(site.folder) == runs.clean
     new = published(site.folder).current

@@ -84,7 +84,7 @@ def test_a_bad_partition_is_stopped_before_the_marts_and_the_publish(
     with ReplayServer() as server:
         serve_nyc_sample(server, feed)
         monkeypatch.setenv("CIVIC311_REPLAY_URL", server.url)
-        bad = launch_days("daily_refresh", BAD_DAY, BAD_DAY, instance=instance)
+        bad = launch_days("refresh_nyc", BAD_DAY, BAD_DAY, instance=instance)
         # The bad day's window (with the lookback) holds just the 40 bad requests; each
         # is loaded and modelled, none quarantined (a future date is not a hard rule:
         # the check stops the partition instead).

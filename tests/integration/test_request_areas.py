@@ -460,7 +460,7 @@ def test_after_a_new_vintage_and_reported_code_the_area_marts_equal_a_full_refre
     assert incremental == full
 
 
-def test_the_daily_refresh_rebuilds_the_disagreements_and_the_boundary_job_only_loads(dbt_manifest):
+def test_the_models_refresh_rebuilds_the_disagreements_and_the_boundary_job_only_loads(dbt_manifest):
     """placement_disagreements reads the requests' join, so it runs with every refresh;
     refresh_boundaries, run before any request is joined (as the demo does), loads
     the boundary tables and nothing built on them."""
@@ -475,5 +475,5 @@ def test_the_daily_refresh_rebuilds_the_disagreements_and_the_boundary_job_only_
         "geography/zip_areas",
     }
     assert {"geography/placement_disagreements", "intermediate/int_request_areas"} <= selected(
-        "daily_refresh"
+        "refresh_models"
     )

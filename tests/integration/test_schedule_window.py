@@ -1,9 +1,10 @@
-"""The daily schedule's own run (one partition, as the schedule launches it) passes
-its day to dbt: after the NYC sample's backfill, a tick for the next day rewrites the
-spatial placement of the requests changed in that day's window (with the lookback),
-and only those. The tick of the day after leaves the response-time rows that no
-longer move with the clock (settled: no as_of shown) alone, and recomputes those
-that still do."""
+"""The daily refresh's own runs (each city's load of one partition, then the models
+over that day, as the `daily_refresh` sensor launches them) pass the day to dbt:
+after the NYC sample's backfill, the refresh of the next day rewrites the spatial
+placement of the requests changed in that day's window (with the lookback), and only
+those. The refresh of the day after leaves the response-time rows that no longer
+move with the clock (settled: no as_of shown) alone, and recomputes those that still
+do."""
 
 from __future__ import annotations
 
@@ -11,13 +12,14 @@ from datetime import UTC, date, datetime
 
 import duckdb
 import pytest
-from dagster import DagsterInstance, build_schedule_context
+from dagster import DagsterInstance
 from dagster._core.storage.tags import PARTITION_NAME_TAG
 
 from ingestion.registry import load_registry
+from orchestration.daily import MODELS_JOB
 from orchestration.launch import launch
 from orchestration.resources import DBT_PROJECT_DIR
-from orchestration.schedules import daily_refresh_schedule
+from tests.helpers.daily import run_daily_refresh
 from tests.helpers.nyc_sample import serve_nyc_sample
 from tests.helpers.registry import write_registry
 from tooling.replay import ReplayServer
@@ -80,20 +82,23 @@ def late_open_requests(backfill, created: date, updated: date) -> list[dict]:
     ]
 
 
-def scheduled_run(feed: list[dict], tick: datetime, monkeypatch):
-    """The run the daily schedule requests at `tick`, executed with `feed` served."""
-    with build_schedule_context(scheduled_execution_time=tick) as context:
-        (request,) = daily_refresh_schedule.evaluate_tick(context).run_requests
+def daily_refresh(feed: list[dict], now: datetime, monkeypatch):
+    """The daily refresh's runs at `now`, executed with `feed` served: the city's load
+    request and the models' run."""
     with ReplayServer() as server:
         serve_nyc_sample(server, feed)
         monkeypatch.setenv("CIVIC311_REPLAY_URL", server.url)
-        result = launch(
-            request.job_name or "daily_refresh",
-            tags={**request.tags, PARTITION_NAME_TAG: request.partition_key},
-            instance=DagsterInstance.get(),
-        )
-    assert result.success
-    return request, result
+        runs = run_daily_refresh(DagsterInstance.get(), now)
+    (load, loaded), (models, built) = runs
+    assert (load.job_name, models.job_name) == ("refresh_nyc", MODELS_JOB)
+    assert loaded.success and built.success
+    # The load run checks what it loaded; the models' run checks the models.
+    raw_checks = {evaluation.check_name for evaluation in loaded.get_asset_check_evaluations()}
+    assert {"source_ids_present_and_unique", "raw_socrata_suite", "fresh_within_cadence"} <= raw_checks
+    assert not {"source_ids_present_and_unique"} & {
+        evaluation.check_name for evaluation in built.get_asset_check_evaluations()
+    }
+    return load, built
 
 
 def test_scheduled_days_rewrite_only_their_window(nyc_sample_backfill, tmp_path, dagster_home, monkeypatch):
@@ -108,7 +113,7 @@ def test_scheduled_days_rewrite_only_their_window(nyc_sample_backfill, tmp_path,
         *new_requests(nyc_sample_backfill, NEXT_DAY, 0),
         *late_open_requests(nyc_sample_backfill, LATE_MONTH_DAY, LATE_PUBLISHED),
     ]
-    request, result = scheduled_run(feed, datetime(2012, 11, 23, 6, tzinfo=UTC), monkeypatch)
+    request, result = daily_refresh(feed, datetime(2012, 11, 23, 6, tzinfo=UTC), monkeypatch)
     assert request.partition_key == NEXT_DAY.isoformat()
 
     with duckdb.connect(str(warehouse), read_only=True) as con:
@@ -147,7 +152,7 @@ def test_scheduled_days_rewrite_only_their_window(nyc_sample_backfill, tmp_path,
         con.execute(f"update marts.mart_response_times set km_median_hours_to_close = {MARK}")
     assert moving and settled, "the sample no longer has both a month still moving and a settled one"
     feed = [*feed, *new_requests(nyc_sample_backfill, DAY_AFTER, NEW_REQUESTS)]
-    request, _ = scheduled_run(feed, datetime(2012, 11, 24, 6, tzinfo=UTC), monkeypatch)
+    request, _ = daily_refresh(feed, datetime(2012, 11, 24, 6, tzinfo=UTC), monkeypatch)
     assert request.partition_key == DAY_AFTER.isoformat()
 
     with duckdb.connect(str(warehouse), read_only=True) as con:
@@ -192,7 +197,7 @@ def test_the_rebuild_job_recreates_a_mart_built_before_its_new_column(
     with ReplayServer() as server:
         serve_nyc_sample(server, nyc_sample_backfill.feed)
         monkeypatch.setenv("CIVIC311_REPLAY_URL", server.url)
-        stopped = launch("daily_refresh", tags={PARTITION_NAME_TAG: NEXT_DAY.isoformat()})
+        stopped = launch("refresh_nyc", tags={PARTITION_NAME_TAG: NEXT_DAY.isoformat()})
     assert not stopped.success
     (failure,) = [event for event in stopped.all_events if event.event_type_value == "STEP_FAILURE"]
     assert "was built before it had figures_settled_at" in str(failure.event_specific_data.error)

@@ -76,7 +76,7 @@ def test_the_gate_passes_a_window_at_1_percent_and_stops_one_at_10_percent(
         # left out to keep the test short: the gate runs before them either way).
         selection = [AssetKey(["raw", "nyc", "service_requests"]), *civic311_dbt_canonical().keys]
         passing = launch(
-            "daily_refresh",
+            "refresh_nyc",
             instance=instance,
             asset_selection=selection,
             tags={
@@ -92,7 +92,7 @@ def test_the_gate_passes_a_window_at_1_percent_and_stops_one_at_10_percent(
         assert metadata["unclassified_share: nyc"] == 0.01
         assert len(metadata["top_unclassified_types"]) == 10
 
-        late = launch_days("daily_refresh", LATE_DAY, LATE_DAY, instance=instance)
+        late = launch_days("refresh_nyc", LATE_DAY, LATE_DAY, instance=instance)
 
     assert not late.success
     # The raw load and dbt step 1 ran; only the gate failed, and it stopped everything after it.

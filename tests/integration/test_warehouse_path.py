@@ -34,7 +34,7 @@ def test_a_relative_warehouse_is_the_same_file_for_the_load_and_for_dbt(tmp_path
         serve_nyc_sample(server, nyc_soda_sample())
         monkeypatch.setenv("CIVIC311_REPLAY_URL", server.url)
         result = launch(
-            "daily_refresh",
+            "refresh_nyc",
             instance=DagsterInstance.get(),
             asset_selection=[AssetKey(["raw", "nyc", "service_requests"]), *civic311_dbt_canonical().keys],
             tags={

@@ -1,6 +1,6 @@
-"""What `civic311 bootstrap` says at the end: the day the daily schedule carries on
+"""What `civic311 bootstrap` says at the end: the day the daily refresh carries on
 from (the export's newest change day, in UTC, that day included), the backfill of the
-days before the schedule's next tick, and a failing check with its fix."""
+days before the daily refresh's next day, and a failing check with its fix."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ def test_the_schedule_carries_on_from_the_utc_day_of_the_newest_change():
     assert carry_on_day(datetime(2012, 11, 20, 0, 0, tzinfo=UTC)) == date(2012, 11, 20)
 
 
-def test_the_next_tick_loads_the_day_before_it():
+def test_the_daily_refresh_loads_the_day_before_from_six_utc():
     assert first_scheduled_day(datetime(2026, 12, 6, 5, 59, tzinfo=UTC)) == date(2026, 12, 5)
     assert first_scheduled_day(datetime(2026, 12, 6, 6, 0, tzinfo=UTC)) == date(2026, 12, 6)
 
@@ -40,13 +40,9 @@ def test_a_bootstrap_of_an_old_export_names_the_backfill_of_the_days_in_between(
     text = "\n".join(lines)
     assert "1,000 read, 990 loaded into raw_nyc.service_requests_export, 10 quarantined" in text
     assert "carries on from partition 2026-11-20" in text
-    assert "next tick loads 2026-11-23" in text
+    assert "The daily refresh loads 2026-11-23 next" in text
     # One run over the days between, not a run per day.
-    assert lines[-1].endswith(
-        "`dagster job execute -m orchestration.definitions -j refresh_nyc --tags "
-        """'{"dagster/asset_partition_range_start": "2026-11-20", """
-        """"dagster/asset_partition_range_end": "2026-11-22"}'`"""
-    )
+    assert "`civic311 refresh --city nyc --from 2026-11-20 --to 2026-11-22`" in lines[-1]
 
 
 def test_an_export_of_yesterday_needs_no_backfill():

@@ -14,13 +14,18 @@ from orchestration.cli import _parser, main
     ("days", "said"),
     [
         (["--from", "2012-01-05", "--to", "2012-01-01"], "--from 2012-01-05 is after --to 2012-01-01"),
-        (["--from", "2009-12-31"], "--from 2009-12-31 is before the first partition, 2010-01-01"),
+        (["--from", "2009-12-31"], "2009-12-31 is before nyc's first partition, 2010-01-01 (its first_day"),
         (["--to", "2999-01-01"], "2999-01-01 has not ended yet (UTC): the last day to refresh is"),
     ],
 )
 def test_refresh_refuses_a_day_it_cannot_run(days, said, capsys):
     assert main(["refresh", "--city", "nyc", *days]) == 2
     assert said in capsys.readouterr().err
+
+
+def test_refresh_starts_at_each_city_s_own_first_day(capsys):
+    assert main(["refresh", "--city", "chicago", "--from", "2018-11-30"]) == 2
+    assert "before chicago's first partition, 2018-12-01" in capsys.readouterr().err
 
 
 def test_refresh_refuses_today_which_has_not_ended(capsys):

@@ -1,6 +1,6 @@
 """The code location, as `dagster dev` loads it from the real registry and the real dbt
 manifest, matches the reviewed list in tests/unit/snapshots/definitions.txt: every asset
-key (whether it is partitioned, and its backfill policy), check key (blocking or
+key (whether it is partitioned, from which day, and its backfill policy), check key (blocking or
 warning, and the step it runs in), job (how many assets and steps it has, and its
 executor), schedule and sensor, one a line, sorted. A city, model or check that appears, disappears or is
 renamed shows up here as a diff to review. Loading reads that manifest and parses
@@ -37,7 +37,9 @@ def definition_lines(defs: Definitions) -> list[str]:
     lines = []
     for key in graph.get_all_asset_keys():
         node = graph.get(key)
-        partitioned = ", daily partitions" if node.partitions_def else ""
+        partitioned = (
+            f", daily partitions from {node.partitions_def.start:%Y-%m-%d}" if node.partitions_def else ""
+        )
         policy = node.backfill_policy
         backfill = f", backfill {policy.max_partitions_per_run} per run" if partitioned and policy else ""
         lines.append(f"asset {key.to_user_string()}{partitioned}{backfill}")

@@ -246,6 +246,7 @@ def test_city_without_an_export_block(tmp_path):
                 "id": "metro",
                 "name": "Metro",
                 "timezone": "America/Chicago",
+                "first_day": "2012-01-01",
                 "bbox": {"south": 41.6, "west": -87.9, "north": 42.0, "east": -87.5},
                 "source": {"protocol": "open311", "base_url": "https://example.org/open311/v2"},
             }

@@ -107,6 +107,7 @@ CITY = {
     "id": "nyc",
     "name": "New York City",
     "timezone": "America/New_York",
+    "first_day": "2010-01-01",
     "bbox": {"south": 40.496, "west": -74.256, "north": 40.916, "east": -73.7},
 }
 SOCRATA = {

@@ -11,6 +11,7 @@ VALID = {
             "id": "nyc",
             "name": "New York City",
             "timezone": "America/New_York",
+            "first_day": "2010-01-01",
             "bbox": {"south": 40.496, "west": -74.256, "north": 40.916, "east": -73.7},
             "source": {
                 "protocol": "socrata",
@@ -89,7 +90,18 @@ def test_ckan_window_reads_its_years_and_the_one_before():
 )
 def test_protocol_limits_are_enforced_with_a_fix(source, field, fix):
     box = {"south": 1, "west": 1, "north": 2, "east": 2}
-    raw = {"cities": [{"id": "x", "name": "X", "timezone": "UTC", "bbox": box, "source": source}]}
+    raw = {
+        "cities": [
+            {
+                "id": "x",
+                "name": "X",
+                "timezone": "UTC",
+                "first_day": "2020-01-01",
+                "bbox": box,
+                "source": source,
+            }
+        ]
+    }
     with pytest.raises(RegistryError) as err:
         parse_registry(raw, "test.yaml")
     assert f"city 'x': field 'source.{field}'" in str(err.value)
@@ -124,6 +136,11 @@ def test_valid_entry_normalises_base_url():
     [
         (lambda c: c["source"].update(protocol="ftp"), "source.protocol", "supported protocols"),
         (lambda c: c.update(timezone="Mars/Olympus"), "timezone", "IANA zone"),
+        (lambda c: c.pop("first_day"), "first_day", "YYYY-MM-DD"),
+        (lambda c: c.update(first_day="1/1/20"), "first_day", "YYYY-MM-DD"),
+        (lambda c: c.update(first_day=20100101), "first_day", "YYYY-MM-DD"),
+        (lambda c: c.update(first_day="2010-01-01T05:00"), "first_day", "YYYY-MM-DD"),
+        (lambda c: c.update(first_day="2999-01-01"), "first_day", "YYYY-MM-DD"),
         (lambda c: c["source"].pop("dataset_id"), "source.dataset_id", "four-by-four"),
         (lambda c: c.update(id="New-York"), "id", "lowercase letters"),
         (lambda c: c["source"].update(page_size=60_000), "source.page_size", "50000"),
@@ -160,7 +177,7 @@ def test_duplicate_ids_rejected():
 def test_environment_selects_registry(tmp_path, monkeypatch):
     other = tmp_path / "cities.yaml"
     other.write_text(
-        "cities:\n  - id: only_here\n    name: X\n    timezone: UTC\n"
+        "cities:\n  - id: only_here\n    name: X\n    timezone: UTC\n    first_day: 2020-01-01\n"
         "    bbox: {south: 1, west: 1, north: 2, east: 2}\n"
         "    source: {protocol: socrata, base_url: 'http://127.0.0.1:1', "
         "dataset_id: abcd-1234, id_field: id}\n"
@@ -202,8 +219,8 @@ def test_seeclickfix_city_must_name_its_organisations(organizations, field, said
     if organizations is not None:
         source["organizations"] = organizations
     box = {"south": 42.255, "west": -83.288, "north": 42.45, "east": -82.91}
-    raw = {"cities": [{"id": "detroit", "name": "Detroit", "timezone": "America/Detroit", "bbox": box,
-                       "source": source}]}  # fmt: skip
+    raw = {"cities": [{"id": "detroit", "name": "Detroit", "timezone": "America/Detroit",
+                       "first_day": "2024-01-01", "bbox": box, "source": source}]}  # fmt: skip
     with pytest.raises(RegistryError) as err:
         parse_registry(raw, "test.yaml")
     message = str(err.value)
