@@ -277,12 +277,13 @@ def fit_legend(fig, handles: list, *, centre: tuple[float, float], margin: float
         legend.remove()
 
 
-def _draw_hotspots(ax, fig, spots: gpd.GeoDataFrame) -> None:
+def _draw_hotspots(ax, fig, spots: gpd.GeoDataFrame) -> list:
     """Each hotspot area filled in the colour of its busiest category, and a marker per
     hotspot at the area's inner point whose size grows with the requests, stacked when an
-    area has several categories, each labelled "requests vs expected" on its right. An
-    area smaller than its marker (an H3 cell on a city map) gets a ring around it instead,
-    so the cell itself stays visible."""
+    area has several categories. The most surprising are labelled "requests vs expected",
+    starting on their marker's right and moved apart so that none covers another
+    (`place_labels`); returns those labels. An area smaller than its marker (an H3 cell
+    on a city map) gets a ring around it instead, so the cell itself stays visible."""
     from matplotlib.transforms import ScaledTranslation
 
     spots = spots.sort_values("requests", ascending=False, kind="stable")
@@ -294,6 +295,7 @@ def _draw_hotspots(ax, fig, spots: gpd.GeoDataFrame) -> None:
     largest = float(spots["requests"].max())
     ratio = spots["requests"] / spots["expected"].clip(lower=1 / 8)
     labelled = set(ratio.nlargest(LABELLED_HOTSPOTS).index)
+    starts, texts = [], []
     for _, group in spots.groupby("area_id", sort=False):
         anchor = group.geometry.iloc[0].representative_point()
         extent = _extent_in_points(ax, fig, group.geometry.iloc[0])
@@ -316,15 +318,14 @@ def _draw_hotspots(ax, fig, spots: gpd.GeoDataFrame) -> None:
                 zorder=5,
             )
             if index in labelled:
+                # The label starts on the marker's right: that point in data units.
                 beside = diameter / 2 + 3  # points
-                _label(
-                    ax,
-                    anchor,
-                    f"{int(row.requests)} vs {row.expected:.1f}",
-                    size=8.5,
-                    ha="left",
-                    transform=offset + ScaledTranslation(beside / 72, 0, fig.dpi_scale_trans),
+                start = (offset + ScaledTranslation(beside / 72, 0, fig.dpi_scale_trans)).transform(
+                    (anchor.x, anchor.y)
                 )
+                starts.append(shapely.Point(ax.transData.inverted().transform(start)))
+                texts.append(f"{int(row.requests)} vs {row.expected:.1f}")
+    return place_labels(ax, starts, texts, size=8.5, ha="left")
 
 
 def h3_cell_polygons(cells: Iterable[str]) -> gpd.GeoDataFrame:
@@ -548,17 +549,17 @@ def _rectangle(xy, width, height, colour):
     return Rectangle(xy, width, height, facecolor=colour, edgecolor="#333333", linewidth=0.8, zorder=6)
 
 
-def place_labels(ax, points: list, texts: list[str], *, size: float) -> list:
-    """Labels at `points` (in the axes' data units), moved apart by adjustText so that
-    none covers another, each moved one tied to its point by a thin line. Call once the
-    axes' limits are final. Returns the matplotlib Text objects."""
+def place_labels(ax, points: list, texts: list[str], *, size: float, ha: str = "center") -> list:
+    """Labels at `points` (in the axes' data units; aligned there by `ha`), moved apart by
+    adjustText so that none covers another, each moved one tied to its point by a thin
+    line. Call once the axes' limits are final. Returns the matplotlib Text objects."""
     if not texts:
         return []
     from adjustText import adjust_text
 
     # The north arrow and the scale bar's text, already on the map, stay uncovered too.
     drawn = list(ax.texts)
-    labels = [_label(ax, point, text, size=size) for point, text in zip(points, texts, strict=True)]
+    labels = [_label(ax, point, text, size=size, ha=ha) for point, text in zip(points, texts, strict=True)]
     adjust_text(
         labels,
         target_x=[point.x for point in points],
@@ -571,7 +572,7 @@ def place_labels(ax, points: list, texts: list[str], *, size: float) -> list:
     return labels
 
 
-def _label(ax, point, text, *, size, ha="center", transform=None):
+def _label(ax, point, text, *, size, ha="center"):
     """Dark text with a white halo, readable over any fill."""
     from matplotlib import patheffects
 
@@ -583,7 +584,6 @@ def _label(ax, point, text, *, size, ha="center", transform=None):
         va="center",
         fontsize=size,
         color="#111111",
-        transform=transform or ax.transData,
         zorder=7,
         linespacing=1.1,
         path_effects=[patheffects.withStroke(linewidth=2.5, foreground="white")],

@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 import json
+import re
 
 import geopandas as gpd
 import h3
@@ -389,3 +390,47 @@ def test_labels_of_neighbouring_areas_do_not_cover_each_other(nyc):
         )
     finally:
         plt.close(fig)
+
+
+def test_hotspot_labels_of_neighbouring_areas_do_not_cover_each_other(chicago, tmp_path, monkeypatch):
+    """Twelve emerging hotspots in adjacent community areas of the North Side: every one
+    is labelled, and no label covers another or leaves the map."""
+    from ingestion.geography import maps
+
+    neighbours = ["1", "2", "3", "4", "5", "6", "7", "13", "14", "15", "16", "77"]
+    by_id = chicago.set_index("area_id").loc[neighbours]
+    hotspots = gpd.GeoDataFrame(
+        {
+            "area_id": neighbours,
+            "category": ["noise"] * len(neighbours),
+            "requests": [20 + number for number in range(len(neighbours))],
+            "expected": [2.5] * len(neighbours),
+        },
+        geometry=list(by_id.geometry),
+        crs=WGS84,
+    )
+    seen = {}
+    save = maps._save
+
+    def boxes_then_save(fig, path):
+        fig.canvas.draw()
+        (ax,) = [ax for ax in fig.axes if ax.texts]
+        labels = [text for text in ax.texts if re.fullmatch(r"\d+ vs \d+\.\d", text.get_text())]
+        seen["boxes"] = [text.get_window_extent() for text in labels]
+        seen["inside"] = ax.get_window_extent()
+        return save(fig, path)
+
+    monkeypatch.setattr(maps, "_save", boxes_then_save)
+    hotspot_map(
+        chicago[["area_id", "geometry"]],
+        hotspots,
+        city_name="Chicago",
+        week=dt.date(2026, 10, 12),
+        path=tmp_path / "crowded.png",
+    )
+    boxes, inside = seen["boxes"], seen["inside"]
+    assert len(boxes) == len(neighbours)
+    assert [(i, j) for i, a in enumerate(boxes) for j, b in enumerate(boxes) if i < j and a.overlaps(b)] == []
+    assert all(
+        inside.x0 <= b.x0 and b.x1 <= inside.x1 and inside.y0 <= b.y0 and b.y1 <= inside.y1 for b in boxes
+    )
