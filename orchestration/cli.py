@@ -14,6 +14,7 @@ civic311 publish    publish the marts again, if every blocking check's latest re
 civic311 status     per city: the last load, quarantine counts and failing checks; the last publish
 civic311 quarantine count what was received and not modelled, by city and rule
 civic311 taxonomy   list the service types and departments no seed row maps (or print them as seed rows)
+civic311 alerts     evaluate the alert subscriptions now, list the alerts sent, or send a test alert
 
 The replay, the synthetic feed and the demo are tooling (the `tooling` package):
 only the commands that use them import it, inside the command, so the runtime
@@ -280,6 +281,78 @@ def cmd_status(args: argparse.Namespace) -> int:
     print(f"civic311 status of {warehouse}")
     print("\n".join(status_lines(status)))
     return 0
+
+
+def cmd_alerts_run(args: argparse.Namespace) -> int:
+    from ingestion.pipeline import warehouse_path
+    from orchestration.alerts.run import run_alerts
+    from orchestration.alerts.subscriptions import KINDS
+
+    now = args.now
+    if now is not None and now.tzinfo is None:
+        print("civic311 alerts: --now needs a UTC offset, e.g. 2026-12-06T08:00+00:00.", file=sys.stderr)
+        return 2
+    report = run_alerts(args.kind or KINDS, warehouse_path(), now=now)
+    print(f"civic311 alerts: {len(report.messages)} new alert(s); {len(report.failed)} delivery(ies) failed.")
+    for message, outcome in report.failed:
+        print(f"  not delivered: {message.title} -> {outcome.channel}: {outcome.error}")
+    print("Next: `civic311 alerts list` shows the alerts sent and how each channel took them.")
+    return 1 if report.failed else 0
+
+
+def cmd_alerts_list(args: argparse.Namespace) -> int:
+    from ingestion.pipeline import warehouse_path
+    from orchestration.alerts.store import alerts_db, alerts_db_path, recent
+
+    path = alerts_db_path(warehouse_path())
+    with alerts_db(path, write=False) as con:
+        messages = recent(con, args.limit)
+    if not messages:
+        print(f"civic311 alerts: no alert sent yet ({path}).")
+        return 0
+    for message in messages:
+        outcomes = (
+            "; ".join(
+                f"{d['channel']} {d['outcome']}"
+                + (f" after {d['attempts']} attempts: {d['error']}" if d["outcome"] != "delivered" else "")
+                for d in message["deliveries"]
+            )
+            or "not delivered yet"
+        )
+        print(
+            f"{message['created_at']:%Y-%m-%d %H:%M} UTC  {message['subscription']} ({message['kind']}, "
+            f"{message['items']} item{'s' if message['items'] != 1 else ''})  {message['title']}"
+        )
+        print(f"    {outcomes}")
+    return 0
+
+
+def cmd_alerts_test(args: argparse.Namespace) -> int:
+    from orchestration.alerts.delivery import Message, deliver
+    from orchestration.alerts.subscriptions import load_subscriptions
+
+    sub = load_subscriptions().named(args.name)
+    message = Message(
+        message_id=f"test-{datetime.now(UTC):%Y%m%dT%H%M%S}",
+        subscription=sub.name,
+        kind=sub.kind,
+        title=f"civic311 {sub.name}: a test alert (no data)",
+        body={
+            "lines": [
+                f"A test of the channels of the {sub.kind} subscription {sub.name} ({', '.join(sub.cities)})."
+            ],
+            "items": [],
+        },
+    )
+    failed = 0
+    for channel in sub.deliver:
+        outcome = deliver(message, channel)
+        failed += not outcome.delivered
+        said = (
+            "delivered" if outcome.delivered else f"FAILED after {outcome.attempts} attempts: {outcome.error}"
+        )
+        print(f"civic311 alerts test: {outcome.channel}: {said}")
+    return 1 if failed else 0
 
 
 def _read_warehouse(command: str, read: Callable[[Path], T]) -> T | None:
@@ -693,6 +766,51 @@ def _parser() -> argparse.ArgumentParser:
         "(city_id,source_department,department_id,department_name)",
     )
     unmapped.set_defaults(func=cmd_taxonomy)
+
+    alerts = command(
+        "alerts", "the alert subscriptions (CIVIC311_ALERTS, default alerts.yaml): run, list, test"
+    )
+    alerts_sub = alerts.add_subparsers(
+        dest="alerts_command", required=True, metavar="COMMAND", help="one of: run, list, test"
+    )
+    run = alerts_sub.add_parser(
+        "run",
+        help="evaluate the subscriptions now and deliver what is new (the sensors do it after each refresh)",
+        description="Evaluate the subscriptions now, record the new alerts in alerts.sent and deliver them, "
+        "with any earlier alert a channel has not delivered yet.",
+        formatter_class=_HelpFormatter,
+    )
+    run.add_argument(
+        "--kind",
+        action="append",
+        choices=["fresh_requests", "emerging_hotspot", "gap_change", "sla_breach"],
+        help="evaluate only this kind (repeatable); without it, every kind",
+    )
+    run.add_argument(
+        "--now",
+        type=datetime.fromisoformat,
+        default=None,
+        metavar="ISO8601",
+        help="evaluate as at this instant, with its UTC offset; without it, the clock",
+    )
+    run.set_defaults(func=cmd_alerts_run)
+    listing = alerts_sub.add_parser(
+        "list",
+        help="the latest alerts and each channel's outcome",
+        description="The latest alerts, newest first, with each channel's latest delivery outcome.",
+        formatter_class=_HelpFormatter,
+    )
+    listing.add_argument("--limit", type=int, default=20, help="how many alerts to show")
+    listing.set_defaults(func=cmd_alerts_list)
+    test = alerts_sub.add_parser(
+        "test",
+        help="send a sample alert through a subscription's channels",
+        description="Send a sample alert, marked as a test, through the subscription's channels, and "
+        "say how each went (exit 1 when one failed). Nothing is recorded in alerts.sent.",
+        formatter_class=_HelpFormatter,
+    )
+    test.add_argument("name", help="the subscription's name")
+    test.set_defaults(func=cmd_alerts_test)
     return parser
 
 

@@ -18,6 +18,8 @@
                                    jobs; rebuild: every model from all of raw (what `civic311 bootstrap` runs)
     daily_refresh                  sensor: each city's load of the day before, then refresh_models over it
     dead_runs                      sensor: marks a killed run failed and frees its warehouse pool slot
+    alerts                         job: evaluates alert subscriptions and delivers (orchestration/alerts/);
+                                   sensors fresh_request_alerts, published_alerts, alert_retries launch it
 
 `workspace.yaml` points here; `dagster dev` and `dagster job execute` load `defs`, the
 `civic311` CLI and the tests call `build_definitions`. Importing this module does no work:
@@ -58,6 +60,7 @@ def build_definitions(registry: Registry | None = None, warehouse: Path | None =
     module costs only Dagster's own import (bench/import_time.py measures it)."""
     from ingestion.pipeline import warehouse_path
     from ingestion.registry import load_registry
+    from orchestration.alerts.jobs import alert_retries, alerts_job, fresh_request_alerts, published_alerts
     from orchestration.assets.geography import build_boundaries_asset, build_maps_asset
     from orchestration.assets.ingestion import build_raw_assets, raw_table_specs
     from orchestration.assets.publishing import build_publish_asset
@@ -102,9 +105,16 @@ def build_definitions(registry: Registry | None = None, warehouse: Path | None =
             publish_job,
             rebuild_job,
             maps_job,
+            alerts_job,
         ],
         schedules=[boundaries_schedule, maps_schedule],
-        sensors=[build_daily_refresh_sensor(registry, city_jobs, refresh_models_job), dead_runs_sensor],
+        sensors=[
+            build_daily_refresh_sensor(registry, city_jobs, refresh_models_job),
+            dead_runs_sensor,
+            fresh_request_alerts,
+            published_alerts,
+            alert_retries,
+        ],
         resources=build_resources(),
         # Every step of a run opens the one DuckDB writer (its pool has one slot), so
         # steps never overlap, and a process per step would only add the code

@@ -13,6 +13,7 @@ import duckdb
 
 from ingestion.registry import RegistryError
 from ingestion.warehouse_lock import WarehouseBusy
+from orchestration.alerts.subscriptions import AlertsError
 
 _FULL = {errno.ENOSPC, errno.EDQUOT}
 _READ_ONLY = {errno.EACCES, errno.EPERM, errno.EROFS}
@@ -81,7 +82,7 @@ def _warehouse() -> Path:
 def failure_line(exc: BaseException) -> str | None:
     """One line for a failure a user can fix, or None for anything else."""
     for cause in _causes(exc):
-        if isinstance(cause, (WarehouseBusy, RegistryError)):
+        if isinstance(cause, (WarehouseBusy, RegistryError, AlertsError)):
             return str(cause)
         if isinstance(cause, OSError) and cause.errno in _FULL:
             return _full(cause.filename or _warehouse())

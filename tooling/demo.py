@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
 import duckdb
@@ -343,6 +343,9 @@ def summary(warehouse: Path, city_id: str, maps: dict[str, str] | None = None) -
     return "\n".join(lines)
 
 
+EXAMPLE_ALERTS = Path(__file__).resolve().parents[1] / "alerts.example.yaml"
+
+
 def run_demo(
     city_id: str,
     replay_url: str,
@@ -370,7 +373,34 @@ def run_demo(
         print("\n".join(outcome))
         return 1
     print(summary(warehouse_path(), city_id, outcome))
+    print("\n".join(demo_alerts(warehouse_path(), datetime.combine(end, time(), UTC))))
     return 0
+
+
+def demo_alerts(warehouse: Path, now: datetime) -> list[str]:
+    """alerts.example.yaml evaluated once after the last publish, at `now` (the end of the
+    demo's window: today, unless --end moved it), the alerts recorded in alerts.sent and
+    delivered to the console, here."""
+    from orchestration.alerts.run import run_alerts
+    from orchestration.alerts.subscriptions import KINDS, load_subscriptions
+
+    printed: list[str] = []
+    subscriptions = load_subscriptions(EXAMPLE_ALERTS)
+    report = run_alerts(KINDS, warehouse, now=now, subscriptions=subscriptions, say=printed.append)
+    lines = [
+        "",
+        f"Alerts ({EXAMPLE_ALERTS.name}, evaluated once after the last publish; SYNTHETIC): "
+        f"{len(report.messages)} recorded in alerts.sent, delivered to the console:",
+        *(f"  {line}" for text in printed for line in text.splitlines()),
+    ]
+    alerted = {message.subscription for message in report.messages}
+    lines += [
+        f"  {sub.name} ({sub.kind}): nothing new"
+        for sub in subscriptions.subscriptions
+        if sub.name not in alerted
+    ]
+    lines.append("Next: `civic311 alerts list` shows them again, with each channel's outcome.")
+    return lines
 
 
 def demo_runs(

@@ -72,6 +72,22 @@ def test_demo_builds_one_fact_row_per_generated_request(
     for line, after in zip(lines, [*lines[1:], ""], strict=True):
         assert not line.endswith(":") or after.startswith("  "), line
     assert "Too little history to test" in out
+    # The example subscriptions, evaluated once at the window's end: what the console got
+    # is in alerts.sent, and `civic311 alerts list` shows the same alerts.
+    from orchestration.alerts.store import alerts_db, alerts_db_path
+
+    with alerts_db(alerts_db_path(warehouse), write=False) as con:
+        titles = [
+            t for (t,) in con.execute("select title from alerts.messages order by created_at").fetchall()
+        ]
+        (items,) = con.execute("select count(*) from alerts.sent").fetchone()
+    assert titles and items >= len(titles)
+    heading = "Alerts (alerts.example.yaml, evaluated once after the last publish; SYNTHETIC)"
+    assert f"{heading}: {len(titles)} recorded" in out
+    assert all(f"ALERT {title}" in out and title.startswith("[SYNTHETIC] ") for title in titles)
+    assert main(["alerts", "list"]) == 0
+    listed = capsys.readouterr().out
+    assert all(title in listed for title in titles) and listed.count("console delivered") == len(titles)
     with duckdb.connect(str(warehouse), read_only=True) as con:
         events = dict(
             con.execute("select event_type, count(*) from marts.fct_request_events group by 1").fetchall()

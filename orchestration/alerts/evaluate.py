@@ -1,0 +1,307 @@
+"""What each kind of subscription finds new, as items keyed so that none alerts twice.
+
+- fresh_requests: requests created within the subscription's hours, from the working
+  warehouse's facts as soon as a refresh has built them (before the marts' checks and
+  the publish: a same-day alert is about a record, not a figure).
+- emerging_hotspot, gap_change, sla_breach: from the published serving file only, so
+  an alert never reports figures that failed a check.
+
+Duplicates (`is_duplicate`) and information-only requests never alert. Names and
+free text never leave: an item carries the request's id, category, service, department,
+times, status, address and ZIP, which the published facts hold too.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import duckdb
+
+from ingestion.registry import Registry
+from orchestration.alerts.store import Item
+from orchestration.alerts.subscriptions import Subscription
+
+LISTED = 20  # items a message lists; the rest are counted
+
+
+@dataclass
+class Found:
+    """A subscription's items in one city, with the message's title and lines."""
+
+    subscription: Subscription
+    city_id: str
+    items: list[Item]
+    title: str = ""
+    lines: list[str] = field(default_factory=list)
+    # emerging_hotspot: what the map needs (drawn once the new items are known).
+    week: object = None
+
+
+def map_layers(registry: Registry, city_ids: list[str]) -> list[str]:
+    """The layers an area subscription without areas reads, as "city/layer": each city's
+    map layer (its first boundary layer, else zip) and H3, as its maps show them. Without
+    this, one place would alert once per layer it lies in (a ZIP and its MODZCTA)."""
+    layers = []
+    for city_id in city_ids:
+        city = registry.city(city_id)
+        layers += [f"{city_id}/{city.boundaries[0].name if city.boundaries else 'zip'}", f"{city_id}/h3"]
+    return layers
+
+
+def _filters(
+    sub: Subscription,
+    alias: str,
+    *,
+    area_layer_column: str | None,
+    area_id_column: str,
+    default_layers: list[str] | None = None,
+) -> tuple[str, list]:
+    """The SQL conditions (and parameters) of the subscription's categories and areas;
+    without areas, `default_layers` ("city/layer") when given."""
+    sql, params = [], []
+    if sub.categories:
+        sql.append(f"{alias}.category_id in ?")
+        params.append(list(sub.categories))
+    if sub.areas:
+        ors = []
+        for area in sub.areas:
+            if area_layer_column is None:
+                ors.append(f"{alias}.{area_id_column} in ?")
+            else:
+                ors.append(f"({alias}.{area_layer_column} = ? and {alias}.{area_id_column} in ?)")
+                params.append(area.layer)
+            params.append(list(area.ids))
+        sql.append("(" + " or ".join(ors) + ")")
+    elif default_layers is not None and area_layer_column is not None:
+        sql.append(f"{alias}.city_id || '/' || {alias}.{area_layer_column} in ?")
+        params.append(default_layers)
+    return "".join(f" and {condition}" for condition in sql), params
+
+
+def fresh_requests(
+    con: duckdb.DuckDBPyConnection, sub: Subscription, now: datetime, registry: Registry
+) -> list[Found]:
+    """Requests created in the last `hours` before `now` (the working warehouse's facts),
+    in the subscription's categories and areas (any layer int_request_areas places them in)."""
+    categories, category_params = _filters(sub.model_copy(update={"areas": []}), "f", area_layer_column=None,
+                                           area_id_column="area_id")  # fmt: skip
+    areas_sql, area_params = "", []
+    if sub.areas:
+        ors = " or ".join("(a.layer = ? and a.area_id in ?)" for _ in sub.areas)
+        areas_sql = (
+            " and exists (select 1 from intermediate.int_request_areas as a "
+            f"where a.city_id = f.city_id and a.request_id = f.request_id and ({ors}))"
+        )
+        for area in sub.areas:
+            area_params += [area.layer, list(area.ids)]
+    rows = con.execute(
+        f"""
+        select f.city_id, f.request_id, f.category_id, f.service_name, f.department, f.requested_at,
+            f.status, f.address, f.zip
+        from marts.fct_service_requests as f
+        where f.city_id in ? and f.requested_at > ? and f.requested_at <= ?
+            and not f.is_duplicate and not f.is_information_only
+            {categories}{areas_sql}
+        order by f.requested_at, f.request_id
+        """,
+        [list(sub.cities), now - timedelta(hours=sub.window_hours), now, *category_params, *area_params],
+    ).fetchall()
+    found: dict[str, Found] = {}
+    for city_id, request_id, category, service, department, requested_at, status, address, zip_code in rows:
+        payload = {
+            "city_id": city_id,
+            "request_id": request_id,
+            "category_id": category,
+            "service_name": service,
+            "department": department,
+            "requested_at": requested_at.isoformat(),
+            "status": status,
+            "address": address,
+            "zip": zip_code,
+        }
+        entry = found.setdefault(city_id, Found(sub, city_id, []))
+        entry.items.append(Item(f"{city_id}:{request_id}", city_id, payload))
+    return list(found.values())
+
+
+def emerging_hotspots(
+    con: duckdb.DuckDBPyConnection, sub: Subscription, now: datetime, registry: Registry
+) -> list[Found]:
+    """Emerging (area, category, week)s of each city's two latest weeks in the published
+    mart_hotspots: the newest, and the one before, which a missed evaluation leaves."""
+    extra, params = _filters(
+        sub,
+        "h",
+        area_layer_column="layer",
+        area_id_column="area_id",
+        default_layers=map_layers(registry, sub.cities),
+    )
+    rows = con.execute(
+        f"""
+        select h.city_id, h.layer, h.area_id, h.category_id, h.requested_week, h.requests, h.baseline_mean
+        from marts.mart_hotspots as h
+        where h.city_id in ? and h.is_emerging and h.area_id <> 'unlocated'
+            and h.requested_week >= (
+                select max(w.requested_week) - interval 7 day from marts.mart_hotspots as w
+                where w.city_id = h.city_id
+            )
+            {extra}
+        order by h.city_id, h.requested_week, h.requests desc, h.area_id
+        """,
+        [list(sub.cities), *params],
+    ).fetchall()
+    found: dict[str, Found] = {}
+    for city_id, layer, area_id, category, week, requests, expected in rows:
+        payload = {
+            "city_id": city_id,
+            "layer": layer,
+            "area_id": area_id,
+            "category_id": category,
+            "week": week.isoformat(),
+            "requests": requests,
+            "expected": round(float(expected), 2),
+        }
+        entry = found.setdefault(city_id, Found(sub, city_id, []))
+        entry.items.append(Item(f"{city_id}:{layer}:{area_id}:{category}:{week}", city_id, payload))
+    return list(found.values())
+
+
+def gap_changes(
+    con: duckdb.DuckDBPyConnection, sub: Subscription, now: datetime, registry: Registry
+) -> list[Found]:
+    """Areas flagged chronically_underserved in their city's latest month of the published
+    mart_service_gaps that were not flagged the month before."""
+    extra, params = _filters(
+        sub,
+        "g",
+        area_layer_column="layer",
+        area_id_column="area_id",
+        default_layers=map_layers(registry, sub.cities),
+    )
+    rows = con.execute(
+        f"""
+        with latest as (
+            select city_id, max(requested_month) as month from marts.mart_service_gaps group by city_id
+        )
+        select g.city_id, g.layer, g.area_id, g.category_id, g.requested_month, g.gap_index,
+            g.gap_months_in_last_4
+        from marts.mart_service_gaps as g
+        join latest as l on g.city_id = l.city_id and g.requested_month = l.month
+        where g.city_id in ? and g.chronically_underserved
+            and not exists (
+                select 1 from marts.mart_service_gaps as p
+                where p.city_id = g.city_id and p.layer = g.layer and p.area_id = g.area_id
+                    and p.category_id = g.category_id and p.requested_month = l.month - interval 1 month
+                    and p.chronically_underserved
+            )
+            {extra}
+        order by g.city_id, g.gap_index desc, g.area_id
+        """,
+        [list(sub.cities), *params],
+    ).fetchall()
+    found: dict[str, Found] = {}
+    for city_id, layer, area_id, category, month, gap_index, months in rows:
+        payload = {
+            "city_id": city_id,
+            "layer": layer,
+            "area_id": area_id,
+            "category_id": category,
+            "month": month.isoformat(),
+            "gap_index": None if gap_index is None else round(float(gap_index), 2),
+            "gap_months_in_last_4": months,
+        }
+        entry = found.setdefault(city_id, Found(sub, city_id, []))
+        entry.items.append(Item(f"{city_id}:{layer}:{area_id}:{category}:{month}", city_id, payload))
+    return list(found.values())
+
+
+def sla_breaches(
+    con: duckdb.DuckDBPyConnection, sub: Subscription, now: datetime, registry: Registry
+) -> list[Found]:
+    """Requests of the published facts still open whose SLA came due in the last `hours`
+    before `now` (older breaches are history, not news). The facts place a request by
+    its ZIP: the only area layer this kind filters on."""
+    extra, params = _filters(sub, "f", area_layer_column=None, area_id_column="zip")
+    rows = con.execute(
+        f"""
+        select f.city_id, f.request_id, f.department, f.category_id, f.service_name, f.requested_at,
+            f.sla_due_at, f.address, f.zip
+        from marts.fct_service_requests as f
+        where f.city_id in ? and f.closed_at is null and f.sla_due_at <= ? and f.sla_due_at > ?
+            and not f.is_duplicate and not f.is_information_only
+            {extra}
+        order by f.department, f.sla_due_at, f.request_id
+        """,
+        [list(sub.cities), now, now - timedelta(hours=sub.window_hours), *params],
+    ).fetchall()
+    found: dict[str, Found] = {}
+    for city_id, request_id, department, category, service, requested_at, due, address, zip_code in rows:
+        payload = {
+            "city_id": city_id,
+            "request_id": request_id,
+            "department": department,
+            "category_id": category,
+            "service_name": service,
+            "requested_at": requested_at.isoformat(),
+            "sla_due_at": due.isoformat(),
+            "address": address,
+            "zip": zip_code,
+        }
+        entry = found.setdefault(city_id, Found(sub, city_id, []))
+        entry.items.append(Item(f"{city_id}:{request_id}:{due.isoformat()}", city_id, payload))
+    return list(found.values())
+
+
+EVALUATORS = {
+    "fresh_requests": fresh_requests,
+    "emerging_hotspot": emerging_hotspots,
+    "gap_change": gap_changes,
+    "sla_breach": sla_breaches,
+}
+
+
+def describe(found: Found, items: list[Item]) -> tuple[str, list[str]]:
+    """The message's title and lines for the new `items` of `found`."""
+    sub, city, count = found.subscription, found.city_id, len(items)
+    rows = [item.payload for item in items]
+    if sub.kind == "fresh_requests":
+        title = f"civic311 {sub.name}: {count} new request{'s' if count != 1 else ''} in {city}"
+        lines = [
+            f"{r['requested_at'][:16]} UTC · {r['category_id']} · {r['service_name']} · {r['department']} · "
+            f"{r['address'] or 'no address'} {r['zip'] or ''} · #{r['request_id']}".replace("  ", " ")
+            for r in rows[:LISTED]
+        ]
+    elif sub.kind == "emerging_hotspot":
+        title = f"civic311 {sub.name}: {count} emerging hotspot{'s' if count != 1 else ''} in {city}"
+        lines = [
+            f"week of {r['week']} · {r['layer']} {r['area_id']} · {r['category_id']}: "
+            f"{r['requests']} requests vs {r['expected']:.1f} expected"
+            for r in rows[:LISTED]
+        ]
+    elif sub.kind == "gap_change":
+        areas = f"{count} area{'s' if count != 1 else ''}"
+        title = f"civic311 {sub.name}: {areas} newly chronically underserved in {city}"
+        lines = [
+            f"{r['month'][:7]} · {r['layer']} {r['area_id']} · {r['category_id']}: "
+            f"gap index {r['gap_index']}, a gap in {r['gap_months_in_last_4']} of the last 4 months"
+            for r in rows[:LISTED]
+        ]
+    else:
+        title = (
+            f"civic311 {sub.name}: {count} open request{'s' if count != 1 else ''} past their SLA in {city}"
+        )
+        by_department: dict[str, list[dict]] = {}
+        for r in rows:
+            by_department.setdefault(r["department"] or "no department", []).append(r)
+        lines = [
+            f"{department}: {len(breached)} past due (the oldest due {oldest(breached)[:16]} UTC)"
+            for department, breached in sorted(by_department.items(), key=lambda kv: -len(kv[1]))
+        ][:LISTED]
+    if count > LISTED and sub.kind != "sla_breach":
+        lines.append(f"... and {count - LISTED} more (every one is in the message's items)")
+    return title, lines
+
+
+def oldest(breached: list[dict]) -> str:
+    return min(b["sla_due_at"] for b in breached)

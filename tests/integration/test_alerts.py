@@ -1,0 +1,167 @@
+"""Alerts, driven by the replay over the real NYC sample: a spike of new requests in one
+ZIP on the day after the backfill comes in through the daily refresh. The sensors'
+own run requests then launch the `alerts` job, on runs of their own:
+
+- the fresh_requests subscription of that ZIP alerts once, through a webhook and an
+  SMTP server (STARTTLS and a login) started here, listing exactly the new requests;
+- the emerging_hotspot subscription alerts on the spike's area-week, from the
+  published file, with its map attached to the email and linked from the webhook;
+- a second evaluation sends nothing new, and `civic311 alerts list` shows both alerts
+  delivered on both channels;
+- a channel that is down is recorded failed, and the retry sensor's run delivers it
+  once it is back, without sending it twice.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+import pytest
+import yaml
+from dagster import DagsterInstance, build_sensor_context
+
+from ingestion.registry import load_registry
+from orchestration.alerts.delivery import BACKOFF_ENV
+from orchestration.cli import main
+from orchestration.definitions import build_definitions
+from orchestration.launch import launch
+from tests.helpers.daily import run_daily_refresh
+from tests.helpers.nyc_sample import serve_nyc_sample
+from tests.helpers.receivers import smtp_receiver, webhook_receiver
+from tests.helpers.registry import write_registry
+from tooling.replay import ReplayServer
+
+pytestmark = pytest.mark.integration
+
+SPIKE_DAY = date(2012, 11, 22)
+# The daily refresh of SPIKE_DAY runs the next morning; the alerts are evaluated then.
+MORNING = datetime(2012, 11, 23, 6, tzinfo=UTC)
+SPIKE = 12
+
+
+def spike(feed: list[dict]) -> list[dict]:
+    """SPIKE copies of the first located request with a ZIP, made on SPIKE_DAY under new keys."""
+    model = next(r for r in feed if r.get("incident_zip") and r.get("latitude") and r.get("complaint_type"))
+    return [
+        {**model, "unique_key": f"9{number:08d}", "created_date": f"{SPIKE_DAY}T10:{number:02d}:00.000",
+         "closed_date": None, "status": "Open"}
+        for number in range(SPIKE)
+    ]  # fmt: skip
+
+
+def subscriptions(path, zip_code: str, mailbox) -> None:
+    email = {
+        "channel": "email",
+        "to": ["desk@example.org"],
+        "sender": "civic311@example.org",
+        "smtp_host": "127.0.0.1",
+        "smtp_port": mailbox.port,
+        "username_env": "CIVIC311_TEST_SMTP_USER",
+        "password_env": "CIVIC311_TEST_SMTP_PASSWORD",
+        "ca_file": str(mailbox.ca_file),
+    }
+    webhook = {"channel": "webhook", "url_env": "CIVIC311_TEST_WEBHOOK"}
+    document = {
+        "subscriptions": [
+            {"name": "zip_watch", "kind": "fresh_requests", "hours": 24, "cities": ["nyc"],
+             "areas": [{"layer": "zip", "ids": [zip_code]}], "deliver": [webhook, email]},
+            {"name": "hotspots", "kind": "emerging_hotspot", "cities": ["nyc"], "deliver": [webhook, email]},
+        ]
+    }  # fmt: skip
+    path.write_text(yaml.safe_dump(document))
+
+
+def sensor_runs(instance: DagsterInstance, *names: str) -> list:
+    """The alerts runs the named sensors request now, launched with the instant pinned
+    to the refresh's morning (the sample is of 2012)."""
+    repository = build_definitions().get_repository_def()
+    results = []
+    for name in names:
+        context = build_sensor_context(instance=instance, repository_def=repository)
+        for request in repository.get_sensor_def(name).evaluate_tick(context).run_requests:
+            config = request.run_config
+            config["ops"]["evaluate_and_deliver"]["config"]["now"] = MORNING.isoformat()
+            result = launch("alerts", run_config=config, tags=request.tags, instance=instance)
+            assert result.success, name
+            results.append(result)
+    return results
+
+
+def test_a_spike_alerts_once_by_webhook_and_email_with_its_map(
+    nyc_sample_backfill, tmp_path, dagster_home, monkeypatch, capsys
+):
+    warehouse = nyc_sample_backfill.restore(tmp_path / "warehouse", dagster_home, monkeypatch)
+    monkeypatch.setenv("CIVIC311_CITIES", str(write_registry(tmp_path / "cities.yaml", page_size=400)))
+    monkeypatch.setenv(BACKOFF_ENV, "0.01")
+    instance = DagsterInstance.get()
+    new = spike(nyc_sample_backfill.feed)
+    zip_code = new[0]["incident_zip"]
+    # The areas the hotspot is placed in: NYC's boundary layers that need no download.
+    offline = [layer.name for layer in load_registry().city("nyc").boundaries if layer.loads_offline]
+    loaded = launch(
+        "refresh_boundaries",
+        run_config={"ops": {"geography__boundaries": {"config": {"cities": ["nyc"], "layers": offline}}}},
+        instance=instance,
+    )
+    assert loaded.success
+
+    with webhook_receiver() as hook, smtp_receiver(tmp_path) as mailbox:
+        monkeypatch.setenv("CIVIC311_TEST_WEBHOOK", hook.url)
+        monkeypatch.setenv("CIVIC311_TEST_SMTP_USER", mailbox.user)
+        monkeypatch.setenv("CIVIC311_TEST_SMTP_PASSWORD", mailbox.password)
+        subscriptions(tmp_path / "alerts.yaml", zip_code, mailbox)
+        monkeypatch.setenv("CIVIC311_ALERTS", str(tmp_path / "alerts.yaml"))
+        with ReplayServer() as server:
+            serve_nyc_sample(server, [*nyc_sample_backfill.feed, *new])
+            monkeypatch.setenv("CIVIC311_REPLAY_URL", server.url)
+            refreshed = run_daily_refresh(instance, MORNING)
+        assert all(result.success for _, result in refreshed)
+
+        first = sensor_runs(instance, "fresh_request_alerts", "published_alerts")
+        assert len(first) == 2
+        documents = {doc["subscription"]: doc for doc in hook.received}
+        assert len(hook.received) == 2 and set(documents) == {"zip_watch", "hotspots"}
+        fresh = documents["zip_watch"]
+        assert {item["request_id"] for item in fresh["items"]} == {r["unique_key"] for r in new}
+        assert {item["zip"] for item in fresh["items"]} == {zip_code}
+        hotspot = documents["hotspots"]
+        assert hotspot["items"] and all(item["week"] == "2012-11-19" for item in hotspot["items"])
+        assert max(item["requests"] for item in hotspot["items"]) >= SPIKE
+        assert hotspot["map"].startswith("file://")
+        mails = {mail["Subject"]: mail for mail in mailbox.messages}
+        assert len(mailbox.messages) == 2 and mailbox.logins == ["alerts", "alerts"]
+        (hotspot_mail,) = [mail for subject, mail in mails.items() if "hotspot" in subject]
+        (png,) = list(hotspot_mail.iter_attachments())
+        assert png.get_content_type() == "image/png" and png.get_content().startswith(b"\x89PNG")
+
+        # The same evaluations again, and one from the command line: nothing new, nothing sent.
+        assert len(sensor_runs(instance, "fresh_request_alerts", "published_alerts")) == 2
+        assert main(["alerts", "run", "--now", MORNING.isoformat()]) == 0
+        assert len(hook.received) == 2 and len(mailbox.messages) == 2
+
+        # A channel down: recorded failed; the retry sensor's run delivers it later, once.
+        # (The ZIP's requests are made new again by forgetting they were sent.)
+        with duckdb_alerts(warehouse) as con:
+            con.execute("delete from alerts.sent where subscription = 'zip_watch'")
+        hook.failing = -1
+        assert main(["alerts", "run", "--kind", "fresh_requests", "--now", MORNING.isoformat()]) == 1
+        assert len(hook.received) == 2 and len(mailbox.messages) == 3  # the email went
+        hook.failing = 0
+        assert len(sensor_runs(instance, "alert_retries")) == 1
+        assert len(hook.received) == 3 and len(mailbox.messages) == 3
+        assert sensor_runs(instance, "alert_retries") == []
+
+    capsys.readouterr()
+    assert main(["alerts", "list"]) == 0
+    listed = capsys.readouterr().out
+    assert listed.count("zip_watch (fresh_requests, 12 items)") == 2
+    assert "hotspots (emerging_hotspot" in listed
+    assert listed.count("email:desk@example.org delivered; webhook:CIVIC311_TEST_WEBHOOK delivered") == 3
+    assert "failed" not in listed
+    assert "T0K3N" not in listed
+
+
+def duckdb_alerts(warehouse):
+    from orchestration.alerts.store import alerts_db, alerts_db_path
+
+    return alerts_db(alerts_db_path(warehouse), write=True)
