@@ -19,7 +19,8 @@
     daily_refresh                  sensor: each city's load of the day before, then refresh_models over it
     dead_runs                      sensor: marks a killed run failed and frees its warehouse pool slot
     alerts                         job: evaluates alert subscriptions and delivers (orchestration/alerts/);
-                                   sensors fresh_request_alerts, published_alerts, alert_retries launch it
+                                   sensors fresh_request_alerts, published_alerts, alert_retries and
+                                   run_failure_alerts launch it
 
 `workspace.yaml` points here; `dagster dev` and `dagster job execute` load `defs`, the
 `civic311` CLI and the tests call `build_definitions`. Importing this module does no work:
@@ -60,7 +61,13 @@ def build_definitions(registry: Registry | None = None, warehouse: Path | None =
     module costs only Dagster's own import (bench/import_time.py measures it)."""
     from ingestion.pipeline import warehouse_path
     from ingestion.registry import load_registry
-    from orchestration.alerts.jobs import alert_retries, alerts_job, fresh_request_alerts, published_alerts
+    from orchestration.alerts.jobs import (
+        alert_retries,
+        alerts_job,
+        fresh_request_alerts,
+        published_alerts,
+        run_failure_alerts,
+    )
     from orchestration.assets.geography import build_boundaries_asset, build_maps_asset
     from orchestration.assets.ingestion import build_raw_assets, raw_table_specs
     from orchestration.assets.publishing import build_publish_asset
@@ -114,6 +121,7 @@ def build_definitions(registry: Registry | None = None, warehouse: Path | None =
             fresh_request_alerts,
             published_alerts,
             alert_retries,
+            run_failure_alerts,
         ],
         resources=build_resources(),
         # Every step of a run opens the one DuckDB writer (its pool has one slot), so

@@ -287,6 +287,20 @@ def describe(found: Found, items: list[Item]) -> tuple[str, list[str]]:
             f"gap index {r['gap_index']}, a gap in {r['gap_months_in_last_4']} of the last 4 months"
             for r in rows[:LISTED]
         ]
+    elif sub.kind == "run_failure":
+        (failure,) = rows
+        title = (
+            f"civic311 {sub.name}: run of {failure['job']} failed ({failure['partition'] or 'no partition'})"
+        )
+        lines = [
+            *(
+                f"failed check {c['check']}: {c['description'] or 'no description'}"
+                for c in failure["checks"]
+            ),
+            *(f"failed step {step}" for step in failure["steps"]),
+            *([f"error: {failure['error']}"] if failure["error"] else []),
+            f"run {failure['run_id']} (the UI's Runs page; `civic311 status` lists the failing checks)",
+        ]
     else:
         title = (
             f"civic311 {sub.name}: {count} open request{'s' if count != 1 else ''} past their SLA in {city}"

@@ -17,25 +17,44 @@ is; each skips, saying why, while no subscriptions file exists.
 from datetime import datetime
 
 from dagster import (
+    AssetCheckKey,
+    AssetCheckSeverity,
     AssetKey,
     Config,
+    DagsterEventType,
+    DagsterInstance,
     DefaultSensorStatus,
     EventLogEntry,
     OpExecutionContext,
     RunConfig,
+    RunFailureSensorContext,
     RunRequest,
     SensorEvaluationContext,
     SkipReason,
     asset_sensor,
     job,
     op,
+    run_failure_sensor,
     sensor,
+)
+from dagster._core.storage.tags import (
+    ASSET_PARTITION_RANGE_END_TAG,
+    ASSET_PARTITION_RANGE_START_TAG,
+    PARTITION_NAME_TAG,
 )
 
 from ingestion.pipeline import warehouse_path
+from ingestion.redact import redact
+from orchestration.alerts.evaluate import Found
 from orchestration.alerts.run import FROM_WAREHOUSE, PUBLISHED_KINDS, run_alerts
-from orchestration.alerts.store import alerts_db, alerts_db_path
-from orchestration.alerts.subscriptions import KINDS, AlertsError, alerts_path, load_subscriptions
+from orchestration.alerts.store import Item, alerts_db, alerts_db_path
+from orchestration.alerts.subscriptions import (
+    KINDS,
+    AlertsError,
+    Subscriptions,
+    alerts_path,
+    load_subscriptions,
+)
 
 FACTS = AssetKey(["marts", "fct_service_requests"])
 PUBLISH = AssetKey(["serving", "marts"])
@@ -47,6 +66,8 @@ class AlertsConfig(Config):
 
     kinds: list[str] = []
     now: str | None = None
+    # run_failure: the failed run to alert about.
+    failed_run: str | None = None
 
 
 @op(description="Evaluate the configured kinds of subscription; record what is new; deliver what is pending.")
@@ -55,7 +76,16 @@ def evaluate_and_deliver(context: OpExecutionContext, config: AlertsConfig) -> N
     if unknown:
         raise AlertsError(f"kinds {unknown} are not subscription kinds; use {', '.join(KINDS)}")
     now = datetime.fromisoformat(config.now) if config.now else None
-    report = run_alerts(config.kinds, warehouse_path(), now=now, say=context.log.info)
+    subscriptions = load_subscriptions()
+    found = failed_run_found(context.instance, config.failed_run, subscriptions) if config.failed_run else []
+    report = run_alerts(
+        config.kinds,
+        warehouse_path(),
+        now=now,
+        subscriptions=subscriptions,
+        say=context.log.info,
+        found=found,
+    )
     for message in report.messages:
         context.log.info(f"new alert {message.message_id}: {message.title}")
     for message, outcome in report.failed:
@@ -122,3 +152,88 @@ def alert_retries(context: SensorEvaluationContext):
     if not pending:
         return SkipReason("every alert has been delivered")
     return _request((), None)
+
+
+def failed_run_found(instance: DagsterInstance, run_id: str, subscriptions: Subscriptions) -> list[Found]:
+    """The failed run as one item for each run_failure subscription it concerns: a
+    city's refresh concerns that city's; any other run (the models, the publish)
+    concerns every city's. The item names the job, the partition, the failed steps and
+    the failing blocking checks with what each guards."""
+    run = instance.get_run_by_id(run_id)
+    if run is None:
+        return []
+    city = run.job_name.removeprefix("refresh_") if run.job_name.startswith("refresh_") else None
+    city = None if city == "models" else city
+    events = instance.all_logs(
+        run_id,
+        of_type={
+            DagsterEventType.STEP_FAILURE,
+            DagsterEventType.ASSET_CHECK_EVALUATION,
+            DagsterEventType.RUN_FAILURE,
+        },
+    )
+    steps, checks, error = [], [], None
+    for entry in events:
+        event = entry.dagster_event
+        if event is None:
+            continue
+        if event.event_type == DagsterEventType.STEP_FAILURE:
+            steps.append(event.step_key)
+            failure = event.step_failure_data.error
+            error = error or (failure.message.strip().splitlines()[0][:300] if failure else None)
+        elif event.event_type == DagsterEventType.ASSET_CHECK_EVALUATION:
+            evaluation = event.asset_check_evaluation_data
+            if not evaluation.passed and evaluation.severity == AssetCheckSeverity.ERROR:
+                checks.append(
+                    {
+                        "check": f"{evaluation.asset_key.to_user_string()}:{evaluation.check_name}",
+                        "description": evaluation.description or _spec_description(evaluation),
+                    }
+                )
+    tags = run.tags
+    first, last = tags.get(ASSET_PARTITION_RANGE_START_TAG), tags.get(ASSET_PARTITION_RANGE_END_TAG)
+    partition = tags.get(PARTITION_NAME_TAG) or (first if first == last else f"{first} to {last}")
+    payload = {
+        "run_id": run_id,
+        "job": run.job_name,
+        "city_id": city,
+        "partition": partition,
+        "steps": steps,
+        "checks": checks,
+        "error": redact(error) if error else None,
+    }
+    found = []
+    for sub in subscriptions.of_kinds(["run_failure"]):
+        if city is None or city in sub.cities:
+            found.append(Found(sub, city or "all", [Item(run_id, city or "all", payload)]))
+    return found
+
+
+def _spec_description(evaluation) -> str | None:
+    """What the check guards, from its definition, when its result said nothing."""
+    from orchestration.definitions import build_definitions
+
+    key = AssetCheckKey(evaluation.asset_key, evaluation.check_name)
+    graph = build_definitions().resolve_asset_graph()
+    return graph.get(key).description if key in graph.asset_check_keys else None
+
+
+@run_failure_sensor(
+    name="run_failure_alerts",
+    request_job=alerts_job,
+    default_status=DefaultSensorStatus.STOPPED,
+    minimum_interval_seconds=30,
+)
+def run_failure_alerts(context: RunFailureSensorContext):
+    """One alert per failed run, on a run of its own; not for the alerts' own runs."""
+    if context.dagster_run.job_name == "alerts":
+        return SkipReason("an alerts run failed: its own failure is not alerted (its retries are)")
+    request = _request(("run_failure",), f"failure:{context.dagster_run.run_id}")
+    if isinstance(request, RunRequest):
+        config = {"kinds": ["run_failure"], "failed_run": context.dagster_run.run_id}
+        return RunRequest(
+            run_key=request.run_key,
+            run_config=RunConfig(ops={"evaluate_and_deliver": AlertsConfig(**config)}),
+            tags=request.tags,
+        )
+    return request

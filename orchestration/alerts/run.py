@@ -35,7 +35,7 @@ from orchestration.alerts.store import (
     undelivered,
     unsent,
 )
-from orchestration.alerts.subscriptions import KINDS, AlertsError, Subscriptions, load_subscriptions
+from orchestration.alerts.subscriptions import AlertsError, Subscriptions, load_subscriptions
 from orchestration.serving import published_dir, serving_path
 
 
@@ -49,7 +49,8 @@ def synthetic() -> bool:
 
 # Kinds read from the working warehouse (the rest read the published serving file).
 FROM_WAREHOUSE = ("fresh_requests",)
-PUBLISHED_KINDS = tuple(kind for kind in KINDS if kind not in FROM_WAREHOUSE)
+# Kinds found by evaluating published data (run_failure items come from the failed run).
+PUBLISHED_KINDS = ("emerging_hotspot", "gap_change", "sla_breach")
 
 
 @dataclass
@@ -70,15 +71,17 @@ def run_alerts(
     subscriptions: Subscriptions | None = None,
     registry: Registry | None = None,
     say: Callable[[str], None] = print,
+    found: Sequence[Found] = (),
 ) -> Report:
-    """Evaluate the subscriptions of `kinds` at `now` (default: the clock), then deliver
-    every message not yet delivered, of any subscription."""
+    """Evaluate the subscriptions of `kinds` at `now` (default: the clock), with `found`
+    (items found elsewhere: a failed run's), then deliver every message not yet
+    delivered, of any subscription."""
     now = now or datetime.now(UTC)
     registry = registry or load_registry()
     subscriptions = subscriptions or load_subscriptions(registry=registry)
     report = Report()
-    chosen = [s for s in subscriptions.subscriptions if s.kind in kinds]
-    found = _evaluate(chosen, warehouse, now, registry)
+    chosen = [s for s in subscriptions.subscriptions if s.kind in kinds and s.kind in EVALUATORS]
+    found = [*_evaluate(chosen, warehouse, now, registry), *found]
     with alerts_db(alerts_db_path(warehouse), write=True) as alerts:
         for entry in found:
             new = unsent(alerts, entry.subscription.name, entry.items)

@@ -7,7 +7,7 @@ demo's.
 
     subscriptions:
       - name: brooklyn_noise            # lowercase, digits, underscores: the alerts' key
-        kind: fresh_requests            # fresh_requests | emerging_hotspot | gap_change | sla_breach
+        kind: fresh_requests            # or emerging_hotspot, gap_change, sla_breach, run_failure
         hours: 24                       # fresh_requests: created within the last 24 h
         cities: [nyc]
         categories: [noise]             # optional: category ids (dbt_project/seeds/service_categories.csv)
@@ -41,7 +41,7 @@ from ingestion.registry import Registry, load_registry
 
 ALERTS_ENV = "CIVIC311_ALERTS"
 CATEGORIES = Path(__file__).resolve().parents[2] / "dbt_project" / "seeds" / "service_categories.csv"
-KINDS = ("fresh_requests", "emerging_hotspot", "gap_change", "sla_breach")
+KINDS = ("fresh_requests", "emerging_hotspot", "gap_change", "sla_breach", "run_failure")
 # Layers every city has besides its boundary layers (dim_area).
 BUILT_IN_LAYERS = ("zip", "h3")
 _NAME = re.compile(r"[a-z][a-z0-9_]*")
@@ -154,7 +154,7 @@ class AreaFilter(_Strict):
 
 class Subscription(_Strict):
     name: str
-    kind: Literal["fresh_requests", "emerging_hotspot", "gap_change", "sla_breach"]
+    kind: Literal["fresh_requests", "emerging_hotspot", "gap_change", "sla_breach", "run_failure"]
     cities: list[str] = Field(min_length=1)
     categories: list[str] = Field(default_factory=list)
     areas: list[AreaFilter] = Field(default_factory=list)
@@ -169,6 +169,12 @@ class Subscription(_Strict):
         if not _NAME.fullmatch(value):
             raise ValueError(f"{value!r} is not lowercase letters, digits and underscores")
         return value
+
+    @model_validator(mode="after")
+    def _filters_where_they_mean_something(self) -> Subscription:
+        if self.kind == "run_failure" and (self.categories or self.areas):
+            raise ValueError("categories: a run_failure subscription filters on cities only")
+        return self
 
     @model_validator(mode="after")
     def _hours_where_they_mean_something(self) -> Subscription:

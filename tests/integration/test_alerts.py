@@ -9,7 +9,8 @@ own run requests then launch the `alerts` job, on runs of their own:
 - a second evaluation sends nothing new, and `civic311 alerts list` shows both alerts
   delivered on both channels;
 - a channel that is down is recorded failed, and the retry sensor's run delivers it
-  once it is back, without sending it twice.
+  once it is back, without sending it twice;
+- a failed run alerts once, naming its failing check.
 """
 
 from __future__ import annotations
@@ -18,15 +19,15 @@ from datetime import UTC, date, datetime
 
 import pytest
 import yaml
-from dagster import DagsterInstance, build_sensor_context
+from dagster import DagsterEventType, DagsterInstance, build_run_status_sensor_context, build_sensor_context
 
 from ingestion.registry import load_registry
 from orchestration.alerts.delivery import BACKOFF_ENV
 from orchestration.cli import main
 from orchestration.definitions import build_definitions
-from orchestration.launch import launch
+from orchestration.launch import launch, launch_days
 from tests.helpers.daily import run_daily_refresh
-from tests.helpers.nyc_sample import serve_nyc_sample
+from tests.helpers.nyc_sample import BAD_DAY, serve_nyc_sample
 from tests.helpers.receivers import smtp_receiver, webhook_receiver
 from tests.helpers.registry import write_registry
 from tooling.replay import ReplayServer
@@ -165,3 +166,55 @@ def duckdb_alerts(warehouse):
     from orchestration.alerts.store import alerts_db, alerts_db_path
 
     return alerts_db(alerts_db_path(warehouse), write=True)
+
+
+def test_a_failed_run_alerts_once_with_its_failing_check(
+    nyc_sample_backfill, tmp_path, dagster_home, monkeypatch
+):
+    """The sample's bad day (requests dated in 2031) fails the plausibility check: the
+    run-failure sensor's run sends one alert naming the job, the day, the failed step
+    and the check with what it guards."""
+    nyc_sample_backfill.restore(tmp_path / "warehouse", dagster_home, monkeypatch)
+    monkeypatch.setenv("CIVIC311_CITIES", str(write_registry(tmp_path / "cities.yaml", page_size=400)))
+    instance = DagsterInstance.get()
+    repository = build_definitions().get_repository_def()
+    with webhook_receiver() as hook:
+        monkeypatch.setenv("CIVIC311_TEST_WEBHOOK", hook.url)
+        (tmp_path / "alerts.yaml").write_text(
+            yaml.safe_dump(
+                {"subscriptions": [{"name": "ops", "kind": "run_failure", "cities": ["nyc"],
+                                    "deliver": [{"channel": "webhook", "url_env": "CIVIC311_TEST_WEBHOOK"}]}]}
+            )
+        )  # fmt: skip
+        monkeypatch.setenv("CIVIC311_ALERTS", str(tmp_path / "alerts.yaml"))
+        with ReplayServer() as server:
+            serve_nyc_sample(server, nyc_sample_backfill.feed)
+            monkeypatch.setenv("CIVIC311_REPLAY_URL", server.url)
+            bad = launch_days("refresh_nyc", BAD_DAY, BAD_DAY, instance=instance)
+        assert not bad.success
+        run = instance.get_run_by_id(bad.run_id)
+        (failure,) = instance.all_logs(bad.run_id, of_type=DagsterEventType.RUN_FAILURE)
+        sensor = repository.get_sensor_def("run_failure_alerts")
+        for _ in range(2):  # the sensor's request, twice: one alert
+            context = build_run_status_sensor_context(
+                "run_failure_alerts", failure.dagster_event, instance, run, repository_def=repository
+            ).for_run_failure()
+            request = sensor(context)
+            assert launch(
+                "alerts", run_config=request.run_config, tags=request.tags, instance=instance
+            ).success
+    (document,) = hook.received
+    (item,) = document["items"]
+    assert (item["job"], item["partition"], item["city_id"]) == ("refresh_nyc", BAD_DAY.isoformat(), "nyc")
+    assert item["checks"] == [
+        {
+            "check": "intermediate/int_service_requests:assert_requests_are_plausible",
+            "description": item["checks"][0]["description"],
+        }
+    ]
+    assert item["checks"][0]["description"]  # what the check guards, from its definition
+    assert item["steps"]
+    assert document["title"] == f"civic311 ops: run of refresh_nyc failed ({BAD_DAY})"
+    assert any(
+        line.startswith("failed check intermediate/int_service_requests") for line in document["lines"]
+    )
