@@ -27,6 +27,7 @@ from dagster import (
     AssetKey,
     AssetsDefinition,
     AssetSpec,
+    BackfillPolicy,
     Output,
 )
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
@@ -237,6 +238,9 @@ def build_dbt_assets(
         exclude=exclude,
         dagster_dbt_translator=CivicDbtTranslator(dict(raw_tables)),
         pool=WAREHOUSE_POOL,
+        # The models are not partitioned: a backfill of any range of raw days builds
+        # them once, after the raw runs, over the backfill's days (window_of_run).
+        backfill_policy=BackfillPolicy.single_run(),
     )
     @redacted
     @holds_warehouse()

@@ -41,7 +41,12 @@ def definition_lines(defs: Definitions) -> list[str]:
             f", daily partitions from {node.partitions_def.start:%Y-%m-%d}" if node.partitions_def else ""
         )
         policy = node.backfill_policy
-        backfill = f", backfill {policy.max_partitions_per_run} per run" if partitioned and policy else ""
+        if policy is None:
+            backfill = ""
+        elif policy.max_partitions_per_run is None:
+            backfill = ", backfill in a single run"
+        else:
+            backfill = f", backfill {policy.max_partitions_per_run} per run"
         lines.append(f"asset {key.to_user_string()}{partitioned}{backfill}")
     for key in graph.asset_check_keys:
         severity = "blocking" if graph.get(key).blocking else "warning"
