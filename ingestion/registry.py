@@ -118,9 +118,12 @@ class _HttpSource(_Strict):
     id_field: str = Field(min_length=1)
     # Late changes are read again: each run starts this far before its window.
     lookback_hours: float = Field(default=72, ge=0)
-    # How often the feed is expected to change: the freshness check warns when the
-    # newest change loaded is older than this. Busy city feeds change by the minute.
-    cadence_hours: float = Field(default=48, gt=0)
+    # How often the city is expected to be loaded, and its feed to change: its raw
+    # asset's freshness policy fails (and alerts) when the last load is older than this,
+    # and the fresh_within_cadence check warns when the newest change loaded is. The
+    # default is the daily refresh's day plus two hours' slack. At least a minute:
+    # Dagster's shortest freshness window.
+    cadence_hours: float = Field(default=26, ge=1 / 60)
     timeout_seconds: float = Field(default=60, gt=0)
     max_retries: int = Field(default=6, ge=0)
     # Client-side throttle; None leaves pacing to the server's 429 + Retry-After.
@@ -685,6 +688,7 @@ _PROTOCOLS = ("socrata", "open311", "seeclickfix", "ckan")
 _FIXES = {
     "id": "use lowercase letters, digits and underscores only, e.g. 'new_york'",
     "timezone": "use an IANA zone name such as 'America/New_York'",
+    "cadence_hours": "give the hours between loads the city is expected to keep, at least 1/60 (a minute)",
     "first_day": (
         "give the first day of the feed's data as YYYY-MM-DD (the portal's documented start, "
         "e.g. 2010-01-01 for NYC's 311 Service Requests from 2010 to Present)"

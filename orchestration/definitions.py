@@ -19,8 +19,8 @@
     daily_refresh                  sensor: each city's load of the day before, then refresh_models over it
     dead_runs                      sensor: marks a killed run failed and frees its warehouse pool slot
     alerts                         job: evaluates alert subscriptions and delivers (orchestration/alerts/);
-                                   sensors fresh_request_alerts, published_alerts, alert_retries and
-                                   run_failure_alerts launch it
+                                   sensors fresh_request_alerts, published_alerts, alert_retries,
+                                   run_failure_alerts and freshness_alerts launch it
 
 `workspace.yaml` points here; `dagster dev` and `dagster job execute` load `defs`, the
 `civic311` CLI and the tests call `build_definitions`. Importing this module does no work:
@@ -65,6 +65,7 @@ def build_definitions(registry: Registry | None = None, warehouse: Path | None =
         alert_retries,
         alerts_job,
         fresh_request_alerts,
+        freshness_alerts,
         published_alerts,
         run_failure_alerts,
     )
@@ -122,6 +123,7 @@ def build_definitions(registry: Registry | None = None, warehouse: Path | None =
             published_alerts,
             alert_retries,
             run_failure_alerts,
+            freshness_alerts,
         ],
         resources=build_resources(),
         # Every step of a run opens the one DuckDB writer (its pool has one slot), so

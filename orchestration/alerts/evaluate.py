@@ -287,6 +287,16 @@ def describe(found: Found, items: list[Item]) -> tuple[str, list[str]]:
             f"gap index {r['gap_index']}, a gap in {r['gap_months_in_last_4']} of the last 4 months"
             for r in rows[:LISTED]
         ]
+    elif sub.kind == "freshness":
+        title = f"civic311 {sub.name}: {city} is stale ({count} raw asset{'s' if count != 1 else ''})"
+        lines = [
+            f"{r['asset']}: last loaded {r['last_loaded'] or 'never'}, past its cadence of "
+            f"{r['cadence_hours']:g} h since {r['since']} (its freshness policy failed)"
+            for r in rows
+        ]
+        lines.append(
+            "Check that the daily_refresh sensor runs and the city's portal answers (`civic311 status`)."
+        )
     elif sub.kind == "run_failure":
         (failure,) = rows
         title = (

@@ -14,7 +14,7 @@ The sensors are stopped until started in the UI (Automation), as the daily refre
 is; each skips, saying why, while no subscriptions file exists.
 """
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 from dagster import (
     AssetCheckKey,
@@ -37,6 +37,7 @@ from dagster import (
     run_failure_sensor,
     sensor,
 )
+from dagster._core.definitions.freshness import FreshnessState
 from dagster._core.storage.tags import (
     ASSET_PARTITION_RANGE_END_TAG,
     ASSET_PARTITION_RANGE_START_TAG,
@@ -45,6 +46,7 @@ from dagster._core.storage.tags import (
 
 from ingestion.pipeline import warehouse_path
 from ingestion.redact import redact
+from ingestion.registry import load_registry
 from orchestration.alerts.evaluate import Found
 from orchestration.alerts.run import FROM_WAREHOUSE, PUBLISHED_KINDS, run_alerts
 from orchestration.alerts.store import Item, alerts_db, alerts_db_path
@@ -68,6 +70,8 @@ class AlertsConfig(Config):
     now: str | None = None
     # run_failure: the failed run to alert about.
     failed_run: str | None = None
+    # freshness: the raw assets failing their freshness policy, and since when.
+    stale: list[dict] = []
 
 
 @op(description="Evaluate the configured kinds of subscription; record what is new; deliver what is pending.")
@@ -78,6 +82,7 @@ def evaluate_and_deliver(context: OpExecutionContext, config: AlertsConfig) -> N
     now = datetime.fromisoformat(config.now) if config.now else None
     subscriptions = load_subscriptions()
     found = failed_run_found(context.instance, config.failed_run, subscriptions) if config.failed_run else []
+    found += stale_found(context.instance, config.stale, subscriptions) if config.stale else []
     report = run_alerts(
         config.kinds,
         warehouse_path(),
@@ -234,6 +239,73 @@ def run_failure_alerts(context: RunFailureSensorContext):
         return RunRequest(
             run_key=request.run_key,
             run_config=RunConfig(ops={"evaluate_and_deliver": AlertsConfig(**config)}),
+            tags=request.tags,
+        )
+    return request
+
+
+def _utc(timestamp: float) -> str:
+    return datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="seconds")
+
+
+def stale_found(instance: DagsterInstance, stale: list[dict], subscriptions: Subscriptions) -> list[Found]:
+    """The raw assets failing their freshness policy, as one item each per breach (the
+    instant it began), for the freshness subscriptions of their city."""
+    registry = load_registry()
+    by_city: dict[str, list[Item]] = {}
+    for entry in stale:
+        key = AssetKey.from_user_string(entry["asset"])
+        city = registry.city(key.path[1])
+        latest = instance.get_latest_materialization_event(key)
+        payload = {
+            "asset": entry["asset"],
+            "city_id": city.id,
+            "since": entry["since"],
+            "last_loaded": _utc(latest.timestamp) if latest else None,
+            "cadence_hours": city.source.cadence_hours,
+        }
+        by_city.setdefault(city.id, []).append(Item(f"{entry['asset']}:{entry['since']}", city.id, payload))
+    return [
+        Found(sub, city_id, items)
+        for sub in subscriptions.of_kinds(["freshness"])
+        for city_id, items in by_city.items()
+        if city_id in sub.cities
+    ]
+
+
+@sensor(
+    job=alerts_job,
+    name="freshness_alerts",
+    minimum_interval_seconds=60,
+    default_status=DefaultSensorStatus.STOPPED,
+)
+def freshness_alerts(context: SensorEvaluationContext):
+    """The raw assets whose freshness policy fails (Dagster's freshness daemon evaluates
+    them): one alerts run per breach."""
+    keys = [
+        node.key
+        for node in context.repository_def.asset_graph.asset_nodes
+        if node.key.path[0] == "raw" and node.freshness_policy is not None
+    ]
+    records = context.instance.get_freshness_state_records(keys)
+    stale = sorted(
+        (
+            {"asset": key.to_user_string(), "since": record.updated_at.isoformat(timespec="seconds")}
+            for key, record in records.items()
+            if record.freshness_state == FreshnessState.FAIL
+        ),
+        key=lambda entry: entry["asset"],
+    )
+    if not stale:
+        return SkipReason(
+            f"every raw asset with a freshness policy ({len(keys)}) is fresh or not evaluated yet"
+        )
+    request = _request(("freshness",), "stale:" + ",".join(f"{e['asset']}@{e['since']}" for e in stale))
+    if isinstance(request, RunRequest):
+        config = AlertsConfig(kinds=["freshness"], stale=stale)
+        return RunRequest(
+            run_key=request.run_key,
+            run_config=RunConfig(ops={"evaluate_and_deliver": config}),
             tags=request.tags,
         )
     return request

@@ -7,7 +7,7 @@ demo's.
 
     subscriptions:
       - name: brooklyn_noise            # lowercase, digits, underscores: the alerts' key
-        kind: fresh_requests            # or emerging_hotspot, gap_change, sla_breach, run_failure
+        kind: fresh_requests            # also: emerging_hotspot gap_change sla_breach run_failure freshness
         hours: 24                       # fresh_requests: created within the last 24 h
         cities: [nyc]
         categories: [noise]             # optional: category ids (dbt_project/seeds/service_categories.csv)
@@ -41,7 +41,9 @@ from ingestion.registry import Registry, load_registry
 
 ALERTS_ENV = "CIVIC311_ALERTS"
 CATEGORIES = Path(__file__).resolve().parents[2] / "dbt_project" / "seeds" / "service_categories.csv"
-KINDS = ("fresh_requests", "emerging_hotspot", "gap_change", "sla_breach", "run_failure")
+KINDS = ("fresh_requests", "emerging_hotspot", "gap_change", "sla_breach", "run_failure", "freshness")
+# Kinds about the pipeline, not the data: they filter on cities only.
+OPERATIONS = ("run_failure", "freshness")
 # Layers every city has besides its boundary layers (dim_area).
 BUILT_IN_LAYERS = ("zip", "h3")
 _NAME = re.compile(r"[a-z][a-z0-9_]*")
@@ -154,7 +156,9 @@ class AreaFilter(_Strict):
 
 class Subscription(_Strict):
     name: str
-    kind: Literal["fresh_requests", "emerging_hotspot", "gap_change", "sla_breach", "run_failure"]
+    kind: Literal[
+        "fresh_requests", "emerging_hotspot", "gap_change", "sla_breach", "run_failure", "freshness"
+    ]
     cities: list[str] = Field(min_length=1)
     categories: list[str] = Field(default_factory=list)
     areas: list[AreaFilter] = Field(default_factory=list)
@@ -172,8 +176,8 @@ class Subscription(_Strict):
 
     @model_validator(mode="after")
     def _filters_where_they_mean_something(self) -> Subscription:
-        if self.kind == "run_failure" and (self.categories or self.areas):
-            raise ValueError("categories: a run_failure subscription filters on cities only")
+        if self.kind in OPERATIONS and (self.categories or self.areas):
+            raise ValueError(f"categories: a {self.kind} subscription filters on cities only")
         return self
 
     @model_validator(mode="after")

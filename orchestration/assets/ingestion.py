@@ -17,6 +17,7 @@ from dagster import (
     AssetKey,
     AssetsDefinition,
     AssetSpec,
+    FreshnessPolicy,
     MaterializeResult,
     MetadataValue,
     TimeWindow,
@@ -84,6 +85,12 @@ class RawTranslator(DagsterDltTranslator):
                 deps=[],
                 description=_DESCRIPTIONS.get(table, "{name}: {protocol} table").format(
                     name=self.city.name, protocol=self.city.source.protocol
+                ),
+                # The service level of the loads: Dagster's freshness daemon fails the asset
+                # when it was last materialized longer ago than the city's cadence, and the
+                # freshness_alerts sensor alerts on it (orchestration/alerts/jobs.py).
+                freshness_policy=FreshnessPolicy.time_window(
+                    fail_window=timedelta(hours=self.city.source.cadence_hours)
                 ),
             )
             .merge_attributes(tags={"city": self.city.id, "protocol": self.city.source.protocol})

@@ -10,22 +10,35 @@ own run requests then launch the `alerts` job, on runs of their own:
   delivered on both channels;
 - a channel that is down is recorded failed, and the retry sensor's run delivers it
   once it is back, without sending it twice;
-- a failed run alerts once, naming its failing check.
+- a failed run alerts once, naming its failing check;
+- a city loaded longer ago than its cadence fails its freshness policy (Dagster's
+  freshness daemon) and alerts once.
 """
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, date, datetime
 
 import pytest
 import yaml
-from dagster import DagsterEventType, DagsterInstance, build_run_status_sensor_context, build_sensor_context
+from dagster import (
+    AssetKey,
+    DagsterEventType,
+    DagsterInstance,
+    build_run_status_sensor_context,
+    build_sensor_context,
+)
+from dagster._core.definitions.freshness import FreshnessState
+from dagster._core.workspace.context import WorkspaceProcessContext
+from dagster._core.workspace.load_target import WorkspaceFileTarget
+from dagster._daemon.freshness import FreshnessDaemon
 
 from ingestion.registry import load_registry
 from orchestration.alerts.delivery import BACKOFF_ENV
 from orchestration.cli import main
 from orchestration.definitions import build_definitions
-from orchestration.launch import launch, launch_days
+from orchestration.launch import WORKSPACE, launch, launch_days
 from tests.helpers.daily import run_daily_refresh
 from tests.helpers.nyc_sample import BAD_DAY, serve_nyc_sample
 from tests.helpers.receivers import smtp_receiver, webhook_receiver
@@ -218,3 +231,47 @@ def test_a_failed_run_alerts_once_with_its_failing_check(
     assert any(
         line.startswith("failed check intermediate/int_service_requests") for line in document["lines"]
     )
+
+
+def evaluate_freshness(instance: DagsterInstance) -> None:
+    """One pass of Dagster's freshness daemon over the workspace's code location (as
+    `dagster dev` runs it every 30 s), in this process."""
+    with WorkspaceProcessContext(instance, WorkspaceFileTarget([str(WORKSPACE)])) as context:
+        for _ in FreshnessDaemon().run_iteration(context):
+            pass
+
+
+def test_a_stale_city_fails_its_freshness_policy_and_alerts_once(
+    nyc_sample_backfill, tmp_path, dagster_home, monkeypatch
+):
+    """NYC's raw asset, loaded by the backfill, with a cadence shorter than the time
+    since: Dagster's freshness daemon fails its freshness policy, and the freshness
+    sensor's run alerts once, naming the asset, its last load and the cadence; the same
+    breach seen again sends nothing new."""
+    nyc_sample_backfill.restore(tmp_path / "warehouse", dagster_home, monkeypatch)
+    # A city expected every minute (Dagster's shortest window), last loaded over a minute ago.
+    registry = write_registry(tmp_path / "cities.yaml", page_size=400, cadence_hours=1 / 60)
+    monkeypatch.setenv("CIVIC311_CITIES", str(registry))
+    instance = DagsterInstance.get()
+    raw = AssetKey(["raw", "nyc", "service_requests"])
+    loaded = instance.get_latest_materialization_event(raw).timestamp
+    time.sleep(max(0.0, loaded + 61 - time.time()))
+    with webhook_receiver() as hook:
+        monkeypatch.setenv("CIVIC311_TEST_WEBHOOK", hook.url)
+        (tmp_path / "alerts.yaml").write_text(
+            yaml.safe_dump(
+                {"subscriptions": [{"name": "stale", "kind": "freshness", "cities": ["nyc"],
+                                    "deliver": [{"channel": "webhook", "url_env": "CIVIC311_TEST_WEBHOOK"}]}]}
+            )
+        )  # fmt: skip
+        monkeypatch.setenv("CIVIC311_ALERTS", str(tmp_path / "alerts.yaml"))
+        assert sensor_runs(instance, "freshness_alerts") == []  # not evaluated yet: no state
+        evaluate_freshness(instance)
+        assert instance.get_freshness_state_records([raw])[raw].freshness_state == FreshnessState.FAIL
+        assert len(sensor_runs(instance, "freshness_alerts")) == 1
+        assert len(sensor_runs(instance, "freshness_alerts")) == 1  # the same breach: nothing new sent
+    (document,) = hook.received
+    (item,) = document["items"]
+    assert item["asset"] == "raw/nyc/service_requests" and item["cadence_hours"] == pytest.approx(1 / 60)
+    assert item["last_loaded"] is not None
+    assert document["title"] == "civic311 stale: nyc is stale (1 raw asset)"

@@ -1,9 +1,10 @@
 """The code location, as `dagster dev` loads it from the real registry and the real dbt
 manifest, matches the reviewed list in tests/unit/snapshots/definitions.txt: every asset
-key (whether it is partitioned, from which day, and its backfill policy), check key (blocking or
-warning, and the step it runs in), job (how many assets and steps it has, and its
-executor), schedule and sensor, one a line, sorted. A city, model or check that appears, disappears or is
-renamed shows up here as a diff to review. Loading reads that manifest and parses
+key (whether it is partitioned, from which day, its backfill and freshness policies),
+check key (blocking or warning, and the step it runs in), job (how many assets and
+steps it has, and its executor), schedule and sensor, one a line, sorted. A city,
+model or check that appears, disappears or is renamed shows up here as a diff to
+review. Loading reads that manifest and parses
 nothing: without one, it fails naming the command that writes it.
 
 When the change is on purpose, rewrite the list and review it with the change:
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import difflib
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -47,7 +49,10 @@ def definition_lines(defs: Definitions) -> list[str]:
             backfill = ", backfill in a single run"
         else:
             backfill = f", backfill {policy.max_partitions_per_run} per run"
-        lines.append(f"asset {key.to_user_string()}{partitioned}{backfill}")
+        freshness = node.freshness_policy
+        hours = freshness.fail_window.to_timedelta() / timedelta(hours=1) if freshness else None
+        fresh = f", fresh within {hours:g} h" if freshness else ""
+        lines.append(f"asset {key.to_user_string()}{partitioned}{backfill}{fresh}")
     for key in graph.asset_check_keys:
         severity = "blocking" if graph.get(key).blocking else "warning"
         step = graph.assets_def_for_key(key).node_def.name

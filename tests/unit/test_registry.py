@@ -144,6 +144,7 @@ def test_valid_entry_normalises_base_url():
         (lambda c: c["source"].pop("dataset_id"), "source.dataset_id", "four-by-four"),
         (lambda c: c.update(id="New-York"), "id", "lowercase letters"),
         (lambda c: c["source"].update(page_size=60_000), "source.page_size", "50000"),
+        (lambda c: c["source"].update(cadence_hours=0.001), "source.cadence_hours", "a minute"),
         (
             lambda c: c.update(taxonomy={"max_unclassified_share": 5}),
             "taxonomy.max_unclassified_share",
