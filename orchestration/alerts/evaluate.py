@@ -14,7 +14,7 @@ times, status, address and ZIP, which the published facts hold too.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 import duckdb
 
@@ -95,7 +95,7 @@ def fresh_requests(
         )
         for area in sub.areas:
             area_params += [area.layer, list(area.ids)]
-    rows = con.execute(
+    cursor = con.execute(
         f"""
         select f.city_id, f.request_id, f.category_id, f.service_name, f.department, f.requested_at,
             f.status, f.address, f.zip
@@ -106,23 +106,8 @@ def fresh_requests(
         order by f.requested_at, f.request_id
         """,
         [list(sub.cities), now - timedelta(hours=sub.window_hours), now, *category_params, *area_params],
-    ).fetchall()
-    found: dict[str, Found] = {}
-    for city_id, request_id, category, service, department, requested_at, status, address, zip_code in rows:
-        payload = {
-            "city_id": city_id,
-            "request_id": request_id,
-            "category_id": category,
-            "service_name": service,
-            "department": department,
-            "requested_at": requested_at.isoformat(),
-            "status": status,
-            "address": address,
-            "zip": zip_code,
-        }
-        entry = found.setdefault(city_id, Found(sub, city_id, []))
-        entry.items.append(Item(f"{city_id}:{request_id}", city_id, payload))
-    return list(found.values())
+    )
+    return _grouped(sub, cursor, lambda r: f"{r['city_id']}:{r['request_id']}")
 
 
 def emerging_hotspots(
@@ -137,9 +122,10 @@ def emerging_hotspots(
         area_id_column="area_id",
         default_layers=map_layers(registry, sub.cities),
     )
-    rows = con.execute(
+    cursor = con.execute(
         f"""
-        select h.city_id, h.layer, h.area_id, h.category_id, h.requested_week, h.requests, h.baseline_mean
+        select h.city_id, h.layer, h.area_id, h.category_id, h.requested_week as week, h.requests,
+            round(h.baseline_mean, 2) as expected
         from marts.mart_hotspots as h
         where h.city_id in ? and h.is_emerging and h.area_id <> 'unlocated'
             and h.requested_week >= (
@@ -150,21 +136,10 @@ def emerging_hotspots(
         order by h.city_id, h.requested_week, h.requests desc, h.area_id
         """,
         [list(sub.cities), *params],
-    ).fetchall()
-    found: dict[str, Found] = {}
-    for city_id, layer, area_id, category, week, requests, expected in rows:
-        payload = {
-            "city_id": city_id,
-            "layer": layer,
-            "area_id": area_id,
-            "category_id": category,
-            "week": week.isoformat(),
-            "requests": requests,
-            "expected": round(float(expected), 2),
-        }
-        entry = found.setdefault(city_id, Found(sub, city_id, []))
-        entry.items.append(Item(f"{city_id}:{layer}:{area_id}:{category}:{week}", city_id, payload))
-    return list(found.values())
+    )
+    return _grouped(
+        sub, cursor, lambda r: f"{r['city_id']}:{r['layer']}:{r['area_id']}:{r['category_id']}:{r['week']}"
+    )
 
 
 def gap_changes(
@@ -179,13 +154,13 @@ def gap_changes(
         area_id_column="area_id",
         default_layers=map_layers(registry, sub.cities),
     )
-    rows = con.execute(
+    cursor = con.execute(
         f"""
         with latest as (
             select city_id, max(requested_month) as month from marts.mart_service_gaps group by city_id
         )
-        select g.city_id, g.layer, g.area_id, g.category_id, g.requested_month, g.gap_index,
-            g.gap_months_in_last_4
+        select g.city_id, g.layer, g.area_id, g.category_id, g.requested_month as month,
+            round(g.gap_index, 2) as gap_index, g.gap_months_in_last_4
         from marts.mart_service_gaps as g
         join latest as l on g.city_id = l.city_id and g.requested_month = l.month
         where g.city_id in ? and g.chronically_underserved
@@ -199,21 +174,10 @@ def gap_changes(
         order by g.city_id, g.gap_index desc, g.area_id
         """,
         [list(sub.cities), *params],
-    ).fetchall()
-    found: dict[str, Found] = {}
-    for city_id, layer, area_id, category, month, gap_index, months in rows:
-        payload = {
-            "city_id": city_id,
-            "layer": layer,
-            "area_id": area_id,
-            "category_id": category,
-            "month": month.isoformat(),
-            "gap_index": None if gap_index is None else round(float(gap_index), 2),
-            "gap_months_in_last_4": months,
-        }
-        entry = found.setdefault(city_id, Found(sub, city_id, []))
-        entry.items.append(Item(f"{city_id}:{layer}:{area_id}:{category}:{month}", city_id, payload))
-    return list(found.values())
+    )
+    return _grouped(
+        sub, cursor, lambda r: f"{r['city_id']}:{r['layer']}:{r['area_id']}:{r['category_id']}:{r['month']}"
+    )
 
 
 def sla_breaches(
@@ -223,7 +187,7 @@ def sla_breaches(
     before `now` (older breaches are history, not news). The facts place a request by
     its ZIP: the only area layer this kind filters on."""
     extra, params = _filters(sub, "f", area_layer_column=None, area_id_column="zip")
-    rows = con.execute(
+    cursor = con.execute(
         f"""
         select f.city_id, f.request_id, f.department, f.category_id, f.service_name, f.requested_at,
             f.sla_due_at, f.address, f.zip
@@ -234,22 +198,22 @@ def sla_breaches(
         order by f.department, f.sla_due_at, f.request_id
         """,
         [list(sub.cities), now, now - timedelta(hours=sub.window_hours), *params],
-    ).fetchall()
+    )
+    return _grouped(sub, cursor, lambda r: f"{r['city_id']}:{r['request_id']}:{r['sla_due_at']}")
+
+
+def _grouped(sub: Subscription, cursor: duckdb.DuckDBPyConnection, key) -> list[Found]:
+    """The query's rows as items of one Found per city, each payload the row by column
+    name (times as ISO 8601 text), keyed by `key(payload)`."""
+    names = [column[0] for column in cursor.description]
     found: dict[str, Found] = {}
-    for city_id, request_id, department, category, service, requested_at, due, address, zip_code in rows:
+    for values in cursor.fetchall():
         payload = {
-            "city_id": city_id,
-            "request_id": request_id,
-            "department": department,
-            "category_id": category,
-            "service_name": service,
-            "requested_at": requested_at.isoformat(),
-            "sla_due_at": due.isoformat(),
-            "address": address,
-            "zip": zip_code,
+            name: value.isoformat() if isinstance(value, date) else value
+            for name, value in zip(names, values, strict=True)
         }
-        entry = found.setdefault(city_id, Found(sub, city_id, []))
-        entry.items.append(Item(f"{city_id}:{request_id}:{due.isoformat()}", city_id, payload))
+        city_id = payload["city_id"]
+        found.setdefault(city_id, Found(sub, city_id, [])).items.append(Item(key(payload), city_id, payload))
     return list(found.values())
 
 

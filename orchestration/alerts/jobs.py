@@ -108,7 +108,8 @@ def alerts_job() -> None:
     evaluate_and_deliver()
 
 
-def _request(kinds: tuple[str, ...], run_key: str | None) -> RunRequest | SkipReason:
+def _request(kinds: tuple[str, ...], run_key: str | None, **config: object) -> RunRequest | SkipReason:
+    """An alerts run of `kinds` (with the op's other `config`), or why there is none."""
     try:
         subscriptions = load_subscriptions()
     except AlertsError as exc:
@@ -117,7 +118,7 @@ def _request(kinds: tuple[str, ...], run_key: str | None) -> RunRequest | SkipRe
         return SkipReason(f"{alerts_path()} has no subscription of the kinds {', '.join(kinds)}")
     return RunRequest(
         run_key=run_key,
-        run_config=RunConfig(ops={"evaluate_and_deliver": AlertsConfig(kinds=list(kinds))}),
+        run_config=RunConfig(ops={"evaluate_and_deliver": AlertsConfig(kinds=list(kinds), **config)}),
         tags={"civic311/alerts": ",".join(kinds) or "retry"},
     )
 
@@ -233,15 +234,8 @@ def run_failure_alerts(context: RunFailureSensorContext):
     """One alert per failed run, on a run of its own; not for the alerts' own runs."""
     if context.dagster_run.job_name == "alerts":
         return SkipReason("an alerts run failed: its own failure is not alerted (its retries are)")
-    request = _request(("run_failure",), f"failure:{context.dagster_run.run_id}")
-    if isinstance(request, RunRequest):
-        config = {"kinds": ["run_failure"], "failed_run": context.dagster_run.run_id}
-        return RunRequest(
-            run_key=request.run_key,
-            run_config=RunConfig(ops={"evaluate_and_deliver": AlertsConfig(**config)}),
-            tags=request.tags,
-        )
-    return request
+    run_id = context.dagster_run.run_id
+    return _request(("run_failure",), f"failure:{run_id}", failed_run=run_id)
 
 
 def _utc(timestamp: float) -> str:
@@ -300,12 +294,5 @@ def freshness_alerts(context: SensorEvaluationContext):
         return SkipReason(
             f"every raw asset with a freshness policy ({len(keys)}) is fresh or not evaluated yet"
         )
-    request = _request(("freshness",), "stale:" + ",".join(f"{e['asset']}@{e['since']}" for e in stale))
-    if isinstance(request, RunRequest):
-        config = AlertsConfig(kinds=["freshness"], stale=stale)
-        return RunRequest(
-            run_key=request.run_key,
-            run_config=RunConfig(ops={"evaluate_and_deliver": config}),
-            tags=request.tags,
-        )
-    return request
+    breaches = ",".join(f"{entry['asset']}@{entry['since']}" for entry in stale)
+    return _request(("freshness",), f"stale:{breaches}", stale=stale)
