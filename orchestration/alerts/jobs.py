@@ -47,9 +47,10 @@ from dagster._core.storage.tags import (
 from ingestion.pipeline import warehouse_path
 from ingestion.redact import redact
 from ingestion.registry import load_registry
+from orchestration.alerts.delivery import channel_id
 from orchestration.alerts.evaluate import Found
 from orchestration.alerts.run import FROM_WAREHOUSE, PUBLISHED_KINDS, run_alerts
-from orchestration.alerts.store import Item, alerts_db, alerts_db_path
+from orchestration.alerts.store import Item, alerts_db, alerts_db_path, undelivered
 from orchestration.alerts.subscriptions import (
     KINDS,
     AlertsError,
@@ -146,15 +147,20 @@ def published_alerts(context: SensorEvaluationContext, event: EventLogEntry):
     default_status=DefaultSensorStatus.STOPPED,
 )
 def alert_retries(context: SensorEvaluationContext):
-    """Deliver again what a channel has not delivered yet."""
+    """Deliver again what a channel of its subscription has not delivered yet (a channel
+    since removed from the file is not waited for)."""
     path = alerts_db_path(warehouse_path())
     if not path.exists():
         return SkipReason(f"{path} does not exist yet: no alert has been sent")
+    try:
+        subscriptions = load_subscriptions()
+    except AlertsError as exc:
+        return SkipReason(str(exc))
     with alerts_db(path, write=False) as con:
-        (pending,) = con.execute(
-            "select count(*) from (select message_id, channel, arg_max(outcome, attempted_at) as latest "
-            "from alerts.deliveries group by all) where latest = 'failed'"
-        ).fetchone()
+        pending = sum(
+            len(undelivered(con, sub.name, [channel_id(channel) for channel in sub.deliver]))
+            for sub in subscriptions.subscriptions
+        )
     if not pending:
         return SkipReason("every alert has been delivered")
     return _request((), None)
