@@ -27,7 +27,6 @@ from dagster import (
     AssetKey,
     AssetsDefinition,
     AssetSpec,
-    BackfillPolicy,
     Output,
 )
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
@@ -238,9 +237,11 @@ def build_dbt_assets(
         exclude=exclude,
         dagster_dbt_translator=CivicDbtTranslator(dict(raw_tables)),
         pool=WAREHOUSE_POOL,
-        # The models are not partitioned: a backfill of any range of raw days builds
-        # them once, after the raw runs, over the backfill's days (window_of_run).
-        backfill_policy=BackfillPolicy.single_run(),
+        # No backfill policy: the models are not partitioned, so a backfill of any range
+        # of raw days builds them once, after the raw runs, over the backfill's days
+        # (window_of_run). Declaring BackfillPolicy.single_run() here split that one run
+        # in two (the dbt steps, then the publish, a daemon tick later): an asset
+        # backfill groups the unpartitioned assets of a run by their policy.
     )
     @redacted
     @holds_warehouse()
