@@ -602,12 +602,12 @@ class City(_Strict):
             raise PydanticCustomError("bad_day", "is not a day (YYYY-MM-DD)", {})
         if isinstance(value, date):
             return value
+        if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+            raise PydanticCustomError("bad_day", f"{value!r} is not a day (YYYY-MM-DD)", {})
         try:
-            if re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
-                return date.fromisoformat(value)
+            return date.fromisoformat(value)
         except ValueError:
-            pass
-        raise PydanticCustomError("bad_day", f"{value!r} is not a day (YYYY-MM-DD)", {})
+            raise PydanticCustomError("bad_day", f"{value!r} is not a day of the calendar", {}) from None
 
     @field_validator("first_day")
     @classmethod
@@ -792,25 +792,26 @@ def registry_path() -> Path:
     return Path(os.environ.get("CIVIC311_CITIES", DEFAULT_REGISTRY))
 
 
-def load_registry(path: Path | None = None) -> Registry:
-    """Load and validate the registry from `path`, `$CIVIC311_CITIES` or the packaged default."""
-    path = Path(path) if path else registry_path()
+def read_yaml(path: Path, what: str, missing_fix: str, error: type[Exception]) -> object:
+    """The YAML document in `path` (`what` names it in errors); `error` when the file is
+    missing (with `missing_fix`) or is not YAML, saying where."""
     try:
-        raw = yaml.safe_load(path.read_text())
+        return yaml.safe_load(path.read_text())
     except FileNotFoundError:
-        raise RegistryError(
-            f"city registry {path} does not exist; set CIVIC311_CITIES to a registry file "
-            "or unset it to use ingestion/cities.yaml"
-        ) from None
+        raise error(f"{what} {path} does not exist; {missing_fix}") from None
     except yaml.YAMLError as exc:
         # The problem and where, not PyYAML's text: that quotes the line, which may hold a secret.
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or "it cannot be parsed"
-        error = RegistryError(f"city registry {path} is not valid YAML{where}: {problem}")
-    else:
-        return parse_registry(raw, str(path))
-    raise error
+        raise error(f"{what} {path} is not valid YAML{where}: {problem}") from None
+
+
+def load_registry(path: Path | None = None) -> Registry:
+    """Load and validate the registry from `path`, `$CIVIC311_CITIES` or the packaged default."""
+    path = Path(path) if path else registry_path()
+    fix = "set CIVIC311_CITIES to a registry file or unset it to use ingestion/cities.yaml"
+    return parse_registry(read_yaml(path, "city registry", fix, RegistryError), str(path))
 
 
 def dbt_vars_json() -> str:

@@ -59,10 +59,7 @@ def _filters(
 ) -> tuple[str, list]:
     """The SQL conditions (and parameters) of the subscription's categories and areas;
     without areas, `default_layers` ("city/layer") when given."""
-    sql, params = [], []
-    if sub.categories:
-        sql.append(f"{alias}.category_id in ?")
-        params.append(list(sub.categories))
+    sql, params = _categories(sub, alias)
     if sub.areas:
         ors = []
         for area in sub.areas:
@@ -79,13 +76,18 @@ def _filters(
     return "".join(f" and {condition}" for condition in sql), params
 
 
+def _categories(sub: Subscription, alias: str) -> tuple[list[str], list]:
+    """The condition (and parameter) of the subscription's categories, if it names any."""
+    return ([f"{alias}.category_id in ?"], [list(sub.categories)]) if sub.categories else ([], [])
+
+
 def fresh_requests(
     con: duckdb.DuckDBPyConnection, sub: Subscription, now: datetime, registry: Registry
 ) -> list[Found]:
     """Requests created in the last `hours` before `now` (the working warehouse's facts),
     in the subscription's categories and areas (any layer int_request_areas places them in)."""
-    categories, category_params = _filters(sub.model_copy(update={"areas": []}), "f", area_layer_column=None,
-                                           area_id_column="area_id")  # fmt: skip
+    conditions, category_params = _categories(sub, "f")
+    categories = "".join(f" and {condition}" for condition in conditions)
     areas_sql, area_params = "", []
     if sub.areas:
         ors = " or ".join("(a.layer = ? and a.area_id in ?)" for _ in sub.areas)

@@ -15,6 +15,7 @@ is; each skips, saying why, while no subscriptions file exists.
 """
 
 from datetime import UTC, datetime
+from functools import cache
 
 from dagster import (
     AssetCheckKey,
@@ -185,6 +186,7 @@ def failed_run_found(instance: DagsterInstance, run_id: str, subscriptions: Subs
         },
     )
     steps, checks, error = [], [], None
+    described = cache(_check_descriptions)
     for entry in events:
         event = entry.dagster_event
         if event is None:
@@ -199,7 +201,8 @@ def failed_run_found(instance: DagsterInstance, run_id: str, subscriptions: Subs
                 checks.append(
                     {
                         "check": f"{evaluation.asset_key.to_user_string()}:{evaluation.check_name}",
-                        "description": evaluation.description or _spec_description(evaluation),
+                        "description": evaluation.description
+                        or described().get(AssetCheckKey(evaluation.asset_key, evaluation.check_name)),
                     }
                 )
     tags = run.tags
@@ -221,13 +224,13 @@ def failed_run_found(instance: DagsterInstance, run_id: str, subscriptions: Subs
     return found
 
 
-def _spec_description(evaluation) -> str | None:
-    """What the check guards, from its definition, when its result said nothing."""
+def _check_descriptions() -> dict[AssetCheckKey, str | None]:
+    """What each check of the code location guards, from its definition: for a failed
+    result that said nothing (built once per failed run, when needed)."""
     from orchestration.definitions import build_definitions
 
-    key = AssetCheckKey(evaluation.asset_key, evaluation.check_name)
     graph = build_definitions().resolve_asset_graph()
-    return graph.get(key).description if key in graph.asset_check_keys else None
+    return {key: graph.get(key).description for key in graph.asset_check_keys}
 
 
 @run_failure_sensor(

@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -83,7 +83,7 @@ def alerts_db(path: Path, *, write: bool) -> Iterator[duckdb.DuckDBPyConnection]
         finally:
             con.close()
         return
-    with warehouse_lock(path, command="civic311 alerts") if write else _no_lock():
+    with warehouse_lock(path, command="civic311 alerts") if write else nullcontext():
         con = duckdb.connect()
         try:
             con.execute(f"attach '{path}' as alerts" + ("" if write else " (read_only)"))
@@ -92,11 +92,6 @@ def alerts_db(path: Path, *, write: bool) -> Iterator[duckdb.DuckDBPyConnection]
             yield con
         finally:
             con.close()
-
-
-@contextmanager
-def _no_lock() -> Iterator[None]:
-    yield
 
 
 @dataclass(frozen=True)

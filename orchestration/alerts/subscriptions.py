@@ -34,10 +34,9 @@ from functools import cache
 from pathlib import Path
 from typing import Annotated, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from ingestion.registry import Registry, load_registry
+from ingestion.registry import Registry, load_registry, read_yaml
 
 ALERTS_ENV = "CIVIC311_ALERTS"
 CATEGORIES = Path(__file__).resolve().parents[2] / "dbt_project" / "seeds" / "service_categories.csv"
@@ -103,19 +102,12 @@ class EmailChannel(_Strict):
     # signed; without it, the system's CAs.
     ca_file: Path | None = None
 
-    @field_validator("to")
+    @field_validator("to", "sender")
     @classmethod
-    def _addresses(cls, values: list[str]) -> list[str]:
-        for value in values:
-            if not _ADDRESS.fullmatch(value):
-                raise ValueError(f"{value!r} is not an email address")
-        return values
-
-    @field_validator("sender")
-    @classmethod
-    def _sender(cls, value: str) -> str:
-        if not _ADDRESS.fullmatch(value):
-            raise ValueError(f"{value!r} is not an email address")
+    def _addresses(cls, value: list[str] | str) -> list[str] | str:
+        for address in [value] if isinstance(value, str) else value:
+            if not _ADDRESS.fullmatch(address):
+                raise ValueError(f"{address!r} is not an email address")
         return value
 
     @field_validator("username_env", "password_env")
@@ -260,18 +252,8 @@ def parse_subscriptions(raw: object, origin: str, registry: Registry | None = No
 
 def load_subscriptions(path: Path | None = None, registry: Registry | None = None) -> Subscriptions:
     path = Path(path) if path else alerts_path()
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except FileNotFoundError:
-        raise AlertsError(
-            f"alerts file {path} does not exist; set {ALERTS_ENV} to your subscriptions file "
-            "(docs/alerts.md shows one)"
-        ) from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise AlertsError(f"alerts file {path} is not valid YAML{where}") from None
-    return parse_subscriptions(raw, str(path), registry)
+    fix = f"set {ALERTS_ENV} to your subscriptions file (docs/alerts.md shows one)"
+    return parse_subscriptions(read_yaml(path, "alerts file", fix, AlertsError), str(path), registry)
 
 
 def _explain(raw: dict, exc: ValidationError, origin: str) -> str:

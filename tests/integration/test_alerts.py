@@ -237,8 +237,8 @@ def evaluate_freshness(instance: DagsterInstance) -> None:
     """One pass of Dagster's freshness daemon over the workspace's code location (as
     `dagster dev` runs it every 30 s), in this process."""
     with WorkspaceProcessContext(instance, WorkspaceFileTarget([str(WORKSPACE)])) as context:
-        for _ in FreshnessDaemon().run_iteration(context):
-            pass
+        # The daemon's iteration is a generator: it does its work as it is consumed.
+        list(FreshnessDaemon().run_iteration(context))
 
 
 def test_a_stale_city_fails_its_freshness_policy_and_alerts_once(
