@@ -6,9 +6,9 @@ import logging
 import threading
 from array import array
 from bisect import bisect_left
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from functools import lru_cache
 
 import orjson
@@ -23,6 +23,7 @@ from tooling.replay.records import (
 )
 from tooling.replay.soql import (
     NULL_KEY,
+    DailyCount,
     OrderKey,
     Predicate,
     Typed,
@@ -127,13 +128,21 @@ class Dataset:
             return [self._row(position) for position in range(len(self._encoded))]
 
     def page(
-        self, *, where: str | None, order: str, limit: int, offset: int, system: bool
+        self, *, where: str | None, order: str, limit: int, offset: int, system: bool, lagging: int = 0
     ) -> tuple[bytes, int]:
-        """A JSON array body for one request, and how many rows it holds."""
+        """A JSON array body for one request, and how many rows it holds. With `lagging`,
+        the answer of a replica that lacks the `lagging` matching rows changed last."""
         predicate = _where(where) if where else None
         order_key = _order(order)  # parse before locking: a SoqlError should not wait
         with self._lock:
-            positions = self._positions(predicate, order_key, offset, limit)
+            hidden = self._changed_last(predicate, lagging)
+            if hidden:
+                # Among the first offset + limit + len(hidden) matches are all the replica's
+                # first offset + limit.
+                found = self._positions(predicate, order_key, 0, offset + limit + len(hidden))
+                positions = [p for p in found if p not in hidden][offset : offset + limit]
+            else:
+                positions = self._positions(predicate, order_key, offset, limit)
             if not positions:
                 return b"[]", 0
             encoded = self._encoded
@@ -143,6 +152,53 @@ class Dataset:
                 starts = self._body_start
                 rows = [encoded[i][starts[i] :] for i in positions]
             return b"[{" + b",{".join(rows) + b"]", len(positions)
+
+    def count_by_day(
+        self, *, where: str | None, query: DailyCount, limit: int, offset: int, lagging: int = 0
+    ) -> bytes:
+        """The JSON body of a count by day of `query.field`, as SODA answers it: one row
+        per day in day order, the count as text, a row without the day for nulls; paged
+        by `limit` and `offset` like any answer."""
+        predicate = _where(where) if where else None
+        with self._lock:
+            hidden = self._changed_last(predicate, lagging)
+            self._ensure_typed(frozenset({query.field}) | (predicate.fields if predicate else frozenset()))
+            row = _Row(self._typed)
+            column = self._typed[query.field]
+            counts: Counter[date | None] = Counter()
+            for position in range(len(self._encoded)):
+                if position in hidden:
+                    continue
+                row.position = position
+                if predicate is None or predicate(row):
+                    value = column[position]
+                    counts[value.ts.date() if value is not None and value.ts is not None else None] += 1
+        days = sorted((d for d in counts if d is not None), reverse=query.descending)
+        rows = [
+            {query.day_name: f"{day.isoformat()}T00:00:00.000", query.count_name: str(counts[day])}
+            for day in days
+        ]
+        if None in counts:
+            rows.append({query.count_name: str(counts[None])})
+        return orjson.dumps(rows[offset : offset + limit])
+
+    def _changed_last(self, predicate: Predicate | None, rows: int) -> frozenset[int]:
+        """The positions of the `rows` rows matching `predicate` that changed last (by
+        :updated_at, then :id): what a replica `rows` changes behind lacks of the answer."""
+        if rows <= 0:
+            return frozenset()
+        ordered, _ = self._ordered(_order(":updated_at, :id"))
+        if predicate is not None:
+            self._ensure_typed(predicate.fields)
+        row = _Row(self._typed)
+        found: list[int] = []
+        for index in range(len(ordered) - 1, -1, -1):
+            row.position = ordered[index]
+            if predicate is None or predicate(row):
+                found.append(row.position)
+                if len(found) == rows:
+                    break
+        return frozenset(found)
 
     def apply_changes(self, inserts: Sequence[dict], updates: Sequence[dict]) -> None:
         """Insert and update rows as a live portal would between two page requests."""

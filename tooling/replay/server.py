@@ -3,8 +3,8 @@
 Each protocol's emulation (`SocrataApi`, `Open311Api`, ...) is mounted under a
 path prefix, one per city: `/<city_id>/resource/<dataset>.json`,
 `/<city_id>/requests.json`, ... The server adds what is common to every
-protocol: the fault plan (errors, delays, truncated or empty pages, records
-changed between pages), an optional rate limit, and a request log that never
+protocol: the fault plan (errors, delays, truncated or empty pages, lagging
+replicas, records changed between pages), an optional rate limit, and a request log that never
 holds a credential.
 """
 
@@ -45,6 +45,10 @@ class Fault:
     truncate: bool = False
     # A well-formed page with no records, as a flaky server sometimes answers.
     empty: bool = False
+    # An answer from a replica `lagging` changes behind: of the rows the request matches,
+    # it lacks the `lagging` that changed last. A page misses them, a count leaves them
+    # out. Socrata's replicas disagree like this.
+    lagging: int = 0
 
 
 @dataclass
@@ -164,14 +168,16 @@ class ReplayServer:
         updated_at_fields: Sequence[str] = DEFAULT_UPDATED_AT_FIELDS,
         created_field: str = DEFAULT_CREATED_FIELD,
         prefix: str = "",
+        name: str | None = None,
     ) -> Dataset:
-        """Serve a SODA dataset at `{prefix}/resource/{dataset_id}.json`."""
+        """Serve a SODA dataset at `{prefix}/resource/{dataset_id}.json`, listed in the
+        catalog at `{prefix}/api/catalog/v1` as `name`."""
         api = self.mounted(prefix)
         if api is None:
             api = self.mount(prefix, SocrataApi(self._app_token, self._echo_rejected_token))
         if not isinstance(api, SocrataApi):
             raise ValueError(f"{prefix or '/'} already serves {type(api).__name__}, not Socrata")
-        return api.add_dataset(dataset_id, records, id_field, updated_at_fields, created_field)
+        return api.add_dataset(dataset_id, records, id_field, updated_at_fields, created_field, name)
 
     def dataset(self, dataset_id: str, prefix: str = "") -> Dataset:
         api = self.mounted(prefix)
@@ -275,7 +281,13 @@ class ReplayServer:
             return api.error(fault.status, "injected fault", extra)
         if fault is not None and fault.empty:
             return api.empty_page(relative, params)
-        response = api.respond(relative, params, headers)
+        if fault is not None and fault.lagging:
+            if not isinstance(api, SocrataApi):
+                name = type(api).__name__
+                return api.error(501, f"the replay has lagging replicas for Socrata only, not {name}")
+            response = api.respond_lagging(relative, params, headers, fault.lagging)
+        else:
+            response = api.respond(relative, params, headers)
         if response.status != 200:
             return response
         if fault is not None and fault.truncate:

@@ -1,4 +1,6 @@
-"""The Socrata SODA 2.0 emulation: /resource/<dataset>.json with SoQL paging."""
+"""The Socrata SODA 2.0 emulation: /resource/<dataset>.json with SoQL paging, and the
+count by day a reconciliation asks (`$select=date_trunc_ymd(:updated_at) AS day,
+count(*) AS n&$group=day`)."""
 
 from __future__ import annotations
 
@@ -9,14 +11,15 @@ from dataclasses import dataclass
 from os import PathLike
 from pathlib import Path
 
-from tooling.replay.api import Response
+from tooling.replay.api import Response, json_response
 from tooling.replay.dataset import Dataset
 from tooling.replay.records import DEFAULT_CREATED_FIELD, DEFAULT_UPDATED_AT_FIELDS, iter_records
-from tooling.replay.soql import SoqlError, is_field_name, quote
+from tooling.replay.soql import SoqlError, is_field_name, parse_daily_count, quote
 
+CATALOG_PATH = "/api/catalog/v1"  # the Discovery API, as each portal's domain serves it
 DEFAULT_LIMIT = 1000
 MAX_LIMIT = 50_000  # SODA 2.0 silently clamps larger $limit values to this
-_SOQL_PARAMS = frozenset({"$select", "$where", "$order", "$limit", "$offset"})
+_SOQL_PARAMS = frozenset({"$select", "$where", "$order", "$limit", "$offset", "$group"})
 _CODES = {429: "too_many_requests", 500: "internal_error", 503: "service_unavailable"}
 
 
@@ -41,6 +44,7 @@ class SocrataApi:
         # A careless portal quotes the token it refuses: the client must not repeat it.
         self._echo_rejected_token = echo_rejected_token
         self._datasets: dict[str, Dataset] = {}
+        self._names: dict[str, str] = {}
         self._lock = threading.Lock()
         self._last: Dataset | None = None
 
@@ -54,7 +58,9 @@ class SocrataApi:
         id_field: str = "unique_key",
         updated_at_fields: Sequence[str] = DEFAULT_UPDATED_AT_FIELDS,
         created_field: str = DEFAULT_CREATED_FIELD,
+        name: str | None = None,
     ) -> Dataset:
+        """Serve `records` as `dataset_id`; `name` is what the catalog calls it."""
         if isinstance(records, str | PathLike):
             records = iter_records(Path(records))
         dataset = Dataset(
@@ -66,6 +72,7 @@ class SocrataApi:
         )
         with self._lock:
             self._datasets[dataset_id] = dataset
+            self._names[dataset_id] = name or dataset_id
         return dataset
 
     def dataset(self, dataset_id: str) -> Dataset:
@@ -80,6 +87,16 @@ class SocrataApi:
         return path.startswith("/resource/")
 
     def respond(self, path: str, params: Mapping[str, str], headers: Mapping[str, str]) -> Response:
+        return self.respond_lagging(path, params, headers, 0)
+
+    def respond_lagging(
+        self, path: str, params: Mapping[str, str], headers: Mapping[str, str], rows: int
+    ) -> Response:
+        """The answer of a replica `rows` changes behind: of the rows the request
+        matches it lacks the `rows` that changed last, so a page misses them and a count
+        leaves them out (0: an up-to-date replica)."""
+        if path == CATALOG_PATH:
+            return self._catalog(params)
         if not self.is_data_request(path) or not path.endswith(".json"):
             return self.error(404, f"no route for {path}")
         if self._app_token is not None and (presented := headers.get("X-App-Token")) != self._app_token:
@@ -90,17 +107,44 @@ class SocrataApi:
             return self.error(404, f"dataset {path[len('/resource/') : -5]!r} not found", code="not_found")
         try:
             query = _parse_query(params)
-            body, _ = dataset.page(
-                where=query.where,
-                order=query.order,
-                limit=query.limit,
-                offset=query.offset,
-                system=query.system,
-            )
+            if "$group" in params or "count(" in params.get("$select", "").lower():
+                daily = parse_daily_count(
+                    params.get("$select", ""), params.get("$group", ""), params.get("$order")
+                )
+                body = dataset.count_by_day(
+                    where=query.where, query=daily, limit=query.limit, offset=query.offset, lagging=rows
+                )
+            else:
+                body, _ = dataset.page(
+                    where=query.where,
+                    order=query.order,
+                    limit=query.limit,
+                    offset=query.offset,
+                    system=query.system,
+                    lagging=rows,
+                )
         except (SoqlError, _QueryError) as exc:
             return self.error(400, str(exc), code="query.compiler.malformed")
         self._last = dataset
         return Response(200, body)
+
+    def _catalog(self, params: Mapping[str, str]) -> Response:
+        """The Discovery API's answer over the datasets served: `ids` picks one, `q` keeps
+        the datasets whose name holds every word of it (case aside)."""
+        with self._lock:
+            named = sorted(self._names.items())
+        if ids := params.get("ids"):
+            named = [(i, n) for i, n in named if i in ids.split(",")]
+        if words := params.get("q", "").casefold().split():
+            named = [(i, n) for i, n in named if all(word in n.casefold().split() for word in words)]
+        try:
+            limit = _non_negative(params, "limit", 100)
+        except _QueryError as exc:
+            return self.error(400, str(exc), code="query.compiler.malformed")
+        results = [
+            {"resource": {"id": i, "name": n, "type": "dataset"}, "metadata": {}} for i, n in named[:limit]
+        ]
+        return json_response({"results": results, "resultSetSize": len(named), "timings": {}})
 
     def empty_page(self, path: str, params: Mapping[str, str]) -> Response:
         return Response(200, b"[]")

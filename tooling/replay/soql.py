@@ -27,7 +27,7 @@ _TOKEN = re.compile(
     | (?P<number>{_NUMBER_PATTERN})
     | (?P<op><=|>=|<>|!=|=|<|>)
     | (?P<name>{_FIELD_PATTERN})
-    | (?P<punct>[(),])
+    | (?P<punct>[(),*])
     """,
     re.VERBOSE,
 )
@@ -48,7 +48,7 @@ _MAX_DEPTH = 100
 
 
 class SoqlError(ValueError):
-    """A $where or $order clause this parser cannot accept."""
+    """A $select, $where, $group or $order clause this parser cannot accept."""
 
 
 class Typed:
@@ -249,6 +249,33 @@ class _Parser:
             return Typed(token.value, None, _number(token.value))
         raise self.error(f"expected a quoted string or number, found {token.value!r}", token.pos)
 
+    # item := date_trunc_ymd "(" field ")" [AS name] | count "(" "*" ")" [AS name]
+    def select_item(self) -> tuple[str, str | None, str]:
+        token = self.expect("name", "date_trunc_ymd(...) or count(*)")
+        function = token.value.lower()
+        if function not in (_TRUNC, "count"):
+            message = f"the replay answers only {_TRUNC}(...) and count(*), not {token.value!r}"
+            raise self.error(message, token.pos)
+        self._punct("(")
+        if function == "count":
+            self._punct("*")
+            field, name = None, "count"
+        else:
+            field = self.field()
+            name = f"{_TRUNC}_{field.lstrip(':')}"
+        self._punct(")")
+        following = self.peek()
+        if following is not None and following.kind == "name" and following.value.upper() == "AS":
+            self.index += 1
+            name = self.expect("name", "a column alias after AS").value
+        return function, field, name
+
+    def _punct(self, value: str) -> None:
+        token = self.take()
+        if token is None or token.value != value:
+            found = f", found {token.value!r}" if token else ""
+            raise self.error(f"expected {value!r}{found}", token.pos if token else None)
+
     # order := term (, term)* ; term := field [ASC|DESC]
     def order(self) -> list[tuple[str, bool]]:
         terms = []
@@ -402,6 +429,60 @@ def parse_order(text: str) -> OrderKey:
     if not parser.tokens:
         raise parser.error("empty ordering", 0)
     return OrderKey(text, parser.order())
+
+
+class DailyCount(NamedTuple):
+    """A compiled count by day: `$select=date_trunc_ymd(<field>) [AS day], count(*) [AS n]`
+    with `$group` naming the day. The only aggregate the replay answers: the one a
+    reconciliation asks (ingestion/sources/socrata/client.py)."""
+
+    field: str
+    day_name: str
+    count_name: str
+    descending: bool
+
+
+_TRUNC = "date_trunc_ymd"
+
+
+def parse_daily_count(select: str, group: str, order: str | None) -> DailyCount:
+    """Compile a count by day of one timestamp field; anything else is refused."""
+    parser = _Parser(select, "$select")
+    items: list[tuple[str, str | None, str]] = []  # (function, field, name)
+    while True:
+        items.append(parser.select_item())
+        token = parser.take()
+        if token is None:
+            break
+        if token.value != ",":
+            raise parser.error(f"expected ',' or end of input, found {token.value!r}", token.pos)
+    days = [item for item in items if item[0] == _TRUNC]
+    counts = [item for item in items if item[0] == "count"]
+    if len(days) != 1 or len(counts) != 1 or len(items) != 2:
+        raise SoqlError(
+            f"$select: the replay answers one aggregate, {_TRUNC}(<field>) with count(*); got {select!r}"
+        )
+    _, field, day_name = days[0]
+    grouping = _Parser(group, "$group")
+    token = grouping.peek()
+    if token is not None and token.value.lower() == _TRUNC:
+        _, grouped, _ = grouping.select_item()
+        matches = grouped == field
+    else:
+        matches = grouping.field() == day_name
+        grouping.fields.discard(day_name)
+    grouping.finish()
+    if not matches:
+        raise SoqlError(f"$group: {group!r} does not group by the selected {day_name!r}")
+    descending = False
+    if order:
+        ordering = _Parser(order, "$order")
+        terms = ordering.order()
+        if [name for name, _ in terms] != [day_name]:
+            raise SoqlError(f"$order: an aggregate is ordered by {day_name!r} only, got {order!r}")
+        descending = terms[0][1]
+    assert field is not None  # a date_trunc_ymd item always names its field
+    return DailyCount(field, day_name, counts[0][2], descending)
 
 
 def is_field_name(name: str) -> bool:
