@@ -7,8 +7,9 @@ that evaluates its checks one after the other and reports each as its own Dagste
 check result, with its own blocking flag:
 
     raw_checks         on every city's raw/<city>/service_requests: its keys
-                       (source_ids_present_and_unique), its protocol's GX suite and
-                       its freshness (a warning)
+                       (source_ids_present_and_unique), its protocol's GX suite, its
+                       reconciliation with the portal's counts (reconciled_with_source,
+                       Socrata and SeeClickFix) and its freshness (a warning)
     canonical_checks   on intermediate/int_service_requests: its GX suite and the
                        taxonomy gate; they decide whether dbt's second step runs
     mart_checks        the GX suite of every fact and mart, on its audit view
@@ -161,9 +162,11 @@ def layer_checks(
 
 def build_layer_checks(registry: Registry, warehouse: Path) -> list[AssetChecksDefinition]:
     """The three steps: the raw tables', the canonical model's and the marts' checks."""
+    from ingestion.sources.counts import countable
     from orchestration.checks.expectations import INT_ASSET, audit_suite_check, audits, raw_suite_check
     from orchestration.checks.freshness import freshness_check
     from orchestration.checks.raw import source_ids_check
+    from orchestration.checks.reconcile import reconciliation_check
     from orchestration.checks.taxonomy import taxonomy_check
 
     suites = [audit_suite_check(audit, registry, warehouse) for _, audit in sorted(audits().items())]
@@ -173,6 +176,7 @@ def build_layer_checks(registry: Registry, warehouse: Path) -> list[AssetChecksD
         for check in (
             source_ids_check(city, warehouse),
             raw_suite_check(city, warehouse),
+            *([reconciliation_check(city, warehouse)] if countable(city) else []),
             freshness_check(city, warehouse),
         )
     ]
@@ -182,7 +186,8 @@ def build_layer_checks(registry: Registry, warehouse: Path) -> list[AssetChecksD
     return [
         layer_checks(
             "raw_checks",
-            "Every city's raw table: its keys, its protocol's GX suite (both blocking) and its freshness.",
+            "Every city's raw table: its keys, its protocol's GX suite, its reconciliation with the "
+            "portal's counts (blocking) and its freshness.",
             raw,
             warehouse,
         ),

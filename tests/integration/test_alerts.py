@@ -11,6 +11,8 @@ own run requests then launch the `alerts` job, on runs of their own:
 - a channel that is down is recorded failed, and the retry sensor's run delivers it
   once it is back, without sending it twice;
 - a failed run alerts once, naming its failing check;
+- a replica answering short fails the reconciliation with the portal's count, and the
+  failed run alerts with that check;
 - a city loaded longer ago than its cadence fails its freshness policy (Dagster's
   freshness daemon) and alerts once.
 """
@@ -23,6 +25,8 @@ from datetime import UTC, date, datetime
 import pytest
 import yaml
 from dagster import (
+    AssetCheckKey,
+    AssetCheckSeverity,
     AssetKey,
     DagsterEventType,
     DagsterInstance,
@@ -43,7 +47,7 @@ from tests.helpers.daily import run_daily_refresh
 from tests.helpers.nyc_sample import BAD_DAY, serve_nyc_sample
 from tests.helpers.receivers import smtp_receiver, webhook_receiver
 from tests.helpers.registry import write_registry
-from tooling.replay import ReplayServer
+from tooling.replay import Fault, FaultPlan, ReplayServer
 
 pytestmark = pytest.mark.integration
 
@@ -130,6 +134,10 @@ def test_a_spike_alerts_once_by_webhook_and_email_with_its_map(
             monkeypatch.setenv("CIVIC311_REPLAY_URL", server.url)
             refreshed = run_daily_refresh(instance, MORNING)
         assert all(result.success for _, result in refreshed)
+        # The day reconciles: what the load holds is what the portal counts.
+        passed, _, _, counted = check_result(instance, "raw/nyc/service_requests", "reconciled_with_source")
+        assert passed and counted["source_count"] == counted["held_count"] >= SPIKE
+        assert (counted["share"], counted["times_asked"]) == (1.0, 3)
 
         first = sensor_runs(instance, "fresh_request_alerts", "published_alerts")
         assert len(first) == 2
@@ -231,6 +239,71 @@ def test_a_failed_run_alerts_once_with_its_failing_check(
     assert any(
         line.startswith("failed check intermediate/int_service_requests") for line in document["lines"]
     )
+
+
+def check_result(instance: DagsterInstance, asset: str, name: str):
+    """The latest evaluation of a check: (passed, severity, description, metadata values)."""
+    key = AssetCheckKey(AssetKey(asset.split("/")), name)
+    (record,) = instance.event_log_storage.get_asset_check_execution_history(key, limit=1)
+    evaluation = record.event.dagster_event.event_specific_data
+    metadata = {name: value.value for name, value in evaluation.metadata.items()}
+    return evaluation.passed, evaluation.severity, evaluation.description, metadata
+
+
+def test_a_replica_answering_short_fails_reconciliation_and_alerts(
+    nyc_sample_backfill, tmp_path, dagster_home, monkeypatch
+):
+    """The spike day is refreshed from a replica five changes behind: the load misses
+    five of the day's requests. The portal's count says what it holds; the day is long
+    past NYC's lookback, so reconciliation fails blocking below 98%, the run fails, and
+    the run-failure alert names the check."""
+    nyc_sample_backfill.restore(tmp_path / "warehouse", dagster_home, monkeypatch)
+    monkeypatch.setenv("CIVIC311_CITIES", str(write_registry(tmp_path / "cities.yaml")))
+    instance = DagsterInstance.get()
+    repository = build_definitions().get_repository_def()
+    feed = [*nyc_sample_backfill.feed, *spike(nyc_sample_backfill.feed)]
+    # NYC's current dataset answers empty, and an empty page is asked for twice; then
+    # the one page of the frozen dataset comes from the lagging replica. The counts that
+    # follow come from up-to-date replicas.
+    plan = FaultPlan(queue=[Fault(), Fault(), Fault(lagging=5)])
+    with webhook_receiver() as hook:
+        monkeypatch.setenv("CIVIC311_TEST_WEBHOOK", hook.url)
+        (tmp_path / "alerts.yaml").write_text(
+            yaml.safe_dump(
+                {"subscriptions": [{"name": "ops", "kind": "run_failure", "cities": ["nyc"],
+                                    "deliver": [{"channel": "webhook", "url_env": "CIVIC311_TEST_WEBHOOK"}]}]}
+            )
+        )  # fmt: skip
+        monkeypatch.setenv("CIVIC311_ALERTS", str(tmp_path / "alerts.yaml"))
+        with ReplayServer(faults=plan) as server:
+            serve_nyc_sample(server, feed)
+            monkeypatch.setenv("CIVIC311_REPLAY_URL", server.url)
+            short = launch_days("refresh_nyc", SPIKE_DAY, SPIKE_DAY, instance=instance)
+            counts = [r for r in server.requests if "$group" in r.query]
+        assert not short.success and plan.queue == []
+        assert len(counts) == 2  # both datasets, once: short at the first answer
+        passed, severity, description, metadata = check_result(
+            instance, "raw/nyc/service_requests", "reconciled_with_source"
+        )
+        day = sum(1 for r in feed if r["created_date"].startswith(SPIKE_DAY.isoformat()))
+        assert (passed, severity) == (False, AssetCheckSeverity.ERROR)
+        assert (metadata["source_count"], metadata["held_count"]) == (day, day - 5)
+        assert metadata["share"] == round((day - 5) / day, 4) < 0.98 and metadata["times_asked"] == 1
+        assert f"holds {day - 5} of {day}" in description
+        assert f"civic311 refresh --city nyc --from {SPIKE_DAY} --to {SPIKE_DAY}" in description
+
+        run = instance.get_run_by_id(short.run_id)
+        (failure,) = instance.all_logs(short.run_id, of_type=DagsterEventType.RUN_FAILURE)
+        context = build_run_status_sensor_context(
+            "run_failure_alerts", failure.dagster_event, instance, run, repository_def=repository
+        ).for_run_failure()
+        request = repository.get_sensor_def("run_failure_alerts")(context)
+        assert launch("alerts", run_config=request.run_config, tags=request.tags, instance=instance).success
+    (document,) = hook.received
+    (item,) = document["items"]
+    assert item["partition"] == SPIKE_DAY.isoformat()
+    (check,) = item["checks"]
+    assert check == {"check": "raw/nyc/service_requests:reconciled_with_source", "description": description}
 
 
 def evaluate_freshness(instance: DagsterInstance) -> None:

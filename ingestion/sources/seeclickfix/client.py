@@ -133,6 +133,17 @@ class SeeClickFixClient:
                 # The whole page shares one stamp: seeking would fetch this page again.
                 page += 1
 
+    def count(self, window: Window) -> int | None:
+        """How many issues the place holds with a change stamp in `window`, asked with the
+        parameters `pages` reads it with (`metadata.pagination.entries` of a one-issue
+        page); None when the API does not say."""
+        after = window.start.replace(microsecond=0) - SEEK_OVERLAP if window.start else None
+        params = {**self._params(after, window.end, 1), "per_page": "1"}
+        what = f"the count of issues in {self.place_url}"
+        envelope = self.http.get(self.issues_url, params, what, _envelope)
+        pagination = (envelope.get("metadata") or {}).get("pagination") or {}
+        return _count(pagination.get("entries"))
+
     def _params(self, after: datetime | None, before: datetime | None, page: int) -> dict[str, str]:
         params = {
             "place_url": self.place_url,
@@ -150,11 +161,7 @@ class SeeClickFixClient:
         return params
 
     def _parse(self, body: bytes) -> Page:
-        try:
-            envelope = orjson.loads(body)
-        except orjson.JSONDecodeError as exc:
-            # A truncated body is a transport fault: fail the whole page and read it again.
-            raise Retryable(f"invalid JSON body ({exc.msg} at byte {exc.pos})") from None
+        envelope = _envelope(body)
         issues = envelope.get("issues") if isinstance(envelope, dict) else None
         if not isinstance(issues, list):
             raise SeeClickFixError(
@@ -173,6 +180,15 @@ class SeeClickFixClient:
         else:  # no pagination at all: only a short page is known to be the last
             has_next = len(issues) >= self.per_page
         return Page(issues, has_next)
+
+
+def _envelope(body: bytes) -> dict:
+    try:
+        envelope = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        # A truncated body is a transport fault: fail the whole page and read it again.
+        raise Retryable(f"invalid JSON body ({exc.msg} at byte {exc.pos})") from None
+    return envelope if isinstance(envelope, dict) else {}
 
 
 def _already_read(issue: Mapping[str, object], read: dict[str, datetime]) -> bool:

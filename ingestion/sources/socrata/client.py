@@ -15,7 +15,7 @@ from __future__ import annotations
 import operator
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 
 import orjson
 
@@ -23,6 +23,9 @@ from ingestion.redact import get_logger
 from ingestion.sources.http import HttpClient, Retryable, SourceError
 
 log = get_logger("civic311.socrata")
+
+# SODA's $limit ceiling: one count by day answers at most this many days.
+COUNT_LIMIT = 50_000
 
 
 class SocrataError(SourceError):
@@ -99,6 +102,38 @@ class SocrataClient:
             after = (last[":updated_at"], last[":id"])
             if len(rows) < self.page_size:
                 return
+
+    def daily_counts(self, window: Window) -> dict[date, int]:
+        """How many rows the portal holds per UTC day of `:updated_at` in `window`:
+        `$select=date_trunc_ymd(:updated_at) AS day, count(*) AS n` grouped by day."""
+        params = {
+            "$select": "date_trunc_ymd(:updated_at) AS day, count(*) AS n",
+            "$group": "day",
+            "$order": "day",
+            # An aggregate is paged like rows: ask for every day at once.
+            "$limit": str(COUNT_LIMIT),
+        }
+        if where := window.where():
+            params["$where"] = where
+        rows = self.http.get(self.resource_url, params, "the count by day", self._parse)
+        if len(rows) >= COUNT_LIMIT:
+            raise SocrataError(
+                f"{self.http.city_id}: the count by day of {self.resource_url} has {len(rows)} days or "
+                "more; reconcile a shorter window"
+            )
+        counts: dict[date, int] = {}
+        for row in rows:
+            day, n = row.get("day"), row.get("n")
+            if day is None:
+                continue  # rows without :updated_at: no window holds them
+            try:
+                counts[datetime.fromisoformat(str(day).removesuffix("Z")).date()] = int(n)
+            except (TypeError, ValueError):
+                raise SocrataError(
+                    f"{self.http.city_id}: the count by day of {self.resource_url} answered "
+                    f"{row!r}, not a day and a count; check that the portal supports SoQL aggregates"
+                ) from None
+        return counts
 
     def _parse(self, body: bytes) -> list[dict]:
         try:
