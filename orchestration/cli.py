@@ -783,7 +783,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--kind",
         action="append",
-        choices=["fresh_requests", "emerging_hotspot", "gap_change", "sla_breach"],
+        choices=["fresh_requests", "emerging_hotspot", "gap_change", "sla_breach", "dataset_rollover"],
         help="evaluate only this kind (repeatable); without it, every kind",
     )
     run.add_argument(

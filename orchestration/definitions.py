@@ -20,7 +20,8 @@
     dead_runs                      sensor: marks a killed run failed and frees its warehouse pool slot
     alerts                         job: evaluates alert subscriptions and delivers (orchestration/alerts/);
                                    sensors fresh_request_alerts, published_alerts, alert_retries,
-                                   run_failure_alerts and freshness_alerts launch it
+                                   run_failure_alerts, freshness_alerts and dataset_rollover_alerts
+                                   launch it
 
 `workspace.yaml` points here; `dagster dev` and `dagster job execute` load `defs`, the
 `civic311` CLI and the tests call `build_definitions`. Importing this module does no work:
@@ -64,6 +65,7 @@ def build_definitions(registry: Registry | None = None, warehouse: Path | None =
     from orchestration.alerts.jobs import (
         alert_retries,
         alerts_job,
+        dataset_rollover_alerts,
         fresh_request_alerts,
         freshness_alerts,
         published_alerts,
@@ -124,6 +126,7 @@ def build_definitions(registry: Registry | None = None, warehouse: Path | None =
             alert_retries,
             run_failure_alerts,
             freshness_alerts,
+            dataset_rollover_alerts,
         ],
         resources=build_resources(),
         # Every step of a run opens the one DuckDB writer (its pool has one slot), so

@@ -5,6 +5,8 @@
   the publish: a same-day alert is about a record, not a figure).
 - emerging_hotspot, gap_change, sla_breach: from the published serving file only, so
   an alert never reports figures that failed a check.
+- dataset_rollover: from the portal's catalog, for cities with a dataset per year
+  (ingestion/sources/socrata/catalog.py).
 
 Duplicates (`is_duplicate`) and information-only requests never alert. Names and
 free text never leave: an item carries the request's id, category, service, department,
@@ -13,12 +15,13 @@ times, status, address and ZIP, which the published facts hold too.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 import duckdb
 
-from ingestion.registry import Registry
+from ingestion.registry import City, Registry
 from orchestration.alerts.store import Item
 from orchestration.alerts.subscriptions import Subscription
 
@@ -227,6 +230,45 @@ EVALUATORS = {
 }
 
 
+def dataset_rollovers(
+    subs: list[Subscription],
+    now: datetime,
+    registry: Registry,
+    base_url: Callable[[City], str],
+    say: Callable[[str], None],
+) -> list[Found]:
+    """Cities whose current year (in their timezone) has begun with no dataset mapped:
+    one item per city, year and candidate found, so a candidate that appears later
+    alerts again."""
+    from ingestion.redact import RedactedError
+    from ingestion.sources.socrata.catalog import rollover
+
+    found = []
+    for city_id in sorted({c for sub in subs for c in sub.cities}):
+        city = registry.city(city_id)
+        try:
+            missing = rollover(city, now.astimezone(city.tz).date(), base_url=base_url(city))
+        except RedactedError as problem:
+            say(f"{city_id}: the portal's catalog could not be asked, so its rollover is unknown: {problem}")
+            continue
+        if missing is None:
+            continue
+        candidates = [{"id": i, "name": n} for i, n in missing.candidates]
+        payload = {
+            "city_id": city_id,
+            "year": missing.year,
+            "mapped_year": missing.mapped_year,
+            "mapped_id": missing.mapped_id,
+            "mapped_name": missing.mapped_name,
+            "expected_name": missing.expected_name,
+            "candidates": candidates,
+        }
+        key = f"{city_id}:{missing.year}:{','.join(c['id'] for c in candidates) or 'no candidate'}"
+        item = Item(key, city_id, payload)
+        found += [Found(sub, city_id, [item]) for sub in subs if city_id in sub.cities]
+    return found
+
+
 def describe(found: Found, items: list[Item]) -> tuple[str, list[str]]:
     """The message's title and lines for the new `items` of `found`."""
     sub, city, count = found.subscription, found.city_id, len(items)
@@ -263,6 +305,30 @@ def describe(found: Found, items: list[Item]) -> tuple[str, list[str]]:
         lines.append(
             "Check that the daily_refresh sensor runs and the city's portal answers (`civic311 status`)."
         )
+    elif sub.kind == "dataset_rollover":
+        (missing,) = rows
+        year = missing["year"]
+        title = f"civic311 {sub.name}: {city} has no dataset mapped for {year}"
+        mapped = f"{missing['mapped_id']}, {missing['mapped_name'] or 'not in the catalog'}"
+        lines = [
+            f"{year} has begun and source.datasets_by_year maps {city}'s years up to "
+            f"{missing['mapped_year']} ({mapped}): requests made in {year} are not loaded."
+        ]
+        for candidate in missing["candidates"]:
+            lines.append(
+                f"The portal's catalog lists {candidate['name']!r} as {candidate['id']}: add "
+                f"`{year}: {candidate['id']}` under source.datasets_by_year in ingestion/cities.yaml."
+            )
+        if not missing["candidates"]:
+            looked = (
+                f"no dataset named {missing['expected_name']!r}"
+                if missing["expected_name"]
+                else "no name to look for (the mapped dataset's name does not hold its year)"
+            )
+            lines.append(
+                f"The catalog has {looked}: find the {year} dataset on the portal and add it under "
+                "source.datasets_by_year in ingestion/cities.yaml."
+            )
     elif sub.kind == "run_failure":
         (failure,) = rows
         title = (

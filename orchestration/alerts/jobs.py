@@ -9,6 +9,11 @@ never inside a refresh, so a slow or failing channel never holds up the data.
   subscriptions, on the published file.
 - `alert_retries`: every 10 minutes, when a message has a channel that has not
   delivered it, a run that delivers it again.
+- `run_failure_alerts`: one run per failed run (not the alerts' own).
+- `freshness_alerts`: the raw assets whose freshness policy Dagster's freshness
+  daemon found failing.
+- `dataset_rollover_alerts`: once a day, the cities with a dataset per year whose
+  current year has begun unmapped, as each portal's catalog shows it.
 
 The sensors are stopped until started in the UI (Automation), as the daily refresh
 is; each skips, saying why, while no subscriptions file exists.
@@ -50,7 +55,7 @@ from ingestion.redact import redact
 from ingestion.registry import load_registry
 from orchestration.alerts.delivery import channel_id
 from orchestration.alerts.evaluate import Found
-from orchestration.alerts.run import FROM_WAREHOUSE, PUBLISHED_KINDS, run_alerts
+from orchestration.alerts.run import FROM_WAREHOUSE, PORTAL_KINDS, PUBLISHED_KINDS, run_alerts
 from orchestration.alerts.store import Item, alerts_db, alerts_db_path, undelivered
 from orchestration.alerts.subscriptions import (
     KINDS,
@@ -305,3 +310,15 @@ def freshness_alerts(context: SensorEvaluationContext):
         )
     breaches = ",".join(f"{entry['asset']}@{entry['since']}" for entry in stale)
     return _request(("freshness",), f"stale:{breaches}", stale=stale)
+
+
+@sensor(
+    job=alerts_job,
+    name="dataset_rollover_alerts",
+    minimum_interval_seconds=3600,
+    default_status=DefaultSensorStatus.STOPPED,
+)
+def dataset_rollover_alerts(context: SensorEvaluationContext):
+    """Once a day: the cities with a dataset per year whose current year has begun with
+    no dataset mapped (asked of each portal's catalog)."""
+    return _request(PORTAL_KINDS, f"rollover:{datetime.now(UTC):%Y-%m-%d}")

@@ -26,7 +26,7 @@ import duckdb
 from ingestion.registry import Registry, load_registry
 from ingestion.warehouse_lock import warehouse_lock
 from orchestration.alerts.delivery import Message, Outcome, channel_id, deliver
-from orchestration.alerts.evaluate import EVALUATORS, Found, describe
+from orchestration.alerts.evaluate import EVALUATORS, Found, dataset_rollovers, describe
 from orchestration.alerts.store import (
     alerts_db,
     alerts_db_path,
@@ -36,6 +36,7 @@ from orchestration.alerts.store import (
     unsent,
 )
 from orchestration.alerts.subscriptions import AlertsError, Subscriptions, load_subscriptions
+from orchestration.resources import replay_url
 from orchestration.serving import published_dir, serving_path
 
 
@@ -51,6 +52,8 @@ def synthetic() -> bool:
 FROM_WAREHOUSE = ("fresh_requests",)
 # Kinds found by evaluating published data (run_failure items come from the failed run).
 PUBLISHED_KINDS = ("emerging_hotspot", "gap_change", "sla_breach")
+# Kinds found by asking the portals.
+PORTAL_KINDS = ("dataset_rollover",)
 
 
 @dataclass
@@ -81,7 +84,10 @@ def run_alerts(
     subscriptions = subscriptions or load_subscriptions(registry=registry)
     report = Report()
     chosen = [s for s in subscriptions.subscriptions if s.kind in kinds and s.kind in EVALUATORS]
+    asking = [s for s in subscriptions.subscriptions if s.kind in kinds and s.kind in PORTAL_KINDS]
     found = [*_evaluate(chosen, warehouse, now, registry), *found]
+    if asking:
+        found += dataset_rollovers(asking, now, registry, lambda city: city.base_url(replay_url()), say)
     with alerts_db(alerts_db_path(warehouse), write=True) as alerts:
         for entry in found:
             new = unsent(alerts, entry.subscription.name, entry.items)

@@ -7,7 +7,8 @@ demo's.
 
     subscriptions:
       - name: brooklyn_noise            # lowercase, digits, underscores: the alerts' key
-        kind: fresh_requests            # also: emerging_hotspot gap_change sla_breach run_failure freshness
+        kind: fresh_requests            # also: emerging_hotspot gap_change sla_breach run_failure
+                                        #   freshness dataset_rollover
         hours: 24                       # fresh_requests: created within the last 24 h
         cities: [nyc]
         categories: [noise]             # optional: category ids (dbt_project/seeds/service_categories.csv)
@@ -40,9 +41,17 @@ from ingestion.registry import Registry, load_registry, read_yaml
 
 ALERTS_ENV = "CIVIC311_ALERTS"
 CATEGORIES = Path(__file__).resolve().parents[2] / "dbt_project" / "seeds" / "service_categories.csv"
-KINDS = ("fresh_requests", "emerging_hotspot", "gap_change", "sla_breach", "run_failure", "freshness")
+KINDS = (
+    "fresh_requests",
+    "emerging_hotspot",
+    "gap_change",
+    "sla_breach",
+    "run_failure",
+    "freshness",
+    "dataset_rollover",
+)
 # Kinds about the pipeline, not the data: they filter on cities only.
-OPERATIONS = ("run_failure", "freshness")
+OPERATIONS = ("run_failure", "freshness", "dataset_rollover")
 # Layers every city has besides its boundary layers (dim_area).
 BUILT_IN_LAYERS = ("zip", "h3")
 _NAME = re.compile(r"[a-z][a-z0-9_]*")
@@ -149,7 +158,13 @@ class AreaFilter(_Strict):
 class Subscription(_Strict):
     name: str
     kind: Literal[
-        "fresh_requests", "emerging_hotspot", "gap_change", "sla_breach", "run_failure", "freshness"
+        "fresh_requests",
+        "emerging_hotspot",
+        "gap_change",
+        "sla_breach",
+        "run_failure",
+        "freshness",
+        "dataset_rollover",
     ]
     cities: list[str] = Field(min_length=1)
     categories: list[str] = Field(default_factory=list)
@@ -300,6 +315,17 @@ def _cross_checks(parsed: Subscriptions, registry: Registry) -> list[str]:
                 problems.append(
                     f"  - subscription {s.name!r}: field 'cities.{number}' names an unknown city "
                     f"{city_id!r}. Fix: use one of {', '.join(sorted(cities))}."
+                )
+            elif s.kind == "dataset_rollover" and not getattr(
+                cities[city_id].source, "datasets_by_year", None
+            ):
+                yearly = sorted(
+                    c for c, city in cities.items() if getattr(city.source, "datasets_by_year", None)
+                )
+                problems.append(
+                    f"  - subscription {s.name!r}: field 'cities.{number}' names {city_id!r}, whose registry "
+                    "entry maps no source.datasets_by_year, so it never rolls over. Fix: list cities "
+                    f"with a dataset per year: {', '.join(yearly) or 'none in this registry'}."
                 )
         for number, category in enumerate(s.categories):
             if category not in category_ids():

@@ -102,3 +102,17 @@ def test_two_subscriptions_of_one_name_are_refused():
 def test_a_missing_file_names_the_variable(tmp_path):
     with pytest.raises(AlertsError, match="CIVIC311_ALERTS"):
         load_subscriptions(tmp_path / "none.yaml")
+
+
+def test_a_rollover_subscription_for_a_city_without_yearly_datasets_is_refused(tmp_path, monkeypatch):
+    path = tmp_path / "alerts.yaml"
+    path.write_text(
+        yaml.safe_dump(
+            {"subscriptions": [{"name": "rollover", "kind": "dataset_rollover", "cities": ["nyc"],
+                                "deliver": [{"channel": "console"}]}]}
+        )
+    )  # fmt: skip
+    with pytest.raises(
+        AlertsError, match=r"'cities.0' names 'nyc', .* Fix: list cities with a dataset per year: la"
+    ):
+        load_subscriptions(path)
