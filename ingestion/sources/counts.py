@@ -116,16 +116,10 @@ def _asker(
 
         return by_day
     if source.protocol == "seeclickfix":
-        from ingestion.sources.seeclickfix import http_client
-        from ingestion.sources.seeclickfix.client import SeeClickFixClient, SeeClickFixError, Window
+        from ingestion.sources.seeclickfix import seeclickfix_client
+        from ingestion.sources.seeclickfix.client import SeeClickFixError, Window
 
-        client = SeeClickFixClient(
-            http=http_client(city, session, backoff_seconds),
-            issues_url=f"{root.rstrip('/')}/issues",
-            place_url=source.place_url,
-            per_page=source.per_page,
-            statuses=tuple(source.statuses),
-        )
+        client = seeclickfix_client(city, root, session, backoff_seconds)
 
         def by_window() -> list[Span]:
             count = client.count(Window(start, end))

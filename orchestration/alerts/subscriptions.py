@@ -33,7 +33,7 @@ import os
 import re
 from functools import cache
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -41,7 +41,7 @@ from ingestion.registry import Registry, load_registry, read_yaml
 
 ALERTS_ENV = "CIVIC311_ALERTS"
 CATEGORIES = Path(__file__).resolve().parents[2] / "dbt_project" / "seeds" / "service_categories.csv"
-KINDS = (
+Kind = Literal[
     "fresh_requests",
     "emerging_hotspot",
     "gap_change",
@@ -49,7 +49,8 @@ KINDS = (
     "run_failure",
     "freshness",
     "dataset_rollover",
-)
+]
+KINDS: tuple[str, ...] = get_args(Kind)
 # Kinds about the pipeline, not the data: they filter on cities only.
 OPERATIONS = ("run_failure", "freshness", "dataset_rollover")
 # Layers every city has besides its boundary layers (dim_area).
@@ -157,15 +158,7 @@ class AreaFilter(_Strict):
 
 class Subscription(_Strict):
     name: str
-    kind: Literal[
-        "fresh_requests",
-        "emerging_hotspot",
-        "gap_change",
-        "sla_breach",
-        "run_failure",
-        "freshness",
-        "dataset_rollover",
-    ]
+    kind: Kind
     cities: list[str] = Field(min_length=1)
     categories: list[str] = Field(default_factory=list)
     areas: list[AreaFilter] = Field(default_factory=list)

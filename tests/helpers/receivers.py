@@ -16,7 +16,9 @@ from email.message import EmailMessage
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import pytest
 import trustme
+import yaml
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
@@ -115,3 +117,19 @@ def smtp_receiver(folder: Path, user: str = "alerts", password: str = "correct-h
         yield box
     finally:
         controller.stop()
+
+
+def subscribe(
+    folder: Path, monkeypatch: pytest.MonkeyPatch, hook: Webhook, kind: str, cities: list[str]
+) -> None:
+    """An alerts file in `folder` with one subscription of `kind` (named after it) for
+    `cities`, delivered to `hook`, set in the environment as a user sets it."""
+    monkeypatch.setenv("CIVIC311_TEST_WEBHOOK", hook.url)
+    path = folder / "alerts.yaml"
+    webhook = {"channel": "webhook", "url_env": "CIVIC311_TEST_WEBHOOK"}
+    path.write_text(
+        yaml.safe_dump(
+            {"subscriptions": [{"name": kind, "kind": kind, "cities": cities, "deliver": [webhook]}]}
+        )
+    )
+    monkeypatch.setenv("CIVIC311_ALERTS", str(path))

@@ -45,7 +45,7 @@ from orchestration.definitions import build_definitions
 from orchestration.launch import WORKSPACE, launch, launch_days
 from tests.helpers.daily import run_daily_refresh
 from tests.helpers.nyc_sample import BAD_DAY, serve_nyc_sample
-from tests.helpers.receivers import smtp_receiver, webhook_receiver
+from tests.helpers.receivers import smtp_receiver, subscribe, webhook_receiver
 from tests.helpers.registry import write_registry
 from tooling.replay import Fault, FaultPlan, ReplayServer
 
@@ -189,6 +189,21 @@ def duckdb_alerts(warehouse):
     return alerts_db(alerts_db_path(warehouse), write=True)
 
 
+def failure_alert(instance: DagsterInstance, run_id: str) -> None:
+    """The run_failure_alerts sensor's request for the failed run, launched."""
+    repository = build_definitions().get_repository_def()
+    (failure,) = instance.all_logs(run_id, of_type=DagsterEventType.RUN_FAILURE)
+    context = build_run_status_sensor_context(
+        "run_failure_alerts",
+        failure.dagster_event,
+        instance,
+        instance.get_run_by_id(run_id),
+        repository_def=repository,
+    ).for_run_failure()
+    request = repository.get_sensor_def("run_failure_alerts")(context)
+    assert launch("alerts", run_config=request.run_config, tags=request.tags, instance=instance).success
+
+
 def test_a_failed_run_alerts_once_with_its_failing_check(
     nyc_sample_backfill, tmp_path, dagster_home, monkeypatch
 ):
@@ -198,32 +213,15 @@ def test_a_failed_run_alerts_once_with_its_failing_check(
     nyc_sample_backfill.restore(tmp_path / "warehouse", dagster_home, monkeypatch)
     monkeypatch.setenv("CIVIC311_CITIES", str(write_registry(tmp_path / "cities.yaml", page_size=400)))
     instance = DagsterInstance.get()
-    repository = build_definitions().get_repository_def()
     with webhook_receiver() as hook:
-        monkeypatch.setenv("CIVIC311_TEST_WEBHOOK", hook.url)
-        (tmp_path / "alerts.yaml").write_text(
-            yaml.safe_dump(
-                {"subscriptions": [{"name": "ops", "kind": "run_failure", "cities": ["nyc"],
-                                    "deliver": [{"channel": "webhook", "url_env": "CIVIC311_TEST_WEBHOOK"}]}]}
-            )
-        )  # fmt: skip
-        monkeypatch.setenv("CIVIC311_ALERTS", str(tmp_path / "alerts.yaml"))
+        subscribe(tmp_path, monkeypatch, hook, "run_failure", ["nyc"])
         with ReplayServer() as server:
             serve_nyc_sample(server, nyc_sample_backfill.feed)
             monkeypatch.setenv("CIVIC311_REPLAY_URL", server.url)
             bad = launch_days("refresh_nyc", BAD_DAY, BAD_DAY, instance=instance)
         assert not bad.success
-        run = instance.get_run_by_id(bad.run_id)
-        (failure,) = instance.all_logs(bad.run_id, of_type=DagsterEventType.RUN_FAILURE)
-        sensor = repository.get_sensor_def("run_failure_alerts")
         for _ in range(2):  # the sensor's request, twice: one alert
-            context = build_run_status_sensor_context(
-                "run_failure_alerts", failure.dagster_event, instance, run, repository_def=repository
-            ).for_run_failure()
-            request = sensor(context)
-            assert launch(
-                "alerts", run_config=request.run_config, tags=request.tags, instance=instance
-            ).success
+            failure_alert(instance, bad.run_id)
     (document,) = hook.received
     (item,) = document["items"]
     assert (item["job"], item["partition"], item["city_id"]) == ("refresh_nyc", BAD_DAY.isoformat(), "nyc")
@@ -235,7 +233,7 @@ def test_a_failed_run_alerts_once_with_its_failing_check(
     ]
     assert item["checks"][0]["description"]  # what the check guards, from its definition
     assert item["steps"]
-    assert document["title"] == f"civic311 ops: run of refresh_nyc failed ({BAD_DAY})"
+    assert document["title"] == f"civic311 run_failure: run of refresh_nyc failed ({BAD_DAY})"
     assert any(
         line.startswith("failed check intermediate/int_service_requests") for line in document["lines"]
     )
@@ -260,21 +258,13 @@ def test_a_replica_answering_short_fails_reconciliation_and_alerts(
     nyc_sample_backfill.restore(tmp_path / "warehouse", dagster_home, monkeypatch)
     monkeypatch.setenv("CIVIC311_CITIES", str(write_registry(tmp_path / "cities.yaml")))
     instance = DagsterInstance.get()
-    repository = build_definitions().get_repository_def()
     feed = [*nyc_sample_backfill.feed, *spike(nyc_sample_backfill.feed)]
     # NYC's current dataset answers empty, and an empty page is asked for twice; then
     # the one page of the frozen dataset comes from the lagging replica. The counts that
     # follow come from up-to-date replicas.
     plan = FaultPlan(queue=[Fault(), Fault(), Fault(lagging=5)])
     with webhook_receiver() as hook:
-        monkeypatch.setenv("CIVIC311_TEST_WEBHOOK", hook.url)
-        (tmp_path / "alerts.yaml").write_text(
-            yaml.safe_dump(
-                {"subscriptions": [{"name": "ops", "kind": "run_failure", "cities": ["nyc"],
-                                    "deliver": [{"channel": "webhook", "url_env": "CIVIC311_TEST_WEBHOOK"}]}]}
-            )
-        )  # fmt: skip
-        monkeypatch.setenv("CIVIC311_ALERTS", str(tmp_path / "alerts.yaml"))
+        subscribe(tmp_path, monkeypatch, hook, "run_failure", ["nyc"])
         with ReplayServer(faults=plan) as server:
             serve_nyc_sample(server, feed)
             monkeypatch.setenv("CIVIC311_REPLAY_URL", server.url)
@@ -292,13 +282,7 @@ def test_a_replica_answering_short_fails_reconciliation_and_alerts(
         assert f"holds {day - 5} of {day}" in description
         assert f"civic311 refresh --city nyc --from {SPIKE_DAY} --to {SPIKE_DAY}" in description
 
-        run = instance.get_run_by_id(short.run_id)
-        (failure,) = instance.all_logs(short.run_id, of_type=DagsterEventType.RUN_FAILURE)
-        context = build_run_status_sensor_context(
-            "run_failure_alerts", failure.dagster_event, instance, run, repository_def=repository
-        ).for_run_failure()
-        request = repository.get_sensor_def("run_failure_alerts")(context)
-        assert launch("alerts", run_config=request.run_config, tags=request.tags, instance=instance).success
+        failure_alert(instance, short.run_id)
     (document,) = hook.received
     (item,) = document["items"]
     assert item["partition"] == SPIKE_DAY.isoformat()
@@ -330,14 +314,7 @@ def test_a_stale_city_fails_its_freshness_policy_and_alerts_once(
     loaded = instance.get_latest_materialization_event(raw).timestamp
     time.sleep(max(0.0, loaded + 61 - time.time()))
     with webhook_receiver() as hook:
-        monkeypatch.setenv("CIVIC311_TEST_WEBHOOK", hook.url)
-        (tmp_path / "alerts.yaml").write_text(
-            yaml.safe_dump(
-                {"subscriptions": [{"name": "stale", "kind": "freshness", "cities": ["nyc"],
-                                    "deliver": [{"channel": "webhook", "url_env": "CIVIC311_TEST_WEBHOOK"}]}]}
-            )
-        )  # fmt: skip
-        monkeypatch.setenv("CIVIC311_ALERTS", str(tmp_path / "alerts.yaml"))
+        subscribe(tmp_path, monkeypatch, hook, "freshness", ["nyc"])
         assert sensor_runs(instance, "freshness_alerts") == []  # not evaluated yet: no state
         evaluate_freshness(instance)
         assert instance.get_freshness_state_records([raw])[raw].freshness_state == FreshnessState.FAIL
@@ -347,4 +324,4 @@ def test_a_stale_city_fails_its_freshness_policy_and_alerts_once(
     (item,) = document["items"]
     assert item["asset"] == "raw/nyc/service_requests" and item["cadence_hours"] == pytest.approx(1 / 60)
     assert item["last_loaded"] is not None
-    assert document["title"] == "civic311 stale: nyc is stale (1 raw asset)"
+    assert document["title"] == "civic311 freshness: nyc is stale (1 raw asset)"

@@ -8,14 +8,13 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-import yaml
 from dagster import DagsterInstance, build_sensor_context
 
 from ingestion.registry import load_registry
 from orchestration.cli import main
 from orchestration.definitions import build_definitions
 from orchestration.launch import launch
-from tests.helpers.receivers import webhook_receiver
+from tests.helpers.receivers import subscribe, webhook_receiver
 from tooling.replay import ReplayServer
 
 pytestmark = pytest.mark.integration
@@ -47,14 +46,7 @@ def test_a_year_with_no_mapped_la_dataset_alerts_naming_the_candidate(
         for year, dataset in mapped.items():
             server.add_dataset(dataset, [], prefix="/la", name=NAME.format(year))
         monkeypatch.setenv("CIVIC311_REPLAY_URL", server.url)
-        monkeypatch.setenv("CIVIC311_TEST_WEBHOOK", hook.url)
-        (tmp_path / "alerts.yaml").write_text(
-            yaml.safe_dump(
-                {"subscriptions": [{"name": "rollover", "kind": "dataset_rollover", "cities": ["la"],
-                                    "deliver": [{"channel": "webhook", "url_env": "CIVIC311_TEST_WEBHOOK"}]}]}
-            )
-        )  # fmt: skip
-        monkeypatch.setenv("CIVIC311_ALERTS", str(tmp_path / "alerts.yaml"))
+        subscribe(tmp_path, monkeypatch, hook, "dataset_rollover", ["la"])
 
         # New Year's Eve in Los Angeles, though 1 January in UTC: nothing to say yet.
         eve = datetime(last + 1, 1, 1, 7, tzinfo=UTC)
@@ -64,7 +56,7 @@ def test_a_year_with_no_mapped_la_dataset_alerts_naming_the_candidate(
         morning = datetime(last + 1, 1, 1, 12, tzinfo=UTC)
         assert rollover_runs(instance, morning) == 1
         (waiting,) = hook.received
-        assert waiting["title"] == f"civic311 rollover: la has no dataset mapped for {last + 1}"
+        assert waiting["title"] == f"civic311 dataset_rollover: la has no dataset mapped for {last + 1}"
         assert f"no dataset named {NAME.format(last + 1)!r}" in " ".join(waiting["lines"])
 
         # It appears, beside one of a similar name: the next day's alert names it.
@@ -86,4 +78,4 @@ def test_a_year_with_no_mapped_la_dataset_alerts_naming_the_candidate(
 
     capsys.readouterr()
     assert main(["alerts", "list"]) == 0
-    assert capsys.readouterr().out.count("rollover (dataset_rollover, 1 item)") == 2
+    assert capsys.readouterr().out.count("dataset_rollover (dataset_rollover, 1 item)") == 2

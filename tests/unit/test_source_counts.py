@@ -13,8 +13,8 @@ import requests
 
 from ingestion.registry import load_registry
 from ingestion.sources.counts import Span, countable, source_counts
-from ingestion.sources.seeclickfix import http_client
-from ingestion.sources.seeclickfix.client import SeeClickFixClient, Window
+from ingestion.sources.seeclickfix import seeclickfix_client
+from ingestion.sources.seeclickfix.client import Window
 from tests.helpers.data import NYC_SODA_SAMPLE
 from tests.helpers.samples import FEEDS
 from tooling.replay import Fault, FaultPlan, ReplayServer
@@ -144,13 +144,7 @@ def test_seeclickfix_counts_what_its_read_returns():
     with ReplayServer() as server:
         mount_city(server, city, files)
         base = city.base_url(server.url)
-        client = SeeClickFixClient(
-            http=http_client(city, backoff_seconds=0.01),
-            issues_url=f"{base}/issues",
-            place_url=city.source.place_url,
-            per_page=city.source.per_page,
-            statuses=tuple(city.source.statuses),
-        )
+        client = seeclickfix_client(city, base, backoff_seconds=0.01)
         whole = Window(datetime(2000, 1, 1), datetime(2030, 1, 1))
         issues = [issue for page in client.pages(whole) for issue in page]
         spans, asked = source_counts(

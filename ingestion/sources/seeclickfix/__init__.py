@@ -86,6 +86,23 @@ def http_client(
     return HttpClient.for_city(city, "application/json", None, session, backoff_seconds, advice)
 
 
+def seeclickfix_client(
+    city: City,
+    base_url: str | None = None,
+    session: requests.Session | None = None,
+    backoff_seconds: float = 1.0,
+) -> SeeClickFixClient:
+    """The client of the city's place, at `base_url` (default: the registry's)."""
+    source = city.source
+    return SeeClickFixClient(
+        http=http_client(city, session, backoff_seconds),
+        issues_url=f"{(base_url or source.base_url).rstrip('/')}/issues",
+        place_url=source.place_url,
+        per_page=source.per_page,
+        statuses=tuple(source.statuses),
+    )
+
+
 @dlt.source(name="seeclickfix", max_table_nesting=0)
 def seeclickfix_source(
     city: City,
@@ -96,14 +113,7 @@ def seeclickfix_source(
     backoff_seconds: float = 1.0,
 ) -> DltResource:
     """Issues of one city's SeeClickFix place, by change stamp."""
-    source = city.source
-    client = SeeClickFixClient(
-        http=http_client(city, session, backoff_seconds),
-        issues_url=f"{(base_url or source.base_url).rstrip('/')}/issues",
-        place_url=source.place_url,
-        per_page=source.per_page,
-        statuses=tuple(source.statuses),
-    )
+    client = seeclickfix_client(city, base_url, session, backoff_seconds)
 
     def pages(
         city: City,
