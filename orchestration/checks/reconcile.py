@@ -1,14 +1,17 @@
 """Source reconciliation: did civic311 load what the portal says it holds?
 
-For each day of the run's window (Socrata) or the window as a whole (SeeClickFix),
-the portal's own count of records changed then (ingestion/sources/counts.py, asked
-up to three times, the largest kept) is compared with what the warehouse holds for
-the same span: the city's raw rows plus its quarantined records.
+For each day (Socrata) of what the run's load read, its window and the lookback
+before it, or for that read as a whole (SeeClickFix), the portal's own count of
+records changed then (ingestion/sources/counts.py, asked up to three times, the
+largest kept) is compared with what the warehouse holds for the same span: the
+city's raw rows plus its quarantined records.
 
 Below 98% the check fails. It blocks (ERROR) once the span's end is older than the
 city's lookback: until then a later load reads the span again, so a shortfall is a
-warning. Open311 and CKAN portals cannot be counted (counts.NOT_COUNTABLE); their
-cities have no such check.
+warning. The daily refresh reads its day and the lookback's days again, so each day
+is compared once more when its lookback has passed, and blocks then if still short.
+Open311 and CKAN portals cannot be counted (counts.NOT_COUNTABLE); their cities have
+no such check.
 """
 
 from __future__ import annotations
@@ -83,10 +86,10 @@ def reconciliation_check(city: City, warehouse: Path) -> Check:
         name="reconciled_with_source",
         asset=raw_asset_key(city),
         description=(
-            f"For each {per} of the run's window, civic311 holds (raw plus quarantine) at least "
-            f"{REQUIRED_SHARE:.0%} of the records {city.name}'s portal counts, asked up to {ASKS} "
-            f"times. Blocking once the span is older than the lookback "
-            f"({city.source.lookback_hours:g} h), a warning before."
+            f"For each {per} the run's load read (its window and the lookback before), civic311 "
+            f"holds (raw plus quarantine) at least {REQUIRED_SHARE:.0%} of the records "
+            f"{city.name}'s portal counts, asked up to {ASKS} times. Blocking once the span is "
+            f"older than the lookback ({city.source.lookback_hours:g} h), a warning before."
         ),
         blocking=True,
     )
@@ -99,7 +102,8 @@ def reconciliation_check(city: City, warehouse: Path) -> Check:
                 description=f"{city.id}: the run has no window of days, so nothing was reconciled.",
                 metadata={"spans_compared": 0},
             )
-        start, end = _naive_utc(start), _naive_utc(end)
+        # What the load read: the window and the lookback before it.
+        start, end = _naive_utc(start) - lookback, _naive_utc(end)
         with held_counter(warehouse, city) as held:
             try:
                 base_url = city.base_url(replay_url())

@@ -277,8 +277,12 @@ def test_a_replica_answering_short_fails_reconciliation_and_alerts(
         )
         day = sum(1 for r in feed if r["created_date"].startswith(SPIKE_DAY.isoformat()))
         assert (passed, severity) == (False, AssetCheckSeverity.ERROR)
-        assert (metadata["source_count"], metadata["held_count"]) == (day, day - 5)
-        assert metadata["share"] == round((day - 5) / day, 4) < 0.98 and metadata["times_asked"] == 1
+        # The day and the lookback's three before it, which the load read again.
+        assert metadata["spans_compared"] == 4 and metadata["spans_short"] == 1
+        assert metadata["source_count"] - metadata["held_count"] == 5 and metadata["times_asked"] == 1
+        (short_day,) = metadata["short_spans"]
+        share = round((day - 5) / day, 4)
+        assert short_day == {"span": SPIKE_DAY.isoformat(), "portal": day, "held": day - 5, "share": share}
         assert f"holds {day - 5} of {day}" in description
         assert f"civic311 refresh --city nyc --from {SPIKE_DAY} --to {SPIKE_DAY}" in description
 
