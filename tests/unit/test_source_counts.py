@@ -21,7 +21,11 @@ from tooling.replay import Fault, FaultPlan, ReplayServer
 from tooling.replay.catalog import mount_city
 from tooling.replay.records import parse_timestamp
 
-COUNT = {"$select": "date_trunc_ymd(:updated_at) AS day, count(*) AS n", "$group": "day", "$order": "day"}
+COUNT = {
+    "$select": "date_trunc_ymd(:updated_at) AS day, count(*) AS records",
+    "$group": "day",
+    "$order": "day",
+}
 FIRST, LAST = datetime(2012, 11, 15), datetime(2012, 12, 1)
 WINDOW = f":updated_at >= '{FIRST:%Y-%m-%dT%H:%M:%S}.000' AND :updated_at < '{LAST:%Y-%m-%dT%H:%M:%S}.000'"
 
@@ -51,7 +55,7 @@ def test_the_replay_counts_by_day_as_soda_groups_them(nyc):
     expected = expected_by_day(server, city)
     assert sum(expected.values()) > 100  # the window holds a real share of the sample
     answer = requests.get(url(city, server), {**COUNT, "$where": WINDOW}, timeout=10).json()
-    assert answer == [{"day": f"{d}T00:00:00.000", "n": str(n)} for d, n in sorted(expected.items())]
+    assert answer == [{"day": f"{d}T00:00:00.000", "records": str(n)} for d, n in sorted(expected.items())]
     # SODA's own column names without aliases, newest day first, and $limit applies.
     plain = {
         "$select": "date_trunc_ymd(:updated_at), count(*)",
@@ -69,9 +73,9 @@ def test_the_replay_counts_by_day_as_soda_groups_them(nyc):
 @pytest.mark.parametrize(
     ("select", "group", "message"),
     [
-        ("max(:updated_at) AS day, count(*) AS n", "day", "answers only date_trunc_ymd"),
+        ("max(:updated_at) AS day, count(*) AS records", "day", "answers only date_trunc_ymd"),
         (
-            "date_trunc_ymd(:updated_at) AS day, count(*) AS n",
+            "date_trunc_ymd(:updated_at) AS day, count(*) AS records",
             "status",
             "does not group by the selected 'day'",
         ),
@@ -91,7 +95,7 @@ def test_a_lagging_replica_lacks_the_changes_it_has_not_seen(nyc):
     newest_day = max(expected)
     plan.queue += [Fault(lagging=3), Fault(lagging=3)]
     counted = requests.get(url(city, server), {**COUNT, "$where": WINDOW}, timeout=10).json()
-    assert {row["day"][:10]: int(row["n"]) for row in counted}[newest_day.isoformat()] == expected[
+    assert {row["day"][:10]: int(row["records"]) for row in counted}[newest_day.isoformat()] == expected[
         newest_day
     ] - 3
     page = requests.get(

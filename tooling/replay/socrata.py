@@ -1,6 +1,6 @@
 """The Socrata SODA 2.0 emulation: /resource/<dataset>.json with SoQL paging, and the
 count by day a reconciliation asks (`$select=date_trunc_ymd(:updated_at) AS day,
-count(*) AS n&$group=day`)."""
+count(*) AS records&$group=day`)."""
 
 from __future__ import annotations
 

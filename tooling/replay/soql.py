@@ -432,7 +432,7 @@ def parse_order(text: str) -> OrderKey:
 
 
 class DailyCount(NamedTuple):
-    """A compiled count by day: `$select=date_trunc_ymd(<field>) [AS day], count(*) [AS n]`
+    """A compiled count by day: `$select=date_trunc_ymd(<field>) [AS day], count(*) [AS records]`
     with `$group` naming the day. The only aggregate the replay answers: the one a
     reconciliation asks (ingestion/sources/socrata/client.py)."""
 

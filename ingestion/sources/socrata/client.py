@@ -105,9 +105,9 @@ class SocrataClient:
 
     def daily_counts(self, window: Window) -> dict[date, int]:
         """How many rows the portal holds per UTC day of `:updated_at` in `window`:
-        `$select=date_trunc_ymd(:updated_at) AS day, count(*) AS n` grouped by day."""
+        `$select=date_trunc_ymd(:updated_at) AS day, count(*) AS records` grouped by day."""
         params = {
-            "$select": "date_trunc_ymd(:updated_at) AS day, count(*) AS n",
+            "$select": "date_trunc_ymd(:updated_at) AS day, count(*) AS records",
             "$group": "day",
             "$order": "day",
             # An aggregate is paged like rows: ask for every day at once.
@@ -123,11 +123,11 @@ class SocrataClient:
             )
         counts: dict[date, int] = {}
         for row in rows:
-            day, n = row.get("day"), row.get("n")
+            day, records = row.get("day"), row.get("records")
             if day is None:
                 continue  # rows without :updated_at: no window holds them
             try:
-                counts[datetime.fromisoformat(str(day).removesuffix("Z")).date()] = int(n)
+                counts[datetime.fromisoformat(str(day).removesuffix("Z")).date()] = int(records)
             except (TypeError, ValueError):
                 raise SocrataError(
                     f"{self.http.city_id}: the count by day of {self.resource_url} answered "
