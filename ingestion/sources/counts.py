@@ -1,6 +1,7 @@
 """What the portal says it holds: the counts a reconciliation compares with the warehouse.
 
-Socrata counts per UTC day of `:updated_at`, and SeeClickFix per window of change
+Socrata counts per UTC day of `:updated_at` (a city's yearly datasets added up,
+other datasets it lists the largest of them), and SeeClickFix per window of change
 stamps (`metadata.pagination.entries`). The other protocols cannot be asked:
 
 - Open311 GeoReport v2 has no count and no total in its answers;
@@ -14,6 +15,7 @@ asked up to three times and the largest answer for each span is kept.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
@@ -94,23 +96,35 @@ def _asker(
         from ingestion.sources.socrata.client import SocrataClient, Window, advice
 
         http = HttpClient.for_city(city, "application/json", "X-App-Token", session, backoff_seconds, advice)
+        yearly = set(source.datasets_by_year.values())
         clients = [
-            SocrataClient(http, source.resource_url_at(root, dataset.id), source.page_size)
+            (
+                dataset.id in yearly,
+                SocrataClient(http, source.resource_url_at(root, dataset.id), source.page_size),
+            )
             for dataset in source.datasets_for(end)
         ]
 
         def by_day() -> list[Span]:
-            totals: dict = {}
-            for client in clients:  # a city of yearly datasets: every dataset the window reads
-                for day, n in client.daily_counts(Window(start, end)).items():
-                    totals[day] = totals.get(day, 0) + n
+            # Yearly datasets hold requests of different years: their counts add up. Datasets
+            # listed together may hold one request twice (NYC's current dataset and its frozen
+            # 2010-2019 copy), so a day counts the largest of them: the fewest requests the
+            # portal can hold, never a duplicate the warehouse merged away.
+            of_years: Counter = Counter()
+            largest: Counter = Counter()
+            for is_yearly, client in clients:
+                for day, records in client.daily_counts(Window(start, end)).items():
+                    if is_yearly:
+                        of_years[day] += records
+                    else:
+                        largest[day] = max(largest[day], records)
             # Every day of the window, the days the portal has no row in counting 0.
             days = []
             day = start.date()
             while datetime.combine(day, time()) < end:
                 first = max(datetime.combine(day, time()), start)
                 last = min(datetime.combine(day + timedelta(days=1), time()), end)
-                days.append(Span(first, last, totals.get(day, 0)))
+                days.append(Span(first, last, max(of_years[day], largest[day])))
                 day += timedelta(days=1)
             return days
 

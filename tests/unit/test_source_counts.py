@@ -17,7 +17,7 @@ from ingestion.sources.seeclickfix import seeclickfix_client
 from ingestion.sources.seeclickfix.client import Window
 from tests.helpers.data import NYC_SODA_SAMPLE
 from tests.helpers.samples import FEEDS
-from tooling.replay import Fault, FaultPlan, ReplayServer
+from tooling.replay import Fault, FaultPlan, ReplayServer, load_records
 from tooling.replay.catalog import mount_city
 from tooling.replay.records import parse_timestamp
 
@@ -195,3 +195,27 @@ def test_a_short_day_blocks_only_once_the_lookback_has_passed():
 
     enough = _result(city, old, 3, lambda s, e: 98, timedelta(hours=72))
     assert enough.passed and enough.description is None
+
+
+def test_overlapping_datasets_count_their_largest_and_yearly_ones_add_up():
+    """NYC's current dataset and its frozen copy may hold one request twice: a day counts
+    the larger. LA's yearly datasets hold different requests: they add up."""
+    records = load_records(NYC_SODA_SAMPLE)
+    nyc, la = load_registry().city("nyc"), load_registry().city("la")
+    by_year = la.source.datasets_by_year
+    with ReplayServer() as server:
+        for dataset in nyc.source.all_datasets:  # the same records in both
+            server.add_dataset(dataset.id, records, updated_at_fields=("created_date",), prefix="/nyc")
+        halves = (records[::2], records[1::2])
+        for dataset, half in zip((by_year[2015], by_year[2016]), halves, strict=True):
+            server.add_dataset(dataset, half, updated_at_fields=("created_date",), prefix="/la")
+        for year in set(by_year) - {2015, 2016}:
+            server.add_dataset(by_year[year], [], prefix="/la")
+        made = Counter(parse_timestamp(r["created_date"]).date() for r in records)
+        # LA's window reaches into 2016, so that its 2015 and 2016 datasets are read.
+        for city, end in ((nyc, LAST), (la, datetime(2017, 1, 1))):
+            spans, _ = source_counts(
+                city, FIRST, end, held=lambda s, e: 10**6, base_url=city.base_url(server.url)
+            )
+            expected = {d: n for d, n in made.items() if FIRST.date() <= d < end.date()}
+            assert {s.start.date(): s.count for s in spans if s.count} == expected, city.id
