@@ -630,6 +630,11 @@ class City(_Strict):
         return ZoneInfo(self.timezone)
 
     @property
+    def datasets_by_year(self) -> dict[int, str]:
+        """The Socrata dataset of each year, for a city that publishes one a year; else empty."""
+        return getattr(self.source, "datasets_by_year", {})
+
+    @property
     def raw_tables(self) -> list[str]:
         """The raw tables the city's staging model reads: the feed, and the export files' table."""
         return ["service_requests", *(["service_requests_export"] if self.export else [])]

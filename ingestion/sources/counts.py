@@ -92,17 +92,12 @@ def _asker(
     source = city.source
     root = base_url or source.base_url
     if source.protocol == "socrata":
-        from ingestion.sources.http import HttpClient
-        from ingestion.sources.socrata.client import SocrataClient, Window, advice
+        from ingestion.sources.socrata.client import Window, dataset_clients, socrata_http
 
-        http = HttpClient.for_city(city, "application/json", "X-App-Token", session, backoff_seconds, advice)
-        yearly = set(source.datasets_by_year.values())
+        yearly = set(city.datasets_by_year.values())
+        http = socrata_http(city, session, backoff_seconds)
         clients = [
-            (
-                dataset.id in yearly,
-                SocrataClient(http, source.resource_url_at(root, dataset.id), source.page_size),
-            )
-            for dataset in source.datasets_for(end)
+            (dataset.id in yearly, client) for dataset, client in dataset_clients(city, http, root, end)
         ]
 
         def by_day() -> list[Span]:

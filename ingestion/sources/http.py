@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import TypeVar
 from xml.etree import ElementTree
 
+import orjson
 import requests
 
 from ingestion.redact import RedactedError, get_logger
@@ -166,6 +167,15 @@ class HttpClient:
                 f"{_message(response)}. {self.advice(response.status_code)}"
             )
         return response.content
+
+
+def json_body(body: bytes) -> object:
+    """The body parsed as JSON. A body that does not parse is a transport fault (a
+    truncated page): Retryable, so the whole page is fetched again."""
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise Retryable(f"invalid JSON body ({exc.msg} at byte {exc.pos})") from None
 
 
 def retry_after(response: requests.Response) -> float | None:

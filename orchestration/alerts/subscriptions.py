@@ -309,12 +309,8 @@ def _cross_checks(parsed: Subscriptions, registry: Registry) -> list[str]:
                     f"  - subscription {s.name!r}: field 'cities.{number}' names an unknown city "
                     f"{city_id!r}. Fix: use one of {', '.join(sorted(cities))}."
                 )
-            elif s.kind == "dataset_rollover" and not getattr(
-                cities[city_id].source, "datasets_by_year", None
-            ):
-                yearly = sorted(
-                    c for c, city in cities.items() if getattr(city.source, "datasets_by_year", None)
-                )
+            elif s.kind == "dataset_rollover" and not cities[city_id].datasets_by_year:
+                yearly = sorted(c for c, city in cities.items() if city.datasets_by_year)
                 problems.append(
                     f"  - subscription {s.name!r}: field 'cities.{number}' names {city_id!r}, whose registry "
                     "entry maps no source.datasets_by_year, so it never rolls over. Fix: list cities "

@@ -23,10 +23,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import partial
 
-import orjson
-
 from ingestion.redact import get_logger
-from ingestion.sources.http import HttpClient, Retryable, SourceError
+from ingestion.sources.http import HttpClient, Retryable, SourceError, json_body
 
 log = get_logger("civic311.ckan")
 
@@ -116,11 +114,7 @@ class CkanClient:
                 return
 
     def _parse(self, body: bytes, offset: int, what: str) -> Page:
-        try:
-            answer = orjson.loads(body)
-        except orjson.JSONDecodeError as exc:
-            # A truncated body is a transport fault: fail the whole page and read it again.
-            raise Retryable(f"invalid JSON body ({exc.msg} at byte {exc.pos})") from None
+        answer = json_body(body)
         if not isinstance(answer, dict) or not answer.get("success"):
             error = answer.get("error") if isinstance(answer, dict) else None
             raise CkanError(

@@ -31,11 +31,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from xml.etree import ElementTree
 
-import orjson
-
 from ingestion.redact import get_logger
 from ingestion.registry import Open311Source
-from ingestion.sources.http import HttpClient, Retryable, SourceError
+from ingestion.sources.http import HttpClient, Retryable, SourceError, json_body
 
 log = get_logger("civic311.open311")
 
@@ -116,11 +114,7 @@ def record_id(record: dict) -> str | None:
 
 def parse_json_list(body: bytes, container: str) -> list[dict]:
     """A JSON array of objects, or one wrapped as {container: [...]}."""
-    try:
-        data = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        # A truncated body is a transport fault: fail the whole page and read it again.
-        raise Retryable(f"invalid JSON body ({exc.msg} at byte {exc.pos})") from None
+    data = json_body(body)
     if isinstance(data, dict) and isinstance(data.get(container), list):
         data = data[container]
     if not isinstance(data, list) or not all(isinstance(item, dict) for item in data):

@@ -25,10 +25,8 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-import orjson
-
 from ingestion.redact import get_logger
-from ingestion.sources.http import HttpClient, Retryable, SourceError
+from ingestion.sources.http import HttpClient, Retryable, SourceError, json_body
 from ingestion.sources.timestamps import parse_instant
 
 log = get_logger("civic311.seeclickfix")
@@ -162,7 +160,7 @@ class SeeClickFixClient:
 
     def _parse(self, body: bytes) -> Page:
         envelope = _envelope(body)
-        issues = envelope.get("issues") if isinstance(envelope, dict) else None
+        issues = envelope.get("issues")
         if not isinstance(issues, list):
             raise SeeClickFixError(
                 f"{self.http.city_id}: {self.issues_url} did not answer with a SeeClickFix issues "
@@ -183,11 +181,7 @@ class SeeClickFixClient:
 
 
 def _envelope(body: bytes) -> dict:
-    try:
-        envelope = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        # A truncated body is a transport fault: fail the whole page and read it again.
-        raise Retryable(f"invalid JSON body ({exc.msg} at byte {exc.pos})") from None
+    envelope = json_body(body)
     return envelope if isinstance(envelope, dict) else {}
 
 

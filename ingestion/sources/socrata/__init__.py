@@ -20,10 +20,9 @@ from dlt.sources import DltResource
 
 from ingestion.registry import City
 from ingestion.sources.arrow import ColumnTypes, records_to_table
-from ingestion.sources.http import HttpClient
 from ingestion.sources.readahead import read_ahead
 from ingestion.sources.resource import naive_utc, service_requests_resource
-from ingestion.sources.socrata.client import SocrataClient, SocrataError, Window, advice
+from ingestion.sources.socrata.client import SocrataError, Window, dataset_clients, socrata_http
 from ingestion.sources.timestamps import read_instant_array
 
 __all__ = ["SocrataError", "Window", "socrata_source"]
@@ -44,8 +43,7 @@ def socrata_source(
 ) -> DltResource:
     """Service requests of one city's Socrata datasets, by `:updated_at`."""
     source = city.source
-    http = HttpClient.for_city(city, "application/json", "X-App-Token", session, backoff_seconds, advice)
-    root = base_url or source.base_url
+    http = socrata_http(city, session, backoff_seconds)
 
     def pages(
         city: City,
@@ -57,8 +55,7 @@ def socrata_source(
         types = ColumnTypes.from_schema(city.id, "service_requests")
 
         def every_page() -> Iterator[list[dict]]:
-            for dataset in source.datasets_for(updated.end_value):
-                client = SocrataClient(http, source.resource_url_at(root, dataset.id), source.page_size)
+            for _, client in dataset_clients(city, http, base_url, updated.end_value):
                 yield from client.pages(window)
 
         # The next page, of this dataset or the next, is fetched and parsed while this

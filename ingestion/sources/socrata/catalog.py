@@ -11,16 +11,15 @@ year gives no candidate, and says so.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from urllib.parse import urlsplit
 
-import orjson
 import requests
 
 from ingestion.registry import City
-from ingestion.sources.http import HttpClient, Retryable
-from ingestion.sources.socrata.client import SocrataError, advice
+from ingestion.sources.http import HttpClient, json_body
+from ingestion.sources.socrata.client import SocrataError, socrata_http
 
 CATALOG_PATH = "/api/catalog/v1"
 
@@ -54,10 +53,10 @@ def rollover(
     """What the catalog offers for `today`'s year (in the city's timezone), or None when
     the city maps no years or already maps this one."""
     source = city.source
-    by_year = getattr(source, "datasets_by_year", None)
+    by_year = city.datasets_by_year
     if not by_year or today.year in by_year or today.year < min(by_year):
         return None
-    http = HttpClient.for_city(city, "application/json", "X-App-Token", session, backoff_seconds, advice)
+    http = socrata_http(city, session, backoff_seconds)
     url = f"{(base_url or source.base_url).rstrip('/')}{CATALOG_PATH}"
     # The live catalog serves many domains; the registry's host names the city's.
     domain = urlsplit(source.base_url).hostname or ""
@@ -72,15 +71,12 @@ def rollover(
         http, url, {"q": expected, "only": "dataset", "domains": domain, "limit": "100"}, "a catalog search"
     )
     candidates = tuple((i, n) for i, n in results if n.casefold() == expected.casefold() and i != mapped_id)
-    return Rollover(found.city_id, found.year, mapped_year, mapped_id, found.mapped_name, candidates)
+    return replace(found, candidates=candidates)
 
 
 def _search(http: HttpClient, url: str, params: dict[str, str], what: str) -> list[tuple[str, str]]:
     def parse(body: bytes) -> list[tuple[str, str]]:
-        try:
-            answer = orjson.loads(body)
-        except orjson.JSONDecodeError as exc:
-            raise Retryable(f"invalid JSON body ({exc.msg} at byte {exc.pos})") from None
+        answer = json_body(body)
         results = answer.get("results") if isinstance(answer, dict) else None
         if not isinstance(results, list):
             raise SocrataError(

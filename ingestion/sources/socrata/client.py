@@ -17,10 +17,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
 
-import orjson
+import requests
 
 from ingestion.redact import get_logger
-from ingestion.sources.http import HttpClient, Retryable, SourceError
+from ingestion.registry import City, SocrataDataset
+from ingestion.sources.http import HttpClient, SourceError, json_body
 
 log = get_logger("civic311.socrata")
 
@@ -66,6 +67,26 @@ def advice(status: int) -> str:
     if status == 404:
         return "Check source.base_url and the dataset ids in the city registry."
     return "Check the dataset's field names and the registry entry."
+
+
+def socrata_http(
+    city: City, session: requests.Session | None = None, backoff_seconds: float = 1.0
+) -> HttpClient:
+    """The HTTP client of a Socrata city: its app token (if the environment has one) in
+    X-App-Token."""
+    return HttpClient.for_city(city, "application/json", "X-App-Token", session, backoff_seconds, advice)
+
+
+def dataset_clients(
+    city: City, http: HttpClient, base_url: str | None, end: datetime | None
+) -> list[tuple[SocrataDataset, SocrataClient]]:
+    """A client for each of the city's datasets that can hold a row changed before `end`."""
+    source = city.source
+    root = base_url or source.base_url
+    return [
+        (dataset, SocrataClient(http, source.resource_url_at(root, dataset.id), source.page_size))
+        for dataset in source.datasets_for(end)
+    ]
 
 
 @dataclass
@@ -136,11 +157,7 @@ class SocrataClient:
         return counts
 
     def _parse(self, body: bytes) -> list[dict]:
-        try:
-            rows = orjson.loads(body)
-        except orjson.JSONDecodeError as exc:
-            # A truncated body is a transport fault: fail the whole page and read it again.
-            raise Retryable(f"invalid JSON body ({exc.msg} at byte {exc.pos})") from None
+        rows = json_body(body)
         if not isinstance(rows, list):
             raise SocrataError(
                 f"{self.http.city_id}: {self.resource_url} returned {type(rows).__name__}, not a "
